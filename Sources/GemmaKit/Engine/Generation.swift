@@ -1,0 +1,81 @@
+/// Why a generation ended, in OpenAI's words.
+public enum FinishReason: String, Sendable, Codable {
+    /// End of generation token or a stop string.
+    case stop
+    /// max_tokens reached, or the slot's context is full.
+    case length
+}
+
+/// The log-probability of one generated token and its most likely alternatives.
+public struct TokenLogprob: Sendable, Equatable {
+    public struct Alternative: Sendable, Equatable {
+        public let token: String
+        public let bytes: [UInt8]
+        public let logprob: Double
+    }
+    public let token: String
+    public let bytes: [UInt8]
+    public let logprob: Double
+    public let top: [Alternative]
+}
+
+/// One generation job for the engine.
+public struct GenerationRequest: Sendable {
+    /// The prompt, already tokenized (BOS included where the model wants it).
+    public var prompt: [Token]
+    public var sampling: SamplingParameters
+    /// nil: until end of generation or the slot's context is full.
+    public var maxTokens: Int?
+    public var stop: [String]
+    /// Alternatives per token to report; nil: no log-probabilities.
+    public var logprobs: Int?
+
+    public init(prompt: [Token], sampling: SamplingParameters = SamplingParameters(), maxTokens: Int? = nil,
+                stop: [String] = [], logprobs: Int? = nil) {
+        self.prompt = prompt
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+        self.stop = stop
+        self.logprobs = logprobs
+    }
+}
+
+/// Counts and timings of a finished generation.
+public struct GenerationStats: Sendable, Equatable {
+    public var finishReason: FinishReason
+    public var promptTokens: Int
+    /// Prompt tokens whose KV cache was reused from the slot's previous request.
+    public var cachedTokens: Int
+    public var completionTokens: Int
+    /// Waiting for a free slot.
+    public var queueDuration: Duration
+    /// Evaluating the prompt (up to the first token).
+    public var promptDuration: Duration
+    /// From the first token to the end.
+    public var generationDuration: Duration
+    public var slot: Int
+}
+
+/// What a running generation reports, in order: `started`, any number of `text`, `finished`.
+public enum GenerationEvent: Sendable {
+    case started(slot: Int, promptTokens: Int, cachedTokens: Int)
+    /// New text (never a partial UTF-8 character nor part of a stop string) and, if asked, the
+    /// log-probabilities of the tokens it came from.
+    case text(String, logprobs: [TokenLogprob])
+    case finished(GenerationStats)
+}
+
+/// What /slots shows for one slot.
+public struct SlotSnapshot: Sendable, Equatable {
+    public var id: Int
+    public var contextSize: Int
+    public var isProcessing: Bool
+    public var taskID: Int
+    public var promptTokens: Int
+    public var cachedTokens: Int
+    public var decodedTokens: Int
+    /// Tokens in this slot's KV cache right now.
+    public var kvTokens: Int
+    public var sampling: SamplingParameters?
+    public var maxTokens: Int?
+}

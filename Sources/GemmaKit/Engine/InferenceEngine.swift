@@ -1,0 +1,200 @@
+import CLlama
+import Foundation
+import Logging
+
+/// Settings for the inference engine.
+public struct EngineOptions: Sendable {
+    public var context: ContextOptions
+    /// Requests that may wait for a free slot before new ones are refused.
+    public var maxQueue: Int
+
+    public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64) {
+        self.context = context
+        self.maxQueue = maxQueue
+    }
+}
+
+/// Runs generations for many requests at once with continuous batching.
+///
+/// One dedicated thread owns the llama context. Each step it builds a single batch with the next
+/// token of every generating slot plus prompt chunks of slots still reading their prompt (up to
+/// the batch size), decodes once, and samples per slot, so concurrent streams share each decode
+/// and a long prompt never stalls the others for more than one chunk.
+/// A finished slot keeps its KV cache; the next request goes to the idle slot whose cached tokens
+/// share the longest prefix with its prompt, and only the rest of the prompt is evaluated.
+///
+/// `@unchecked Sendable`: what other threads touch (queue, cancellations, snapshots) is guarded
+/// by `condition`; the context, batch and slots live inside `run()` on the engine's thread.
+public final class InferenceEngine: @unchecked Sendable {
+    public let model: LlamaModel
+    public let options: EngineOptions
+
+    private let logger = Logger(label: "gemmactl.engine")
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var queue: [Job] = []
+    private var cancelled: Set<UInt64> = []
+    private var stopping = false
+    private var stopped = false
+    private var snapshots: [SlotSnapshot] = []
+    private var nextJobID: UInt64 = 1
+    private var sequenceContext = 0
+
+    struct Job: Sendable {
+        let id: UInt64
+        let request: GenerationRequest
+        let continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+        let enqueued: ContinuousClock.Instant
+    }
+
+    private init(model: LlamaModel, options: EngineOptions) {
+        self.model = model
+        self.options = options
+    }
+
+    /// Starts the engine's thread, which creates the context; returns once it is ready.
+    public static func start(model: LlamaModel, options: EngineOptions = EngineOptions()) async throws -> InferenceEngine {
+        let engine = InferenceEngine(model: model, options: options)
+        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { engine.run(ready: ready) }
+            thread.stackSize = 8 << 20
+            thread.name = "gemmactl-inference"
+            thread.start()
+        }
+        return engine
+    }
+
+    /// Context tokens one request may use, prompt and output together.
+    public var slotContextSize: Int { condition.withLock { sequenceContext } }
+    public var slotCount: Int { options.context.sequences }
+
+    /// The slots as they are now.
+    public var slots: [SlotSnapshot] { condition.withLock { snapshots } }
+
+    /// Requests waiting for a slot.
+    public var queuedCount: Int { condition.withLock { queue.count } }
+
+    // MARK: Submitting work
+
+    /// Starts a generation. The stream yields `started`, then text, then `finished`; ending the
+    /// iteration early (a client that went away) cancels it and frees its slot.
+    ///
+    /// Throws at once for a prompt that cannot fit, a full queue, or bad sampling parameters.
+    public func generate(_ request: GenerationRequest) throws(EngineError) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        try request.sampling.validate()
+        guard !request.prompt.isEmpty else { throw EngineError(.emptyPrompt, "the prompt is empty") }
+        if let maxTokens = request.maxTokens, maxTokens < 0 {
+            throw EngineError(.invalidParameter, "max_tokens must be 0 or more, got \(maxTokens)")
+        }
+        let limit = slotContextSize
+        guard request.prompt.count < limit else {
+            throw EngineError(.promptTooLong,
+                              "the prompt is \(request.prompt.count) tokens but a slot's context holds \(limit)",
+                              recovery: "shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots")
+        }
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
+        let id: UInt64 = try condition.withLock { () throws(EngineError) -> UInt64 in
+            guard !stopping else { throw EngineError(.shuttingDown, "the server is shutting down") }
+            guard queue.count < options.maxQueue else {
+                throw EngineError(.queueFull, "all \(slotCount) slots are busy and \(queue.count) requests are already waiting",
+                                  recovery: "retry later, or raise --max-queue / --parallel")
+            }
+            let id = nextJobID
+            nextJobID += 1
+            queue.append(Job(id: id, request: request, continuation: continuation, enqueued: .now))
+            condition.signal()
+            return id
+        }
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(id) }
+        }
+        return stream
+    }
+
+    private func cancel(_ id: UInt64) {
+        condition.withLock {
+            if let index = queue.firstIndex(where: { $0.id == id }) {
+                queue.remove(at: index)
+            } else {
+                cancelled.insert(id)
+            }
+            condition.signal()
+        }
+    }
+
+    /// Cancels every request, stops the thread and waits for it; the context is freed on it.
+    public func shutdown() {
+        let dropped: [Job] = condition.withLock {
+            stopping = true
+            let jobs = queue
+            queue = []
+            condition.broadcast()
+            return jobs
+        }
+        for job in dropped { job.continuation.finish(throwing: EngineError(.shuttingDown, "the server is shutting down")) }
+        condition.withLock { while !stopped { condition.wait() } }
+    }
+
+    deinit {
+        condition.withLock { stopping = true; condition.broadcast() }
+    }
+
+    // MARK: The loop (engine thread only)
+
+    private func run(ready: CheckedContinuation<Void, any Error>) {
+        let context: LlamaContext
+        do {
+            context = try LlamaContext(model: model, options: options.context)
+        } catch {
+            condition.withLock { stopped = true; condition.broadcast() }
+            ready.resume(throwing: error)
+            return
+        }
+        let scheduler = Scheduler(context: context, slotCount: options.context.sequences, logger: logger)
+        condition.withLock {
+            sequenceContext = context.sequenceContextSize
+            snapshots = scheduler.snapshots()
+        }
+        ready.resume()
+
+        while true {
+            var incoming: [Job] = []
+            var cancels: Set<UInt64> = []
+            let keepGoing: Bool = condition.withLock {
+                while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork {
+                    condition.wait()
+                }
+                if stopping { return false }
+                let free = scheduler.freeSlotCount
+                if free > 0, !queue.isEmpty {
+                    incoming = Array(queue.prefix(free))
+                    queue.removeFirst(incoming.count)
+                }
+                cancels = cancelled
+                cancelled = []
+                return true
+            }
+            guard keepGoing else { break }
+            scheduler.cancel(cancels)
+            for job in incoming { scheduler.assign(job) }
+            scheduler.step()
+            let current = scheduler.snapshots()
+            condition.withLock { snapshots = current }
+        }
+        scheduler.failAll(EngineError(.shuttingDown, "the server is shutting down"))
+        condition.withLock {
+            snapshots = scheduler.snapshots()
+            stopped = true
+            condition.broadcast()
+        }
+        // `context` is freed here, on the thread that used it.
+    }
+}
+
+extension NSCondition {
+    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

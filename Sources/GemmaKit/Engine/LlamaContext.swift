@@ -1,0 +1,133 @@
+import CLlama
+
+/// Settings for one llama.cpp context.
+public struct ContextOptions: Sendable, Equatable {
+    /// Total context in tokens, shared out evenly between `sequences`.
+    public var contextSize: Int = 4096
+    /// Parallel sequences (server slots).
+    public var sequences: Int = 1
+    /// Most tokens one decode call takes (llama-server's --batch-size).
+    public var batchSize: Int = 512
+    /// Physical micro-batch size.
+    public var microBatchSize: Int = 512
+    public var threads: Int = CPUBudget.defaultThreads
+    public var batchThreads: Int = CPUBudget.defaultThreads
+    /// Produce pooled embeddings instead of logits.
+    public var embeddings: Bool = false
+
+    public init(contextSize: Int = 4096, sequences: Int = 1, batchSize: Int = 512, microBatchSize: Int = 512,
+                threads: Int = CPUBudget.defaultThreads, batchThreads: Int? = nil, embeddings: Bool = false) {
+        self.contextSize = contextSize
+        self.sequences = sequences
+        self.batchSize = batchSize
+        self.microBatchSize = min(microBatchSize, batchSize)
+        self.threads = threads
+        self.batchThreads = batchThreads ?? threads
+        self.embeddings = embeddings
+    }
+}
+
+/// A llama.cpp context: KV cache and compute buffers over a model.
+///
+/// Not thread-safe and not Sendable: exactly one thread (the engine's loop or the embedder's
+/// worker) creates, uses and frees it. It keeps its model alive and is freed before it.
+final class LlamaContext {
+    let pointer: OpaquePointer
+    let model: LlamaModel
+    let memory: llama_memory_t
+
+    init(model: LlamaModel, options: ContextOptions) throws(EngineError) {
+        var params = llama_context_default_params()
+        params.n_ctx = UInt32(clamping: options.contextSize)
+        params.n_batch = UInt32(clamping: options.batchSize)
+        params.n_ubatch = UInt32(clamping: options.microBatchSize)
+        params.n_seq_max = UInt32(clamping: options.sequences)
+        params.n_threads = Int32(clamping: options.threads)
+        params.n_threads_batch = Int32(clamping: options.batchThreads)
+        params.no_perf = true
+        params.kv_unified = false
+        // Keep the whole sliding-window cache so a slot's prefix can be reused after a request.
+        params.swa_full = true
+        if options.embeddings {
+            params.embeddings = true
+            params.pooling_type = LLAMA_POOLING_TYPE_MEAN
+            params.n_ubatch = params.n_batch
+        }
+        LlamaBackend.clearLastError()
+        guard let context = llama_init_from_model(model.pointer, params) else {
+            let detail = LlamaBackend.takeLastError() ?? "no reason given"
+            throw EngineError(.contextCreationFailed,
+                              "could not create a llama.cpp context (ctx-size \(options.contextSize), parallel \(options.sequences)): \(detail)",
+                              recovery: "lower --ctx-size or --parallel, or give the process more memory")
+        }
+        pointer = context
+        self.model = model
+        memory = llama_get_memory(context)
+    }
+
+    deinit { llama_free(pointer) }
+
+    /// Context length one sequence can use.
+    var sequenceContextSize: Int { Int(llama_n_ctx_seq(pointer)) }
+    var totalContextSize: Int { Int(llama_n_ctx(pointer)) }
+    var batchSize: Int { Int(llama_n_batch(pointer)) }
+
+    /// Runs the model over `batch`. Throws with llama.cpp's status on failure.
+    func decode(_ batch: LlamaBatch) throws(EngineError) {
+        let status = llama_decode(pointer, batch.raw)
+        guard status == 0 else {
+            let meaning = switch status {
+            case 1: "no room left in the KV cache for this batch"
+            case 2: "aborted"
+            case -1: "invalid batch"
+            default: "llama_decode failed with status \(status)"
+            }
+            throw EngineError(.decodeFailed, "decoding failed: \(meaning)")
+        }
+    }
+
+    /// Drops positions `from..<to` of `sequence` from the KV cache (-1 means open-ended).
+    /// Returns false when the cache cannot drop a partial range (then drop the whole sequence).
+    @discardableResult
+    func removeTokens(sequence: Int32, from: Int32 = -1, to: Int32 = -1) -> Bool {
+        llama_memory_seq_rm(memory, sequence, from, to)
+    }
+
+    /// Logits for output row `index` of the last decode.
+    func logits(at index: Int32) -> UnsafeMutablePointer<Float>? { llama_get_logits_ith(pointer, index) }
+
+    /// The pooled embedding of `sequence` after the last decode.
+    func pooledEmbedding(sequence: Int32) -> UnsafeMutablePointer<Float>? { llama_get_embeddings_seq(pointer, sequence) }
+}
+
+/// A reusable llama_batch, owned with the context that decodes it.
+final class LlamaBatch {
+    private(set) var raw: llama_batch
+    let capacity: Int
+
+    init(capacity: Int, maxSequencesPerToken: Int = 1) {
+        raw = llama_batch_init(Int32(capacity), 0, Int32(maxSequencesPerToken))
+        self.capacity = capacity
+    }
+
+    deinit { llama_batch_free(raw) }
+
+    var count: Int { Int(raw.n_tokens) }
+    var isFull: Bool { count >= capacity }
+
+    func clear() { raw.n_tokens = 0 }
+
+    /// Appends a token. Returns its row index (to read logits from when `wantsLogits`).
+    @discardableResult
+    func append(_ token: Token, position: Int32, sequence: Int32, wantsLogits: Bool) -> Int32 {
+        precondition(count < capacity, "batch overflow: the scheduler must respect the batch budget")
+        let i = Int(raw.n_tokens)
+        raw.token[i] = token
+        raw.pos[i] = position
+        raw.n_seq_id[i] = 1
+        raw.seq_id[i]![0] = sequence
+        raw.logits[i] = wantsLogits ? 1 : 0
+        raw.n_tokens += 1
+        return Int32(i)
+    }
+}

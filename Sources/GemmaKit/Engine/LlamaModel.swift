@@ -1,0 +1,168 @@
+import CLlama
+import Foundation
+
+/// Options for loading a model.
+public struct ModelLoadOptions: Sendable {
+    /// Layers to offload to a GPU (0 on a CPU build).
+    public var gpuLayers: Int = 0
+    /// Memory-map the file (the default: pages are shared with the page cache).
+    public var useMmap: Bool = true
+
+    public init(gpuLayers: Int = 0, useMmap: Bool = true) {
+        self.gpuLayers = gpuLayers
+        self.useMmap = useMmap
+    }
+}
+
+/// A llama token id.
+public typealias Token = Int32
+
+/// A loaded GGUF model: weights and vocabulary.
+///
+/// `@unchecked Sendable` because a llama_model is read-only once loaded and llama.cpp documents
+/// its vocabulary functions (tokenize, token_to_piece, …) as thread-safe; contexts that mutate
+/// state are separate objects owned by one thread each.
+public final class LlamaModel: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let vocab: OpaquePointer
+    /// The file it was loaded from.
+    public let path: String
+    /// The GGUF header, read before llama.cpp saw the file.
+    public let gguf: GGUFFile
+
+    /// Loads `path`, checking the file first so each way it can be wrong is its own error.
+    public init(path: String, options: ModelLoadOptions = ModelLoadOptions()) throws(EngineError) {
+        LlamaBackend.initialize()
+        let header: GGUFFile
+        do {
+            header = try GGUFFile(path: path)
+        } catch {
+            throw EngineError(Self.code(for: error.code), error.message, recovery: error.recovery)
+        }
+        var params = llama_model_default_params()
+        params.n_gpu_layers = Int32(clamping: options.gpuLayers)
+        params.load_mode = options.useMmap ? params.load_mode : LLAMA_LOAD_MODE_NONE
+        LlamaBackend.clearLastError()
+        guard let model = llama_model_load_from_file(path, params) else {
+            let detail = LlamaBackend.takeLastError() ?? "llama.cpp gave no reason"
+            let architecture = header.architecture ?? "(none)"
+            if detail.contains("unknown model architecture") || header.architecture == nil {
+                throw EngineError(.unsupportedArchitecture,
+                                  "\(path): model architecture '\(architecture)' is not supported by this llama.cpp build",
+                                  recovery: "use a model whose architecture llama.cpp \(LlamaBackend.buildCommit) supports, e.g. a Gemma 3 GGUF")
+            }
+            throw EngineError(.modelLoadFailed, "llama.cpp could not load \(path): \(detail)",
+                              recovery: "the file may be damaged or made for a newer llama.cpp; download it again")
+        }
+        pointer = model
+        vocab = llama_model_get_vocab(model)
+        self.path = path
+        gguf = header
+    }
+
+    deinit { llama_model_free(pointer) }
+
+    private static func code(for code: GGUFError.Code) -> EngineError.Code {
+        switch code {
+        case .notFound: .modelNotFound
+        case .unreadable: .modelUnreadable
+        case .notGGUF: .notGGUF
+        case .truncated: .truncatedModel
+        case .unsupportedVersion, .corrupt: .corruptModel
+        }
+    }
+
+    // MARK: Facts
+
+    public var contextTrainSize: Int { Int(llama_model_n_ctx_train(pointer)) }
+    public var embeddingSize: Int { Int(llama_model_n_embd(pointer)) }
+    public var layerCount: Int { Int(llama_model_n_layer(pointer)) }
+    public var vocabularySize: Int { Int(llama_vocab_n_tokens(vocab)) }
+    public var parameterCount: UInt64 { llama_model_n_params(pointer) }
+    public var sizeInBytes: UInt64 { llama_model_size(pointer) }
+    public var hasEncoder: Bool { llama_model_has_encoder(pointer) }
+
+    /// llama.cpp's one-line description, e.g. "gemma3 270M Q4_K - Medium".
+    public var summary: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let n = llama_model_desc(pointer, &buffer, buffer.count)
+        return n > 0 ? String(cString: buffer) : "unknown"
+    }
+
+    /// The chat template embedded in the GGUF, if any.
+    public var chatTemplate: String? {
+        guard let raw = llama_model_chat_template(pointer, nil) else { return nil }
+        let template = String(cString: raw)
+        return template.isEmpty ? nil : template
+    }
+
+    /// A metadata value as a string, as llama.cpp renders it.
+    public func metadata(_ key: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let n = llama_model_meta_val_str(pointer, key, &buffer, buffer.count)
+        guard n >= 0 else { return nil }
+        if Int(n) >= buffer.count {
+            buffer = [CChar](repeating: 0, count: Int(n) + 1)
+            _ = llama_model_meta_val_str(pointer, key, &buffer, buffer.count)
+        }
+        return String(cString: buffer)
+    }
+
+    // MARK: Tokens
+
+    /// Whether `token` ends a generation (end of sequence or end of turn).
+    public func isEndOfGeneration(_ token: Token) -> Bool { llama_vocab_is_eog(vocab, token) }
+
+    /// Splits `text` into tokens. `addSpecial` adds BOS where the model wants it; `parseSpecial`
+    /// turns control-token text such as `<start_of_turn>` into its token (for formatted chats).
+    public func tokenize(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = false) -> [Token] {
+        var utf8 = Array(text.utf8)
+        let length = Int32(clamping: utf8.count)
+        var tokens = [Token](repeating: 0, count: utf8.count + 8)
+        var n = utf8.withUnsafeMutableBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                llama_tokenize(vocab, chars.baseAddress, length, &tokens, Int32(tokens.count), addSpecial, parseSpecial)
+            }
+        }
+        if n < 0, n != Int32.min {
+            tokens = [Token](repeating: 0, count: Int(-n))
+            n = utf8.withUnsafeMutableBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    llama_tokenize(vocab, chars.baseAddress, length, &tokens, Int32(tokens.count), addSpecial, parseSpecial)
+                }
+            }
+        }
+        return n > 0 ? Array(tokens.prefix(Int(n))) : []
+    }
+
+    /// The raw bytes of one token's text. A multi-byte character may span tokens, so these are
+    /// bytes, not a String: join them with `UTF8StreamDecoder`.
+    public func pieceBytes(_ token: Token, special: Bool = false) -> [UInt8] {
+        var buffer = [CChar](repeating: 0, count: 64)
+        var n = llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, special)
+        if n < 0 {
+            buffer = [CChar](repeating: 0, count: Int(-n))
+            n = llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, special)
+        }
+        guard n > 0 else { return [] }
+        return buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }
+    }
+
+    /// The text of `tokens`; special tokens are dropped unless `renderSpecial`.
+    public func detokenize(_ tokens: [Token], renderSpecial: Bool = false) -> String {
+        guard !tokens.isEmpty else { return "" }
+        var buffer = [CChar](repeating: 0, count: tokens.count * 8 + 16)
+        var n = llama_detokenize(vocab, tokens, Int32(tokens.count), &buffer, Int32(buffer.count), false, renderSpecial)
+        if n < 0 {
+            buffer = [CChar](repeating: 0, count: Int(-n) + 1)
+            n = llama_detokenize(vocab, tokens, Int32(tokens.count), &buffer, Int32(buffer.count), false, renderSpecial)
+        }
+        guard n > 0 else { return "" }
+        return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension LlamaBackend {
+    /// The llama.cpp commit this binary links, as set by scripts/build-llama.
+    public static var buildCommit: String { String(cString: llama_version()) }
+}

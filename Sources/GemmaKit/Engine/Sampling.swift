@@ -1,0 +1,114 @@
+import CLlama
+
+/// How the next token is chosen. Defaults follow llama-server's.
+public struct SamplingParameters: Sendable, Equatable {
+    /// 0 means greedy (always the most likely token).
+    public var temperature: Double = 0.8
+    /// 0 disables.
+    public var topK: Int = 40
+    /// 1 disables.
+    public var topP: Double = 0.95
+    /// 0 disables.
+    public var minP: Double = 0.05
+    /// 1 disables.
+    public var repeatPenalty: Double = 1.0
+    /// 0 disables.
+    public var presencePenalty: Double = 0
+    /// 0 disables.
+    public var frequencyPenalty: Double = 0
+    /// How many recent tokens the penalties look at.
+    public var penaltyLastN: Int = 64
+    /// nil picks a random seed.
+    public var seed: UInt32?
+    /// A GBNF grammar the output must match (root rule `root`).
+    public var grammar: String?
+
+    public init(temperature: Double = 0.8, topK: Int = 40, topP: Double = 0.95, minP: Double = 0.05,
+                repeatPenalty: Double = 1.0, presencePenalty: Double = 0, frequencyPenalty: Double = 0,
+                penaltyLastN: Int = 64, seed: UInt32? = nil, grammar: String? = nil) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.minP = minP
+        self.repeatPenalty = repeatPenalty
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
+        self.penaltyLastN = penaltyLastN
+        self.seed = seed
+        self.grammar = grammar
+    }
+
+    /// Greedy decoding: deterministic, the same text for the same prompt.
+    public static let greedy = SamplingParameters(temperature: 0)
+
+    /// Checks ranges; the error names the field.
+    public func validate() throws(EngineError) {
+        func bad(_ field: String, _ value: Any, _ range: String) -> EngineError {
+            EngineError(.invalidParameter, "\(field) must be \(range), got \(value)")
+        }
+        guard temperature.isFinite, temperature >= 0, temperature <= 100 else { throw bad("temperature", temperature, "between 0 and 100") }
+        guard topK >= 0 else { throw bad("top_k", topK, "0 or more") }
+        guard topP.isFinite, topP >= 0, topP <= 1 else { throw bad("top_p", topP, "between 0 and 1") }
+        guard minP.isFinite, minP >= 0, minP <= 1 else { throw bad("min_p", minP, "between 0 and 1") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else { throw bad("repeat_penalty", repeatPenalty, "greater than 0") }
+        guard presencePenalty.isFinite, (-2...2).contains(presencePenalty) else { throw bad("presence_penalty", presencePenalty, "between -2 and 2") }
+        guard frequencyPenalty.isFinite, (-2...2).contains(frequencyPenalty) else { throw bad("frequency_penalty", frequencyPenalty, "between -2 and 2") }
+        guard penaltyLastN >= -1 else { throw bad("repeat_last_n", penaltyLastN, "-1 or more") }
+    }
+}
+
+/// A llama.cpp sampler chain built from `SamplingParameters`; one per request, used on the
+/// engine's thread only.
+final class SamplerChain {
+    let pointer: UnsafeMutablePointer<llama_sampler>
+
+    init(_ parameters: SamplingParameters, model: LlamaModel) throws(EngineError) {
+        var chainParams = llama_sampler_chain_default_params()
+        chainParams.no_perf = true
+        pointer = llama_sampler_chain_init(chainParams)
+        func add(_ sampler: UnsafeMutablePointer<llama_sampler>?) { if let sampler { llama_sampler_chain_add(pointer, sampler) } }
+
+        if let grammar = parameters.grammar {
+            LlamaBackend.clearLastError()
+            guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
+                llama_sampler_free(pointer)
+                throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
+            }
+            add(sampler)
+        }
+        let lastN = parameters.penaltyLastN == -1 ? model.contextTrainSize : parameters.penaltyLastN
+        if parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0 {
+            add(llama_sampler_init_penalties(Int32(clamping: model.vocabularySize), Int32(clamping: lastN), Float(parameters.repeatPenalty),
+                                             Float(parameters.frequencyPenalty), Float(parameters.presencePenalty)))
+        }
+        if parameters.temperature <= 0 {
+            add(llama_sampler_init_greedy())
+        } else {
+            if parameters.topK > 0 { add(llama_sampler_init_top_k(Int32(clamping: parameters.topK))) }
+            if parameters.topP < 1 { add(llama_sampler_init_top_p(Float(parameters.topP), 1)) }
+            if parameters.minP > 0 { add(llama_sampler_init_min_p(Float(parameters.minP), 1)) }
+            add(llama_sampler_init_temp(Float(parameters.temperature)))
+            add(llama_sampler_init_dist(parameters.seed ?? UInt32.random(in: 0...UInt32.max - 1)))
+        }
+    }
+
+    deinit { llama_sampler_free(pointer) }
+
+    /// Samples from output row `index` of the context's last decode and records the token.
+    func sample(_ context: LlamaContext, index: Int32) -> Token {
+        llama_sampler_sample(pointer, context.pointer, index)
+    }
+}
+
+/// A GBNF grammar for any JSON object, for `response_format: {"type": "json_object"}`.
+public enum JSONGrammar {
+    public static let object = #"""
+    root   ::= object
+    value  ::= object | array | string | number | ("true" | "false" | "null") ws
+    object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+    array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+    string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt/] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+    number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9]{1,15})? ws
+    ws     ::= | " " | "\n" [ \t]{0,20}
+    """#
+}

@@ -1,0 +1,295 @@
+import CLlama
+import Foundation
+import Logging
+
+/// The engine thread's state: slots, the shared batch and the context. Not thread-safe by design.
+final class Scheduler {
+    private let context: LlamaContext
+    private let model: LlamaModel
+    private let batch: LlamaBatch
+    private var slots: [Slot]
+    private let logger: Logger
+    private var useCounter: UInt64 = 0
+    private var prefillCursor = 0
+
+    init(context: LlamaContext, slotCount: Int, logger: Logger) {
+        self.context = context
+        self.model = context.model
+        self.logger = logger
+        batch = LlamaBatch(capacity: context.batchSize)
+        slots = (0..<slotCount).map { Slot(id: $0) }
+    }
+
+    var hasWork: Bool { slots.contains { $0.job != nil } }
+    var freeSlotCount: Int { slots.filter { $0.job == nil }.count }
+
+    func snapshots() -> [SlotSnapshot] {
+        slots.map { slot in
+            SlotSnapshot(id: slot.id, contextSize: context.sequenceContextSize, isProcessing: slot.job != nil,
+                         taskID: slot.job.map { Int($0.id) } ?? slot.lastTaskID,
+                         promptTokens: slot.job?.request.prompt.count ?? slot.lastPromptTokens,
+                         cachedTokens: slot.reusedTokens, decodedTokens: slot.generated,
+                         kvTokens: slot.cached.count, sampling: slot.job?.request.sampling,
+                         maxTokens: slot.job?.request.maxTokens)
+        }
+    }
+
+    // MARK: Assigning
+
+    /// Puts `job` on the idle slot that has the longest cached prefix of its prompt (else the one
+    /// used longest ago) and drops the rest of that slot's cache.
+    func assign(_ job: InferenceEngine.Job) {
+        let prompt = job.request.prompt
+        let idle = slots.filter { $0.job == nil }
+        guard !idle.isEmpty else { return }
+        let scored = idle.map { ($0, Self.commonPrefixLength($0.cached, prompt)) }
+        let best = scored.max { a, b in a.1 != b.1 ? a.1 < b.1 : a.0.lastUsed > b.0.lastUsed }!
+        let slot = best.1 > 0 ? best.0 : idle.min { $0.lastUsed < $1.lastUsed }!
+        // Evaluate at least the last prompt token: its logits give the first output token.
+        var keep = min(best.0 === slot ? best.1 : 0, prompt.count - 1)
+        if keep < slot.cached.count {
+            if !context.removeTokens(sequence: slot.sequence, from: Int32(keep)) {
+                context.removeTokens(sequence: slot.sequence)
+                keep = 0
+            }
+            slot.cached.removeLast(slot.cached.count - keep)
+        }
+        let sampler: SamplerChain
+        do {
+            sampler = try SamplerChain(job.request.sampling, model: model)
+        } catch {
+            job.continuation.finish(throwing: error)
+            return
+        }
+        useCounter += 1
+        slot.begin(job, sampler: sampler, reused: keep, use: useCounter)
+        job.continuation.yield(.started(slot: slot.id, promptTokens: prompt.count, cachedTokens: keep))
+        if job.request.maxTokens == 0 { finish(slot, .length) }
+    }
+
+    static func commonPrefixLength(_ a: [Token], _ b: [Token]) -> Int {
+        var n = 0
+        let limit = min(a.count, b.count)
+        while n < limit, a[n] == b[n] { n += 1 }
+        return n
+    }
+
+    // MARK: Cancelling
+
+    func cancel(_ ids: Set<UInt64>) {
+        guard !ids.isEmpty else { return }
+        for slot in slots {
+            guard let job = slot.job, ids.contains(job.id) else { continue }
+            job.continuation.finish()
+            release(slot, dropCache: true)
+        }
+    }
+
+    func failAll(_ error: EngineError) {
+        for slot in slots where slot.job != nil {
+            slot.job?.continuation.finish(throwing: error)
+            release(slot, dropCache: true)
+        }
+    }
+
+    private func release(_ slot: Slot, dropCache: Bool) {
+        if dropCache {
+            context.removeTokens(sequence: slot.sequence)
+            slot.cached.removeAll()
+        }
+        slot.end()
+    }
+
+    // MARK: One step
+
+    /// Builds one batch (all next tokens first, then prompt chunks), decodes it, samples.
+    func step() {
+        batch.clear()
+        var participants: [Slot] = []
+        for slot in slots {
+            guard slot.job != nil, let token = slot.pendingToken else { continue }
+            slot.outputRow = batch.append(token, position: Int32(slot.cached.count), sequence: slot.sequence, wantsLogits: true)
+            slot.cached.append(token)
+            slot.pendingToken = nil
+            participants.append(slot)
+        }
+        // Prompt chunks share what is left, starting at a rotating slot so no prompt starves.
+        let order = slots.indices.map { slots[($0 + prefillCursor) % slots.count] }
+        prefillCursor = (prefillCursor + 1) % max(1, slots.count)
+        for slot in order where slot.isReadingPrompt && !batch.isFull {
+            let prompt = slot.job!.request.prompt
+            let take = min(prompt.count - slot.promptIndex, batch.capacity - batch.count)
+            for offset in 0..<take {
+                let index = slot.promptIndex + offset
+                let isLast = index == prompt.count - 1
+                let row = batch.append(prompt[index], position: Int32(slot.cached.count), sequence: slot.sequence, wantsLogits: isLast)
+                slot.cached.append(prompt[index])
+                if isLast { slot.outputRow = row }
+            }
+            slot.promptIndex += take
+            participants.append(slot)
+        }
+        guard batch.count > 0 else { return }
+        do {
+            try context.decode(batch)
+        } catch {
+            logger.error("decode failed", metadata: ["error": "\(error.message)", "tokens": "\(batch.count)"])
+            for slot in participants where slot.job != nil {
+                slot.job?.continuation.finish(throwing: error)
+                release(slot, dropCache: true)
+            }
+            return
+        }
+        for slot in participants where slot.job != nil && slot.outputRow >= 0 {
+            let row = slot.outputRow
+            slot.outputRow = -1
+            if slot.firstTokenAt == nil { slot.firstTokenAt = .now }
+            let token = slot.sampler!.sample(context, index: row)
+            accept(token, row: row, in: slot)
+        }
+    }
+
+    private func accept(_ token: Token, row: Int32, in slot: Slot) {
+        guard let job = slot.job else { return }
+        if model.isEndOfGeneration(token) {
+            finish(slot, .stop)
+            return
+        }
+        slot.generated += 1
+        let bytes = model.pieceBytes(token)
+        if let top = job.request.logprobs {
+            slot.pendingLogprobs.append(logprob(of: token, bytes: bytes, row: row, top: top))
+        }
+        let text = slot.decoder.append(bytes)
+        switch slot.stopper.feed(text) {
+        case .text(let visible):
+            if !visible.isEmpty || (!slot.pendingLogprobs.isEmpty && slot.decoder.isEmpty) {
+                job.continuation.yield(.text(visible, logprobs: slot.takeLogprobs()))
+            }
+        case .stopped(let visible):
+            if !visible.isEmpty { job.continuation.yield(.text(visible, logprobs: slot.takeLogprobs())) }
+            finish(slot, .stop, flush: false)
+            return
+        }
+        if let maxTokens = job.request.maxTokens, slot.generated >= maxTokens {
+            finish(slot, .length)
+        } else if slot.cached.count + 1 >= context.sequenceContextSize {
+            // No room to feed this token back: the context is full.
+            finish(slot, .length)
+        } else {
+            slot.pendingToken = token
+        }
+    }
+
+    private func finish(_ slot: Slot, _ reason: FinishReason, flush: Bool = true) {
+        guard let job = slot.job else { return }
+        var reason = reason
+        if flush {
+            let tail = slot.decoder.finish()
+            var text: String
+            switch slot.stopper.feed(tail) {
+            case .text(let visible): text = visible + slot.stopper.flush()
+            case .stopped(let visible): text = visible; reason = .stop
+            }
+            if !text.isEmpty || !slot.pendingLogprobs.isEmpty {
+                job.continuation.yield(.text(text, logprobs: slot.takeLogprobs()))
+            }
+        }
+        let now = ContinuousClock.now
+        let started = slot.startedAt ?? now
+        let first = slot.firstTokenAt ?? now
+        job.continuation.yield(.finished(GenerationStats(
+            finishReason: reason, promptTokens: job.request.prompt.count, cachedTokens: slot.reusedTokens,
+            completionTokens: slot.generated, queueDuration: started - job.enqueued,
+            promptDuration: first - started, generationDuration: now - first, slot: slot.id)))
+        job.continuation.finish()
+        release(slot, dropCache: false)
+    }
+
+    private func logprob(of token: Token, bytes: [UInt8], row: Int32, top: Int) -> TokenLogprob {
+        let vocabulary = model.vocabularySize
+        guard let logits = context.logits(at: row) else {
+            return TokenLogprob(token: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: 0, top: [])
+        }
+        var maxLogit = -Float.infinity
+        for i in 0..<vocabulary where logits[i] > maxLogit { maxLogit = logits[i] }
+        var sum: Double = 0
+        for i in 0..<vocabulary { sum += Double(expf(logits[i] - maxLogit)) }
+        let logSum = Double(maxLogit) + log(sum)
+        var best: [(Token, Float)] = []
+        if top > 0 {
+            for i in 0..<vocabulary {
+                let value = logits[i]
+                if best.count < top || value > best[best.count - 1].1 {
+                    let position = best.firstIndex { $0.1 < value } ?? best.count
+                    best.insert((Token(i), value), at: position)
+                    if best.count > top { best.removeLast() }
+                }
+            }
+        }
+        let alternatives = best.map { candidate in
+            let candidateBytes = model.pieceBytes(candidate.0)
+            return TokenLogprob.Alternative(token: String(decoding: candidateBytes, as: UTF8.self), bytes: candidateBytes,
+                                            logprob: Double(candidate.1) - logSum)
+        }
+        return TokenLogprob(token: String(decoding: bytes, as: UTF8.self), bytes: bytes,
+                            logprob: Double(logits[Int(token)]) - logSum, top: alternatives)
+    }
+}
+
+/// One parallel sequence of the context and the request it is serving.
+final class Slot {
+    let id: Int
+    var sequence: Int32 { Int32(id) }
+    /// Tokens whose keys and values are in the cache for this sequence, in order.
+    var cached: [Token] = []
+    var job: InferenceEngine.Job?
+    var sampler: SamplerChain?
+    var promptIndex = 0
+    var pendingToken: Token?
+    var outputRow: Int32 = -1
+    var generated = 0
+    var reusedTokens = 0
+    var lastUsed: UInt64 = 0
+    var lastTaskID = -1
+    var lastPromptTokens = 0
+    var startedAt: ContinuousClock.Instant?
+    var firstTokenAt: ContinuousClock.Instant?
+    var decoder = UTF8StreamDecoder()
+    var stopper = StopStringMatcher([])
+    var pendingLogprobs: [TokenLogprob] = []
+
+    init(id: Int) { self.id = id }
+
+    var isReadingPrompt: Bool { job.map { promptIndex < $0.request.prompt.count } ?? false }
+
+    func begin(_ job: InferenceEngine.Job, sampler: SamplerChain, reused: Int, use: UInt64) {
+        self.job = job
+        self.sampler = sampler
+        promptIndex = reused
+        reusedTokens = reused
+        pendingToken = nil
+        outputRow = -1
+        generated = 0
+        lastUsed = use
+        startedAt = .now
+        firstTokenAt = nil
+        decoder = UTF8StreamDecoder()
+        stopper = StopStringMatcher(job.request.stop)
+        pendingLogprobs = []
+    }
+
+    func end() {
+        lastTaskID = job.map { Int($0.id) } ?? lastTaskID
+        lastPromptTokens = job?.request.prompt.count ?? lastPromptTokens
+        job = nil
+        sampler = nil
+        pendingToken = nil
+        outputRow = -1
+    }
+
+    func takeLogprobs() -> [TokenLogprob] {
+        defer { pendingLogprobs = [] }
+        return pendingLogprobs
+    }
+}

