@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GemmaKit
 
 @main
@@ -11,6 +12,23 @@ struct Gemmactl: AsyncParsableCommand {
               gemmactl generate --prompt "Why is the sky blue?" --chat
             """,
         version: GemmactlVersion.current,
-        subcommands: [Generate.self]
+        subcommands: [Serve.self, Generate.self]
     )
+
+    /// Parses, runs, and turns errors into one line on stderr and an exit code.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as any ActionableError {
+            FileHandle.standardError.write(Data("gemmactl: error: \(error.message)\(error.recovery.map { " (\($0))" } ?? "")\n".utf8))
+            Foundation.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
