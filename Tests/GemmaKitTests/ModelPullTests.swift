@@ -28,9 +28,9 @@ struct ModelPullTests {
     }
 
     func pull(_ reference: ModelReference, _ server: RegistryStandIn, _ cache: HubCache, token: String? = nil,
-              offline: Bool = false, retries: Int = 0, events: Mutex<[PullEvent]>? = nil) async throws -> String {
+              offline: Bool = false, retries: Int = 0, events: EventLog? = nil) async throws -> String {
         try await ModelResolver(cache: cache, settings: server.settings(token: token, offline: offline, retries: retries))
-            .resolve(reference) { event in events?.withLock { $0.append(event) } }
+            .resolve(reference) { event in events?.append(event) }
     }
 
     func pullError(_ reference: ModelReference, _ server: RegistryStandIn, _ cache: HubCache,
@@ -129,11 +129,11 @@ struct ModelPullTests {
     @Test func retriesWithinOnePullResume() async throws {
         let sha = sha256Hex(Self.model)
         try await withStandIn({ $0.cutOnce = [sha] }) { server, cache in
-            let events = Mutex<[PullEvent]>([])
+            let events = EventLog()
             let path = try await pull(Self.reference, server, cache, retries: 2, events: events)
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Self.model)
-            #expect(events.withLock { $0.contains { if case .retrying = $0 { true } else { false } } })
-            #expect(events.withLock { $0.contains { if case .started(_, _, let from) = $0 { from > 0 } else { false } } })
+            #expect(events.events.contains { $0.isRetrying })
+            #expect(events.events.contains { ($0.resumedFrom ?? 0) > 0 })
         }
     }
 
@@ -241,5 +241,22 @@ struct ModelPullTests {
         #expect(settings.offline)
         #expect(try HubSettings.resolve(environment: ["HF_TOKEN": "hf_env"]).token == "hf_env")
         #expect(throws: ModelPullError.self) { try HubSettings.resolve(environment: [:], tokenFile: "/nonexistent/token") }
+    }
+}
+
+final class EventLog: Sendable {
+    private let storage = Mutex<[PullEvent]>([])
+    func append(_ event: PullEvent) { storage.withLock { $0.append(event) } }
+    var events: [PullEvent] { storage.withLock { $0 } }
+}
+
+extension PullEvent {
+    var isRetrying: Bool {
+        if case .retrying = self { return true }
+        return false
+    }
+    var resumedFrom: UInt64? {
+        if case .started(_, _, let from) = self { return from }
+        return nil
     }
 }

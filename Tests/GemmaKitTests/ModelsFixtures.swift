@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
@@ -164,7 +163,7 @@ final class RegistryStandIn: Sendable {
                 return ["type": "file", "path": name, "size": data.count, "lfs": ["oid": sha256Hex(data), "size": data.count]]
             }
             let json = try JSONSerialization.data(withJSONObject: list)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: json)))
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
         }
         // /v2/NS/NAME/manifests/TAG and /v2/NS/NAME/blobs/sha256:X
         if parts.count == 5, parts[0] == "v2" {
@@ -176,7 +175,7 @@ final class RegistryStandIn: Sendable {
                     ["mediaType": "application/vnd.ollama.image.model", "digest": "sha256:" + sha256Hex(data), "size": data.count],
                 ]]
                 let json = try JSONSerialization.data(withJSONObject: manifest)
-                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(data: json)))
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: json)))
             }
             if parts[3] == "blobs" {
                 return Response(status: .temporaryRedirect,
@@ -205,7 +204,7 @@ final class RegistryStandIn: Sendable {
                 while offset < body.count {
                     if cut && offset >= body.count / 2 { throw CancellationError() }
                     let end = min(body.count, offset + 65536, cut ? max(offset + 1, body.count / 2) : body.count)
-                    try await writer.write(ByteBuffer(data: body.subdata(in: offset..<end)))
+                    try await writer.write(ByteBuffer(bytes: body.subdata(in: offset..<end)))
                     offset = end
                     if delay > .zero { try await Task.sleep(for: delay) }
                 }

@@ -100,7 +100,7 @@ extension HubCache {
     static func repoName(folder: String) -> String? {
         let rest = folder.dropFirst("models--".count)
         guard let separator = rest.range(of: "--") else { return nil }
-        return rest[..<separator.lowerBound] + "/" + rest[separator.upperBound...]
+        return String(rest[..<separator.lowerBound]) + "/" + String(rest[separator.upperBound...])
     }
 
     func refsByCommit(_ refs: URL) -> [String: [String]] {

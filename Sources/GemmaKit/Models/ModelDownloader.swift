@@ -19,8 +19,9 @@ public final class ModelDownloader: Sendable {
     public init(cache: HubCache, settings: HubSettings) {
         self.cache = cache
         self.settings = settings
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(30), read: .seconds(60)))
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(30), read: .seconds(60))
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
@@ -101,7 +102,7 @@ public final class ModelDownloader: Sendable {
         try check(response.status, what: "repository \(repo) (revision \(revision))",
                   page: "\(settings.endpoint.absoluteString)/\(repo)")
         do {
-            return try JSONDecoder().decode([HubFileEntry].self, from: Data(buffer: body))
+            return try JSONDecoder().decode([HubFileEntry].self, from: Data(body.readableBytesView))
         } catch {
             throw ModelPullError(.badResponse, "the hub's file list for \(repo) is not the expected JSON: \(error)",
                                  recovery: "check HF_ENDPOINT points at a Hugging Face hub")

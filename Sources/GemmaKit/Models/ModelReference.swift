@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import NIOCore
 
@@ -257,7 +258,7 @@ extension ModelDownloader {
             }
             throw ModelPullError.network(what, Self.describe(error), kept: 0, total: nil)
         }
-        let manifestData = Data(buffer: body)
+        let manifestData = Data(body.readableBytesView)
         guard let manifest = try? JSONDecoder().decode(OllamaManifest.self, from: manifestData) else {
             throw ModelPullError(.badResponse, "the manifest of \(what) is not the expected JSON",
                                  recovery: "check OLLAMA_REGISTRY points at an Ollama registry")
@@ -286,8 +287,6 @@ extension ModelDownloader {
         return snapshot
     }
 }
-
-import Crypto
 
 enum SHA256Hex {
     static func of(_ data: Data) -> String {

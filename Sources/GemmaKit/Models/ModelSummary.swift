@@ -89,7 +89,12 @@ public struct ModelSummary: Sendable, Equatable, Codable {
         guard window != nil else { return Array(repeating: false, count: layers) }
         let key = file.arch("attention.sliding_window_pattern")
         if case .array(_, let count, let preview)? = key, Int(count) == layers, preview.count == layers {
-            return preview.map { if case .bool(let b) = $0 { b } else { ($0.intValue ?? 0) != 0 } }
+            return preview.map { value -> Bool in
+                switch value {
+                case .bool(let flag): return flag
+                default: return (value.intValue ?? 0) != 0
+                }
+            }
         }
         let defaultPeriod: Int
         switch architecture {
