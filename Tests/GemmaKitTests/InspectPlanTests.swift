@@ -41,7 +41,9 @@ struct InspectPlanTests {
         #expect(summary.layers == 12)
         #expect(summary.vocabularySize == 32)
         #expect(summary.fileType == "F32")
-        #expect(summary.parameterCount == UInt64(64 * 32 + 12 * (64 * 128 + 64)))
+        let perLayer: UInt64 = 64 * 128 + 64
+        let expected: UInt64 = 64 * 32 + 12 * perLayer
+        #expect(summary.parameterCount == expected)
         #expect(summary.slidingWindowLayers.enumerated().filter { !$0.element }.map(\.offset) == [5, 11])
     }
 

@@ -169,7 +169,7 @@ public enum MemoryPlanner {
 
     /// Parses a Kubernetes-style memory quantity: `4Gi`, `512Mi`, `1G`, `1500000000`.
     public static func parseQuantity(_ text: String) -> UInt64? {
-        let units: [(String, Double)] = [("Ki", 1024), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40),
+        let units: [(String, Double)] = [("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
                                          ("k", 1e3), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }

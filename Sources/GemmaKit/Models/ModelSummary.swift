@@ -65,10 +65,13 @@ public struct ModelSummary: Sendable, Equatable, Codable {
             throw GGUFError(.corrupt, path: file.path, "\(architecture).block_count is missing or out of range")
         }
         layers = blockCount
-        embeddingSize = int("embedding_length")
-        heads = Self.perLayerFirst(file.arch("attention.head_count"))
-        kvHeads = Self.perLayerFirst(file.arch("attention.head_count_kv")) ?? heads
-        let defaultHead = embeddingSize.flatMap { size in heads.flatMap { $0 > 0 ? size / $0 : nil } }
+        let embedding = int("embedding_length")
+        let headCount = Self.perLayerFirst(file.arch("attention.head_count"))
+        embeddingSize = embedding
+        heads = headCount
+        kvHeads = Self.perLayerFirst(file.arch("attention.head_count_kv")) ?? headCount
+        var defaultHead: Int?
+        if let embedding, let headCount, headCount > 0 { defaultHead = embedding / headCount }
         headSizeK = int("attention.key_length") ?? defaultHead
         headSizeV = int("attention.value_length") ?? defaultHead
         let window = int("attention.sliding_window").flatMap { $0 > 0 ? $0 : nil }
