@@ -122,7 +122,7 @@ struct ModelPullTests {
             let path = try await pull(Self.reference, server, cache)
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Self.model)
             let ranges = server.log.withLock { $0.requests.compactMap(\.range) }
-            #expect(ranges == ["bytes=\(kept)-"])
+            #expect(!ranges.isEmpty && ranges.allSatisfy { $0 == "bytes=\(kept)-" })
         }
     }
 

@@ -29,9 +29,10 @@ extension HubCache {
                 let files = (fileManager.enumerator(atPath: snapshot.path)?.allObjects as? [String]) ?? []
                 for file in files.sorted() where file.lowercased().hasSuffix(".gguf") {
                     let path = snapshot.appendingPathComponent(file).path
-                    guard let attributes = try? fileManager.attributesOfItem(atPath: (path as NSString).resolvingSymlinksInPath),
-                          (attributes[.type] as? FileAttributeType) == .typeRegular else { continue }
-                    let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+                    var info = stat()
+                    // stat follows the snapshot link to the blob; a dangling link is skipped.
+                    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                    let size = UInt64(info.st_size)
                     let quantization = Self.quantization(fileName: file)
                         ?? (try? ModelSummary(GGUFFile(path: path)))?.fileType
                     models.append(CachedModel(repo: repo, file: file, size: size, quantization: quantization,
