@@ -10,9 +10,12 @@ struct Gemmactl: AsyncParsableCommand {
         discussion: """
             Examples:
               gemmactl generate --prompt "Why is the sky blue?" --chat
+              gemmactl pull ggml-org/gemma-3-1b-it-GGUF:Q4_K_M
+              gemmactl inspect
+              gemmactl plan --ctx-size 8192 --parallel 4
             """,
         version: GemmactlVersion.current,
-        subcommands: [Serve.self, Generate.self]
+        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self]
     )
 
     /// Parses, runs, and turns errors into one line on stderr and an exit code.

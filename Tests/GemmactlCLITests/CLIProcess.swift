@@ -8,14 +8,15 @@ struct CLIProcess {
         var stderr: String
     }
 
-    /// The debug binary next to the test bundle (swift build puts both in the same folder).
-    static let binary: URL = {
-        let products = Bundle.main.bundleURL.deletingLastPathComponent()
-        let sibling = products.appendingPathComponent("gemmactl")
-        if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/gemmactl")
-    }()
+    /// The `gemmactl` binary swift build put beside the test bundle.
+    static var binary: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("gemmactl").path),
+              directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("gemmactl")
+    }
 
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Result {
         let process = Process()
