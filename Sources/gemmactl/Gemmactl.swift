@@ -9,8 +9,9 @@ struct Gemmactl: AsyncParsableCommand {
         discussion: """
             Examples:
               gemmactl generate --prompt "Why is the sky blue?" --chat
+              gemmactl render --profile llama-server --hostname llm.example.com | kubectl apply -f -
             """,
         version: GemmactlVersion.current,
-        subcommands: [Generate.self]
+        subcommands: [Generate.self, Render.self]
     )
 }
