@@ -52,7 +52,10 @@ let package = Package(
                 "GemmaKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ]
+                .product(name: "Yams", package: "Yams"),
+            ],
+            // Expected `gemmactl render` output, read through #filePath (RenderGoldenTests).
+            exclude: ["Golden"]
         ),
         .testTarget(
             name: "GemmactlCLITests",

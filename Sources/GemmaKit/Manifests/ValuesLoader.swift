@@ -62,7 +62,7 @@ public enum ValuesLoader {
             var items = raw
             if items.hasPrefix("{") && items.hasSuffix("}") { items = String(items.dropFirst().dropLast()) }
             let parts = items.isEmpty ? [] : items.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            value = .sequence(.init(parts.map { Node.Scalar($0, .str, .doubleQuoted) }.map(Node.scalar)))
+            value = .sequence(.init(parts.map { Node.Scalar($0, Tag(.str), .doubleQuoted) }.map(Node.scalar)))
         case .mapping:
             throw RenderError("--set \(assignment): '\(path.joined(separator: "."))' is a group of fields, not a value",
                               recovery: "set one of its fields, e.g. --set \(path.joined(separator: ".")).<field>=…")
@@ -74,7 +74,10 @@ public enum ValuesLoader {
 
     /// The defaults as a YAML tree: the schema every layer is checked against.
     public static func defaultsTree() throws -> Node {
-        try YAMLEncoder().encode(RenderValues()).toNode()
+        guard let node = try Yams.compose(yaml: try YAMLEncoder().encode(RenderValues())) else {
+            throw RenderError("the default values encode to an empty document")
+        }
+        return node
     }
 
     /// Decodes the merged tree, turning a type mismatch into an error naming the field and the value.
@@ -120,7 +123,7 @@ public enum ValuesLoader {
                     throw RenderError("\(source): unknown field '\(childPath.joined(separator: "."))'",
                                       recovery: "check the spelling; `gemmactl render --print-values` lists every field")
                 }
-                if case .scalar(let scalar) = value, scalar.tag.name == .null || (scalar.style == .plain && ["~", "null", ""].contains(scalar.string)) {
+                if value.null != nil {
                     continue  // `field:` with no value keeps the default
                 }
                 baseMap[Node(key)] = try merge(value, into: existing, path: childPath, source: source)
