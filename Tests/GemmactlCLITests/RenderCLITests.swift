@@ -49,7 +49,8 @@ struct RenderCLITests {
                           ["--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"]] {
             let result = try gemmactl(["render"] + arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
-            #expect(result.stdout.hasPrefix("---\napiVersion: "))
+            #expect(result.stdout.hasPrefix("---\n"))
+            #expect(result.stdout.contains("\nkind: Service\n"))
             #expect(result.stderr.isEmpty)
         }
         let external = try gemmactl(["render", "--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"])

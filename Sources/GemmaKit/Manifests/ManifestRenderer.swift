@@ -172,6 +172,8 @@ public enum TemplateLocator {
             candidates.append(base.appendingPathComponent("gemmactl_GemmaKit.resources/templates"))
         }
         candidates.append(executable.appendingPathComponent("../share/gemmactl/templates").standardizedFileURL)
+        var seen: Set<String> = []
+        candidates = candidates.filter { seen.insert($0.path).inserted }
         if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("deployment.yaml").path) }) {
             return found
         }
