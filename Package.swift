@@ -55,7 +55,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+                .product(name: "Yams", package: "Yams"),
+            ],
+            // Expected `gemmactl render` output, read through #filePath (RenderGoldenTests).
+            exclude: ["Golden"]
         ),
         .testTarget(
             name: "GemmactlCLITests",

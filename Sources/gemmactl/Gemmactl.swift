@@ -13,9 +13,10 @@ struct Gemmactl: AsyncParsableCommand {
               gemmactl pull ggml-org/gemma-3-1b-it-GGUF:Q4_K_M
               gemmactl inspect
               gemmactl plan --ctx-size 8192 --parallel 4
+              gemmactl render --profile llama-server --hostname llm.example.com | kubectl apply -f -
             """,
         version: GemmactlVersion.current,
-        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self]
+        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self, Render.self]
     )
 
     /// Parses, runs, and turns errors into one line on stderr and an exit code.
