@@ -21,7 +21,7 @@ struct ModelLoadingTests {
     }
 
     @Test func notAGGUF() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("model.gguf")
         try Data("<html>404 Not Found</html>".utf8).write(to: file)
         let error = try #require(loadError(file.path))
@@ -30,19 +30,19 @@ struct ModelLoadingTests {
     }
 
     @Test func emptyFile() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("empty.gguf")
         try Data().write(to: file)
         #expect(loadError(file.path)?.code == .notGGUF)
     }
 
     @Test func directoryInsteadOfFile() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         #expect(loadError(directory.url.path)?.code == .modelUnreadable)
     }
 
     @Test func truncatedCopyOfTheRealModel() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("truncated.gguf")
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: TestModel.path))
         let head = try handle.read(upToCount: 40 << 20) ?? Data()
@@ -54,7 +54,7 @@ struct ModelLoadingTests {
     }
 
     @Test func truncatedInsideTheHeader() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("header.gguf")
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: TestModel.path))
         try (handle.read(upToCount: 100_000) ?? Data()).write(to: file)
@@ -63,9 +63,9 @@ struct ModelLoadingTests {
     }
 
     @Test func hostileLengthIsCorruptNotAnAllocation() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("hostile.gguf")
-        var builder = GGUFBuilder.header()
+        var builder = RawGGUFWriter.header()
         builder.bytes.removeLast(8)  // metadata count
         builder.u64(1)
         builder.u64(1 << 60)  // a key "length" of 2^60 bytes
@@ -76,18 +76,18 @@ struct ModelLoadingTests {
     }
 
     @Test func unsupportedVersion() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("v9.gguf")
-        try GGUFBuilder.header(version: 9).write(to: file)
+        try RawGGUFWriter.header(version: 9).write(to: file)
         let error = try #require(loadError(file.path))
         #expect(error.code == .corruptModel)
         #expect(error.message.contains("version 9"))
     }
 
     @Test func unsupportedArchitecture() throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("arch.gguf")
-        try GGUFBuilder.header(strings: [("general.architecture", "notamodel")]).write(to: file)
+        try RawGGUFWriter.header(strings: [("general.architecture", "notamodel")]).write(to: file)
         let error = try #require(loadError(file.path))
         #expect(error.code == .unsupportedArchitecture)
         #expect(error.message.contains("notamodel"))

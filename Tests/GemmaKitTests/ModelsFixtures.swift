@@ -68,16 +68,6 @@ struct GGUFBuilder {
 
 func sha256Hex(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 
-/// A temporary folder removed at the end of a test.
-final class TemporaryDirectory {
-    let url: URL
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-models-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-}
-
 /// A Hugging Face hub and Ollama registry stand-in on 127.0.0.1, port 0. Downloads are redirected
 /// to `localhost` (another host name for the same server) as the hub redirects to its CDN.
 final class RegistryStandIn: Sendable {

@@ -49,7 +49,7 @@ struct SchedulerTests {
         // Small batches so the long prompt needs many steps.
         let engine = try await TestModel.engine(contextSize: 4096, slots: 2, batchSize: 32)
         defer { engine.shutdown() }
-        let order = EventLog()
+        let order = StreamEventLog()
         let short = GenerationRequest(prompt: model.tokenize("Tell me a story:"), sampling: .greedy, maxTokens: 40)
         let long = GenerationRequest(prompt: model.tokenize(String(repeating: "The history of the world is long. ", count: 60)),
                                      sampling: .greedy, maxTokens: 2)
@@ -77,7 +77,7 @@ struct SchedulerTests {
         defer { engine.shutdown() }
         let stream = try engine.generate(GenerationRequest(prompt: model.tokenize("Write a very long essay about rivers."),
                                                           sampling: .greedy, maxTokens: 1000))
-        let log = EventLog()
+        let log = StreamEventLog()
         // A consumer that goes away, as a server handler does when its client disconnects.
         let consumer = Task {
             for try await event in stream { if case .text = event { await log.add("text") } }
@@ -128,7 +128,7 @@ struct SchedulerTests {
     }
 }
 
-actor EventLog {
+actor StreamEventLog {
     private(set) var events: [String] = []
     func add(_ event: String) { events.append(event) }
     func count(_ event: String) -> Int { events.filter { $0 == event }.count }

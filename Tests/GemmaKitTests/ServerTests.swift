@@ -35,7 +35,7 @@ struct ServerTests {
     }
 
     @Test func keysFileChangesApplyWithoutRestart() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let file = directory.file("keys")
         try "# rotated by hand\nold-key\n".write(to: file, atomically: true, encoding: .utf8)
         let server = try await TestServer.start(keys: [], keyFile: file.path)
@@ -61,7 +61,7 @@ struct ServerTests {
 
     @Test func kubernetesSecretVolumeSymlinkSwapIsPickedUp() async throws {
         // A Secret volume: keys -> ..data/keys, ..data -> ..2026_1 ; an update swaps ..data.
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let fm = FileManager.default
         try fm.createDirectory(at: directory.file("..2026_1"), withIntermediateDirectories: true)
         try "first-key\n".write(to: directory.file("..2026_1/keys"), atomically: true, encoding: .utf8)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// The model the server serves, and whether it is loaded yet. The server listens before the model
@@ -36,11 +37,19 @@ public final class ModelHost: Sendable {
     public func load(_ configuration: ServerConfiguration) async throws {
         let started = ContinuousClock.now
         do {
-            let path = configuration.modelPath
+            var path = configuration.modelPath
+            if let source = configuration.modelSource {
+                let logger = Logger(label: "gemmactl.serve")
+                let progress = PullProgressPrinter(style: .lines) { line, _ in logger.info("\(line.trimmingCharacters(in: .whitespacesAndNewlines))") }
+                path = try await ModelResolver(cache: configuration.modelCache ?? .resolve(), settings: HubSettings.resolve())
+                    .resolve(source, progress: progress.handler)
+                logger.info("model resolved", metadata: ["model": "\(source)", "path": "\(path)"])
+            }
             let options = ModelLoadOptions(gpuLayers: configuration.gpuLayers, repackWeights: configuration.repackWeights)
             // Loading blocks for seconds: keep it off the cooperative pool.
+            let resolvedPath = path
             let model = try await WorkerThread(name: "gemmactl-load").runOnce {
-                try LlamaModel(path: path, options: options)
+                try LlamaModel(path: resolvedPath, options: options)
             }
             let engine = try await InferenceEngine.start(model: model, options: configuration.engine)
             let embedder = Embedder(model: model, contextSize: configuration.embeddingContextSize,

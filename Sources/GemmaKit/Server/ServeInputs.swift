@@ -77,22 +77,21 @@ public struct ServeInputs: Sendable {
         }
 
         let hubCache = cache ?? HubCache.resolve(environment: environment)
-        let modelPath: String
-        if let path = string("model", model) {
-            modelPath = path
-        } else if let repo = string("hf-repo", hfRepo) {
-            guard let file = string("hf-file", hfFile) else {
-                throw InputError("--hf-repo \(repo) needs --hf-file naming the GGUF file in it")
-            }
-            guard let cached = hubCache.cachedFile(repo: repo, file: file) else {
-                throw InputError("\(repo)/\(file) is not in the model cache \(hubCache.root.path)",
-                                 recovery: "pull it first: gemmactl pull --hf-repo \(repo) --hf-file \(file)")
-            }
-            modelPath = cached.path
+        var configuration: ServerConfiguration
+        let modelFlag = string("model", model)
+        let repo = string("hf-repo", hfRepo), file = string("hf-file", hfFile)
+        if let path = modelFlag, !path.hasPrefix("ollama://"), repo == nil {
+            guard file == nil else { throw InputError("--hf-file needs --hf-repo naming the repository it is in") }
+            configuration = ServerConfiguration(modelPath: path)
+        } else if modelFlag != nil || repo != nil {
+            // A model from a registry: found in the cache or downloaded while the server starts.
+            let reference = try ModelReference(model: modelFlag, hfRepo: repo, hfFile: file)
+            configuration = ServerConfiguration(modelPath: "")
+            configuration.modelSource = reference
+            configuration.modelCache = hubCache
         } else {
-            modelPath = try DefaultModel.path(in: hubCache)
+            configuration = ServerConfiguration(modelPath: try DefaultModel.path(in: hubCache))
         }
-        var configuration = ServerConfiguration(modelPath: modelPath)
         configuration.alias = string("alias", alias)
         let threads = try int("threads", self.threads) ?? CPUBudget.defaultThreads
         let batchSize = try int("batch-size", self.batchSize) ?? 512

@@ -2,8 +2,12 @@ import Foundation
 
 /// Everything `gemmactl serve` needs, resolved once from flags and environment.
 public struct ServerConfiguration: Sendable {
-    /// Path of the GGUF to load.
+    /// Path of the GGUF to load (empty until `modelSource` is resolved).
     public var modelPath: String
+    /// A registry model (Hugging Face or Ollama) to take from the cache or download before loading.
+    public var modelSource: ModelReference?
+    /// The cache `modelSource` is resolved in.
+    public var modelCache: HubCache?
     /// The model id in responses; default: the file name without `.gguf`.
     public var alias: String?
     public var engine: EngineOptions = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 4))
@@ -34,6 +38,16 @@ public struct ServerConfiguration: Sendable {
     /// The model id clients see.
     public var modelID: String {
         if let alias, !alias.isEmpty { return alias }
+        switch modelSource {
+        case .huggingFace(let repo, let file, let quant, _)?:
+            if let file { return file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file }
+            let name = repo.split(separator: "/").last.map(String.init) ?? repo
+            return quant.map { "\(name):\($0)" } ?? name
+        case .ollama(_, let name, let tag)?:
+            return "\(name):\(tag)"
+        case .file, nil:
+            break
+        }
         let name = URL(fileURLWithPath: modelPath).lastPathComponent
         return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
     }

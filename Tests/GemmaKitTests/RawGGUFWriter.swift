@@ -1,7 +1,7 @@
 import Foundation
 
 /// Writes small GGUF files for tests, field by field, so tests can also write wrong ones.
-struct GGUFBuilder {
+struct RawGGUFWriter {
     var bytes: [UInt8] = []
 
     mutating func raw(_ data: [UInt8]) { bytes += data }
@@ -11,8 +11,8 @@ struct GGUFBuilder {
 
     /// A header with the given string and u32 metadata and no tensors.
     static func header(version: UInt32 = 3, strings: [(String, String)] = [], integers: [(String, UInt32)] = [],
-                       tensorCount: UInt64 = 0) -> GGUFBuilder {
-        var builder = GGUFBuilder()
+                       tensorCount: UInt64 = 0) -> RawGGUFWriter {
+        var builder = RawGGUFWriter()
         builder.raw(Array("GGUF".utf8))
         builder.u32(version)
         builder.u64(tensorCount)
@@ -28,9 +28,9 @@ struct GGUFBuilder {
 /// A temporary directory removed when the test ends.
 final class TemporaryDirectory {
     let url: URL
-    init() throws {
+    init() {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(at: url) }
     func file(_ name: String) -> URL { url.appendingPathComponent(name) }
