@@ -62,7 +62,11 @@ let package = Package(
         ),
         .testTarget(
             name: "GemmactlCLITests",
-            dependencies: ["GemmaKit"]
+            dependencies: [
+                "GemmaKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ]
 )

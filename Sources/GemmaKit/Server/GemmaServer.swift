@@ -95,7 +95,7 @@ struct BackgroundWork: Service {
     let beforeLoad: (@Sendable () async -> Void)?
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
+        try await cancelWhenGracefulShutdown {
             await beforeLoad?()
             let started = ContinuousClock.now
             do {
@@ -106,7 +106,10 @@ struct BackgroundWork: Service {
                     "slots": "\(core.configuration.engine.context.sequences)",
                 ])
             } catch {
+                // As llama-server does: a server that cannot serve exits, so the orchestrator sees it.
                 core.logger.critical("the model failed to load", metadata: ["error": "\(error)"])
+                if Task.isCancelled { return }
+                throw error
             }
             await core.keys.watch(every: core.configuration.keyFilePollInterval)
             // Without a keys file, stay until shutdown.

@@ -82,6 +82,10 @@ public struct ServeInputs: Sendable {
         let repo = string("hf-repo", hfRepo), file = string("hf-file", hfFile)
         if let path = modelFlag, !path.hasPrefix("ollama://"), repo == nil {
             guard file == nil else { throw InputError("--hf-file needs --hf-repo naming the repository it is in") }
+            guard FileManager.default.fileExists(atPath: path) else {
+                let error = GGUFError(.notFound, path: path, "")
+                throw InputError(error.message, recovery: error.recovery)
+            }
             configuration = ServerConfiguration(modelPath: path)
         } else if modelFlag != nil || repo != nil {
             // A model from a registry: found in the cache or downloaded while the server starts.
