@@ -76,11 +76,23 @@ extension Gemmactl {
         @Option(name: .shortAndLong, help: ArgumentHelp("Write one file per resource and a kustomization.yaml into this directory instead of printing.", valueName: "dir"))
         var output: String?
 
+        @Option(name: .customLong("plan-from"), help: ArgumentHelp("Size the server's memory and CPU with `gemmactl plan` for this GGUF (the model the pod runs) at the values' ctx-size and parallel; --memory-limit and --cpu-limit still win.", valueName: "model.gguf"))
+        var planFrom: String?
+
         @Flag(name: .customLong("print-values"), help: "Print the effective values as YAML and exit.")
         var printValues = false
 
         func run() async throws {
             var values = try ValuesLoader.load(file: valuesFile, sets: sets)
+            if let planFrom {
+                // Between the values and the flags: a plan replaces the values' resources, flags replace the plan.
+                let plan = try MemoryPlanner.plan(path: planFrom, options: PlanOptions(
+                    contextSize: ctxSize ?? values.server.ctxSize, parallel: values.server.parallel))
+                values.resources.requests.memory = plan.requestMemory
+                values.resources.limits.memory = plan.limitMemory
+                values.resources.requests.cpu = plan.requestCPU
+                values.resources.limits.cpu = plan.limitCPU
+            }
             applyFlags(to: &values)
             values = values.resolved()
             try values.validate()
