@@ -82,11 +82,4 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// A problem with the server's settings or start-up.
-public struct ServeError: ActionableError {
-    public let message: String
-    public let recovery: String?
-    public init(_ message: String, recovery: String? = nil) {
-        self.message = message
-        self.recovery = recovery
-    }
-}
+public typealias ServeError = InputError
