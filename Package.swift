@@ -56,7 +56,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GemmactlCLITests",
-            dependencies: ["GemmaKit"]
+            dependencies: ["GemmaKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
     ]
 )

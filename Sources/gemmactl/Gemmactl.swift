@@ -9,8 +9,10 @@ struct Gemmactl: AsyncParsableCommand {
         discussion: """
             Examples:
               gemmactl generate --prompt "Why is the sky blue?" --chat
+              gemmactl health --url http://127.0.0.1:8000 --wait --timeout 2m
+              gemmactl --generate-completion-script bash > /etc/bash_completion.d/gemmactl
             """,
         version: GemmactlVersion.current,
-        subcommands: [Generate.self]
+        subcommands: [Generate.self, Health.self, Slots.self, RotateKey.self, Doctor.self]
     )
 }
