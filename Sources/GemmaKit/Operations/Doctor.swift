@@ -78,7 +78,7 @@ public struct Doctor: Sendable {
 
     public func run() async -> DoctorReport {
         var findings: [DoctorFinding] = []
-        await OpsClient.withTyped(options.endpoint) { (client: OpsClient) async throws(OpsError) in
+        await OpsClient.withTyped(options.endpoint) { (client: OpsClient) async in
             findings += await serverChecks(client)
         }
         findings.append(memoryCheck())
@@ -157,7 +157,7 @@ public struct Doctor: Sendable {
                 findings.append(DoctorFinding("stream", .skip, ollama ? "the stream check speaks the OpenAI API only" : "the key was not accepted"))
             } else {
                 let gateway = options.gateway ?? client.endpoint
-                let finding = await OpsClient.withTyped(gateway) { (gatewayClient: OpsClient) async throws(OpsError) in
+                let finding = await OpsClient.withTyped(gateway) { (gatewayClient: OpsClient) async in
                     await StreamCheck(client: gatewayClient, model: modelID).run()
                 }
                 findings.append(finding)

@@ -151,7 +151,7 @@ public struct KeyRotator: Sendable {
                     if (accepted && isAccepted) || (!accepted && isRejected) { return }
                     last = "answered \(response.status)"
                 } catch {
-                    last = error.message
+                    last = (error as? OpsError)?.message ?? "\(error)"
                 }
                 if clock.now >= deadline { break }
                 try? await Task.sleep(for: .milliseconds(250))
@@ -167,9 +167,9 @@ public struct KeyRotator: Sendable {
 
 extension OpsClient {
     /// `with`, keeping the body's typed error.
-    static func withTyped<T: Sendable>(_ endpoint: ServerEndpoint, _ body: (OpsClient) async throws(OpsError) -> T) async throws(OpsError) -> T {
+    static func withTyped<T: Sendable, E: Error>(_ endpoint: ServerEndpoint, _ body: (OpsClient) async throws(E) -> T) async throws(E) -> T {
         let client = OpsClient(endpoint: endpoint)
-        let result: Result<T, OpsError>
+        let result: Result<T, E>
         do { result = .success(try await body(client)) } catch { result = .failure(error) }
         await client.shutdown()
         return try result.get()

@@ -162,8 +162,8 @@ public final class OpsClient: Sendable {
         let start = clock.now
         do {
             let response = try await http.execute(request, timeout: .milliseconds(endpoint.timeout.milliseconds))
-            var buffer = try await response.body.collect(upTo: 16 << 20)
-            let data = buffer.readData(length: buffer.readableBytes) ?? Data()
+            let buffer = try await response.body.collect(upTo: 16 << 20)
+            let data = Data(buffer.readableBytesView)
             return OpsResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                                body: data, latency: clock.now - start)
         } catch {
@@ -179,8 +179,8 @@ public final class OpsClient: Sendable {
             let response = try await http.execute(request(.POST, path, apiKey: nil, body: json),
                                                   timeout: .milliseconds(endpoint.timeout.milliseconds))
             var all = Data()
-            for try await var buffer in response.body {
-                let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
+            for try await buffer in response.body {
+                let bytes = Data(buffer.readableBytesView)
                 all.append(bytes)
                 try onChunk(StreamChunk(bytes: bytes, elapsed: clock.now - start))
             }
