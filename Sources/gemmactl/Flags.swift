@@ -64,8 +64,7 @@ enum Flags {
         func apiKey() throws -> String? {
             if let apiKeyFile {
                 let text = String(decoding: try AtomicFile.read(apiKeyFile, what: "API key file"), as: UTF8.self)
-                let key = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                    .first { !$0.isEmpty && !$0.hasPrefix("#") }
+                let key = KeysFile.keyLines(text).first
                 guard let key else {
                     throw OpsError(.noKey, "--api-key-file \(apiKeyFile) holds no key (only blank or # lines)",
                                    recovery: "put the key on a line of its own")

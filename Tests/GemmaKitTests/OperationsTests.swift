@@ -131,8 +131,9 @@ struct OperationsKeyTests {
             tags = { team = "ml" }
             """ + "\n"
         let rewritten = try TfvarsFile.replacing(with: "gk_NEW", in: sample, path: "terraform.tfvars")
-        let before = sample.split(separator: "\n", omittingEmptySubsequences: false)
-        let after = rewritten.split(separator: "\n", omittingEmptySubsequences: false)
+        let before = KeysFile.lines(sample)
+        let after = KeysFile.lines(rewritten)
+        #expect(before[0] == "# OCI settings\r") // the CRLF line keeps its \r
         #expect(before.count == after.count)
         for (index, (old, new)) in zip(before, after).enumerated() {
             if index == 4 {

@@ -262,7 +262,8 @@ struct OperationsCLITests {
               let range = help.range(of: "SUBCOMMANDS:") else { return [] }
         return help[range.upperBound...].split(separator: "\n").compactMap { line in
             let name = line.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
-            guard line.hasPrefix("  "), let name, !name.isEmpty, name != "help",
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), let name, name != "help",
+                  name.first?.isLowercase == true, name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" }),
                   !["health", "slots", "rotate-key", "doctor"].contains(name) else { return nil }
             return [name]
         }

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A stand-in for llama-server's and Ollama's HTTP API on 127.0.0.1, port 0: the JSON shapes the
@@ -42,7 +44,7 @@ final class StandInServer: Sendable {
         let keys: Set<String> = state.withLock { state in
             if let path = state.keysFile {
                 let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                return Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                return Set(text.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
                     .filter { !$0.isEmpty && !$0.hasPrefix("#") })
             }
             return state.keys
@@ -116,21 +118,29 @@ final class StandInServer: Sendable {
         return router
     }
 
+    static let logger: Logger = {
+        var logger = Logger(label: "stand-in")
+        logger.logLevel = .critical
+        return logger
+    }()
+
     /// Starts the server, runs `body` with its base URL, and stops it.
     func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(router: router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
+                              onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+                              logger: Self.logger)
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: app.logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            group.addTask { try await services.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next(), port > 0 else { throw CancellationError() }
             do {
                 let value = try await body("http://127.0.0.1:\(port)")
-                group.cancelAll()
+                await services.triggerGracefulShutdown()
                 return value
             } catch {
-                group.cancelAll()
+                await services.triggerGracefulShutdown()
                 throw error
             }
         }

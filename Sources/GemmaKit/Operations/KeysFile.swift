@@ -63,8 +63,8 @@ public struct KeysFile: Sendable, Equatable {
     public init(text: String) {
         var lines: [Line] = []
         var pending: [String: String]?
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            let trimmed = raw.trimmingCharacters(in: .whitespaces)
+        for raw in Self.lines(text) {
+            let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.hasPrefix(Self.marker) {
                 pending = Self.attributes(trimmed.dropFirst(Self.marker.count))
                 continue
@@ -134,6 +134,16 @@ public struct KeysFile: Sendable, Equatable {
         return copy
     }
 
+    /// Lines split on the newline byte ("\r\n" is one Character in Swift, so String.split would miss it).
+    public static func lines(_ text: String) -> [String] {
+        text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The keys a server reads from a keys file's text: every non-blank line not starting with `#`, trimmed.
+    public static func keyLines(_ text: String) -> [String] {
+        lines(text).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
     static func attributes(_ text: Substring) -> [String: String] {
         var result: [String: String] = [:]
         for part in text.split(separator: " ") {
@@ -153,7 +163,8 @@ public enum TfvarsFile {
 
     /// `text` with the quoted value of `variable = "…"` replaced by `key`.
     public static func replacing(variable: String = defaultVariable, with key: String, in text: String, path: String) throws(OpsError) -> String {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Split on the byte, not the Character: "\r\n" is one Character and must keep its "\r".
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         var matches: [Int] = []
         for (index, line) in lines.enumerated() where assigns(variable, line) { matches.append(index) }
         guard let index = matches.first else {
