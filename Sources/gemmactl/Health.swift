@@ -44,8 +44,12 @@ extension Gemmactl {
             let report = try await OpsClient.with(endpoint) { http in
                 let check = HealthCheck(client: http)
                 guard wait else { return await check.run() }
+                var last = ""
                 return await check.wait(timeout: total, interval: interval) { report in
-                    if !json { Console.info("waiting: \(report.status.rawValue)\(report.detail.isEmpty ? "" : " (\(report.detail))")") }
+                    // One line per change of state, not per poll.
+                    let line = "waiting: \(report.status.rawValue)\(report.detail.isEmpty ? "" : " (\(report.detail))")"
+                    if !json && line != last { Console.info(line) }
+                    last = line
                 }
             }
             Console.print(json ? Console.json(report) : report.text)

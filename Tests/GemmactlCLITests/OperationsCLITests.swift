@@ -1,4 +1,6 @@
 import Foundation
+import GemmaKit
+import Synchronization
 import Testing
 
 /// `gemmactl health`, `slots`, `rotate-key` and `doctor` run as a user would, against stand-in servers
@@ -292,4 +294,66 @@ final class CLITempDirectory {
     }
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
+}
+
+/// Clients keep working while rotate-key rewrites the keys file under a server that re-reads it.
+@Suite("Key rotation without downtime")
+struct KeyRotationDowntimeTests {
+    /// Sends requests with `key` until `stop` is set; returns (requests, failures).
+    static func hammer(_ url: String, key: String, stop: StopFlag) async throws -> (Int, [String]) {
+        let endpoint = try ServerEndpoint(baseURL: url, apiKey: key, timeout: .seconds(5))
+        return try await OpsClient.with(endpoint) { client in
+            var count = 0
+            var failures: [String] = []
+            while !stop.isSet || count < 20 {
+                count += 1
+                do {
+                    let response = try await client.get("/v1/models")
+                    if response.status != 200 { failures.append("request \(count): \(response.status)") }
+                } catch {
+                    failures.append("request \(count): \(error)")
+                }
+            }
+            return (count, failures)
+        }
+    }
+
+    @Test func noRequestFailsDuringTheSwitch() async throws {
+        let directory = try CLITempDirectory()
+        let keys = directory.path("keys")
+        try "old-key\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let server = StandInServer(state: .init(keysFile: keys))
+        try await server.run { url in
+            // Old key in use while the new one is added.
+            let stopOld = StopFlag()
+            async let old = Self.hammer(url, key: "old-key", stop: stopOld)
+            for _ in 0..<3 {
+                let rotated = try await GemmactlBinary.run(["rotate-key", "--keys-file", keys, "--verify", "--url", url])
+                #expect(rotated.status == 0, "\(rotated.stderr)")
+                let finished = try await GemmactlBinary.run(["rotate-key", "--keys-file", keys, "--show"])
+                #expect(finished.status == 0)
+            }
+            stopOld.set()
+            let (oldCount, oldFailures) = try await old
+            #expect(oldFailures.isEmpty, "\(oldFailures.prefix(5)) of \(oldCount)")
+            #expect(KeysFile(text: try String(contentsOfFile: keys, encoding: .utf8)).keys.count == 7)
+
+            // The newest key in use while the old ones are removed.
+            let current = try #require(KeysFile(text: try String(contentsOfFile: keys, encoding: .utf8)).currentKey?.value)
+            let stopNew = StopFlag()
+            async let new = Self.hammer(url, key: current, stop: stopNew)
+            let finished = try await GemmactlBinary.run(["rotate-key", "--keys-file", keys, "--finish", "--verify", "--url", url])
+            #expect(finished.status == 0, "\(finished.stderr)")
+            stopNew.set()
+            let (newCount, newFailures) = try await new
+            #expect(newFailures.isEmpty, "\(newFailures.prefix(5)) of \(newCount)")
+            #expect(KeysFile.keyLines(try String(contentsOfFile: keys, encoding: .utf8)) == [current])
+        }
+    }
 }

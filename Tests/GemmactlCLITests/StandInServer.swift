@@ -41,15 +41,16 @@ final class StandInServer: Sendable {
         """
 
     func authorized(_ request: Request) -> Bool {
-        let keys: Set<String> = state.withLock { state in
+        // With a keys file every request needs a key from it, so a truncated or empty file fails requests.
+        let (keys, required): (Set<String>, Bool) = state.withLock { state in
             if let path = state.keysFile {
                 let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                return Set(text.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-                    .filter { !$0.isEmpty && !$0.hasPrefix("#") })
+                return (Set(text.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+                    .filter { !$0.isEmpty && !$0.hasPrefix("#") }), true)
             }
-            return state.keys
+            return (state.keys, !state.keys.isEmpty)
         }
-        if keys.isEmpty { return true }
+        if !required { return true }
         var presented = request.headers[.init("x-api-key")!]
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {
             presented = String(authorization.dropFirst("Bearer ".count))

@@ -23,9 +23,9 @@ public protocol MemoryEstimating: Sendable {
     func estimate(modelPath: String, contextSize: Int, parallel: Int) throws -> MemoryEstimate
 }
 
-/// An estimate read from the GGUF header alone: the tensor bytes, an f16 KV cache for every layer at the
-/// full context (conservative for Gemma 3, whose sliding-window layers need less), and a fixed allowance
-/// for compute buffers and the runtime.
+/// An estimate read from the GGUF header alone: the tensor bytes, an f16 KV cache (every layer at the full
+/// context; for Gemma 3 the sliding-window layers at their window), and a rough allowance for compute
+/// buffers, logits and the runtime.
 public struct GGUFMemoryEstimator: MemoryEstimating {
     public init() {}
 
@@ -38,7 +38,16 @@ public struct GGUFMemoryEstimator: MemoryEstimating {
         let fallbackHeadDim = heads > 0 ? embedding / heads : 0
         let keyLength = UInt64(max(0, file.arch("attention.key_length")?.intValue ?? Int64(fallbackHeadDim)))
         let valueLength = UInt64(max(0, file.arch("attention.value_length")?.intValue ?? Int64(keyLength)))
-        let kvBytes = layers * UInt64(max(0, contextSize)) * kvHeads * (keyLength + valueLength) * 2
+        let bytesPerCell = kvHeads * (keyLength + valueLength) * 2 // f16 K and V
+        let context = UInt64(max(0, contextSize))
+        var kvBytes = layers * context * bytesPerCell
+        if file.architecture == "gemma3", let window = file.arch("attention.sliding_window")?.intValue, window > 0 {
+            // Gemma 3: every sixth layer attends globally; the others keep only their sliding window
+            // per sequence (plus a batch), as llama.cpp sizes its SWA cache.
+            let global = layers / 6
+            let windowCells = min(context, UInt64(window) * UInt64(max(1, parallel)) + 512)
+            kvBytes = global * context * bytesPerCell + (layers - global) * windowCells * bytesPerCell
+        }
         let vocab = file.arch("vocab_size")?.intValue ?? (file["tokenizer.ggml.tokens"].flatMap { if case .array(_, let count, _) = $0 { Int64(count) } else { nil } } ?? 0)
         // Compute buffers, logits for each slot and the runtime: a rough allowance.
         let overhead: UInt64 = 256 << 20 + UInt64(max(0, vocab)) * 4 * UInt64(max(1, parallel))
