@@ -95,6 +95,10 @@ extension Gemmactl {
                 throw ValidationError("--prefix may hold only letters, digits, '_' and '-', got '\(prefix)'")
             }
             _ = try DurationParser.parse(verifyTimeout, field: "--verify-timeout")
+            if verify && keysFile == nil && !(secretName != nil && apply) {
+                throw ValidationError("--verify checks a key the server already reads: use it with --keys-file or --k8s-secret … --apply; after terraform apply, check with gemmactl health")
+            }
+            if client.json { throw ValidationError("rotate-key has no --json output: it prints the key only with --show") }
         }
 
         func run() async throws {
