@@ -8,7 +8,8 @@ extension Gemmactl {
             abstract: "Check that a server is up, has loaded its model, and accepts the API key.",
             discussion: """
                 Asks /health (Ollama: /api/version), then /v1/models with the key, and prints the status, \
-                model and latency. Works against gemmactl serve, llama-server and Ollama.
+                model and latency. Works against gemmactl serve, llama-server and Ollama. With --wait, \
+                --timeout bounds the whole wait (each request gets at most 10s of it).
 
                 Exit codes:
                   0  ready
