@@ -173,13 +173,85 @@ _gemmactl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    generate|health|slots|rotate-key|doctor|help)
+    serve|generate|pull|models|inspect|plan|render|health|slots|rotate-key|doctor|help)
         # Offer subcommand argument completions
         "_gemmactl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'generate health slots rotate-key doctor help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'serve generate pull models inspect plan render health slots rotate-key doctor help' -- "${cur}"))
+        ;;
+    esac
+}
+
+_gemmactl_serve() {
+    repeating_flags=()
+    non_repeating_flags=(--no-auth --log-prompts --repack --version -h --help)
+    repeating_options=()
+    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
+    __gemmactl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-m'|'--model')
+        return
+        ;;
+    '--hf-repo')
+        return
+        ;;
+    '--hf-file')
+        return
+        ;;
+    '--alias')
+        return
+        ;;
+    '-c'|'--ctx-size')
+        return
+        ;;
+    '--parallel'|'-np')
+        return
+        ;;
+    '-t'|'--threads')
+        return
+        ;;
+    '--threads-batch')
+        return
+        ;;
+    '-b'|'--batch-size')
+        return
+        ;;
+    '--n-gpu-layers'|'-ngl')
+        return
+        ;;
+    '--host')
+        return
+        ;;
+    '--port')
+        return
+        ;;
+    '--api-key-file')
+        return
+        ;;
+    '--max-body-size')
+        return
+        ;;
+    '--max-queue')
+        return
+        ;;
+    '--request-timeout')
+        return
+        ;;
+    '--shutdown-grace')
+        return
+        ;;
+    '--sse-ping-interval')
+        return
+        ;;
+    '--metrics-port')
+        return
+        ;;
+    '--log-level')
+        return
         ;;
     esac
 }
@@ -221,6 +293,200 @@ _gemmactl_generate() {
         return
         ;;
     '--threads'|'-t')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_pull() {
+    repeating_flags=()
+    non_repeating_flags=(--offline --json --quiet -q --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--hf-repo --hf-file --revision --sha256 --cache-dir --token-file)
+    __gemmactl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--hf-repo')
+        return
+        ;;
+    '--hf-file')
+        return
+        ;;
+    '--revision')
+        return
+        ;;
+    '--sha256')
+        return
+        ;;
+    '--cache-dir')
+        return
+        ;;
+    '--token-file')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_models() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __gemmactl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    list|rm)
+        # Offer subcommand argument completions
+        "_gemmactl_models_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'list rm' -- "${cur}"))
+        ;;
+    esac
+}
+
+_gemmactl_models_list() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--cache-dir)
+    __gemmactl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--cache-dir')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_models_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--cache-dir)
+    __gemmactl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--cache-dir')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_inspect() {
+    repeating_flags=()
+    non_repeating_flags=(--json --metadata --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--cache-dir)
+    __gemmactl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--cache-dir')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_plan() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--ctx-size -c --parallel -np --cache-type-k --cache-type-v --memory-limit --cache-dir)
+    __gemmactl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--ctx-size'|'-c')
+        return
+        ;;
+    '--parallel'|'-np')
+        return
+        ;;
+    '--cache-type-k')
+        return
+        ;;
+    '--cache-type-v')
+        return
+        ;;
+    '--memory-limit')
+        return
+        ;;
+    '--cache-dir')
+        return
+        ;;
+    esac
+}
+
+_gemmactl_render() {
+    repeating_flags=()
+    non_repeating_flags=(--legacy-endpoints --print-values --version -h --help)
+    repeating_options=(--set --model)
+    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o)
+    __gemmactl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--values')
+        return
+        ;;
+    '--set')
+        return
+        ;;
+    '--profile')
+        return
+        ;;
+    '--name')
+        return
+        ;;
+    '--namespace')
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--hostname')
+        return
+        ;;
+    '--gateway')
+        return
+        ;;
+    '--model')
+        return
+        ;;
+    '--external-ip')
+        return
+        ;;
+    '--ctx-size')
+        return
+        ;;
+    '--memory-limit')
+        return
+        ;;
+    '--cpu-limit')
+        return
+        ;;
+    '--storage-class')
+        return
+        ;;
+    '--secret-source')
+        return
+        ;;
+    '--api-key-file')
+        return
+        ;;
+    '--templates')
+        return
+        ;;
+    '--output'|'-o')
         return
         ;;
     esac

@@ -23,9 +23,8 @@ extension Gemmactl {
                 """
         )
 
-        /// How doctor estimates memory. The lead swaps in the planner from GemmaKit/Models here
-        /// (`gemmactl plan`), e.g. `ClosureMemoryEstimator { try MemoryPlanner(…).estimate(…) }`.
-        static let memoryEstimator: any MemoryEstimating = GGUFMemoryEstimator()
+        /// How doctor estimates memory: the same planner as `gemmactl plan`.
+        static let memoryEstimator: any MemoryEstimating = PlannerMemoryEstimator()
 
         @OptionGroup var client: Flags.Client
 

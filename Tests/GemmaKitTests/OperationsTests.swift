@@ -218,16 +218,14 @@ struct OperationsKeyTests {
 
 @Suite("Operations: doctor")
 struct OperationsDoctorTests {
-    @Test func memoryEstimateFromTheRealModel() throws {
-        let estimate = try GGUFMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 8192, parallel: 4)
-        let file = try GGUFFile(path: TestModel.path)
-        #expect(estimate.weightsBytes == file.tensorDataBytes)
-        #expect(estimate.kvCacheBytes > 0)
-        let smaller = try GGUFMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 4096, parallel: 4)
-        // Gemma 3 270M: 18 layers, 1 KV head of 256+256 f16 = 1 KiB a cell; 3 global layers at the full
-        // context, 15 sliding-window layers at 512 × 4 sequences + 512.
-        #expect(estimate.kvCacheBytes == 3 * 8192 * 1024 + 15 * 2560 * 1024)
-        #expect(smaller.kvCacheBytes == 3 * 4096 * 1024 + 15 * 2560 * 1024)
+    @Test func memoryEstimateIsThePlannersForTheRealModel() throws {
+        let estimate = try PlannerMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 8192, parallel: 4)
+        let plan = try MemoryPlanner.plan(path: TestModel.path, options: PlanOptions(contextSize: 8192, parallel: 4))
+        #expect(estimate.totalBytes == plan.totalBytes)
+        #expect(estimate.kvCacheBytes == plan.kvCacheBytes)
+        #expect(estimate.weightsBytes == (try GGUFFile(path: TestModel.path)).tensorDataBytes)
+        let smaller = try PlannerMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 4096, parallel: 4)
+        #expect(smaller.kvCacheBytes < estimate.kvCacheBytes)
     }
 
     @Test func undersizedMemoryLimitIsAFindingWithAFix() async throws {

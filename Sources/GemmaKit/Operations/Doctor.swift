@@ -70,7 +70,7 @@ public struct Doctor: Sendable {
     public let runner: any CommandRunner
     public let estimator: any MemoryEstimating
 
-    public init(options: Options, runner: any CommandRunner = ProcessRunner(), estimator: any MemoryEstimating = GGUFMemoryEstimator()) {
+    public init(options: Options, runner: any CommandRunner = ProcessRunner(), estimator: any MemoryEstimating = PlannerMemoryEstimator()) {
         self.options = options
         self.runner = runner
         self.estimator = estimator
@@ -104,7 +104,7 @@ public struct Doctor: Sendable {
             }
             return findings
         }
-        findings.append(DoctorFinding("reachable", .pass, "\(url) answered in \(health.latency.milliseconds) ms"))
+        findings.append(DoctorFinding("reachable", .pass, "\(url) answered in \(health.latency.wholeMilliseconds) ms"))
         var ollama = false
         switch health.status {
         case 200:

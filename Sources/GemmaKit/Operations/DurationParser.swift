@@ -30,7 +30,7 @@ public enum DurationParser {
 
     /// `1.5s`, `2m`, `1h05m`: short text for a duration.
     public static func format(_ duration: Duration) -> String {
-        let ms = duration.milliseconds
+        let ms = duration.wholeMilliseconds
         if ms < 1000 { return "\(ms)ms" }
         if ms < 60_000 {
             let seconds = Double(ms) / 1000
@@ -44,7 +44,7 @@ public enum DurationParser {
 
 extension Duration {
     /// Whole milliseconds, rounded down.
-    public var milliseconds: Int64 {
+    public var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -74,7 +74,7 @@ public struct HealthCheck: Sendable {
             report.recovery = error.recovery
             return report
         }
-        report.latencyMs = health.latency.milliseconds
+        report.latencyMs = health.latency.wholeMilliseconds
         switch health.status {
         case 200:
             report.flavor = .llama
@@ -103,7 +103,7 @@ public struct HealthCheck: Sendable {
                let object = version.json as? [String: Any], let number = object["version"] as? String {
                 report.flavor = .ollama
                 report.version = number
-                report.latencyMs = version.latency.milliseconds
+                report.latencyMs = version.latency.wholeMilliseconds
                 return await checkKey(report, modelsPath: "/api/tags")
             }
             report.detail = "\(url)/health answered 404 and /api/version is not Ollama's: this is not a llama.cpp or Ollama server"

@@ -113,8 +113,8 @@ public final class OpsClient: Sendable {
             ? HTTPClient.Configuration(certificateVerification: .none)
             : HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .milliseconds(min(endpoint.timeout.milliseconds, 10_000)),
-                                      read: .milliseconds(endpoint.timeout.milliseconds))
+        configuration.timeout = .init(connect: .milliseconds(min(endpoint.timeout.wholeMilliseconds, 10_000)),
+                                      read: .milliseconds(endpoint.timeout.wholeMilliseconds))
         if let proxy = endpoint.proxy { configuration.proxy = .server(host: proxy.host, port: proxy.port) }
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -161,7 +161,7 @@ public final class OpsClient: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            let response = try await http.execute(request, timeout: .milliseconds(endpoint.timeout.milliseconds))
+            let response = try await http.execute(request, timeout: .milliseconds(endpoint.timeout.wholeMilliseconds))
             let buffer = try await response.body.collect(upTo: 16 << 20)
             let data = Data(buffer.readableBytesView)
             return OpsResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
@@ -177,7 +177,7 @@ public final class OpsClient: Sendable {
         let start = clock.now
         do {
             let response = try await http.execute(request(.POST, path, apiKey: nil, body: json),
-                                                  timeout: .milliseconds(endpoint.timeout.milliseconds))
+                                                  timeout: .milliseconds(endpoint.timeout.wholeMilliseconds))
             var all = Data()
             for try await buffer in response.body {
                 let bytes = Data(buffer.readableBytesView)
