@@ -29,6 +29,52 @@ enum Flags {
             LogSetup.bootstrap(level: resolved)
         }
     }
+
+    /// How to reach a running server: gemmactl serve, llama-server or Ollama.
+    struct Client: ParsableArguments {
+        @Option(help: ArgumentHelp("The server's base URL. [environment: GEMMA_URL] (default: http://127.0.0.1:8000)", valueName: "url"))
+        var url: String?
+
+        @Option(name: .customLong("api-key-file"),
+                help: ArgumentHelp("A file whose first key line is the API key (blank and # lines skipped). Otherwise the key comes from GEMMA_API_KEY. [environment: GEMMA_API_KEY]",
+                                   valueName: "path"))
+        var apiKeyFile: String?
+
+        @Option(help: ArgumentHelp("Limit for each request, e.g. 10s or 2m.", valueName: "duration"))
+        var timeout: String = "10s"
+
+        @Flag(help: "Skip TLS certificate verification (for a self-signed test gateway only).")
+        var insecure = false
+
+        @Flag(help: "Print JSON for scripts instead of text.")
+        var json = false
+
+        func validate() throws {
+            _ = try DurationParser.parse(timeout, field: "--timeout")
+        }
+
+        /// The endpoint, resolved once: flags over environment over defaults.
+        func endpoint(timeout override: Duration? = nil) throws -> ServerEndpoint {
+            let base = url ?? Environment.value("GEMMA_URL") ?? "http://127.0.0.1:8000"
+            return try ServerEndpoint(baseURL: base, apiKey: try apiKey(),
+                                      timeout: override ?? DurationParser.parse(timeout, field: "--timeout"),
+                                      insecure: insecure, proxy: ProxySetting.fromEnvironment(for: base))
+        }
+
+        func apiKey() throws -> String? {
+            if let apiKeyFile {
+                let text = String(decoding: try AtomicFile.read(apiKeyFile, what: "API key file"), as: UTF8.self)
+                let key = KeysFile.keyLines(text).first
+                guard let key else {
+                    throw OpsError(.noKey, "--api-key-file \(apiKeyFile) holds no key (only blank or # lines)",
+                                   recovery: "put the key on a line of its own")
+                }
+                return key
+            }
+            // GEMMA_API_KEY may list several keys for serve, comma-separated: a client uses the first.
+            return Environment.value("GEMMA_API_KEY")?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+    }
 }
 
 extension Flags {

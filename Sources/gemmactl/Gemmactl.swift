@@ -14,9 +14,12 @@ struct Gemmactl: AsyncParsableCommand {
               gemmactl inspect
               gemmactl plan --ctx-size 8192 --parallel 4
               gemmactl render --profile llama-server --hostname llm.example.com | kubectl apply -f -
+              gemmactl health --url http://127.0.0.1:8000 --wait --timeout 2m
+              gemmactl --generate-completion-script bash > /etc/bash_completion.d/gemmactl
             """,
         version: GemmactlVersion.current,
-        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self, Render.self]
+        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self, Render.self,
+                      Health.self, Slots.self, RotateKey.self, Doctor.self]
     )
 
     /// Parses, runs, and turns errors into one line on stderr and an exit code.

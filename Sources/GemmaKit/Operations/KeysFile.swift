@@ -1,0 +1,218 @@
+import Crypto
+import Foundation
+
+/// API keys: generated from the system CSPRNG, URL-safe, with a recognizable prefix.
+public enum APIKey {
+    public static let defaultPrefix = "gk_"
+
+    /// `prefix` + 256 random bits as unpadded base64url (43 characters).
+    public static func generate(prefix: String = defaultPrefix) -> String {
+        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        return prefix + base64url(bytes)
+    }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A short, non-reversible tag for a key, safe to print: `gk_…3f9a1c`.
+    public static func fingerprint(_ key: String) -> String {
+        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        let prefix = key.prefix { $0 != "_" }
+        return (key.contains("_") ? "\(prefix)_" : "") + "…" + digest.prefix(8)
+    }
+}
+
+/// A keys file for `gemmactl serve --api-key-file`: one key per line, blank lines and `#` comments ignored.
+///
+/// rotate-key records what it knows about each key in a `# gemmactl:` comment on the line above it
+/// (`key=current added=…` or `key=old retired=… expires=…`); other lines are kept as they are. The server
+/// only ever sees key lines, so every key in the file is valid until it is removed.
+public struct KeysFile: Sendable, Equatable {
+    public enum Role: String, Sendable { case current, old }
+
+    public struct Key: Sendable, Equatable {
+        public var value: String
+        public var role: Role?
+        public var added: Date?
+        public var retired: Date?
+        /// The end of the grace period (`--grace`), after which rotate-key removes the key.
+        public var expires: Date?
+    }
+
+    enum Line: Sendable, Equatable {
+        case text(String)
+        case key(Key)
+    }
+
+    var lines: [Line]
+
+    static let marker = "# gemmactl:"
+    static let header = "# API keys for gemmactl serve (--api-key-file), one per line. Managed by gemmactl rotate-key."
+
+    public var keys: [Key] { lines.compactMap { if case .key(let key) = $0 { key } else { nil } } }
+    public var currentKey: Key? { keys.last { $0.role == .current } }
+    public var oldKeys: [Key] { keys.filter { $0.role != .current } }
+
+    /// The keys a server should accept at `date`: every key but old ones whose grace has passed.
+    public func activeKeys(at date: Date = Date()) -> [String] {
+        keys.filter { key in !(key.role == .old && (key.expires.map { $0 <= date } ?? false)) }.map(\.value)
+    }
+
+    public init(text: String) {
+        var lines: [Line] = []
+        var pending: [String: String]?
+        for raw in Self.lines(text) {
+            let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.hasPrefix(Self.marker) {
+                pending = Self.attributes(trimmed.dropFirst(Self.marker.count))
+                continue
+            }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") {
+                lines.append(.text(raw))
+                continue
+            }
+            let attributes = pending ?? [:]
+            pending = nil
+            lines.append(.key(Key(value: trimmed, role: attributes["key"].flatMap(Role.init(rawValue:)),
+                                  added: attributes["added"].flatMap(Self.date), retired: attributes["retired"].flatMap(Self.date),
+                                  expires: attributes["expires"].flatMap(Self.date))))
+        }
+        // split leaves one empty string after a final newline: text() puts it back.
+        if case .text("") = lines.last { lines.removeLast() }
+        self.lines = lines
+    }
+
+    /// The file's content, ending in a newline.
+    public var text: String {
+        var out: [String] = []
+        for line in lines {
+            switch line {
+            case .text(let text): out.append(text)
+            case .key(let key):
+                if let role = key.role {
+                    var attributes = ["key=\(role.rawValue)"]
+                    if let added = key.added { attributes.append("added=\(Self.format(added))") }
+                    if let retired = key.retired { attributes.append("retired=\(Self.format(retired))") }
+                    if let expires = key.expires { attributes.append("expires=\(Self.format(expires))") }
+                    out.append("\(Self.marker) \(attributes.joined(separator: " "))")
+                }
+                out.append(key.value)
+            }
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// Adds `newKey` as the current key; every key already there becomes old and stays valid
+    /// (until `grace` from `now`, when given). Old keys whose grace has already passed are dropped.
+    public func adding(_ newKey: String, now: Date = Date(), grace: Duration? = nil) -> KeysFile {
+        var copy = self
+        copy.lines = lines.compactMap { line in
+            guard case .key(var key) = line else { return line }
+            if key.role == .old, let expires = key.expires, expires <= now { return nil }
+            if key.role != .old {
+                key.role = .old
+                key.retired = now
+                key.expires = grace.map { now.addingTimeInterval($0.timeInterval) }
+            }
+            return .key(key)
+        }
+        if copy.lines.isEmpty { copy.lines.append(.text(Self.header)) }
+        copy.lines.append(.key(Key(value: newKey, role: .current, added: now)))
+        return copy
+    }
+
+    /// Removes every key but the current one.
+    public func finishing() throws(OpsError) -> KeysFile {
+        guard currentKey != nil else {
+            throw OpsError(.keysFileUnmanaged, "no key in the keys file is marked current by gemmactl",
+                           recovery: "start a rotation first (gemmactl rotate-key --keys-file PATH), or edit the file by hand")
+        }
+        var copy = self
+        copy.lines = lines.filter { if case .key(let key) = $0 { key.role == .current } else { true } }
+        return copy
+    }
+
+    /// Lines split on the newline byte ("\r\n" is one Character in Swift, so String.split would miss it).
+    public static func lines(_ text: String) -> [String] {
+        text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The keys a server reads from a keys file's text: every non-blank line not starting with `#`, trimmed.
+    public static func keyLines(_ text: String) -> [String] {
+        lines(text).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    static func attributes(_ text: Substring) -> [String: String] {
+        var result: [String: String] = [:]
+        for part in text.split(separator: " ") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { result[String(pair[0])] = String(pair[1]) }
+        }
+        return result
+    }
+
+    static func date(_ text: String) -> Date? { try? Date(text, strategy: .iso8601) }
+    static func format(_ date: Date) -> String { date.formatted(.iso8601) }
+}
+
+/// Rewrites the API key variable in a terraform.tfvars file, leaving every other byte as it was.
+public enum TfvarsFile {
+    public static let defaultVariable = "gemma_api_key"
+
+    /// `text` with the quoted value of `variable = "…"` replaced by `key`.
+    public static func replacing(variable: String = defaultVariable, with key: String, in text: String, path: String) throws(OpsError) -> String {
+        // Split on the byte, not the Character: "\r\n" is one Character and must keep its "\r".
+        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var matches: [Int] = []
+        for (index, line) in lines.enumerated() where assigns(variable, line) { matches.append(index) }
+        guard let index = matches.first else {
+            throw OpsError(.variableMissing, "\(path) has no `\(variable) = \"…\"` line",
+                           recovery: "add `\(variable) = \"\"` to \(path) (the variable your Terraform passes to OCI Vault), or name another with --tfvars-variable")
+        }
+        guard matches.count == 1 else {
+            throw OpsError(.variableDuplicated, "\(path) sets \(variable) on \(matches.count) lines (\(matches.map { String($0 + 1) }.joined(separator: ", ")))",
+                           recovery: "keep one assignment; Terraform rejects duplicates too")
+        }
+        let line = lines[index]
+        guard let equals = line.firstIndex(of: "="), let open = line[equals...].firstIndex(of: "\""),
+              let close = line[line.index(after: open)...].firstIndex(of: "\"") else {
+            throw OpsError(.variableMissing, "\(path) line \(index + 1) sets \(variable) to something other than a quoted string",
+                           recovery: "write it as \(variable) = \"…\" so rotate-key can replace the value")
+        }
+        lines[index] = String(line[..<line.index(after: open)]) + key + String(line[close...])
+        return lines.joined(separator: "\n")
+    }
+
+    static func assigns(_ variable: String, _ line: String) -> Bool {
+        let trimmed = line.drop { $0 == " " || $0 == "\t" }
+        guard trimmed.hasPrefix(variable) else { return false }
+        let rest = trimmed.dropFirst(variable.count).drop { $0 == " " || $0 == "\t" }
+        return rest.hasPrefix("=")
+    }
+
+    public static let nextSteps = """
+        Next steps:
+          1. terraform apply          (stores the new key in OCI Vault)
+          2. argocd app sync managed-secrets   (or press Sync on managed-secrets in the ArgoCD UI: the ExternalSecret refreshes the Secret)
+          3. restart or wait for the pods to pick up the Secret, then move clients to the new key
+        """
+}
+
+/// A Kubernetes Secret carrying the API key.
+public enum KeySecretManifest {
+    public static func render(name: String, namespace: String?, dataKey: String, key: String) -> String {
+        var lines = ["apiVersion: v1", "kind: Secret", "metadata:", "  name: \(name)"]
+        if let namespace { lines.append("  namespace: \(namespace)") }
+        lines += ["  labels:", "    app.kubernetes.io/managed-by: gemmactl", "type: Opaque", "stringData:", "  \(dataKey): \"\(key)\""]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Whether `name` is a valid Kubernetes object name (DNS-1123 subdomain).
+    public static func isValidName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.count <= 253, let first = name.first, let last = name.last,
+              first.isLetter || first.isNumber, last.isLetter || last.isNumber else { return false }
+        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+
+/// One generation slot, read leniently from llama-server's or gemmactl's `/slots` JSON.
+public struct SlotStatus: Sendable, Codable, Equatable {
+    public var id: Int?
+    public var processing: Bool?
+    public var contextSize: Int?
+    public var promptTokens: Int?
+    public var cachedTokens: Int?
+    public var generatedTokens: Int?
+    public var task: Int?
+
+    public init(id: Int? = nil, processing: Bool? = nil, contextSize: Int? = nil, promptTokens: Int? = nil,
+                cachedTokens: Int? = nil, generatedTokens: Int? = nil, task: Int? = nil) {
+        self.id = id; self.processing = processing; self.contextSize = contextSize; self.promptTokens = promptTokens
+        self.cachedTokens = cachedTokens; self.generatedTokens = generatedTokens; self.task = task
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, processing = "is_processing", contextSize = "n_ctx", promptTokens = "prompt_tokens"
+        case cachedTokens = "cached_tokens", generatedTokens = "generated_tokens", task = "id_task"
+    }
+
+    /// Every field, missing ones as `null`, so scripts see the same keys from every server.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(processing, forKey: .processing)
+        try container.encode(contextSize, forKey: .contextSize)
+        try container.encode(promptTokens, forKey: .promptTokens)
+        try container.encode(cachedTokens, forKey: .cachedTokens)
+        try container.encode(generatedTokens, forKey: .generatedTokens)
+        try container.encode(task, forKey: .task)
+    }
+
+    public var state: String { processing.map { $0 ? "processing" : "idle" } ?? "-" }
+
+    /// Reads one element of a `/slots` array; unknown or missing fields stay nil.
+    init(json: [String: Any]) {
+        id = jsonInt(json["id"])
+        if let flag = jsonBool(json["is_processing"]) {
+            processing = flag
+        } else if let state = jsonInt(json["state"]) {
+            processing = state != 0 // older llama-server: 0 idle, 1 processing
+        }
+        contextSize = jsonInt(json["n_ctx"])
+        promptTokens = jsonInt(json["n_prompt_tokens"]) ?? jsonInt(json["n_prompt_tokens_processed"])
+        cachedTokens = jsonInt(json["n_cached_tokens"]) ?? jsonInt(json["n_prompt_tokens_cache"]) ?? jsonInt(json["tokens_cached"])
+        if let next = json["next_token"] as? [String: Any] {
+            generatedTokens = jsonInt(next["n_decoded"])
+        } else if let array = json["next_token"] as? [[String: Any]], let first = array.first {
+            generatedTokens = jsonInt(first["n_decoded"])
+        }
+        generatedTokens = generatedTokens ?? jsonInt(json["n_decoded"])
+        task = jsonInt(json["id_task"]) ?? jsonInt(json["task_id"])
+        if task == -1 { task = nil }
+    }
+}
+
+/// A model Ollama has loaded (`/api/ps`).
+public struct OllamaLoadedModel: Sendable, Codable, Equatable {
+    public var name: String
+    public var sizeBytes: UInt64?
+    public var vramBytes: UInt64?
+    public var contextLength: Int?
+    public var expiresAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, sizeBytes = "size", vramBytes = "size_vram", contextLength = "context_length", expiresAt = "expires_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(sizeBytes, forKey: .sizeBytes)
+        try container.encode(vramBytes, forKey: .vramBytes)
+        try container.encode(contextLength, forKey: .contextLength)
+        try container.encode(expiresAt, forKey: .expiresAt)
+    }
+
+    init(json: [String: Any]) {
+        name = (json["name"] ?? json["model"]) as? String ?? "-"
+        sizeBytes = jsonInt(json["size"]).map { UInt64(max(0, $0)) }
+        vramBytes = jsonInt(json["size_vram"]).map { UInt64(max(0, $0)) }
+        contextLength = jsonInt(json["context_length"])
+        expiresAt = json["expires_at"] as? String
+    }
+}
+
+/// What `gemmactl slots` shows: slots for llama.cpp servers, loaded models for Ollama.
+public enum SlotsSnapshot: Sendable, Equatable {
+    case slots([SlotStatus])
+    case ollama([OllamaLoadedModel])
+
+    /// Fetches `/slots`, or `/api/ps` when the server is Ollama (no `/slots`, `/api/version` answers).
+    public static func fetch(_ client: OpsClient) async throws(OpsError) -> SlotsSnapshot {
+        let response = try await client.get("/slots")
+        switch response.status {
+        case 200:
+            return try parseSlots(response.body)
+        case 401, 403:
+            throw OpsError(.keyRejected, "\(client.endpoint.baseURL)/slots answered \(response.status): \(response.errorMessage)",
+                           recovery: client.endpoint.apiKey == nil ? "pass --api-key-file PATH or set GEMMA_API_KEY"
+                               : "check the key in --api-key-file / GEMMA_API_KEY")
+        case 404, 501:
+            if let ps = try? await client.get("/api/ps"), ps.status == 200, let object = ps.json as? [String: Any],
+               let models = object["models"] as? [[String: Any]] {
+                return .ollama(models.map(OllamaLoadedModel.init(json:)))
+            }
+            throw OpsError(.badResponse, "\(client.endpoint.baseURL)/slots answered \(response.status): \(response.errorMessage)",
+                           recovery: response.status == 501
+                               ? "llama-server disables /slots by default in some versions: start it with --slots"
+                               : "check --url: it should point at gemmactl serve, llama-server or Ollama")
+        default:
+            throw OpsError(.badResponse, "\(client.endpoint.baseURL)/slots answered \(response.status): \(response.errorMessage)",
+                           recovery: "read the server's logs")
+        }
+    }
+
+    public static func parseSlots(_ body: Data) throws(OpsError) -> SlotsSnapshot {
+        let json = try? JSONSerialization.jsonObject(with: body)
+        guard let array = json as? [Any] else {
+            throw OpsError(.badResponse, "/slots did not answer a JSON array: \(String(decoding: body.prefix(120), as: UTF8.self))",
+                           recovery: "check --url points at gemmactl serve or llama-server")
+        }
+        return .slots(array.compactMap { $0 as? [String: Any] }.map(SlotStatus.init(json:)))
+    }
+
+    /// A fixed-width table.
+    public var table: String {
+        func cell(_ value: Int?) -> String { value.map(String.init) ?? "-" }
+        switch self {
+        case .slots(let slots):
+            var rows = [["ID", "STATE", "CTX", "PROMPT", "CACHED", "GENERATED", "TASK"]]
+            for slot in slots {
+                rows.append([cell(slot.id), slot.state, cell(slot.contextSize), cell(slot.promptTokens),
+                             cell(slot.cachedTokens), cell(slot.generatedTokens), cell(slot.task)])
+            }
+            let busy = slots.filter { $0.processing == true }.count
+            return Self.render(rows) + "\n\(busy) of \(slots.count) slots processing"
+        case .ollama(let models):
+            var rows = [["MODEL", "SIZE", "VRAM", "CONTEXT", "EXPIRES"]]
+            for model in models {
+                rows.append([model.name, model.sizeBytes.map(ByteQuantity.format) ?? "-", model.vramBytes.map(ByteQuantity.format) ?? "-",
+                             cell(model.contextLength), model.expiresAt ?? "-"])
+            }
+            return Self.render(rows) + "\n\(models.count) model\(models.count == 1 ? "" : "s") loaded (Ollama)"
+        }
+    }
+
+    /// JSON for scripts: `{"server":"llama","slots":[…]}` or `{"server":"ollama","models":[…]}`, missing fields null.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        struct SlotsDocument: Encodable { var server = "llama"; var slots: [SlotStatus] }
+        struct OllamaDocument: Encodable { var server = "ollama"; var models: [OllamaLoadedModel] }
+        let data: Data?
+        switch self {
+        case .slots(let slots): data = try? encoder.encode(SlotsDocument(slots: slots))
+        case .ollama(let models): data = try? encoder.encode(OllamaDocument(models: models))
+        }
+        return String(decoding: data ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func render(_ rows: [[String]]) -> String {
+        let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+}
+

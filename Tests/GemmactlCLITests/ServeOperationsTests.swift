@@ -1,0 +1,70 @@
+import Foundation
+import GemmaKit
+import Testing
+
+/// The operations commands against the real `gemmactl serve` (issue 3) with the default model and a
+/// keys file. Enabled once the binary has a `serve` subcommand.
+@Suite("Operations against gemmactl serve", .serialized, .enabled(if: ServerProcess.gemmactlServeExists, "gemmactl has no serve subcommand yet"))
+struct ServeOperationsTests {
+    static func startServe(keysFile: String) throws -> ServerProcess {
+        try ServerProcess(executable: GemmactlBinary.path) { port in
+            ["serve", "--host", "127.0.0.1", "--port", String(port), "--api-key-file", keysFile, "-c", "2048", "-np", "2"]
+        }
+    }
+
+    @Test func healthExitCodesAgainstServe() async throws {
+        let directory = try CLITempDirectory()
+        let keys = directory.path("keys")
+        try "# test keys\nserve-key\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let server = try Self.startServe(keysFile: keys)
+        let url = server.url
+        let ready = try await GemmactlBinary.run(["health", "--url", url, "--wait", "--timeout", "120s", "--interval", "200ms"],
+                                                 environment: ["GEMMA_API_KEY": "serve-key"])
+        #expect(ready.status == 0, "\(ready.stdout)\n\(ready.stderr)\n\(server.output.suffix(2000))")
+        let wrong = try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "wrong"])
+        #expect(wrong.status == 3)
+        let none = try await GemmactlBinary.run(["health", "--url", url])
+        #expect(none.status == 3)
+        let slots = try await GemmactlBinary.run(["slots", "--url", url, "--json"], environment: ["GEMMA_API_KEY": "serve-key"])
+        #expect(slots.status == 0, "\(slots.stderr)")
+        #expect(slots.stdout.contains("\"slots\""))
+        let doctor = try await GemmactlBinary.run(["doctor", "--url", url, "--stream-check", "--timeout", "60s"],
+                                                  environment: ["GEMMA_API_KEY": "serve-key"])
+        #expect(doctor.status == 0, "\(doctor.stdout)")
+        server.stop()
+        let gone = try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "serve-key"])
+        #expect(gone.status == 2)
+    }
+
+    @Test func rotateKeyWithALiveServe() async throws {
+        let directory = try CLITempDirectory()
+        let keys = directory.path("keys")
+        try "old-key\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let server = try Self.startServe(keysFile: keys)
+        defer { server.stop() }
+        let url = server.url
+        let ready = try await GemmactlBinary.run(["health", "--url", url, "--wait", "--timeout", "120s"], environment: ["GEMMA_API_KEY": "old-key"])
+        try #require(ready.status == 0, "\(ready.stdout)\n\(server.output.suffix(2000))")
+
+        let stopOld = StopFlag()
+        async let old = KeyRotationDowntimeTests.hammer(url, key: "old-key", stop: stopOld)
+        let started = try await GemmactlBinary.run(["rotate-key", "--keys-file", keys, "--verify", "--url", url, "--show"])
+        stopOld.set()
+        let (oldCount, oldFailures) = try await old
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(oldFailures.isEmpty, "\(oldFailures.prefix(5)) of \(oldCount)")
+        let newKey = started.stdout.trimmingCharacters(in: .newlines)
+        #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": newKey]).status == 0)
+        #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "old-key"]).status == 0)
+
+        let stopNew = StopFlag()
+        async let new = KeyRotationDowntimeTests.hammer(url, key: newKey, stop: stopNew)
+        let finished = try await GemmactlBinary.run(["rotate-key", "--keys-file", keys, "--finish", "--verify", "--url", url])
+        stopNew.set()
+        let (newCount, newFailures) = try await new
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(newFailures.isEmpty, "\(newFailures.prefix(5)) of \(newCount)")
+        #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "old-key"]).status == 3)
+        #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": newKey]).status == 0)
+    }
+}

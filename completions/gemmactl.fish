@@ -1,0 +1,273 @@
+function __gemmactl_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __gemmactl_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __gemmactl_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __gemmactl_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __gemmactl_parse_tokens -S
+    set -l unparsed_tokens (__gemmactl_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'gemmactl'
+        __gemmactl_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'serve'
+            __gemmactl_parse_subcommand 0 'm/model=' 'hf-repo=' 'hf-file=' 'alias=' 'c/ctx-size=' 'parallel=' 't/threads=' 'threads-batch=' 'b/batch-size=' 'n-gpu-layers=' 'host=' 'port=' 'api-key-file=' 'no-auth' 'max-body-size=' 'max-queue=' 'request-timeout=' 'shutdown-grace=' 'sse-ping-interval=' 'metrics-port=' 'log-prompts' 'repack' 'log-level=' 'version' 'h/help'
+        case 'generate'
+            __gemmactl_parse_subcommand 0 'm/model=' 'n-gpu-layers=' 'log-level=' 'p/prompt=' 'n/max-tokens=' 'temperature=' 'seed=' 'stop=+' 'c/ctx-size=' 't/threads=' 'chat' 'version' 'h/help'
+        case 'pull'
+            __gemmactl_parse_subcommand 1 'hf-repo=' 'hf-file=' 'revision=' 'sha256=' 'cache-dir=' 'token-file=' 'offline' 'json' 'q/quiet' 'version' 'h/help'
+        case 'models'
+            __gemmactl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'list'
+                __gemmactl_parse_subcommand 0 'cache-dir=' 'json' 'version' 'h/help'
+            case 'rm'
+                __gemmactl_parse_subcommand 1 'cache-dir=' 'json' 'version' 'h/help'
+            end
+        case 'inspect'
+            __gemmactl_parse_subcommand 1 'cache-dir=' 'json' 'metadata' 'version' 'h/help'
+        case 'plan'
+            __gemmactl_parse_subcommand 1 'c/ctx-size=' 'parallel=' 'cache-type-k=' 'cache-type-v=' 'memory-limit=' 'cache-dir=' 'json' 'version' 'h/help'
+        case 'render'
+            __gemmactl_parse_subcommand 0 'values=' 'set=+' 'profile=' 'name=' 'namespace=' 'image=' 'hostname=' 'gateway=' 'model=+' 'external-ip=' 'legacy-endpoints' 'ctx-size=' 'memory-limit=' 'cpu-limit=' 'storage-class=' 'secret-source=' 'api-key-file=' 'templates=' 'o/output=' 'print-values' 'version' 'h/help'
+        case 'health'
+            __gemmactl_parse_subcommand 0 'url=' 'api-key-file=' 'timeout=' 'insecure' 'json' 'wait' 'interval=' 'version' 'h/help'
+        case 'slots'
+            __gemmactl_parse_subcommand 0 'url=' 'api-key-file=' 'timeout=' 'insecure' 'json' 'watch' 'interval=' 'version' 'h/help'
+        case 'rotate-key'
+            __gemmactl_parse_subcommand 0 'keys-file=' 'finish' 'grace=' 'tfvars=' 'tfvars-variable=' 'k8s-secret=' 'namespace=' 'secret-key=' 'apply' 'prefix=' 'show' 'verify' 'verify-timeout=' 'url=' 'api-key-file=' 'timeout=' 'insecure' 'json' 'version' 'h/help'
+        case 'doctor'
+            __gemmactl_parse_subcommand 0 'url=' 'api-key-file=' 'timeout=' 'insecure' 'json' 'memory-limit=' 'm/model=' 'c/ctx-size=' 'parallel=' 'namespace=' 's/selector=' 'stream-check' 'gateway-url=' 'stuck-interval=' 'version' 'h/help'
+        case 'help'
+            __gemmactl_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __gemmactl_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __gemmactl_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __gemmactl_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __gemmactl_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__gemmactl_tokens -p)
+    if test -z "$(__gemmactl_tokens -t)"
+        set -l index (count (__gemmactl_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'gemmactl' -f
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'serve' -d 'Serve the model over an OpenAI- and Ollama-compatible HTTP API with API-key auth.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'generate' -d 'Generate a completion for one prompt and print it as it is generated.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'pull' -d 'Download a model into the shared Hugging Face cache (also used by llama.cpp\'s -hf).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'models' -d 'List the models in the shared cache.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'inspect' -d 'Show a GGUF model\'s architecture, size and quantization.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'plan' -d 'Plan the memory and CPU a model needs to serve a context size and parallel requests.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'render' -d 'Render Kubernetes manifests for a Gemma deployment.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'health' -d 'Check that a server is up, has loaded its model, and accepts the API key.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'slots' -d 'Show the server\'s generation slots: which are busy and how far along.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'rotate-key' -d 'Generate a new API key and put it where the server reads it, with zero downtime.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'doctor' -d 'Run the troubleshooting checklist and print a finding and a fix for each check.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" m model' -s 'm' -l 'model' -d 'GGUF model path (default: the cached Gemma 3 270M Q4_K_M). [environment: GEMMA_MODEL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" hf-repo' -l 'hf-repo' -d 'Hugging Face repo of the model, with --hf-file. [environment: GEMMA_HF_REPO]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" hf-file' -l 'hf-file' -d 'GGUF file in --hf-repo. [environment: GEMMA_HF_FILE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" alias' -l 'alias' -d 'Model id in responses (default: the file name). [environment: GEMMA_ALIAS]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" c ctx-size' -s 'c' -l 'ctx-size' -d 'Context size in tokens, shared by the slots (default 4096). [environment: GEMMA_CTX_SIZE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" np parallel' -l 'parallel' -o 'np' -d 'Slots: requests served at once (default 4). [environment: GEMMA_PARALLEL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" t threads' -s 't' -l 'threads' -d 'CPU threads for generation (default: the CPUs this process may use). [environment: GEMMA_THREADS]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" threads-batch' -l 'threads-batch' -d 'CPU threads for prompt processing (default: --threads). [environment: GEMMA_THREADS_BATCH]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" b batch-size' -s 'b' -l 'batch-size' -d 'Most tokens per decode step (default 512). [environment: GEMMA_BATCH_SIZE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" n-gpu-layers ngl' -l 'n-gpu-layers' -o 'ngl' -d 'Layers offloaded to a GPU (default 0). [environment: GEMMA_N_GPU_LAYERS]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" host' -l 'host' -d 'Address to listen on (default 127.0.0.1). [environment: GEMMA_HOST]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" port' -l 'port' -d 'Port to listen on (default 8000; 0 picks a free one). [environment: GEMMA_PORT]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" api-key-file' -l 'api-key-file' -d 'File of API keys, one per line, # comments. [environment: GEMMA_API_KEY_FILE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" no-auth' -l 'no-auth' -d 'Serve without API keys, even on a non-loopback address. [environment: GEMMA_NO_AUTH]'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" max-body-size' -l 'max-body-size' -d 'Largest request body, e.g. 8MiB (default). [environment: GEMMA_MAX_BODY_SIZE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" max-queue' -l 'max-queue' -d 'Requests that may wait for a slot before 503 (default 64). [environment: GEMMA_MAX_QUEUE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" request-timeout' -l 'request-timeout' -d 'Longest a request may take, e.g. 10m (default: none). [environment: GEMMA_REQUEST_TIMEOUT]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" shutdown-grace' -l 'shutdown-grace' -d 'Time requests in flight get to finish on SIGTERM (default 30s). [environment: GEMMA_SHUTDOWN_GRACE]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" sse-ping-interval' -l 'sse-ping-interval' -d 'Keep-alive comment interval on quiet streams (default 15s). [environment: GEMMA_SSE_PING_INTERVAL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" metrics-port' -l 'metrics-port' -d 'Also serve /metrics without auth on this port, for Prometheus. [environment: GEMMA_METRICS_PORT]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" log-prompts' -l 'log-prompts' -d 'Log prompt text (off: prompts never reach the logs). [environment: GEMMA_LOG_PROMPTS]'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" repack' -l 'repack' -d 'Let llama.cpp repack weights: faster prompts, but greedy output may then depend on what shares a batch. [environment: GEMMA_REPACK]'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. [environment: GEMMA_LOG_LEVEL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" m model' -s 'm' -l 'model' -d 'Path of a GGUF model file. Default: the cached Gemma 3 270M Q4_K_M. [environment: GEMMA_MODEL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" n-gpu-layers ngl' -l 'n-gpu-layers' -o 'ngl' -d 'Layers to offload to a GPU (0 on CPU builds). [environment: GEMMA_N_GPU_LAYERS]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. [environment: GEMMA_LOG_LEVEL]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" p prompt' -l 'prompt' -s 'p' -d 'The prompt text.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" max-tokens n' -l 'max-tokens' -s 'n' -d 'Most tokens to generate.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" temperature' -l 'temperature' -d 'Sampling temperature; 0 is greedy and deterministic.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" seed' -l 'seed' -d 'Random seed for sampling.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate"' -l 'stop' -d 'Stop when this text is generated (repeatable).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" c ctx-size' -l 'ctx-size' -s 'c' -d 'Context size in tokens.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" t threads' -l 'threads' -s 't' -d 'CPU threads (default: the CPUs this process may use).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" chat' -l 'chat' -d 'Format the prompt as a user turn with the model\'s chat template.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl generate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" hf-repo' -l 'hf-repo' -d 'Hugging Face repository, ORG/REPO[:QUANT].' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" hf-file' -l 'hf-file' -d 'File of the repository to download.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" revision' -l 'revision' -d 'Branch, tag or commit.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" sha256' -l 'sha256' -d 'Expected sha256 of the file (default: the hub\'s LFS checksum).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" cache-dir' -l 'cache-dir' -d 'Model cache folder. Default: as llama.cpp chooses it. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" token-file' -l 'token-file' -d 'File holding a Hugging Face token for gated models. [environment: HF_TOKEN]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" offline' -l 'offline' -d 'Use the cache only; never touch the network. [environment: HF_HUB_OFFLINE]'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" json' -l 'json' -d 'Print one JSON event per line on stdout.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" q quiet' -l 'quiet' -s 'q' -d 'Print nothing but errors (and the path at the end).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl pull" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl models" -eq 1' -fa 'list' -d 'List cached models.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_positional "gemmactl models" -eq 1' -fa 'rm' -d 'Remove a cached repository, or one file of it (REPO:FILE or REPO:QUANT).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models list" cache-dir' -l 'cache-dir' -d 'Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models list" json' -l 'json' -d 'Print JSON.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models list" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models list" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models rm" cache-dir' -l 'cache-dir' -d 'Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models rm" json' -l 'json' -d 'Print JSON.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models rm" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl models rm" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl inspect" cache-dir' -l 'cache-dir' -d 'Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl inspect" json' -l 'json' -d 'Print JSON.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl inspect" metadata' -l 'metadata' -d 'Also print every metadata key and value.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl inspect" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl inspect" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" c ctx-size' -l 'ctx-size' -s 'c' -d 'Total context in tokens, shared by the parallel sequences.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" np parallel' -l 'parallel' -o 'np' -d 'Parallel sequences (server slots).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" cache-type-k' -l 'cache-type-k' -d 'KV cache type for K: f16 or q8_0 (also f32, q4_0).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" cache-type-v' -l 'cache-type-v' -d 'KV cache type for V (quantized V needs flash attention).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" memory-limit' -l 'memory-limit' -d 'Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" cache-dir' -l 'cache-dir' -d 'Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" json' -l 'json' -d 'Print JSON.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl plan" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" values' -l 'values' -d 'A YAML values file.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render"' -l 'set' -d 'Set one value, as helm does (repeatable): server.ctxSize=8192, external.models={a,b}.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" profile' -l 'profile' -d 'deployment layout: gemmactl, llama-server, ollama or external-ollama.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" name' -l 'name' -d 'Base name of every resource (a DNS-1123 label; default gemma).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" namespace' -l 'namespace' -d 'Namespace of every resource (default gemma).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" image' -l 'image' -d 'Image of the main container, e.g. ghcr.io/you/gemmactl:0.1.0.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" hostname' -l 'hostname' -d 'Hostname the HTTPRoute matches, e.g. llm.example.com.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" gateway' -l 'gateway' -d 'The Gateway the HTTPRoute attaches to.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render"' -l 'model' -d 'For external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: the model to pull.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" external-ip' -l 'external-ip' -d 'For external-ollama: the Ollama host\'s IP address.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" legacy-endpoints' -l 'legacy-endpoints' -d 'For external-ollama: render v1 Endpoints instead of an EndpointSlice.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" ctx-size' -l 'ctx-size' -d 'Context size in tokens.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" memory-limit' -l 'memory-limit' -d 'Memory limit of the server container, e.g. 4Gi.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" cpu-limit' -l 'cpu-limit' -d 'CPU limit of the server container, e.g. 2 or 1500m.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" storage-class' -l 'storage-class' -d 'Storage class of the model volume, e.g. oci-bv.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" secret-source' -l 'secret-source' -d 'external-secret (default), secret (needs --api-key-file) or none.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" api-key-file' -l 'api-key-file' -d 'For --secret-source secret: file holding the API key.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" templates' -l 'templates' -d 'Templates directory (default: the ones shipped with gemmactl). [environment: GEMMACTL_TEMPLATES]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" o output' -l 'output' -s 'o' -d 'Write one file per resource and a kustomization.yaml into this directory instead of printing.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" print-values' -l 'print-values' -d 'Print the effective values as YAML and exit.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl render" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" url' -l 'url' -d 'The server\'s base URL. [environment: GEMMA_URL] (default: http://127.0.0.1:8000)' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" api-key-file' -l 'api-key-file' -d 'A file whose first key line is the API key (blank and # lines skipped). Otherwise the key comes from GEMMA_API_KEY. [environment: GEMMA_API_KEY]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" timeout' -l 'timeout' -d 'Limit for each request, e.g. 10s or 2m.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" insecure' -l 'insecure' -d 'Skip TLS certificate verification (for a self-signed test gateway only).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" wait' -l 'wait' -d 'Poll until the server is ready (or --timeout passes, or the key is rejected).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" interval' -l 'interval' -d 'Time between polls with --wait.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl health" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" url' -l 'url' -d 'The server\'s base URL. [environment: GEMMA_URL] (default: http://127.0.0.1:8000)' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" api-key-file' -l 'api-key-file' -d 'A file whose first key line is the API key (blank and # lines skipped). Otherwise the key comes from GEMMA_API_KEY. [environment: GEMMA_API_KEY]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" timeout' -l 'timeout' -d 'Limit for each request, e.g. 10s or 2m.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" insecure' -l 'insecure' -d 'Skip TLS certificate verification (for a self-signed test gateway only).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" watch' -l 'watch' -d 'Redraw every --interval (in place on a terminal) until interrupted.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" interval' -l 'interval' -d 'Time between redraws with --watch.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" keys-file' -l 'keys-file' -d 'A keys file read by gemmactl serve --api-key-file.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" finish' -l 'finish' -d 'Remove the old keys from --keys-file, keeping only the current one.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" grace' -l 'grace' -d 'Keep the old keys valid for this long (recorded in --keys-file), e.g. 24h.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" tfvars' -l 'tfvars' -d 'A terraform.tfvars file whose API key variable to replace.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" tfvars-variable' -l 'tfvars-variable' -d 'The variable to replace in --tfvars.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" k8s-secret' -l 'k8s-secret' -d 'Print (or --apply) a Kubernetes Secret with this name holding the new key.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" namespace' -l 'namespace' -d 'The Secret\'s namespace.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" secret-key' -l 'secret-key' -d 'The key inside the Secret\'s data.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" apply' -l 'apply' -d 'Pipe the Secret to `kubectl apply -f -` instead of printing it.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" prefix' -l 'prefix' -d 'The new key\'s prefix.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" show' -l 'show' -d 'Print the new key on stdout (otherwise it goes to its targets only).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" verify' -l 'verify' -d 'Check against --url that the server accepts the new key (and, with --finish, rejects the old ones).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" verify-timeout' -l 'verify-timeout' -d 'How long --verify waits for the server to reload its keys.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" url' -l 'url' -d 'The server\'s base URL. [environment: GEMMA_URL] (default: http://127.0.0.1:8000)' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" api-key-file' -l 'api-key-file' -d 'A file whose first key line is the API key (blank and # lines skipped). Otherwise the key comes from GEMMA_API_KEY. [environment: GEMMA_API_KEY]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" timeout' -l 'timeout' -d 'Limit for each request, e.g. 10s or 2m.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" insecure' -l 'insecure' -d 'Skip TLS certificate verification (for a self-signed test gateway only).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" url' -l 'url' -d 'The server\'s base URL. [environment: GEMMA_URL] (default: http://127.0.0.1:8000)' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" api-key-file' -l 'api-key-file' -d 'A file whose first key line is the API key (blank and # lines skipped). Otherwise the key comes from GEMMA_API_KEY. [environment: GEMMA_API_KEY]' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" timeout' -l 'timeout' -d 'Limit for each request, e.g. 10s or 2m.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" insecure' -l 'insecure' -d 'Skip TLS certificate verification (for a self-signed test gateway only).'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" json' -l 'json' -d 'Print JSON for scripts instead of text.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" memory-limit' -l 'memory-limit' -d 'The pod\'s memory limit to check against, e.g. 4Gi.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" m model' -s 'm' -l 'model' -d 'The GGUF the server runs (default: the cached default model).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" c ctx-size' -l 'ctx-size' -s 'c' -d 'The server\'s context size (-c).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" np parallel' -l 'parallel' -o 'np' -d 'The server\'s slots (-np).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" namespace' -l 'namespace' -d 'Kubernetes namespace of the server\'s pods (needs kubectl).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" s selector' -s 's' -l 'selector' -d 'Label selector of the server\'s pods (needs kubectl).' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" stream-check' -l 'stream-check' -d 'Send one streamed chat request and time it.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" gateway-url' -l 'gateway-url' -d 'Send the stream check through this URL (a gateway or ingress) instead of --url.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" stuck-interval' -l 'stuck-interval' -d 'Time between the two reads of /slots.' -rfka ''
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" version' -l 'version' -d 'Show the version.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl doctor" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl help" version' -l 'version' -d 'Show the version.'
