@@ -430,7 +430,7 @@ _gemmactl_render() {
     repeating_flags=()
     non_repeating_flags=(--legacy-endpoints --print-values --version -h --help)
     repeating_options=(--set --model)
-    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o)
+    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o --plan-from)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -487,6 +487,9 @@ _gemmactl_render() {
         return
         ;;
     '--output'|'-o')
+        return
+        ;;
+    '--plan-from')
         return
         ;;
     esac

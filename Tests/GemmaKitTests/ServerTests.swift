@@ -59,6 +59,22 @@ struct ServerTests {
         #expect(try await server.get("/v1/models", key: "new-key").status == 200)
     }
 
+    @Test func rotationGraceDeadlineEndsTheOldKey() async throws {
+        let directory = TemporaryDirectory()
+        let file = directory.file("keys")
+        try KeysFile(text: "old-key\n").text.write(to: file, atomically: true, encoding: .utf8)
+        let server = try await TestServer.start(keys: [], keyFile: file.path)
+        defer { Task { await server.stop() } }
+        // What `gemmactl rotate-key --grace 2s` writes: the new key, the old one with a deadline.
+        let rotated = KeysFile(text: try String(contentsOf: file, encoding: .utf8)).adding("new-key", grace: .seconds(2))
+        try rotated.text.write(to: file, atomically: true, encoding: .utf8)
+        try await eventually { try await server.get("/v1/models", key: "new-key").status == 200 }
+        #expect(try await server.get("/v1/models", key: "old-key").status == 200)
+        // Past the deadline the old key is refused, with no change to the file.
+        try await eventually(timeout: .seconds(10)) { try await server.get("/v1/models", key: "old-key").status == 401 }
+        #expect(try await server.get("/v1/models", key: "new-key").status == 200)
+    }
+
     @Test func kubernetesSecretVolumeSymlinkSwapIsPickedUp() async throws {
         // A Secret volume: keys -> ..data/keys, ..data -> ..2026_1 ; an update swaps ..data.
         let directory = TemporaryDirectory()

@@ -10,8 +10,14 @@ import Synchronization
 /// Keys are kept only as SHA-256 digests and compared in constant time; none is ever logged.
 public final class APIKeyStore: Sendable {
     private struct State {
-        var fileDigests: [[UInt8]] = []
+        /// Keys from the file with the time they stop being valid (a rotation's grace deadline), if any.
+        var fileKeys: [(digest: [UInt8], expires: Date?)] = []
         var fingerprint: FileFingerprint?
+
+        var fileDigests: [[UInt8]] {
+            let now = Date()
+            return fileKeys.filter { $0.expires.map { $0 > now } ?? true }.map(\.digest)
+        }
     }
 
     private let staticDigests: [[UInt8]]
@@ -29,7 +35,7 @@ public final class APIKeyStore: Sendable {
                 throw ServeError("the API keys file \(file) holds no key",
                                  recovery: "put one key per line in it (lines starting with # are comments)")
             }
-            state.withLock { $0 = State(fileDigests: loaded.keys.map(Self.digest), fingerprint: loaded.fingerprint) }
+            state.withLock { $0 = State(fileKeys: loaded.keys, fingerprint: loaded.fingerprint) }
         }
     }
 
@@ -65,7 +71,7 @@ public final class APIKeyStore: Sendable {
                 state.withLock { $0.fingerprint = current }
                 return false
             }
-            state.withLock { $0 = State(fileDigests: loaded.keys.map(Self.digest), fingerprint: loaded.fingerprint) }
+            state.withLock { $0 = State(fileKeys: loaded.keys, fingerprint: loaded.fingerprint) }
             logger.info("API keys reloaded", metadata: ["file": "\(file)", "keys": "\(loaded.keys.count)"])
             return true
         } catch {
@@ -84,14 +90,13 @@ public final class APIKeyStore: Sendable {
         }
     }
 
-    /// Parses a keys file: one key per line, blank lines and `#` comments ignored.
-    static func parse(_ text: String) -> [String] {
-        text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    /// Parses a keys file: one key per line, blank lines and `#` comments ignored; a grace deadline
+    /// that `gemmactl rotate-key --grace` recorded ends that key's validity.
+    static func parse(_ text: String) -> [(digest: [UInt8], expires: Date?)] {
+        KeysFile(text: text).keys.map { (digest($0.value), $0.expires) }
     }
 
-    private static func read(_ path: String) throws(ServeError) -> (keys: [String], fingerprint: FileFingerprint?) {
+    private static func read(_ path: String) throws(ServeError) -> (keys: [(digest: [UInt8], expires: Date?)], fingerprint: FileFingerprint?) {
         let before = FileFingerprint(path: path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ServeError("cannot read the API keys file \(path)", recovery: "check that it exists and is readable by this user")
