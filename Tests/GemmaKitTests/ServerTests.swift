@@ -198,6 +198,61 @@ struct ServerTests {
         #expect((reply.object["usage"] as? [String: Any])?["prompt_tokens"] as? Int ?? 0 > 0)
     }
 
+    @Test func tokenizeAndDetokenizeRoundTrip() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let tokens = try #require(try await server.post("/tokenize", ["content": "Hello, world 🦙"]).object["tokens"] as? [Int])
+        #expect(!tokens.isEmpty)
+        let text = try await server.post("/detokenize", ["tokens": tokens]).object["content"] as? String
+        #expect(text == "Hello, world 🦙")
+        let pieces = try #require(try await server.post("/tokenize", ["content": "Hi", "with_pieces": true]).object["tokens"] as? [[String: Any]])
+        #expect(pieces.compactMap { $0["piece"] as? String }.joined() == "Hi")
+        let bad = try await server.post("/detokenize", ["tokens": [-5]])
+        #expect(bad.status == 400)
+        #expect(bad.errorMessage.contains("tokens[0]"))
+    }
+
+    @Test func chatLogprobsAndJSONMode() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let reply = try await server.post("/v1/chat/completions", [
+            "messages": [["role": "user", "content": "Hi"]], "max_tokens": 3, "temperature": 0,
+            "logprobs": true, "top_logprobs": 2,
+        ])
+        let choice = try #require((reply.object["choices"] as? [[String: Any]])?.first)
+        let content = try #require((choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
+        #expect(content.count == 3)
+        #expect(content.allSatisfy { ($0["top_logprobs"] as? [Any])?.count == 2 && ($0["logprob"] as? Double ?? 1) <= 0 })
+
+        let json = try await server.post("/v1/chat/completions", [
+            "messages": [["role": "user", "content": "Describe a cat as JSON."]], "max_tokens": 60, "temperature": 0,
+            "response_format": ["type": "json_object"],
+        ])
+        let jsonChoice = try #require((json.object["choices"] as? [[String: Any]])?.first)
+        let text = try #require((jsonChoice["message"] as? [String: Any])?["content"] as? String)
+        #expect(text.hasPrefix("{"))
+        if jsonChoice["finish_reason"] as? String == "stop" {
+            #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) is [String: Any], "not JSON: \(text)")
+        }
+        let badFormat = try await server.post("/v1/chat/completions", [
+            "messages": [["role": "user", "content": "Hi"]], "response_format": ["type": "xml"],
+        ])
+        #expect(badFormat.status == 400)
+        #expect(badFormat.errorMessage.contains("response_format.type"))
+    }
+
+    @Test func requestTimeoutEndsSlowRequests() async throws {
+        let server = try await TestServer.start(slots: 1, configure: { $0.requestTimeout = .milliseconds(400) })
+        defer { Task { await server.stop() } }
+        let slow = try await server.post("/v1/completions", busyRequest(2000))
+        #expect(slow.status == 504)
+        #expect(slow.errorMessage.contains("--request-timeout"))
+        // The slot is free again for the next request.
+        try await eventually { (try await server.get("/slots").json as? [[String: Any]])?.first?["is_processing"] as? Bool == false }
+        let streamed = try await server.post("/v1/completions", busyRequest(2000).merging(["stream": true]) { $1 })
+        #expect(streamed.body.contains("--request-timeout"))
+    }
+
     // MARK: Health, slots, metrics
 
     @Test func healthReportsLoadingThenReady() async throws {
