@@ -108,6 +108,17 @@ struct ModelPullTests {
         }
     }
 
+    @Test func fileLargerThanTheFreeDiskSpaceIsRefusedBeforeDownloading() async throws {
+        let sha = sha256Hex(Self.model)
+        try await withStandIn({ $0.advertisedSize[sha] = 1 << 50 }) { server, cache in
+            let error = await pullError(Self.reference, server, cache)
+            #expect(error?.code == .diskFull)
+            #expect(error?.message.contains("not enough disk space") == true)
+            #expect(server.log.withLock { $0.requests }.filter { $0.path.hasPrefix("/cdn/") }.count <= 1)
+            #expect(cache.cachedFile(repo: Self.repo, file: Self.file) == nil)
+        }
+    }
+
     @Test func cutConnectionResumesWithRange() async throws {
         let sha = sha256Hex(Self.model)
         try await withStandIn({ $0.cutOnce = [sha] }) { server, cache in

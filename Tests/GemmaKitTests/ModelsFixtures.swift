@@ -83,6 +83,8 @@ final class RegistryStandIn: Sendable {
         var commit = "0123456789abcdef0123456789abcdef01234567"
         /// sha → advertise this etag instead (for checksum errors)
         var wrongETag: [String: String] = [:]
+        /// sha → advertise this size instead (a file larger than the disk).
+        var advertisedSize: [String: UInt64] = [:]
         /// Blobs whose next download is cut after half the bytes.
         var cutOnce: Set<String> = []
         /// Pause between 64 KiB chunks, so concurrent pulls overlap.
@@ -142,7 +144,7 @@ final class RegistryStandIn: Sendable {
             var headers = HTTPFields()
             headers[.location] = "http://localhost:\(port)/cdn/\(sha)"
             headers[Self.linkedEtag] = "\"\(config.wrongETag[sha] ?? sha)\""
-            headers[Self.linkedSize] = String(data.count)
+            headers[Self.linkedSize] = String(config.advertisedSize[sha] ?? UInt64(data.count))
             headers[Self.repoCommit] = config.commit
             return Response(status: .found, headers: headers)
         }
