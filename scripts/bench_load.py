@@ -83,6 +83,17 @@ def proc_status(pid):
     return {"hwm": kib("VmHWM"), "rss": kib("VmRSS")}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -207,13 +218,14 @@ def stream_chat(port, key, messages, max_tokens, timeout):
         connection.close()
 
 
-def run_level(port, key, concurrency, numbers, max_tokens, request_timeout, deadline_s):
+def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout, deadline_s):
     """Runs the requests `numbers` with `concurrency` workers; stops starting new ones after the deadline."""
     work = queue.Queue()
     for n in numbers:
         work.put(n)
     results = []
     lock = threading.Lock()
+    cpu_before = cpu_seconds(pid)
     level_start = time.perf_counter()
     deadline = level_start + deadline_s
 
@@ -235,6 +247,8 @@ def run_level(port, key, concurrency, numbers, max_tokens, request_timeout, dead
     for t in threads:
         t.join()
     wall = time.perf_counter() - level_start
+    cpu_after = cpu_seconds(pid)
+    server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     skipped = work.qsize()
     ok = [r for r in results if r["ok"]]
     ttfts = [r["ttft"] for r in ok if r["ttft"] is not None]
@@ -267,6 +281,8 @@ def run_level(port, key, concurrency, numbers, max_tokens, request_timeout, dead
         "ttft_p95_ms": percentile(ttfts, 0.95) * 1000 if ttfts else None,
         "prompt_tps": prompt / ttft_sum if ttft_sum > 0 else None,
         "finish_reasons": finish,
+        "server_cpu_s": server_cpu,
+        "cpu_ms_per_token": server_cpu * 1000 / (completion + prompt) if server_cpu is not None and completion + prompt else None,
     }
 
 
@@ -323,7 +339,7 @@ def cmd_drive(args):
             next_number += count
             if not alive(args.pid):
                 raise RuntimeError(f"the server (pid {args.pid}) exited during the run")
-            level = run_level(args.port, key, concurrency, numbers, args.max_tokens, args.request_timeout, args.level_timeout)
+            level = run_level(args.pid, args.port, key, concurrency, numbers, args.max_tokens, args.request_timeout, args.level_timeout)
             results.append(level)
             tps = level["generated_tps"]
             ttft = level["ttft_p50_ms"]
@@ -407,6 +423,7 @@ def server_table(result):
     row("TTFT p50 (ms)", "ttft_p50_ms", 0)
     row("TTFT p95 (ms)", "ttft_p95_ms", 0)
     row("prompt tok/s", "prompt_tps")
+    row("server CPU ms per token (prompt + generated)", "cpu_ms_per_token", 2)
     row("completion tokens", "completion_tokens", 0)
     row("prompt tokens", "prompt_tokens", 0)
     lines.append("| cached prompt tokens (reported) | " + " | ".join(
@@ -459,7 +476,8 @@ def cmd_report(args):
     out += ["Definitions: *generated tok/s* = completion tokens (from `usage`) of the level ÷ the level's wall time; "
             "*per-stream tok/s* = (completion tokens − 1) ÷ (last content delta − first content delta), median; "
             "*TTFT* = request sent to first non-empty content delta; "
-            "*prompt tok/s* = Σ prompt tokens ÷ Σ TTFT; *peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
+            "*prompt tok/s* = Σ prompt tokens ÷ Σ TTFT; *server CPU ms per token* = the server process's user + system "
+            "CPU time during the level ÷ (prompt + completion tokens); *peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
 
     if bench:
         out += ["## llama-bench (the engine's ceiling)", "", "| test | threads | tok/s | ± |", "|---|---:|---:|---:|"]
@@ -467,6 +485,12 @@ def cmd_report(args):
             test = f"pp{entry['n_prompt']}" if entry.get("n_prompt") else f"tg{entry['n_gen']}"
             out.append(f"| {test} | {entry.get('n_threads')} | {fmt(entry.get('avg_ts'), 1)} | {fmt(entry.get('stddev_ts'), 1)} |")
         out.append("")
+
+    busiest = max(max(r["loadavg_before"], r["loadavg_after"]) for r in results)
+    if cores and busiest > 0.5 * cores:
+        out += [f"> **Warning:** the machine was busy while this ran (1-min load average up to {busiest:.1f} on {cores} CPUs, "
+                "partly other processes): wall-clock numbers are unreliable. *Server CPU ms per token* "
+                "is the least disturbed comparison; rerun on an idle machine for the targets.", ""]
 
     for result in results:
         out += [f"## {result['name']}", "", server_table(result), ""]
@@ -504,6 +528,7 @@ def cmd_report(args):
                    + " | ≤ 1.00 at c=4 | " + ("n/a" if c4 is None else ("yes" if c4 <= 1.0 else "**no**")) + " |")
         out.append("| TTFT p95 | lower | " + " | ".join(fmt(v, 2) for v in ratios("ttft_p95_ms")) + " | | |")
         out.append("| prompt tok/s | higher | " + " | ".join(fmt(v, 2) for v in ratios("prompt_tps")) + " | | |")
+        out.append("| server CPU per token | lower | " + " | ".join(fmt(v, 2) for v in ratios("cpu_ms_per_token")) + " | | |")
         blank = " | ".join("" for _ in levels)
         rss = ratio(candidate["peak_rss_kib"], base["peak_rss_kib"])
         ready = ratio(candidate["ready_ms"], base["ready_ms"])
