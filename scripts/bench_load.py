@@ -154,7 +154,7 @@ def stream_chat(port, key, messages, max_tokens, timeout):
     }).encode()
     result = {"ok": False, "error": None, "ttft": None, "duration": None, "prompt_tokens": None,
               "completion_tokens": None, "cached_tokens": None, "content_chunks": 0, "finish_reason": None,
-              "last_token_at": None, "usage_seen": False, "done_seen": False, "chars": 0}
+              "last_token_at": None, "usage_seen": False, "done_seen": False, "chars": 0, "text": ""}
     started = time.perf_counter()
     result["started"] = started
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -193,6 +193,7 @@ def stream_chat(port, key, messages, max_tokens, timeout):
                         result["ttft"] = now - started
                     result["content_chunks"] += 1
                     result["chars"] += len(content)
+                    result["text"] += content
                     result["last_token_at"] = now - started
                 if choice.get("finish_reason"):
                     result["finish_reason"] = choice["finish_reason"]
@@ -282,6 +283,7 @@ def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout,
         "prompt_tps": prompt / ttft_sum if ttft_sum > 0 else None,
         "finish_reasons": finish,
         "server_cpu_s": server_cpu,
+        "texts": {str(r["number"]): r["text"] for r in ok},
         "cpu_ms_per_token": server_cpu * 1000 / (completion + prompt) if server_cpu is not None and completion + prompt else None,
     }
 
@@ -539,9 +541,17 @@ def cmd_report(args):
         single = at([c["per_stream_tps_p50"] for b, c in levels], 1)
         if tg:
             vs_tg = ratio(single, tg)
-            out.append(f"| single-stream tok/s ÷ llama-bench tg | higher | {fmt(vs_tg, 2)}{' |' * (len(levels) - 1)} | ≥ 0.95 | "
+            out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate) | higher | {fmt(vs_tg, 2)}{' |' * (len(levels) - 1)} | ≥ 0.95 | "
                        + ("n/a" if vs_tg is None else ("yes" if vs_tg >= 0.95 else "**no**")) + " |")
         _ = blank
+        same = total = 0
+        for b, c in levels:
+            for number, text in b.get("texts", {}).items():
+                if number in c.get("texts", {}):
+                    total += 1
+                    same += text == c["texts"][number]
+        if total:
+            out.append(f"| identical greedy outputs | | {same} of {total} requests{' |' * (len(levels) - 1)} | | |")
         out.append("")
         out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
                    "(compare the load averages above).")
