@@ -30,3 +30,27 @@ enum Flags {
         }
     }
 }
+
+extension Flags {
+    /// Where models are cached and fetched from.
+    struct Hub: ParsableArguments {
+        @Option(name: .customLong("cache-dir"),
+                help: ArgumentHelp("Model cache folder. Default: as llama.cpp chooses it. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
+                                   valueName: "path"))
+        var cacheDir: String?
+
+        @Option(name: .customLong("token-file"),
+                help: ArgumentHelp("File holding a Hugging Face token for gated models. [environment: HF_TOKEN]", valueName: "path"))
+        var tokenFile: String?
+
+        @Flag(help: "Use the cache only; never touch the network. [environment: HF_HUB_OFFLINE]")
+        var offline = false
+
+        var cache: HubCache { HubCache.resolve(override: cacheDir) }
+
+        /// Settings from the environment (HF_ENDPOINT, OLLAMA_REGISTRY, HF_TOKEN, HF_HUB_OFFLINE) and these flags.
+        func settings() throws -> HubSettings {
+            try HubSettings.resolve(tokenFile: tokenFile, offline: offline)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GemmaKit
 
 @main
@@ -9,8 +10,29 @@ struct Gemmactl: AsyncParsableCommand {
         discussion: """
             Examples:
               gemmactl generate --prompt "Why is the sky blue?" --chat
+              gemmactl pull ggml-org/gemma-3-1b-it-GGUF:Q4_K_M
+              gemmactl inspect
+              gemmactl plan --ctx-size 8192 --parallel 4
+              gemmactl render --profile llama-server --hostname llm.example.com | kubectl apply -f -
             """,
         version: GemmactlVersion.current,
-        subcommands: [Generate.self]
+        subcommands: [Serve.self, Generate.self, Pull.self, Models.self, Inspect.self, Plan.self, Render.self]
     )
+
+    /// Parses, runs, and turns errors into one line on stderr and an exit code.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as any ActionableError {
+            FileHandle.standardError.write(Data("gemmactl: error: \(error.message)\(error.recovery.map { " (\($0))" } ?? "")\n".utf8))
+            Foundation.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -95,7 +95,10 @@ public final class InferenceEngine: @unchecked Sendable {
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
         let id: UInt64 = try condition.withLock { () throws(EngineError) -> UInt64 in
             guard !stopping else { throw EngineError(.shuttingDown, "the server is shutting down") }
-            guard queue.count < options.maxQueue else {
+            // Requests pass through the queue on their way to a slot: only those beyond the free
+            // slots are waiting.
+            let freeSlots = snapshots.filter { !$0.isProcessing }.count
+            guard queue.count < options.maxQueue + freeSlots else {
                 throw EngineError(.queueFull, "all \(slotCount) slots are busy and \(queue.count) requests are already waiting",
                                   recovery: "retry later, or raise --max-queue / --parallel")
             }

@@ -21,12 +21,19 @@ public enum LlamaBackend {
     public static var systemInfo: String { String(cString: llama_print_system_info()) }
 
     static let logger = Logger(label: "llama.cpp")
-    static let lastError = Mutex<String?>(nil)
+    static let errorLines = Mutex<[String]>([])
     static let pendingLine = Mutex<String>("")
 
-    /// Forgets the last error line, so a following failure reports only its own.
-    static func clearLastError() { lastError.withLock { $0 = nil } }
-    static func takeLastError() -> String? { lastError.withLock { value in defer { value = nil }; return value } }
+    /// Forgets earlier error lines, so a following failure reports only its own.
+    static func clearLastError() { errorLines.withLock { $0 = [] } }
+
+    /// The error lines llama.cpp logged since `clearLastError`, joined, most telling first.
+    static func takeLastError() -> String? {
+        let lines = errorLines.withLock { lines in defer { lines = [] }; return lines }
+        guard !lines.isEmpty else { return nil }
+        // The first line usually says why; later ones repeat that loading failed.
+        return lines.count == 1 ? lines[0] : lines.prefix(3).joined(separator: "; ")
+    }
 }
 
 private func llamaLogCallback(level: ggml_log_level, text: UnsafePointer<CChar>?, _: UnsafeMutableRawPointer?) {
@@ -42,7 +49,9 @@ private func llamaLogCallback(level: ggml_log_level, text: UnsafePointer<CChar>?
     guard let line, !line.isEmpty else { return }
     switch level {
     case GGML_LOG_LEVEL_ERROR:
-        LlamaBackend.lastError.withLock { $0 = line }
+        LlamaBackend.errorLines.withLock { lines in
+            if lines.count < 20 { lines.append(line) }
+        }
         LlamaBackend.logger.debug("\(line)")
     case GGML_LOG_LEVEL_WARN:
         LlamaBackend.logger.debug("\(line)")

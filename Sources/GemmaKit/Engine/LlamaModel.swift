@@ -7,10 +7,15 @@ public struct ModelLoadOptions: Sendable {
     public var gpuLayers: Int = 0
     /// Memory-map the file (the default: pages are shared with the page cache).
     public var useMmap: Bool = true
+    /// Let llama.cpp repack weights for its faster CPU kernels. Off by default: the repacked
+    /// kernels take a different path for several rows than for one, so the same prompt could give
+    /// different greedy text alone and in a batch with others.
+    public var repackWeights: Bool = false
 
-    public init(gpuLayers: Int = 0, useMmap: Bool = true) {
+    public init(gpuLayers: Int = 0, useMmap: Bool = true, repackWeights: Bool = false) {
         self.gpuLayers = gpuLayers
         self.useMmap = useMmap
+        self.repackWeights = repackWeights
     }
 }
 
@@ -42,6 +47,7 @@ public final class LlamaModel: @unchecked Sendable {
         var params = llama_model_default_params()
         params.n_gpu_layers = Int32(clamping: options.gpuLayers)
         params.load_mode = options.useMmap ? params.load_mode : LLAMA_LOAD_MODE_NONE
+        params.use_extra_bufts = options.repackWeights
         LlamaBackend.clearLastError()
         guard let model = llama_model_load_from_file(path, params) else {
             let detail = LlamaBackend.takeLastError() ?? "llama.cpp gave no reason"

@@ -292,7 +292,7 @@ public struct GGUFFile: Sendable {
             }
             let dataOffset = (UInt64(position) + alignment - 1) / alignment * alignment
             let fileSize = UInt64(bytes.count)
-            var dataEnd = dataOffset
+            var dataEnd: UInt64 = 0
             for tensor in tensors {
                 guard let size = tensor.byteCount else {
                     if tensor.type.blockGeometry == nil {

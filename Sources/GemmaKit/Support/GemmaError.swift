@@ -9,9 +9,12 @@ public protocol ActionableError: Error, CustomStringConvertible, LocalizedError 
     var message: String { get }
     /// What to do next, if anything.
     var recovery: String? { get }
+    /// The process exit code when this error ends a command (1 unless a command documents others).
+    var exitCode: Int32 { get }
 }
 
 extension ActionableError {
+    public var exitCode: Int32 { 1 }
     public var description: String {
         if let recovery { return "\(message)\n  hint: \(recovery)" }
         return message

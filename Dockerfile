@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# The image the `gemmactl` render profile runs: gemmactl with llama.cpp linked in (CPU, portable build).
+#
+#   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/you/gemmactl:0.1.0 .
+#   gemmactl render --image ghcr.io/you/gemmactl:0.1.0 | kubectl apply -f -
+#
+# Build stage: the Swift toolchain, the pinned llama.cpp built with --portable (no -march=native, so the
+# image runs on any CPU of its architecture), then a release build of gemmactl.
+ARG SWIFT_VERSION=6.3
+FROM swift:${SWIFT_VERSION}-bookworm AS build
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      cmake ninja-build pkg-config python3-pip python3-venv libcurl4-openssl-dev libssl-dev libyaml-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# llama.cpp first: its layer is reused while only Swift sources change.
+COPY scripts/ scripts/
+ENV GEMMACTL_CACHE_DIR=/cache
+RUN scripts/build-llama --portable
+COPY . .
+# The manifest templates travel as the gemmactl_GemmaKit.resources bundle: gemmactl looks for it next to its binary.
+RUN swift build -c release --product gemmactl \
+ && mkdir -p /out \
+ && cp "$(swift build -c release --show-bin-path)/gemmactl" /out/ \
+ && cp -R "$(swift build -c release --show-bin-path)/gemmactl_GemmaKit.resources" /out/
+
+# Runtime stage: the Swift runtime libraries only, plus libgomp for llama.cpp and CA certificates for
+# model downloads. Runs as an unprivileged user; models live on the volume mounted at /models.
+FROM swift:${SWIFT_VERSION}-bookworm-slim
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgomp1 ca-certificates libcurl4 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/ /opt/gemmactl/
+RUN ln -s /opt/gemmactl/gemmactl /usr/local/bin/gemmactl \
+ && mkdir -p /models && chown 65532:65532 /models
+ENV HF_HOME=/models
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/opt/gemmactl/gemmactl"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

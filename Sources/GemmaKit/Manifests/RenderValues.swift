@@ -1,0 +1,191 @@
+import Foundation
+
+/// The deployment layouts `gemmactl render` knows.
+public enum DeploymentProfile: String, CaseIterable, Codable, Sendable {
+    /// One container running `gemmactl serve`, auth in-process.
+    case gemmactl
+    /// Upstream `llama-server` behind an OpenResty Bearer-auth sidecar.
+    case llamaServer = "llama-server"
+    /// Ollama behind the same sidecar.
+    case ollama
+    /// An Ollama host outside the cluster, reached through agentgateway.
+    case externalOllama = "external-ollama"
+}
+
+/// Where the API key Secret comes from.
+public enum SecretSource: String, CaseIterable, Codable, Sendable {
+    /// An ExternalSecret synced from a (Cluster)SecretStore.
+    case externalSecret = "external-secret"
+    /// A plain Secret carrying the key read from `--api-key-file`.
+    case secret
+    /// No Secret is rendered: create `<name>-api-key` yourself.
+    case none
+}
+
+/// Everything `gemmactl render` substitutes into the templates.
+///
+/// Every field has a default, so the defaults double as the schema of the values file: a key that is
+/// not here is an unknown field. Field order is the order `--print-values` prints.
+public struct RenderValues: Codable, Equatable, Sendable {
+    public struct Image: Codable, Equatable, Sendable {
+        /// Empty: the profile's default image.
+        public var repository = ""
+        /// Empty: the profile's default tag.
+        public var tag = ""
+        public var pullPolicy = "IfNotPresent"
+    }
+
+    public struct Model: Codable, Equatable, Sendable {
+        /// Hugging Face repository of the GGUF file (gemmactl and llama-server profiles).
+        public var hfRepo = "ggml-org/gemma-3-1b-it-GGUF"
+        public var hfFile = "gemma-3-1b-it-Q4_K_M.gguf"
+        /// The Ollama model pulled and served (ollama profile).
+        public var ollama = "gemma3:1b"
+    }
+
+    public struct Server: Codable, Equatable, Sendable {
+        public var ctxSize = 4096
+        public var threads = 2
+        public var batchSize = 512
+        public var parallel = 2
+        public var gpuLayers = 0
+        /// The port the Service and the pod expose (the auth sidecar's port for llama-server and ollama).
+        public var port = 8080
+        /// The port llama-server listens on, on localhost, behind the sidecar.
+        public var backendPort = 8000
+        /// `health`: ready once the model is loaded; `slots`: also out of the Service while every slot is
+        /// busy (`/slots?fail_on_no_slot=1`, llama-server and gemmactl profiles).
+        public var readinessCheck = "health"
+    }
+
+    public struct ResourceAmounts: Codable, Equatable, Sendable {
+        public var memory: String
+        public var cpu: String
+    }
+
+    public struct Resources: Codable, Equatable, Sendable {
+        public var requests = ResourceAmounts(memory: "2Gi", cpu: "1200m")
+        public var limits = ResourceAmounts(memory: "4Gi", cpu: "2")
+    }
+
+    public struct AuthProxy: Codable, Equatable, Sendable {
+        public var image = "openresty/openresty:alpine"
+        public var requests = ResourceAmounts(memory: "32Mi", cpu: "50m")
+        public var limits = ResourceAmounts(memory: "128Mi", cpu: "500m")
+    }
+
+    public struct Storage: Codable, Equatable, Sendable {
+        public var size = "5Gi"
+        /// Empty: the cluster's default storage class.
+        public var storageClass = ""
+        /// ReadWriteOnce; ReadWriteMany where pods on several nodes share the model volume.
+        public var accessMode = "ReadWriteOnce"
+    }
+
+    public struct Secret: Codable, Equatable, Sendable {
+        public var source = SecretSource.externalSecret.rawValue
+        /// ClusterSecretStore or SecretStore.
+        public var storeKind = "ClusterSecretStore"
+        public var storeName = "default"
+        public var remoteKey = "gemma-api-key"
+        public var refreshInterval = "1h"
+        /// For `source: secret`: the file holding the key (read at render time, never printed).
+        public var apiKeyFile = ""
+    }
+
+    public struct Gateway: Codable, Equatable, Sendable {
+        public var enabled = true
+        /// Empty: the profile's default, `eg` (Envoy Gateway) or `agentgateway-proxy` for external-ollama.
+        public var name = ""
+        /// Empty: `envoy-gateway-system`, or `agentgateway-system` for external-ollama.
+        public var namespace = ""
+        /// The listener on the Gateway; empty: any.
+        public var sectionName = ""
+        /// Empty: the route matches every hostname the listener accepts.
+        public var hostname = ""
+        public var pathPrefix = "/"
+        /// Envoy Gateway cuts requests after 15 s by default, which ends SSE streams.
+        public var requestTimeout = "600s"
+    }
+
+    public struct External: Codable, Equatable, Sendable {
+        /// The Ollama host's IP (required for external-ollama).
+        public var ip = ""
+        public var port = 11434
+        /// One AgentgatewayBackend and one route per model; `ROUTE=MODEL` names the route.
+        public var models = ["gemma3:1b"]
+        /// Render v1 Endpoints (deprecated since Kubernetes 1.33) instead of an EndpointSlice.
+        public var legacyEndpoints = false
+        /// Route path prefix before the model's name: /ollama/<route>.
+        public var pathPrefix = "/ollama"
+        /// The cluster's DNS domain, for the Service name agentgateway connects to.
+        public var clusterDomain = "cluster.local"
+    }
+
+    public struct Toggle: Codable, Equatable, Sendable {
+        public var enabled = false
+    }
+
+    public struct Autoscaling: Codable, Equatable, Sendable {
+        public var enabled = false
+        public var minReplicas = 1
+        public var maxReplicas = 3
+        public var targetCPUUtilization = 80
+    }
+
+    public var name = "gemma"
+    public var namespace = "gemma"
+    public var createNamespace = false
+    public var profile = DeploymentProfile.gemmactl.rawValue
+    public var replicas = 1
+    public var image = Image()
+    public var model = Model()
+    public var server = Server()
+    public var resources = Resources()
+    public var authProxy = AuthProxy()
+    public var storage = Storage()
+    public var secret = Secret()
+    public var gateway = Gateway()
+    public var external = External()
+    /// Empty, `amd64` or `arm64`: pins pods to nodes of that architecture.
+    public var nodeArch = ""
+    public var networkPolicy = Toggle(enabled: true)
+    public var podDisruptionBudget = Toggle()
+    public var autoscaling = Autoscaling()
+    public var serviceAccount = Toggle()
+
+    public init() {}
+
+    /// The profile, once `validate()` has passed.
+    public var deploymentProfile: DeploymentProfile { DeploymentProfile(rawValue: profile) ?? .gemmactl }
+    public var secretSource: SecretSource { SecretSource(rawValue: secret.source) ?? .externalSecret }
+
+    /// The values with every profile-dependent default filled in: what `--print-values` shows.
+    public func resolved() -> RenderValues {
+        var values = self
+        let image = mainImage
+        if let at = image.firstIndex(of: "@") {
+            values.image.repository = String(image[..<at])
+            values.image.tag = String(image[image.index(after: at)...])
+        } else if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
+            values.image.repository = String(image[..<colon])
+            values.image.tag = String(image[image.index(after: colon)...])
+        }
+        let external = deploymentProfile == .externalOllama
+        if gateway.name.isEmpty { values.gateway.name = external ? "agentgateway-proxy" : "eg" }
+        if gateway.namespace.isEmpty { values.gateway.namespace = external ? "agentgateway-system" : "envoy-gateway-system" }
+        return values
+    }
+
+    /// The image the profile's main container runs: `image.repository:image.tag`, each defaulting per profile.
+    public var mainImage: String {
+        let (repository, tag): (String, String) = switch deploymentProfile {
+        case .gemmactl: ("ghcr.io/gemmactl/gemmactl", GemmactlVersion.current)
+        case .llamaServer: ("ghcr.io/ggml-org/llama.cpp", "server")
+        case .ollama, .externalOllama: ("ollama/ollama", "latest")
+        }
+        let repo = image.repository.isEmpty ? repository : image.repository
+        let chosenTag = image.tag.isEmpty ? (image.repository.isEmpty ? tag : "latest") : image.tag
+        return chosenTag.hasPrefix("sha256:") ? "\(repo)@\(chosenTag)" : "\(repo):\(chosenTag)"
+    }
+}

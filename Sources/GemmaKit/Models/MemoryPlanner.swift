@@ -1,0 +1,222 @@
+import Foundation
+
+/// KV cache element types the planner knows.
+public enum KVCacheType: String, Sendable, CaseIterable, Codable {
+    case f32, f16, q8_0, q4_0
+
+    var ggmlType: GGMLType {
+        switch self {
+        case .f32: GGMLType(rawValue: 0)
+        case .f16: GGMLType(rawValue: 1)
+        case .q8_0: GGMLType(rawValue: 8)
+        case .q4_0: GGMLType(rawValue: 2)
+        }
+    }
+}
+
+/// Settings a memory plan depends on; the defaults are the engine's (`LlamaContext`).
+public struct PlanOptions: Sendable, Equatable {
+    /// Total context in tokens (`--ctx-size`), shared between the `parallel` sequences.
+    public var contextSize: Int
+    /// Parallel sequences (`--parallel`).
+    public var parallel: Int
+    public var cacheTypeK: KVCacheType
+    public var cacheTypeV: KVCacheType
+    /// Physical micro-batch (`n_ubatch`), sizes the compute buffer.
+    public var microBatch: Int
+    /// Keep the full sliding-window cache (the engine does: `swa_full = true`).
+    public var swaFull: Bool
+    /// A memory limit to measure headroom against; nil: the recommended limit.
+    public var memoryLimit: UInt64?
+
+    public init(contextSize: Int = 4096, parallel: Int = 1, cacheTypeK: KVCacheType = .f16,
+                cacheTypeV: KVCacheType = .f16, microBatch: Int = 512, swaFull: Bool = true,
+                memoryLimit: UInt64? = nil) {
+        self.contextSize = contextSize; self.parallel = parallel; self.cacheTypeK = cacheTypeK
+        self.cacheTypeV = cacheTypeV; self.microBatch = microBatch; self.swaFull = swaFull
+        self.memoryLimit = memoryLimit
+    }
+}
+
+/// A memory and CPU plan for serving one model: what `gemmactl plan` prints and `render` uses.
+public struct MemoryPlan: Sendable, Equatable, Codable {
+    public struct KVLayerGroup: Sendable, Equatable, Codable {
+        /// `global` or `sliding-window`.
+        public var kind: String
+        public var layers: Int
+        /// Cells per sequence (stream) in this group's cache.
+        public var cellsPerSequence: Int
+        public var bytes: UInt64
+    }
+
+    public var model: String
+    public var contextSize: Int
+    /// Context one sequence gets (llama.cpp: ctx padded to 256, split between sequences, padded again).
+    public var contextPerSequence: Int
+    public var parallel: Int
+    public var cacheTypeK: String
+    public var cacheTypeV: String
+    public var weightsBytes: UInt64
+    public var kvCacheBytes: UInt64
+    public var kvGroups: [KVLayerGroup]
+    public var computeBytes: UInt64
+    public var overheadBytes: UInt64
+    public var totalBytes: UInt64
+    public var limitBytes: UInt64
+    /// `limitBytes - totalBytes`; negative when the plan does not fit.
+    public var headroomBytes: Int64
+    public var requestMemoryBytes: UInt64
+    public var limitMemoryBytes: UInt64
+    public var requestCPU: String
+    public var limitCPU: String
+    /// Kubernetes quantities (`Mi` units) for the recommendation.
+    public var requestMemory: String { MemoryPlanner.quantity(requestMemoryBytes) }
+    public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
+}
+
+/// Plans memory from GGUF metadata, following how the pinned llama.cpp sizes its buffers:
+///
+/// - weights: the tensor data (memory-mapped; every page is touched while running, so it counts in RSS);
+/// - KV cache: `n_ctx` padded to 256; with `kv_unified = false` each of `parallel` streams holds
+///   `pad(n_ctx / parallel, 256)` cells; every layer stores `kv_heads × key_length` K and
+///   `kv_heads × value_length` V elements per cell. Sliding-window layers hold the same cells when
+///   `swa_full` (the engine's setting), else `pad(min(n_ctx_seq, window + n_ubatch), 256)`;
+/// - compute: the graph's activations for one micro-batch (`n_ubatch × (2·n_ff + 2·n_embd + 2·n_head·head) × 4 B`),
+///   the attention mask (`n_ctx_seq × n_ubatch × 4 B`) and the logits output (`n_vocab × parallel × 4 B`);
+/// - overhead: the process itself (Swift runtime, llama.cpp and ggml code, threads) plus the
+///   tokenizer tables (`n_vocab × 160 B`), calibrated with scripts/check-plan.
+public enum MemoryPlanner {
+    /// Bytes of the process before any model (runtime, libraries, thread stacks), measured.
+    public static let processBaseBytes: UInt64 = 48 << 20
+    /// Bytes per vocabulary entry in llama.cpp's tokenizer tables, measured.
+    public static let bytesPerVocabularyEntry: UInt64 = 160
+    /// Fraction added on top of the plan for the recommended limit.
+    public static let limitMargin = 0.25
+
+    public static func plan(_ summary: ModelSummary, feedForward: Int? = nil,
+                            options: PlanOptions) -> MemoryPlan {
+        let parallel = max(1, options.parallel)
+        let nCtx = pad(max(1, options.contextSize), 256)
+        let perSequence = pad(max(1, nCtx / parallel), 256)
+        let kvHeads = summary.kvHeads ?? summary.heads ?? 1
+        let keyElements = UInt64(kvHeads * (summary.headSizeK ?? 0))
+        let valueElements = UInt64(kvHeads * (summary.headSizeV ?? 0))
+        let cellBytes = (options.cacheTypeK.ggmlType.byteCount(elements: keyElements) ?? keyElements * 2)
+            + (options.cacheTypeV.ggmlType.byteCount(elements: valueElements) ?? valueElements * 2)
+
+        let slidingLayers = summary.slidingWindowLayers.filter { $0 }.count
+        let globalLayers = summary.layers - slidingLayers
+        var groups: [MemoryPlan.KVLayerGroup] = []
+        if globalLayers > 0 {
+            groups.append(.init(kind: "global", layers: globalLayers, cellsPerSequence: perSequence,
+                                bytes: UInt64(globalLayers) * UInt64(perSequence * parallel) * cellBytes))
+        }
+        if slidingLayers > 0 {
+            let window = summary.slidingWindow ?? perSequence
+            let cells = options.swaFull ? perSequence : pad(min(perSequence, window + options.microBatch), 256)
+            groups.append(.init(kind: "sliding-window", layers: slidingLayers, cellsPerSequence: cells,
+                                bytes: UInt64(slidingLayers) * UInt64(cells * parallel) * cellBytes))
+        }
+        let kvBytes = groups.reduce(0) { $0 + $1.bytes }
+
+        let embedding = UInt64(summary.embeddingSize ?? 0)
+        let ff = UInt64(feedForward ?? Int(embedding) * 4)
+        let attention = UInt64((summary.heads ?? 0) * (summary.headSizeK ?? 0))
+        let ubatch = UInt64(max(1, options.microBatch))
+        let vocabulary = UInt64(summary.vocabularySize ?? 0)
+        let activations = ubatch * (2 * ff + 2 * embedding + 2 * attention) * 4
+        let mask = UInt64(perSequence) * ubatch * 4
+        let logits = vocabulary * UInt64(parallel) * 4
+        let compute = activations + mask + logits
+
+        let overhead = processBaseBytes + vocabulary * bytesPerVocabularyEntry
+        let total = summary.weightBytes + kvBytes + compute + overhead
+        let request = roundUp(total, to: 16 << 20)
+        let recommendedLimit = roundUp(UInt64(Double(total) * (1 + limitMargin)), to: 64 << 20)
+        let limit = options.memoryLimit ?? recommendedLimit
+        // Decoding is memory-bound: one core per two sequences is a fair request; burst to twice that.
+        let cpuRequest = max(1, (parallel + 1) / 2)
+        let cpuLimit = min(8, max(2, cpuRequest * 2))
+        return MemoryPlan(
+            model: summary.path, contextSize: nCtx, contextPerSequence: perSequence, parallel: parallel,
+            cacheTypeK: options.cacheTypeK.rawValue, cacheTypeV: options.cacheTypeV.rawValue,
+            weightsBytes: summary.weightBytes, kvCacheBytes: kvBytes, kvGroups: groups, computeBytes: compute,
+            overheadBytes: overhead, totalBytes: total, limitBytes: limit,
+            headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: request,
+            limitMemoryBytes: max(recommendedLimit, request), requestCPU: String(cpuRequest), limitCPU: String(cpuLimit))
+    }
+
+    /// Plans for a GGUF file on disk.
+    public static func plan(path: String, options: PlanOptions) throws(GGUFError) -> MemoryPlan {
+        let file = try GGUFFile(path: path)
+        let summary = try ModelSummary(file)
+        let feedForward = file.arch("feed_forward_length").flatMap { value -> Int? in
+            if case .array(_, _, let preview) = value { return preview.first?.intValue.map(Int.init) }
+            return value.intValue.map(Int.init)
+        }
+        return plan(summary, feedForward: feedForward, options: options)
+    }
+
+    static func pad(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+
+    static func roundUp(_ value: UInt64, to multiple: UInt64) -> UInt64 { (value + multiple - 1) / multiple * multiple }
+
+    /// A Kubernetes memory quantity in whole MiB (`Mi`), or `Gi` when exact.
+    public static func quantity(_ bytes: UInt64) -> String {
+        let mib = (bytes + (1 << 20) - 1) >> 20
+        return mib % 1024 == 0 && mib > 0 ? "\(mib / 1024)Gi" : "\(mib)Mi"
+    }
+
+    /// Parses a Kubernetes-style memory quantity: `4Gi`, `512Mi`, `1G`, `1500000000`.
+    public static func parseQuantity(_ text: String) -> UInt64? {
+        let units: [(String, Double)] = [("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
+                                         ("k", 1e3), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
+            return UInt64(exactly: (number * factor).rounded())
+        }
+        return UInt64(text)
+    }
+}
+
+/// The text breakdown `gemmactl plan` prints.
+public enum MemoryPlanReport {
+    public static func text(_ plan: MemoryPlan) -> String {
+        func mib(_ bytes: UInt64) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
+        let limit = max(plan.limitBytes, 1)
+        func bar(_ bytes: UInt64) -> String {
+            let width = 40
+            let filled = min(width, Int((Double(bytes) / Double(limit) * Double(width)).rounded()))
+            return String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        }
+        func percent(_ bytes: UInt64) -> String { String(format: "%5.1f%%", Double(bytes) * 100 / Double(limit)) }
+        var lines = [
+            "model:     \(plan.model)",
+            "context:   \(plan.contextSize) tokens = \(plan.parallel) × \(plan.contextPerSequence) per sequence; KV cache K \(plan.cacheTypeK), V \(plan.cacheTypeV)",
+            "",
+            "memory against a limit of \(MemoryPlanner.quantity(plan.limitBytes)):",
+        ]
+        let rows: [(String, UInt64)] = [("weights", plan.weightsBytes), ("KV cache", plan.kvCacheBytes),
+                                         ("compute", plan.computeBytes), ("overhead", plan.overheadBytes)]
+        for (label, bytes) in rows {
+            lines.append("  \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(mib(bytes)) \(percent(bytes)) \(bar(bytes))")
+        }
+        for group in plan.kvGroups {
+            lines.append("    \(group.layers) \(group.kind) layers × \(group.cellsPerSequence) cells × \(plan.parallel) seq: \(mib(group.bytes).trimmingCharacters(in: .whitespaces))")
+        }
+        lines.append("  total     \(mib(plan.totalBytes)) \(percent(plan.totalBytes))")
+        if plan.headroomBytes >= 0 {
+            let headroom = UInt64(plan.headroomBytes)
+            lines.append("  headroom  \(mib(headroom)) \(percent(headroom)) \(bar(headroom))")
+        } else {
+            lines.append("  OVER the limit by \(mib(UInt64(-plan.headroomBytes)).trimmingCharacters(in: .whitespaces)): lower --ctx-size or --parallel, or raise the limit")
+        }
+        lines += [
+            "",
+            "recommended resources:",
+            "  requests: memory \(plan.requestMemory), cpu \(plan.requestCPU)",
+            "  limits:   memory \(plan.limitMemory), cpu \(plan.limitCPU)",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An HTTP error that renders itself in OpenAI's shape:
+/// `{"error":{"message":…,"type":…,"code":<status>,"param":…}}`, or Ollama's `{"error":…}` on /api/*.
+public struct APIError: HTTPResponseError, ActionableError {
+    public let status: HTTPResponse.Status
+    public let message: String
+    public let type: String
+    public let param: String?
+    public var recovery: String? { nil }
+    var headers: HTTPFields = [:]
+    var ollamaShape = false
+
+    public init(_ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil) {
+        self.status = status
+        self.message = message
+        self.param = param
+        self.type = type ?? Self.defaultType(status)
+    }
+
+    static func defaultType(_ status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 405: "invalid_request_error"
+        case 413: "invalid_request_error"
+        case 503: "unavailable_error"
+        case 400..<500: "invalid_request_error"
+        default: "server_error"
+        }
+    }
+
+    static func badRequest(_ message: String, param: String? = nil) -> APIError { APIError(.badRequest, message, param: param) }
+
+    static let invalidAPIKey: APIError = {
+        var error = APIError(.unauthorized, "Invalid API Key", type: "authentication_error")
+        error.headers[.wwwAuthenticate] = "Bearer"
+        return error
+    }()
+
+    static let loading = APIError(.serviceUnavailable, "Loading model", type: "unavailable_error")
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body: [String: Any]
+        if ollamaShape || request.uri.path.hasPrefix("/api/") {
+            body = ["error": message]
+        } else {
+            var error: [String: Any] = ["message": message, "type": type, "code": Int(status.code)]
+            if let param { error["param"] = param }
+            body = ["error": error]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The API error for an engine error.
+    static func from(_ error: EngineError) -> APIError {
+        switch error.code {
+        case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed:
+            return APIError(.badRequest, error.message)
+        case .queueFull:
+            var api = APIError(.serviceUnavailable, error.message, type: "unavailable_error")
+            api.headers[.retryAfter] = "1"
+            return api
+        case .shuttingDown:
+            var api = APIError(.serviceUnavailable, error.message, type: "unavailable_error")
+            api.headers[.retryAfter] = "5"
+            return api
+        default:
+            return APIError(.internalServerError, error.message)
+        }
+    }
+
+    /// The API error for a request body that did not decode, naming the field.
+    static func from(decoding error: any Error) -> APIError {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.reduce("") { result, key in
+                if let index = key.intValue { return result + "[\(index)]" }
+                return result.isEmpty ? key.stringValue : result + "." + key.stringValue
+            }
+        }
+        switch error {
+        case let api as APIError:
+            return api
+        case DecodingError.typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            return badRequest("'\(field)' has the wrong type: expected \(describe(type))", param: field)
+        case DecodingError.valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return badRequest("'\(field)' must not be null: expected \(describe(type))", param: field)
+        case DecodingError.keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return badRequest("'\(field)' is required", param: field)
+        case DecodingError.dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return badRequest("the request body is not valid JSON")
+            }
+            let field = path(context.codingPath)
+            return badRequest("'\(field)': \(context.debugDescription)", param: field)
+        default:
+            return badRequest("the request body could not be read: \(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int32.Type, is UInt32.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is Bool.Type: "a boolean"
+        case is [Any].Type: "an array"
+        default: "\(type)".contains("Array") ? "an array" : ("\(type)".contains("Dictionary") ? "an object" : "\(type)")
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let retryAfter = Self("Retry-After")!
+    static let xAPIKey = Self("x-api-key")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}

@@ -1,0 +1,328 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The OpenAI-compatible API: chat completions, completions, models, embeddings.
+struct OpenAIController<Context: RequestContext>: Sendable {
+    let server: ServerCore
+
+    func addRoutes(to router: Router<Context>) {
+        for prefix in ["/v1", ""] {
+            router.post("\(prefix)/chat/completions") { request, context in try await chat(request, context: context) }
+            router.post("\(prefix)/completions") { request, context in try await completions(request, context: context) }
+            router.post("\(prefix)/embeddings") { request, context in try await embeddings(request, context: context) }
+            router.get("\(prefix)/models") { _, _ in try models() }
+        }
+    }
+
+    // MARK: Chat
+
+    func chat(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(ChatCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
+        for (index, message) in body.messages.enumerated() where !["system", "user", "assistant", "developer", "tool"].contains(message.role) {
+            throw APIError.badRequest("'messages[\(index)].role' must be system, user or assistant, got '\(message.role)'", param: "messages[\(index)].role")
+        }
+        var grammar: String?
+        if let format = body.responseFormat?.type {
+            switch format {
+            case "json_object": grammar = JSONGrammar.object
+            case "text": break
+            default: throw APIError.badRequest("'response_format.type' must be 'text' or 'json_object', got '\(format)'", param: "response_format.type")
+            }
+        }
+        let messages = body.messages.map { ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content?.text ?? "") }
+        let prompt = loaded.formatter.format(messages)
+        var topLogprobs: Int?
+        if body.logprobs == true {
+            let count = body.topLogprobs ?? 0
+            guard (0...20).contains(count) else { throw APIError.badRequest("'top_logprobs' must be between 0 and 20, got \(count)", param: "top_logprobs") }
+            topLogprobs = count
+        }
+        let generation = GenerationRequest(
+            prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: true),
+            sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
+            stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
+        server.logPrompt(prompt, context: context)
+        let events = try server.start(generation, engine: loaded.engine)
+        let wantsLogprobs = topLogprobs != nil
+        let id = "chatcmpl-" + ServerCore.randomID()
+        let created = Int(Date().timeIntervalSince1970)
+        let model = server.modelID
+
+        if body.sampling.stream == true {
+            let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            return server.sse(events) { event in
+                switch event {
+                case .started:
+                    return [Self.sse(ChatChunk(id: id, created: created, model: model,
+                                               choices: [.init(delta: .init(role: "assistant", content: ""))]))]
+                case .text(let text, let logprobs):
+                    return [Self.sse(ChatChunk(id: id, created: created, model: model,
+                                               choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: wantsLogprobs))]))]
+                case .finished(let stats):
+                    server.metrics.record(stats)
+                    var lines = [Self.sse(ChatChunk(id: id, created: created, model: model,
+                                                    choices: [.init(delta: .init(), finishReason: stats.finishReason.rawValue)]))]
+                    if includeUsage {
+                        lines.append(Self.sse(ChatChunk(id: id, created: created, model: model, choices: [], usage: Usage(stats))))
+                    }
+                    lines.append("data: [DONE]\n\n")
+                    return lines
+                }
+            }
+        }
+        let result = try await server.collect(events)
+        server.metrics.record(result.stats)
+        return JSONBody.response(ChatCompletion(
+            id: id, created: created, model: model,
+            choices: [.init(message: .init(role: "assistant", content: result.text),
+                            logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
+                            finishReason: result.stats.finishReason.rawValue)],
+            usage: Usage(result.stats)))
+    }
+
+    // MARK: Completions
+
+    func completions(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(CompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        guard body.prompt.values.count == 1 else {
+            throw APIError.badRequest("'prompt' must be one string (got \(body.prompt.values.count)); send one request per prompt", param: "prompt")
+        }
+        let prompt = body.prompt.values[0]
+        if let logprobs = body.logprobs, !(0...20).contains(logprobs) {
+            throw APIError.badRequest("'logprobs' must be between 0 and 20, got \(logprobs)", param: "logprobs")
+        }
+        let generation = GenerationRequest(
+            prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: false),
+            sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
+            stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
+        server.logPrompt(prompt, context: context)
+        let events = try server.start(generation, engine: loaded.engine)
+        let id = "cmpl-" + ServerCore.randomID()
+        let created = Int(Date().timeIntervalSince1970)
+        let model = server.modelID
+        let echo = body.echo == true ? prompt : ""
+
+        if body.sampling.stream == true {
+            let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            return server.sse(events) { event in
+                switch event {
+                case .started:
+                    return echo.isEmpty ? [] : [Self.sse(TextCompletion(id: id, created: created, model: model, choices: [.init(text: echo)]))]
+                case .text(let text, let logprobs):
+                    return [Self.sse(TextCompletion(id: id, created: created, model: model,
+                                                    choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: body.logprobs != nil))]))]
+                case .finished(let stats):
+                    server.metrics.record(stats)
+                    var lines = [Self.sse(TextCompletion(id: id, created: created, model: model,
+                                                         choices: [.init(text: "", finishReason: stats.finishReason.rawValue)]))]
+                    if includeUsage { lines.append(Self.sse(TextCompletion(id: id, created: created, model: model, choices: [], usage: Usage(stats)))) }
+                    lines.append("data: [DONE]\n\n")
+                    return lines
+                }
+            }
+        }
+        let result = try await server.collect(events)
+        server.metrics.record(result.stats)
+        return JSONBody.response(TextCompletion(
+            id: id, created: created, model: model,
+            choices: [.init(text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: body.logprobs != nil),
+                            finishReason: result.stats.finishReason.rawValue)],
+            usage: Usage(result.stats)))
+    }
+
+    // MARK: Embeddings and models
+
+    func embeddings(_ request: Request, context: Context) async throws -> Response {
+        let body = try await JSONBody.decode(EmbeddingsRequest.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        let inputs = body.input.values
+        guard !inputs.isEmpty else { throw APIError.badRequest("'input' must hold at least one string", param: "input") }
+        guard inputs.count <= 256 else { throw APIError.badRequest("'input' takes at most 256 strings, got \(inputs.count)", param: "input") }
+        let format = body.encodingFormat ?? "float"
+        guard format == "float" || format == "base64" else {
+            throw APIError.badRequest("'encoding_format' must be 'float' or 'base64', got '\(format)'", param: "encoding_format")
+        }
+        let tokens = inputs.map { loaded.model.tokenize($0, addSpecial: true) }
+        for (index, list) in tokens.enumerated() where list.isEmpty || (list.count == 1 && inputs[index].isEmpty) {
+            throw APIError.badRequest("'input[\(index)]' is empty", param: "input")
+        }
+        let vectors: [[Float]]
+        do {
+            vectors = try await loaded.embedder.embed(tokens)
+        } catch let error as EngineError {
+            throw APIError.from(error)
+        }
+        let count = tokens.reduce(0) { $0 + $1.count }
+        let data: [[String: Any]] = vectors.enumerated().map { index, vector in
+            let embedding: Any = format == "base64"
+                ? vector.withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() }
+                : vector.map { Double($0) }
+            return ["object": "embedding", "index": index, "embedding": embedding]
+        }
+        return JSONBody.response(object: [
+            "object": "list", "model": server.modelID, "data": data,
+            "usage": ["prompt_tokens": count, "total_tokens": count],
+        ])
+    }
+
+    func models() throws -> Response {
+        var entry: [String: Any] = ["id": server.modelID, "object": "model", "owned_by": "gemmactl",
+                                    "created": Int(server.startedAt.timeIntervalSince1970)]
+        if let loaded = server.host.loaded {
+            entry["created"] = Int(loaded.loadedAt.timeIntervalSince1970)
+            entry["meta"] = ["n_params": loaded.model.parameterCount, "size": loaded.model.sizeInBytes,
+                             "n_ctx_train": loaded.model.contextTrainSize, "n_embd": loaded.model.embeddingSize,
+                             "n_vocab": loaded.model.vocabularySize, "n_ctx_slot": loaded.engine.slotContextSize]
+        }
+        return JSONBody.response(object: ["object": "list", "data": [entry]])
+    }
+
+    static func sse(_ value: some Encodable) -> String { "data: " + JSONBody.string(value) + "\n\n" }
+}
+
+// MARK: Wire types
+
+struct Usage: Encodable {
+    let promptTokens: Int, completionTokens: Int, totalTokens: Int
+    let promptTokensDetails: Details
+    struct Details: Encodable {
+        let cachedTokens: Int
+        enum CodingKeys: String, CodingKey { case cachedTokens = "cached_tokens" }
+    }
+    init(_ stats: GenerationStats) {
+        promptTokens = stats.promptTokens
+        completionTokens = stats.completionTokens
+        totalTokens = stats.promptTokens + stats.completionTokens
+        promptTokensDetails = Details(cachedTokens: stats.cachedTokens)
+    }
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+        case promptTokensDetails = "prompt_tokens_details"
+    }
+}
+
+struct ChatLogprobs: Encodable {
+    struct Entry: Encodable {
+        let token: String, logprob: Double, bytes: [UInt8]
+        let topLogprobs: [Alternative]
+        enum CodingKeys: String, CodingKey { case token, logprob, bytes, topLogprobs = "top_logprobs" }
+    }
+    struct Alternative: Encodable { let token: String, logprob: Double, bytes: [UInt8] }
+    let content: [Entry]
+
+    init?(_ logprobs: [TokenLogprob], enabled: Bool) {
+        guard enabled else { return nil }
+        content = logprobs.map { entry in
+            Entry(token: entry.token, logprob: entry.logprob, bytes: entry.bytes,
+                  topLogprobs: entry.top.map { Alternative(token: $0.token, logprob: $0.logprob, bytes: $0.bytes) })
+        }
+    }
+}
+
+struct CompletionLogprobs: Encodable {
+    let tokens: [String], tokenLogprobs: [Double], topLogprobs: [[String: Double]]
+    enum CodingKeys: String, CodingKey { case tokens, tokenLogprobs = "token_logprobs", topLogprobs = "top_logprobs" }
+
+    init?(_ logprobs: [TokenLogprob], enabled: Bool) {
+        guard enabled else { return nil }
+        tokens = logprobs.map(\.token)
+        tokenLogprobs = logprobs.map(\.logprob)
+        topLogprobs = logprobs.map { entry in Dictionary(entry.top.map { ($0.token, $0.logprob) }, uniquingKeysWith: max) }
+    }
+}
+
+struct ChatCompletion: Encodable {
+    let id: String
+    let object = "chat.completion"
+    let created: Int, model: String
+    let choices: [Choice]
+    let usage: Usage
+    struct Choice: Encodable {
+        let index = 0
+        let message: Message
+        let logprobs: ChatLogprobs?
+        let finishReason: String
+        enum CodingKeys: String, CodingKey { case index, message, logprobs, finishReason = "finish_reason" }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(message, forKey: .message)
+            try container.encode(logprobs, forKey: .logprobs)
+            try container.encode(finishReason, forKey: .finishReason)
+        }
+    }
+    struct Message: Encodable { let role: String, content: String }
+}
+
+struct ChatChunk: Encodable {
+    let id: String
+    let object = "chat.completion.chunk"
+    let created: Int, model: String
+    let choices: [Choice]
+    var usage: Usage?
+    struct Choice: Encodable {
+        var index = 0
+        var delta: Delta
+        var logprobs: ChatLogprobs?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(delta, forKey: .delta)
+            try container.encode(logprobs, forKey: .logprobs)
+            try container.encode(finishReason, forKey: .finishReason)
+        }
+    }
+    struct Delta: Encodable {
+        var role: String?
+        var content: String?
+    }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(object, forKey: .object)
+        try container.encode(created, forKey: .created)
+        try container.encode(model, forKey: .model)
+        try container.encode(choices, forKey: .choices)
+        if let usage { try container.encode(usage, forKey: .usage) }
+    }
+    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
+}
+
+struct TextCompletion: Encodable {
+    let id: String
+    let object = "text_completion"
+    let created: Int, model: String
+    let choices: [Choice]
+    var usage: Usage?
+    struct Choice: Encodable {
+        var index = 0
+        var text: String
+        var logprobs: CompletionLogprobs?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(index, forKey: .index)
+            try container.encode(text, forKey: .text)
+            try container.encode(logprobs, forKey: .logprobs)
+            try container.encode(finishReason, forKey: .finishReason)
+        }
+    }
+    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(object, forKey: .object)
+        try container.encode(created, forKey: .created)
+        try container.encode(model, forKey: .model)
+        try container.encode(choices, forKey: .choices)
+        if let usage { try container.encode(usage, forKey: .usage) }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// A string, or an array of strings (OpenAI's `stop`, `input`, `prompt`).
+struct StringOrArray: Decodable, Equatable {
+    var values: [String]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let single = try? container.decode(String.self) {
+            values = [single]
+        } else if let many = try? container.decode([String].self) {
+            values = many
+        } else {
+            throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath,
+                                                                debugDescription: "expected a string or an array of strings"))
+        }
+    }
+}
+
+/// Message content: a string or an array of `{"type":"text","text":…}` parts.
+struct MessageContent: Decodable, Equatable {
+    var text: String
+
+    private struct Part: Decodable {
+        var type: String
+        var text: String?
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            text = ""
+        } else if let string = try? container.decode(String.self) {
+            text = string
+        } else if let parts = try? container.decode([Part].self) {
+            if let other = parts.first(where: { $0.type != "text" }) {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                        debugDescription: "content part type '\(other.type)' is not supported; only 'text' parts are"))
+            }
+            text = parts.compactMap(\.text).joined(separator: "\n")
+        } else {
+            throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath,
+                                                                debugDescription: "expected a string or an array of text parts"))
+        }
+    }
+}
+
+struct ChatMessageBody: Decodable {
+    var role: String
+    var content: MessageContent?
+}
+
+/// Sampling and length fields shared by chat and completions.
+struct SamplingFields: Decodable {
+    var maxTokens: Int?
+    var maxCompletionTokens: Int?
+    var temperature: Double?
+    var topP: Double?
+    var topK: Int?
+    var minP: Double?
+    var seed: Int64?
+    var stop: StringOrArray?
+    var presencePenalty: Double?
+    var frequencyPenalty: Double?
+    var repeatPenalty: Double?
+    var n: Int?
+    var stream: Bool?
+    var streamOptions: StreamOptions?
+
+    struct StreamOptions: Decodable {
+        var includeUsage: Bool?
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", temperature
+        case topP = "top_p", topK = "top_k", minP = "min_p", seed, stop
+        case presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty", repeatPenalty = "repeat_penalty"
+        case n, stream, streamOptions = "stream_options"
+    }
+
+    /// Validates and converts to engine parameters; errors name the field.
+    func sampling(grammar: String? = nil) throws -> SamplingParameters {
+        if let n, n != 1 {
+            throw APIError.badRequest("'n' must be 1: this server generates one choice per request (got \(n))", param: "n")
+        }
+        var parameters = SamplingParameters()
+        if let temperature { parameters.temperature = temperature }
+        if let topP { parameters.topP = topP }
+        if let topK { parameters.topK = topK }
+        if let minP { parameters.minP = minP }
+        if let presencePenalty { parameters.presencePenalty = presencePenalty }
+        if let frequencyPenalty { parameters.frequencyPenalty = frequencyPenalty }
+        if let repeatPenalty { parameters.repeatPenalty = repeatPenalty }
+        if let seed {
+            guard seed >= 0 else { throw APIError.badRequest("'seed' must be 0 or more, got \(seed)", param: "seed") }
+            parameters.seed = UInt32(truncatingIfNeeded: seed)
+        }
+        parameters.grammar = grammar
+        do {
+            try parameters.validate()
+        } catch {
+            let field = error.message.split(separator: " ").first.map(String.init)
+            throw APIError.badRequest(error.message, param: field)
+        }
+        return parameters
+    }
+
+    func maxTokens(field: String = "max_tokens") throws -> Int? {
+        let value = maxCompletionTokens ?? maxTokens
+        if let value, value < 0 {
+            throw APIError.badRequest("'\(maxCompletionTokens != nil ? "max_completion_tokens" : field)' must be 0 or more, got \(value)",
+                                      param: field)
+        }
+        return value
+    }
+
+    func stopStrings() throws -> [String] {
+        let stops = stop?.values ?? []
+        guard stops.count <= 16 else { throw APIError.badRequest("'stop' takes at most 16 strings, got \(stops.count)", param: "stop") }
+        return stops
+    }
+}
+
+struct ChatCompletionRequest: Decodable {
+    var model: String?
+    var messages: [ChatMessageBody]
+    var sampling: SamplingFields
+    var responseFormat: ResponseFormat?
+    var logprobs: Bool?
+    var topLogprobs: Int?
+
+    struct ResponseFormat: Decodable { var type: String }
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, responseFormat = "response_format", logprobs, topLogprobs = "top_logprobs"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decodeIfPresent(String.self, forKey: .model)
+        messages = try container.decode([ChatMessageBody].self, forKey: .messages)
+        responseFormat = try container.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
+        logprobs = try container.decodeIfPresent(Bool.self, forKey: .logprobs)
+        topLogprobs = try container.decodeIfPresent(Int.self, forKey: .topLogprobs)
+        sampling = try SamplingFields(from: decoder)
+    }
+}
+
+struct CompletionRequest: Decodable {
+    var model: String?
+    var prompt: StringOrArray
+    var sampling: SamplingFields
+    var logprobs: Int?
+    var echo: Bool?
+
+    enum CodingKeys: String, CodingKey { case model, prompt, logprobs, echo }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decodeIfPresent(String.self, forKey: .model)
+        prompt = try container.decode(StringOrArray.self, forKey: .prompt)
+        logprobs = try container.decodeIfPresent(Int.self, forKey: .logprobs)
+        echo = try container.decodeIfPresent(Bool.self, forKey: .echo)
+        sampling = try SamplingFields(from: decoder)
+    }
+}
+
+struct EmbeddingsRequest: Decodable {
+    var model: String?
+    var input: StringOrArray
+    var encodingFormat: String?
+
+    enum CodingKeys: String, CodingKey { case model, input, encodingFormat = "encoding_format" }
+}
+
+struct TokenizeRequest: Decodable {
+    var content: String
+    var addSpecial: Bool?
+    var withPieces: Bool?
+    enum CodingKeys: String, CodingKey { case content, addSpecial = "add_special", withPieces = "with_pieces" }
+}
+
+struct DetokenizeRequest: Decodable {
+    var tokens: [Int32]
+}

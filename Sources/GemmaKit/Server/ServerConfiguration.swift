@@ -1,0 +1,92 @@
+import Foundation
+
+/// Everything `gemmactl serve` needs, resolved once from flags and environment.
+public struct ServerConfiguration: Sendable {
+    /// Path of the GGUF to load (empty until `modelSource` is resolved).
+    public var modelPath: String
+    /// A registry model (Hugging Face or Ollama) to take from the cache or download before loading.
+    public var modelSource: ModelReference?
+    /// The cache `modelSource` is resolved in.
+    public var modelCache: HubCache?
+    /// The model id in responses; default: the file name without `.gguf`.
+    public var alias: String?
+    public var engine: EngineOptions = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 4))
+    public var gpuLayers: Int = 0
+    /// Let llama.cpp repack weights for speed (see `ModelLoadOptions.repackWeights`).
+    public var repackWeights: Bool = false
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8000
+    /// A separate listener for /metrics without auth, if set.
+    public var metricsPort: Int?
+    /// Keys from the environment (GEMMA_API_KEY / LLAMA_API_KEY).
+    public var apiKeys: [String] = []
+    public var apiKeyFile: String?
+    public var noAuth: Bool = false
+    public var maxBodySize: Int = 8 << 20
+    /// Longest a request may take, queue and generation together; nil: no limit.
+    public var requestTimeout: Duration?
+    public var shutdownGrace: Duration = .seconds(30)
+    public var ssePingInterval: Duration = .seconds(15)
+    public var logPrompts: Bool = false
+    /// Context size of the separate embeddings context.
+    public var embeddingContextSize: Int = 2048
+    /// How often the keys file is checked for changes.
+    public var keyFilePollInterval: Duration = .seconds(1)
+
+    public init(modelPath: String) { self.modelPath = modelPath }
+
+    /// The model id clients see.
+    public var modelID: String {
+        if let alias, !alias.isEmpty { return alias }
+        switch modelSource {
+        case .huggingFace(let repo, let file, let quant, _)?:
+            if let file { return file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file }
+            let name = repo.split(separator: "/").last.map(String.init) ?? repo
+            return quant.map { "\(name):\($0)" } ?? name
+        case .ollama(_, let name, let tag)?:
+            return "\(name):\(tag)"
+        case .file, nil:
+            break
+        }
+        let name = URL(fileURLWithPath: modelPath).lastPathComponent
+        return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
+    }
+
+    /// Whether `host` only accepts connections from this machine.
+    public var isLoopbackHost: Bool {
+        ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.")
+    }
+
+    /// Refuses settings that would start an unsafe or broken server; the error names the flag.
+    public func validate() throws(ServeError) {
+        if !noAuth, apiKeys.isEmpty, apiKeyFile == nil, !isLoopbackHost {
+            throw ServeError("refusing to listen on \(host) without an API key",
+                             recovery: "set GEMMA_API_KEY or --api-key-file, or pass --no-auth to serve without authentication on purpose")
+        }
+        guard (0...65535).contains(port) else { throw ServeError("--port must be between 0 and 65535, got \(port)") }
+        if let metricsPort {
+            guard (1...65535).contains(metricsPort) else { throw ServeError("--metrics-port must be between 1 and 65535, got \(metricsPort)") }
+            guard metricsPort != port else { throw ServeError("--metrics-port must differ from --port (\(port))") }
+        }
+        let context = engine.context
+        guard context.sequences >= 1, context.sequences <= 64 else { throw ServeError("--parallel must be between 1 and 64, got \(context.sequences)") }
+        guard context.contextSize >= 64 * context.sequences else {
+            throw ServeError("--ctx-size \(context.contextSize) is too small for \(context.sequences) slots",
+                             recovery: "give each slot at least 64 tokens: --ctx-size \(64 * context.sequences) or more")
+        }
+        guard context.batchSize >= 1 else { throw ServeError("--batch-size must be at least 1, got \(context.batchSize)") }
+        guard context.threads >= 1, context.batchThreads >= 1 else { throw ServeError("--threads and --threads-batch must be at least 1") }
+        guard engine.maxQueue >= 0 else { throw ServeError("--max-queue must be 0 or more, got \(engine.maxQueue)") }
+        guard maxBodySize >= 1024 else { throw ServeError("--max-body-size must be at least 1024 bytes, got \(maxBodySize)") }
+    }
+}
+
+/// A problem with the server's settings or start-up.
+public struct ServeError: ActionableError {
+    public let message: String
+    public let recovery: String?
+    public init(_ message: String, recovery: String? = nil) {
+        self.message = message
+        self.recovery = recovery
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import Prometheus
+
+/// The server's Prometheus metrics, on a registry of its own (so several servers can live in one
+/// process, as in tests). Gauges that describe the engine are refreshed at each scrape.
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let logger = Logger(label: "gemmactl.serve")
+    private let promptTokens: Counter
+    private let generatedTokens: Counter
+    private let cachedTokens: Counter
+    private let promptSeconds: Counter
+    private let generationSeconds: Counter
+    private let generationRate: Gauge
+    private let promptRate: Gauge
+    private let processing: Gauge
+    private let queued: Gauge
+    private let slotsBusy: Gauge
+    private let slotsTotal: Gauge
+    private let kvUsage: Gauge
+    private let kvTokens: Gauge
+    private let loadSeconds: Gauge
+    private let ready: Gauge
+    private let requestDuration: DurationHistogram
+
+    public init() {
+        promptTokens = registry.makeCounter(name: "gemmactl_prompt_tokens_total", help: "Prompt tokens processed, cached ones included.")
+        cachedTokens = registry.makeCounter(name: "gemmactl_prompt_tokens_cached_total", help: "Prompt tokens reused from a slot's KV cache.")
+        generatedTokens = registry.makeCounter(name: "gemmactl_generated_tokens_total", help: "Tokens generated.")
+        promptSeconds = registry.makeCounter(name: "gemmactl_prompt_seconds_total", help: "Time spent evaluating prompts.")
+        generationSeconds = registry.makeCounter(name: "gemmactl_generation_seconds_total", help: "Time spent generating tokens.")
+        generationRate = registry.makeGauge(name: "gemmactl_generation_tokens_per_second", help: "Generated tokens per second of the last request.")
+        promptRate = registry.makeGauge(name: "gemmactl_prompt_tokens_per_second", help: "Prompt tokens per second of the last request.")
+        processing = registry.makeGauge(name: "gemmactl_requests_processing", help: "Requests holding a slot.")
+        queued = registry.makeGauge(name: "gemmactl_requests_queued", help: "Requests waiting for a slot.")
+        slotsBusy = registry.makeGauge(name: "gemmactl_slots_busy", help: "Slots processing a request.")
+        slotsTotal = registry.makeGauge(name: "gemmactl_slots_total", help: "Slots configured (--parallel).")
+        kvUsage = registry.makeGauge(name: "gemmactl_kv_cache_usage_ratio", help: "Share of the KV cache in use, 0 to 1.")
+        kvTokens = registry.makeGauge(name: "gemmactl_kv_cache_tokens", help: "Tokens held in the KV cache.")
+        loadSeconds = registry.makeGauge(name: "gemmactl_model_load_seconds", help: "Time the model took to load.")
+        ready = registry.makeGauge(name: "gemmactl_model_ready", help: "1 once the model is loaded.")
+        requestDuration = registry.makeDurationHistogram(
+            name: "gemmactl_request_duration_seconds",
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                      .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)],
+            help: "Time until a response starts (a streamed body continues after).")
+    }
+
+    /// Counts one answered request.
+    func recordRequest(endpoint: String, status: Int, duration: Duration) {
+        registry.makeCounter(name: "gemmactl_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
+                             help: "HTTP requests answered, by endpoint and status.").increment()
+        requestDuration.record(duration)
+    }
+
+    /// Records a finished generation (and logs its token counts: never the text).
+    func record(_ stats: GenerationStats) {
+        logger.info("generation", metadata: [
+            "slot": "\(stats.slot)", "prompt_tokens": "\(stats.promptTokens)", "cached_tokens": "\(stats.cachedTokens)",
+            "completion_tokens": "\(stats.completionTokens)", "finish_reason": "\(stats.finishReason.rawValue)",
+            "queue_ms": "\(Int(stats.queueDuration.milliseconds))", "prompt_ms": "\(Int(stats.promptDuration.milliseconds))",
+            "generation_ms": "\(Int(stats.generationDuration.milliseconds))",
+        ])
+        promptTokens.increment(by: Int64(stats.promptTokens))
+        cachedTokens.increment(by: Int64(stats.cachedTokens))
+        generatedTokens.increment(by: Int64(stats.completionTokens))
+        let promptTime = stats.promptDuration.seconds, generationTime = stats.generationDuration.seconds
+        promptSeconds.increment(by: promptTime)
+        generationSeconds.increment(by: generationTime)
+        if promptTime > 0 { promptRate.set(to: Double(stats.promptTokens - stats.cachedTokens) / promptTime) }
+        if generationTime > 0, stats.completionTokens > 1 { generationRate.set(to: Double(stats.completionTokens - 1) / generationTime) }
+    }
+
+    /// Prometheus text, with the engine gauges refreshed first.
+    func render(host: ModelHost) -> [UInt8] {
+        if let loaded = host.loaded {
+            let slots = loaded.engine.slots
+            let busy = slots.filter(\.isProcessing).count
+            let held = slots.reduce(0) { $0 + $1.kvTokens }
+            let capacity = slots.reduce(0) { $0 + $1.contextSize }
+            processing.set(to: Double(busy))
+            slotsBusy.set(to: Double(busy))
+            slotsTotal.set(to: Double(slots.count))
+            queued.set(to: Double(loaded.engine.queuedCount))
+            kvTokens.set(to: Double(held))
+            kvUsage.set(to: capacity > 0 ? Double(held) / Double(capacity) : 0)
+            loadSeconds.set(to: loaded.loadDuration.seconds)
+            ready.set(to: 1)
+        } else {
+            ready.set(to: 0)
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import GemmaKit
+
+extension Gemmactl {
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Plan the memory and CPU a model needs to serve a context size and parallel requests.",
+            discussion: """
+                The plan follows llama.cpp's buffer sizes: weights (tensor bytes), KV cache per layer
+                (sliding-window layers included), compute buffers and the process's own overhead.
+
+                Examples:
+                  gemmactl plan --ctx-size 8192 --parallel 4
+                  gemmactl plan ./model.gguf --ctx-size 32768 --cache-type-k q8_0 --memory-limit 2Gi --json
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Model file or cached model name (default: the default model).", valueName: "model"))
+        var model: String?
+
+        @Option(name: [.customLong("ctx-size"), .customShort("c")], help: "Total context in tokens, shared by the parallel sequences.")
+        var contextSize: Int = 4096
+
+        @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)], help: "Parallel sequences (server slots).")
+        var parallel: Int = 1
+
+        @Option(name: .customLong("cache-type-k"), help: "KV cache type for K: f16 or q8_0 (also f32, q4_0).")
+        var cacheTypeK: String = "f16"
+
+        @Option(name: .customLong("cache-type-v"), help: "KV cache type for V (quantized V needs flash attention).")
+        var cacheTypeV: String = "f16"
+
+        @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).")
+        var memoryLimit: String?
+
+        @Option(name: .customLong("cache-dir"),
+                help: ArgumentHelp("Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
+                                   valueName: "path"))
+        var cacheDir: String?
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func validate() throws {
+            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
+            guard (1...256).contains(parallel) else { throw ValidationError("--parallel must be 1 to 256, got \(parallel)") }
+            guard KVCacheType(rawValue: cacheTypeK) != nil else {
+                throw ValidationError("--cache-type-k must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeK)'")
+            }
+            guard KVCacheType(rawValue: cacheTypeV) != nil else {
+                throw ValidationError("--cache-type-v must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeV)'")
+            }
+            if let memoryLimit, MemoryPlanner.parseQuantity(memoryLimit) == nil {
+                throw ValidationError("--memory-limit must be a memory quantity such as 4Gi or 512Mi, got '\(memoryLimit)'")
+            }
+        }
+
+        func run() async throws {
+            let path = try await ModelArgument.localPath(model, cacheDir: cacheDir)
+            let options = PlanOptions(contextSize: contextSize, parallel: parallel,
+                                      cacheTypeK: KVCacheType(rawValue: cacheTypeK)!, cacheTypeV: KVCacheType(rawValue: cacheTypeV)!,
+                                      memoryLimit: memoryLimit.flatMap(MemoryPlanner.parseQuantity))
+            let plan = try MemoryPlanner.plan(path: path, options: options)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                var object = try JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any] ?? [:]
+                object["requestMemory"] = plan.requestMemory
+                object["limitMemory"] = plan.limitMemory
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print(MemoryPlanReport.text(plan))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import GemmaKit
+
+extension Gemmactl {
+    struct Render: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Render Kubernetes manifests for a Gemma deployment.",
+            discussion: """
+                Values come from defaults < --values FILE < --set path=value < the flags below.
+                Profiles: gemmactl (default), llama-server, ollama, external-ollama.
+
+                Examples:
+                  gemmactl render | kubectl apply -f -
+                  gemmactl render --profile llama-server --hostname llm.example.com --gateway eg/envoy-gateway-system
+                  gemmactl render --values gemmactl.yaml --set server.ctxSize=8192 -o deploy/
+                  gemmactl render --profile external-ollama --external-ip 192.168.1.50 --model llama3.2 --model mistral
+                  gemmactl render --profile ollama --print-values
+                """
+        )
+
+        @Option(name: .customLong("values"), help: ArgumentHelp("A YAML values file.", valueName: "file"))
+        var valuesFile: String?
+
+        @Option(name: .customLong("set"), help: ArgumentHelp("Set one value, as helm does (repeatable): server.ctxSize=8192, external.models={a,b}.", valueName: "path=value"))
+        var sets: [String] = []
+
+        @Option(help: "deployment layout: gemmactl, llama-server, ollama or external-ollama.")
+        var profile: String?
+
+        @Option(help: "Base name of every resource (a DNS-1123 label; default gemma).")
+        var name: String?
+
+        @Option(help: "Namespace of every resource (default gemma).")
+        var namespace: String?
+
+        @Option(help: ArgumentHelp("Image of the main container, e.g. ghcr.io/you/gemmactl:0.1.0.", valueName: "image"))
+        var image: String?
+
+        @Option(help: "Hostname the HTTPRoute matches, e.g. llm.example.com.")
+        var hostname: String?
+
+        @Option(help: ArgumentHelp("The Gateway the HTTPRoute attaches to.", valueName: "name[/namespace]"))
+        var gateway: String?
+
+        @Option(name: .customLong("model"), help: "For external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: the model to pull.")
+        var models: [String] = []
+
+        @Option(name: .customLong("external-ip"), help: "For external-ollama: the Ollama host's IP address.")
+        var externalIP: String?
+
+        @Flag(name: .customLong("legacy-endpoints"), help: "For external-ollama: render v1 Endpoints instead of an EndpointSlice.")
+        var legacyEndpoints = false
+
+        @Option(name: .customLong("ctx-size"), help: "Context size in tokens.")
+        var ctxSize: Int?
+
+        @Option(name: .customLong("memory-limit"), help: "Memory limit of the server container, e.g. 4Gi.")
+        var memoryLimit: String?
+
+        @Option(name: .customLong("cpu-limit"), help: "CPU limit of the server container, e.g. 2 or 1500m.")
+        var cpuLimit: String?
+
+        @Option(name: .customLong("storage-class"), help: "Storage class of the model volume, e.g. oci-bv.")
+        var storageClass: String?
+
+        @Option(name: .customLong("secret-source"), help: "external-secret (default), secret (needs --api-key-file) or none.")
+        var secretSource: String?
+
+        @Option(name: .customLong("api-key-file"), help: ArgumentHelp("For --secret-source secret: file holding the API key.", valueName: "file"))
+        var apiKeyFile: String?
+
+        @Option(help: ArgumentHelp("Templates directory (default: the ones shipped with gemmactl). [environment: GEMMACTL_TEMPLATES]", valueName: "dir"))
+        var templates: String?
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write one file per resource and a kustomization.yaml into this directory instead of printing.", valueName: "dir"))
+        var output: String?
+
+        @Flag(name: .customLong("print-values"), help: "Print the effective values as YAML and exit.")
+        var printValues = false
+
+        func run() async throws {
+            var values = try ValuesLoader.load(file: valuesFile, sets: sets)
+            applyFlags(to: &values)
+            values = values.resolved()
+            try values.validate()
+            if printValues {
+                print(try ValuesLoader.yaml(values), terminator: "")
+                return
+            }
+            let apiKey = try readAPIKey(values)
+            let renderer = ManifestRenderer(templatesDirectory: try TemplateLocator.directory(override: templates))
+            let manifests = try renderer.render(values, apiKey: apiKey)
+            if let output {
+                try ManifestRenderer.write(manifests, to: URL(fileURLWithPath: output))
+                FileHandle.standardError.write(Data("wrote \(manifests.count) manifests and kustomization.yaml to \(output)\n".utf8))
+            } else {
+                FileHandle.standardOutput.write(Data(ManifestRenderer.stream(manifests).utf8))
+            }
+        }
+
+        /// Flags win over the values file and --set.
+        private func applyFlags(to values: inout RenderValues) {
+            if let profile { values.profile = profile }
+            if let name { values.name = name }
+            if let namespace { values.namespace = namespace }
+            if let image {
+                // registry:5000/team/gemmactl:0.1 -> repository and tag; a digest stays whole.
+                if let at = image.firstIndex(of: "@") {
+                    values.image.repository = String(image[..<at])
+                    values.image.tag = String(image[image.index(after: at)...])
+                } else if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
+                    values.image.repository = String(image[..<colon])
+                    values.image.tag = String(image[image.index(after: colon)...])
+                } else {
+                    values.image.repository = image
+                    values.image.tag = ""
+                }
+            }
+            if let hostname { values.gateway.hostname = hostname }
+            if let gateway {
+                let parts = gateway.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                values.gateway.name = parts[0]
+                if parts.count > 1 { values.gateway.namespace = parts[1] }
+            }
+            if !models.isEmpty {
+                if values.deploymentProfile == .ollama { values.model.ollama = models[models.count - 1] } else { values.external.models = models }
+            }
+            if let externalIP { values.external.ip = externalIP }
+            if legacyEndpoints { values.external.legacyEndpoints = true }
+            if let ctxSize { values.server.ctxSize = ctxSize }
+            if let memoryLimit { values.resources.limits.memory = memoryLimit }
+            if let cpuLimit { values.resources.limits.cpu = cpuLimit }
+            if let storageClass { values.storage.storageClass = storageClass }
+            if let secretSource { values.secret.source = secretSource }
+            if let apiKeyFile { values.secret.apiKeyFile = apiKeyFile }
+        }
+
+        /// The key for `secret.source: secret`, read from the file and never printed.
+        private func readAPIKey(_ values: RenderValues) throws -> String? {
+            guard values.secretSource == .secret, values.deploymentProfile != .externalOllama else { return nil }
+            let path = values.secret.apiKeyFile
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw RenderError("cannot read the API key file \(path)",
+                                  recovery: "pass --api-key-file with a readable file holding the key")
+            }
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !key.isEmpty else {
+                throw RenderError("the API key file \(path) is empty", recovery: "write the key into it (e.g. openssl rand -hex 32 > \(path))")
+            }
+            return key
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import GemmaKit
+
+@Suite("Engine on the real model", .serialized)
+struct EngineTests {
+    let model = TestModel.shared
+
+    @Test func greedyGenerationIsDeterministic() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let request = GenerationRequest(prompt: model.tokenize("The three primary colors are"), sampling: .greedy, maxTokens: 24)
+        let first = try await engine.complete(request)
+        let second = try await engine.complete(request)
+        #expect(!first.text.isEmpty)
+        #expect(first.text == second.text)
+        #expect(first.stats?.completionTokens == 24)
+    }
+
+    @Test func differentSeedsGiveDifferentText() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let prompt = model.tokenize("Once upon a time")
+        func sample(_ seed: UInt32) async throws -> String {
+            try await engine.complete(GenerationRequest(
+                prompt: prompt, sampling: SamplingParameters(temperature: 1.0, seed: seed), maxTokens: 24)).text
+        }
+        let base = try await sample(1)
+        #expect(try await sample(1) == base, "the same seed must repeat the same text")
+        var texts: Set<String> = [base]
+        for seed in UInt32(2)...5 { texts.insert(try await sample(seed)) }
+        #expect(texts.count > 1)
+    }
+
+    @Test(arguments: ["plain ASCII text, with punctuation!", "emoji 🦙🚀 and café", "中文字符和日本語のテキスト", "mixed: naïve 👩‍💻 코드"])
+    func tokenizeRoundTrips(_ text: String) {
+        let tokens = model.tokenize(text, addSpecial: false)
+        #expect(!tokens.isEmpty)
+        #expect(model.detokenize(tokens) == text)
+        // Token by token through the streaming decoder: never a U+FFFD, same text.
+        var decoder = UTF8StreamDecoder()
+        var streamed = ""
+        for token in tokens { streamed += decoder.append(model.pieceBytes(token)) }
+        streamed += decoder.finish()
+        #expect(streamed == text)
+        #expect(!streamed.contains("\u{FFFD}"))
+    }
+
+    @Test func maxTokensFinishesWithLength() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let result = try await engine.complete(GenerationRequest(prompt: model.tokenize("Count: one, two,"), sampling: .greedy, maxTokens: 5))
+        #expect(result.stats?.finishReason == .length)
+        #expect(result.stats?.completionTokens == 5)
+    }
+
+    @Test func stopStringCutsOutputAndFinishesWithStop() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let prompt = model.tokenize("Count: one, two, three, four, five, six,")
+        let free = try await engine.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 30))
+        // Stop on a piece of text the free run really produced, past its start.
+        let words = free.text.split(separator: " ").map(String.init)
+        try #require(words.count >= 3, "the free run produced too little text: \(free.text)")
+        let stop = words[2]
+        let cut = try await engine.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 30, stop: [stop]))
+        #expect(cut.stats?.finishReason == .stop)
+        #expect(!cut.text.contains(stop))
+        #expect(free.text.hasPrefix(cut.text))
+        #expect(cut.text.count < free.text.count)
+    }
+
+    @Test func contextFullFinishesWithLength() async throws {
+        let engine = try await TestModel.engine(contextSize: 256)
+        defer { engine.shutdown() }
+        let limit = engine.slotContextSize
+        let prompt = model.tokenize(String(repeating: "word ", count: 40))
+        let result = try await engine.complete(GenerationRequest(prompt: prompt, sampling: SamplingParameters(temperature: 0.9, seed: 3)))
+        #expect(result.stats?.finishReason == .length)
+        #expect(prompt.count + (result.stats?.completionTokens ?? 0) <= limit)
+    }
+
+    @Test func promptLongerThanTheSlotIsRejectedWithBothNumbers() async throws {
+        let engine = try await TestModel.engine(contextSize: 256)
+        defer { engine.shutdown() }
+        let prompt = model.tokenize(String(repeating: "long prompt ", count: 200))
+        #expect {
+            _ = try engine.generate(GenerationRequest(prompt: prompt))
+        } throws: { error in
+            guard let error = error as? EngineError else { return false }
+            return error.code == .promptTooLong && error.message.contains("\(prompt.count)") && error.message.contains("\(engine.slotContextSize)")
+        }
+    }
+
+    @Test func badSamplingParameterNamesTheField() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        #expect {
+            _ = try engine.generate(GenerationRequest(prompt: model.tokenize("hi"), sampling: SamplingParameters(topP: 1.5)))
+        } throws: { error in
+            (error as? EngineError)?.code == .invalidParameter && "\(error)".contains("top_p")
+        }
+    }
+
+    @Test func chatFormattingUsesGemmaTurns() {
+        let prompt = ChatFormatter(model: model).format([
+            ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi"),
+        ])
+        #expect(prompt.contains("<start_of_turn>user"))
+        #expect(prompt.contains("Be brief."))
+        #expect(prompt.hasSuffix("<start_of_turn>model\n"))
+        let fallback = ChatFormatter(template: nil).format([ChatMessage(role: "user", content: "Hi")])
+        #expect(fallback == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
+    }
+
+    @Test func jsonGrammarGivesValidJSON() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let prompt = model.tokenize("A JSON object describing a cat:")
+        let result = try await engine.complete(GenerationRequest(
+            prompt: prompt, sampling: SamplingParameters(temperature: 0, grammar: JSONGrammar.object), maxTokens: 80))
+        if result.stats?.finishReason == .stop {
+            let object = try JSONSerialization.jsonObject(with: Data(result.text.utf8))
+            #expect(object is [String: Any])
+        } else {
+            #expect(result.text.hasPrefix("{"))
+        }
+    }
+
+    @Test func logprobsAreReportedPerToken() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let result = try await engine.complete(GenerationRequest(prompt: model.tokenize("Paris is the capital of"), sampling: .greedy, maxTokens: 4, logprobs: 3))
+        #expect(result.logprobs.count == 4)
+        for entry in result.logprobs {
+            #expect(entry.logprob <= 0)
+            #expect(entry.top.count == 3)
+            // Greedy picks the most likely token.
+            #expect(entry.top.first?.logprob == entry.logprob)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import GemmaKit
+
+@Suite("GGUF inspect and the memory planner")
+struct InspectPlanTests {
+    @Test func realDefaultModelSummary() throws {
+        let summary = try ModelSummary(GGUFFile(path: TestModel.path))
+        #expect(summary.architecture == "gemma3")
+        #expect(summary.layers == 18)
+        #expect(summary.vocabularySize == 262_144)
+        #expect(summary.fileType == "Q4_K_M")
+        #expect(summary.embeddingSize == 640)
+        #expect(summary.heads == 4)
+        #expect(summary.kvHeads == 1)
+        #expect(summary.headSizeK == 256)
+        #expect(summary.contextLength == 32768)
+        #expect(summary.slidingWindow == 512)
+        #expect(!summary.hasChatTemplate)   // this GGUF carries no tokenizer.chat_template
+        // Every 6th layer is global: layers 5, 11, 17.
+        #expect(summary.slidingWindowLayers.enumerated().filter { !$0.element }.map(\.offset) == [5, 11, 17])
+        // Gemma 3 270M: about 268M parameters.
+        #expect((260_000_000...275_000_000).contains(summary.parameterCount))
+        #expect(summary.weightBytes <= summary.fileSize)
+    }
+
+    func write(_ data: Data, in directory: TemporaryDirectory, _ name: String = "m.gguf") throws -> String {
+        let url = directory.url.appendingPathComponent(name)
+        try data.write(to: url)
+        return url.path
+    }
+
+    func readError(_ path: String) -> GGUFError? {
+        do { _ = try ModelSummary(GGUFFile(path: path)); return nil } catch let error as GGUFError { return error } catch { return nil }
+    }
+
+    @Test func craftedModelSummary() throws {
+        let directory = TemporaryDirectory()
+        let path = try write(GGUFBuilder.gemma3(layers: 12).build(), in: directory)
+        let summary = try ModelSummary(GGUFFile(path: path))
+        #expect(summary.layers == 12)
+        #expect(summary.vocabularySize == 32)
+        #expect(summary.fileType == "F32")
+        let perLayer: UInt64 = 64 * 128 + 64
+        let expected: UInt64 = 64 * 32 + 12 * perLayer
+        #expect(summary.parameterCount == expected)
+        #expect(summary.slidingWindowLayers.enumerated().filter { !$0.element }.map(\.offset) == [5, 11])
+    }
+
+    @Test func truncatedCopiesOfTheRealModelAreClearErrors() throws {
+        let directory = TemporaryDirectory()
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: TestModel.path))
+        let head = try handle.read(upToCount: 8 << 20) ?? Data()
+        try handle.close()
+        for length in [3, 7, 24, 1000, 100_000, head.count] {
+            let error = readError(try write(head.prefix(length), in: directory, "cut-\(length).gguf"))
+            #expect(error != nil, "a \(length)-byte prefix was accepted")
+            #expect(error.map { [.truncated, .notGGUF].contains($0.code) } == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test func hostileHeadersAreRejectedWithoutHugeAllocations() throws {
+        let directory = TemporaryDirectory()
+        let good = GGUFBuilder.gemma3().build()
+        func patched(at offset: Int, _ bytes: Data) -> Data {
+            var data = good
+            data.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+            return data
+        }
+        // Bad magic, bad version, a tensor count of 2^62, a metadata count of 2^40, a key length past the end.
+        let cases: [(Data, GGUFError.Code)] = [
+            (patched(at: 0, Data("GGML".utf8)), .notGGUF),
+            (patched(at: 4, GGUFBuilder.le(UInt32(99))), .unsupportedVersion),
+            (patched(at: 8, GGUFBuilder.le(UInt64(1) << 62)), .corrupt),
+            (patched(at: 16, GGUFBuilder.le(UInt64(1) << 40)), .corrupt),
+            (patched(at: 24, GGUFBuilder.le(UInt64(1) << 20)), .truncated),
+        ]
+        for (index, (data, code)) in cases.enumerated() {
+            let error = readError(try write(data, in: directory, "bad-\(index).gguf"))
+            #expect(error?.code == code, "case \(index): \(String(describing: error))")
+            #expect(error?.message.contains("bad-\(index).gguf") == true)
+        }
+        // Missing the architecture key: corrupt, named.
+        var builder = GGUFBuilder.gemma3()
+        builder.metadata.removeAll { $0.0 == "general.architecture" }
+        #expect(readError(try write(builder.build(), in: directory, "noarch.gguf"))?.code == .corrupt)
+        // Tensor data cut short.
+        #expect(readError(try write(good.dropLast(100), in: directory, "short.gguf"))?.code == .truncated)
+    }
+
+    @Test func kvCacheFollowsTheFormula() throws {
+        let summary = try ModelSummary(GGUFFile(path: TestModel.path))
+        // 18 layers × (1 KV head × 256) K + V, f16: 1024 bytes per cell per layer; swa_full keeps all cells.
+        let plan = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, parallel: 1))
+        #expect(plan.kvCacheBytes == 18 * 4096 * 1024)
+        #expect(plan.kvGroups.map(\.layers) == [3, 15])
+        #expect(plan.weightsBytes == summary.weightBytes)
+        #expect(plan.totalBytes == plan.weightsBytes + plan.kvCacheBytes + plan.computeBytes + plan.overheadBytes)
+        // Parallel 3 over 5000 tokens: n_ctx pads to 5120, 5120/3 = 1706 pads to 1792 per sequence.
+        let split = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 5000, parallel: 3))
+        #expect(split.contextPerSequence == 1792)
+        #expect(split.kvCacheBytes == 18 * 1792 * 3 * 1024)
+        // q8_0 K: 256 elements → 8 blocks × 34 bytes = 272 bytes instead of 512.
+        let q8 = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, cacheTypeK: .q8_0))
+        #expect(q8.kvCacheBytes == 18 * 4096 * (272 + 512))
+        // Without swa_full the 15 sliding layers hold pad(512 + 512, 256) = 1024 cells.
+        let small = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 8192, swaFull: false))
+        #expect(small.kvCacheBytes == 3 * 8192 * 1024 + 15 * 1024 * 1024)
+        // Headroom against an explicit limit, and a plan that does not fit.
+        let tight = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, memoryLimit: 256 << 20))
+        #expect(tight.headroomBytes == Int64(256 << 20) - Int64(tight.totalBytes))
+        #expect(tight.headroomBytes < 0)
+        #expect(plan.limitMemoryBytes >= plan.requestMemoryBytes && plan.requestMemoryBytes >= plan.totalBytes)
+    }
+
+    @Test func quantities() {
+        #expect(MemoryPlanner.parseQuantity("4Gi") == 4 << 30)
+        #expect(MemoryPlanner.parseQuantity("512Mi") == 512 << 20)
+        #expect(MemoryPlanner.parseQuantity("1G") == 1_000_000_000)
+        #expect(MemoryPlanner.parseQuantity("lots") == nil)
+        #expect(MemoryPlanner.quantity(1 << 30) == "1Gi")
+        #expect(MemoryPlanner.quantity(300 << 20) == "300Mi")
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+@testable import GemmaKit
+
+@Suite("Continuous batching and prompt cache", .serialized)
+struct SchedulerTests {
+    let model = TestModel.shared
+
+    @Test func concurrentGreedyOutputsMatchSequentialOnes() async throws {
+        let prompts = ["The capital of Italy is", "Water boils at", "My favourite fruit is", "In 1969, the first",
+                       "The quick brown fox", "Kubernetes is"]
+        let requests = prompts.map { GenerationRequest(prompt: model.tokenize($0), sampling: .greedy, maxTokens: 20) }
+        let sequentialEngine = try await TestModel.engine(contextSize: 1024, slots: 1)
+        var sequential: [String] = []
+        for request in requests { sequential.append(try await sequentialEngine.complete(request).text) }
+        sequentialEngine.shutdown()
+
+        let engine = try await TestModel.engine(contextSize: 4096, slots: 4)
+        defer { engine.shutdown() }
+        let concurrent = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for (index, request) in requests.enumerated() {
+                group.addTask { (index, try await engine.complete(request).text) }
+            }
+            var results = [String](repeating: "", count: requests.count)
+            for try await (index, text) in group { results[index] = text }
+            return results
+        }
+        #expect(concurrent == sequential)
+    }
+
+    @Test func repeatedPromptReusesTheCachedPrefix() async throws {
+        let engine = try await TestModel.engine(contextSize: 2048, slots: 2)
+        defer { engine.shutdown() }
+        let history = String(repeating: "User: tell me about the weather.\nAssistant: It is sunny and warm today.\n", count: 8)
+        let first = try await engine.complete(GenerationRequest(prompt: model.tokenize(history + "User: and tomorrow?"), sampling: .greedy, maxTokens: 8))
+        #expect(first.stats?.cachedTokens == 0)
+        let followUp = model.tokenize(history + "User: and next week?")
+        let second = try await engine.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 8))
+        let shared = Scheduler.commonPrefixLength(model.tokenize(history + "User: and tomorrow?"), followUp)
+        #expect(shared > 100)
+        #expect(second.stats?.cachedTokens == shared)
+        // The same prompt again: all but the last token comes from the cache, and the output is the same.
+        let third = try await engine.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 8))
+        #expect(third.stats?.cachedTokens == followUp.count - 1)
+        #expect(third.text == second.text)
+    }
+
+    @Test func longPromptDoesNotBlockAnotherStream() async throws {
+        // Small batches so the long prompt needs many steps.
+        let engine = try await TestModel.engine(contextSize: 4096, slots: 2, batchSize: 32)
+        defer { engine.shutdown() }
+        let order = StreamEventLog()
+        let short = GenerationRequest(prompt: model.tokenize("Tell me a story:"), sampling: .greedy, maxTokens: 40)
+        let long = GenerationRequest(prompt: model.tokenize(String(repeating: "The history of the world is long. ", count: 60)),
+                                     sampling: .greedy, maxTokens: 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let shortStream = try engine.generate(short)
+            group.addTask {
+                for try await event in shortStream { if case .text = event { await order.add("short") } }
+            }
+            // Wait until the short stream is generating, then start the long prompt.
+            while await order.count("short") < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            let longStream = try engine.generate(long)
+            group.addTask {
+                for try await event in longStream { if case .text = event { await order.add("long") } }
+            }
+            try await group.waitForAll()
+        }
+        let events = await order.events
+        let firstLong = try #require(events.firstIndex(of: "long"))
+        // The long prompt takes more than 20 steps of 32 tokens; the short stream kept producing meanwhile.
+        #expect(events[..<firstLong].filter { $0 == "short" }.count >= 10)
+    }
+
+    @Test func cancelledRequestFreesItsSlotAndCache() async throws {
+        let engine = try await TestModel.engine(contextSize: 2048, slots: 1)
+        defer { engine.shutdown() }
+        let stream = try engine.generate(GenerationRequest(prompt: model.tokenize("Write a very long essay about rivers."),
+                                                          sampling: .greedy, maxTokens: 1000))
+        let log = StreamEventLog()
+        // A consumer that goes away, as a server handler does when its client disconnects.
+        let consumer = Task {
+            for try await event in stream { if case .text = event { await log.add("text") } }
+        }
+        while await log.count("text") < 3 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(engine.slots.first?.isProcessing == true)
+        consumer.cancel()
+        var freed = false
+        for _ in 0..<500 {
+            if let slot = engine.slots.first, !slot.isProcessing, slot.kvTokens == 0 { freed = true; break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(freed)
+        #expect(await log.count("text") < 100)
+        // And the next request is served.
+        let next = try await engine.complete(GenerationRequest(prompt: model.tokenize("Hello"), sampling: .greedy, maxTokens: 3))
+        #expect(next.stats?.completionTokens == 3)
+    }
+
+    @Test func batchNeverExceedsItsCapacity() async throws {
+        // 4 slots all reading long prompts at once through a 64-token batch: the scheduler must split
+        // them (LlamaBatch traps on overflow, so finishing at all is the check) and each gets its answer.
+        let engine = try await TestModel.engine(contextSize: 4096, slots: 4, batchSize: 64)
+        defer { engine.shutdown() }
+        let prompts = (0..<4).map { model.tokenize(String(repeating: "Item \($0) of a long list. ", count: 30)) }
+        let results = try await withThrowingTaskGroup(of: GenerationStats?.self) { group in
+            for prompt in prompts {
+                group.addTask { try await engine.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 4)).stats }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 4)
+        #expect(results.allSatisfy { $0?.completionTokens == 4 && ($0?.promptTokens ?? 0) > 64 })
+    }
+
+    @Test func fullQueueIsRefused() async throws {
+        let engine = try await InferenceEngine.start(model: model, options: EngineOptions(
+            context: ContextOptions(contextSize: 512, sequences: 1), maxQueue: 1))
+        defer { engine.shutdown() }
+        let prompt = model.tokenize("Hello there")
+        let running = try engine.generate(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 200))
+        var iterator = running.makeAsyncIterator()
+        _ = try await iterator.next()  // started: the slot is taken
+        while engine.slots.first?.isProcessing != true { try await Task.sleep(for: .milliseconds(5)) }
+        let queued = try engine.generate(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 1))
+        #expect(throws: EngineError.self) { _ = try engine.generate(GenerationRequest(prompt: prompt)) }
+        _ = queued
+    }
+}
+
+actor StreamEventLog {
+    private(set) var events: [String] = []
+    func add(_ event: String) { events.append(event) }
+    func count(_ event: String) -> Int { events.filter { $0 == event }.count }
+}

@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("gemmactl serve as a process", .serialized)
+struct ServeCommandTests {
+    @Test func refusesANonLoopbackAddressWithoutAKey() throws {
+        let result = try CLIProcess.run(["serve", "--host", "0.0.0.0", "--port", "0"],
+                                        environment: ["GEMMA_API_KEY": "", "LLAMA_API_KEY": ""])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("without an API key"))
+        #expect(result.stderr.contains("--no-auth"))
+    }
+
+    @Test func badFlagValuesNameTheFlag() throws {
+        let duration = try CLIProcess.run(["serve", "--shutdown-grace", "soon"])
+        #expect(duration.status != 0)
+        #expect(duration.stderr.contains("--shutdown-grace"))
+        let environment = try CLIProcess.run(["serve"], environment: ["GEMMA_CTX_SIZE": "big"])
+        #expect(environment.status != 0)
+        #expect(environment.stderr.contains("GEMMA_CTX_SIZE"))
+        let missing = try CLIProcess.run(["serve", "-m", "/no/such.gguf", "--port", "0"])
+        // The server starts, fails to load, and keeps answering /health with 500: a missing file is
+        // caught before listening instead.
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("/no/such.gguf"))
+    }
+
+    @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() async throws {
+        let port = Int.random(in: 20000...40000)
+        let process = Process()
+        process.executableURL = CLIProcess.binary
+        process.arguments = ["serve", "--port", "\(port)", "--parallel", "1", "--ctx-size", "1024", "--shutdown-grace", "60s"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["GEMMA_API_KEY": "k"]) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        let base = "http://127.0.0.1:\(port)"
+        let client = HTTPClient.shared
+        func healthStatus() async -> Int? {
+            guard let response = try? await client.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(2)) else { return nil }
+            return Int(response.status.code)
+        }
+        var ready = false
+        for _ in 0..<300 {
+            if await healthStatus() == 200 { ready = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try #require(ready, "the server did not become ready")
+
+        var request = HTTPClientRequest(url: base + "/v1/completions")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer k")
+        request.body = .bytes(ByteBuffer(string: #"{"prompt":"1, 2, 3, 4,","max_tokens":60,"temperature":0,"stream":true}"#))
+        let inFlight = Task {
+            let response = try await client.execute(request, timeout: .seconds(120))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+        try await Task.sleep(for: .milliseconds(700))
+        kill(process.processIdentifier, SIGTERM)
+        let (status, body) = try await inFlight.value
+        #expect(status == 200)
+        #expect(body.hasSuffix("data: [DONE]\n\n"), "the stream was cut: \(body.suffix(200))")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        // Nothing answers once it has stopped.
+        #expect(await healthStatus() == nil)
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(!log.contains("Bearer k"))
+    }
+
+    @Test func aModelThatFailsToLoadEndsTheProcess() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("broken.gguf")
+        try Data("GGUF".utf8 + [3, 0, 0, 0]).write(to: file)
+        let result = try CLIProcess.run(["serve", "-m", file.path, "--port", "0"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("broken.gguf"))
+    }
+}
