@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""Load driver and report writer for scripts/bench. Standard library only.
+
+  bench_load.py free-port
+  bench_load.py drive  --name NAME --pid PID --start-ns NS --port P --api-key-env VAR --out result.json [options]
+  bench_load.py report --result a.json --result b.json [--llama-bench lb.json] --out BENCHMARKS.md [options]
+
+`drive` waits for the server's first /health 200 (the ready time counts from --start-ns, taken
+by the caller just before it started the process), sends one short warm-up request, then the
+same streaming chat load at each concurrency level, sampling the process's VmHWM throughout.
+Every request's prompt is distinct (a request number leads the user turn), so neither server can
+answer from a cached prefix beyond the fixed system line. Only 127.0.0.1 is ever contacted.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import math
+import os
+import queue
+import socket
+import statistics
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+
+SYSTEM = "You are a careful assistant. Answer in plain prose, with concrete detail."
+
+PASSAGE = (
+    "A small city runs its own water utility. Water is drawn from a river, passed through screens "
+    "that catch leaves and fish, settled in large basins where sand and silt sink, filtered through "
+    "layers of gravel and sand, disinfected, and pumped into a network of pipes and two hilltop "
+    "reservoirs. Engineers watch pressure, turbidity and chlorine levels around the clock, and crews "
+    "replace old cast-iron mains a few streets at a time. In dry summers the river runs low, and the "
+    "utility asks residents to water gardens only in the evening."
+)
+
+TOPICS = [
+    "why the settling basins come before the filters",
+    "how the hilltop reservoirs keep pressure steady at night",
+    "what turbidity measures and why it matters",
+    "how a crew plans the replacement of an old water main",
+    "why disinfection is the last treatment step",
+    "what the utility could do to prepare for a very dry summer",
+    "how the screens at the intake are cleaned and why",
+    "the trade-offs between gravel and sand in a filter bed",
+    "how engineers find a leak in a buried pipe",
+    "why chlorine levels are measured far from the plant",
+    "how the utility might explain a boil-water notice to residents",
+    "what could go wrong if a reservoir were drained for repairs",
+]
+
+
+def prompt_messages(number):
+    topic = TOPICS[number % len(TOPICS)]
+    user = (f"Request {number}. Read this passage.\n\n{PASSAGE}\n\n"
+            f"Now explain, in several paragraphs, {topic}. Give examples.")
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+# MARK: helpers
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """VmHWM and VmRSS in KiB, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return None
+    def kib(name):
+        value = fields.get(name, "0 kB").split()
+        return int(value[0]) if value else 0
+    return {"hwm": kib("VmHWM"), "rss": kib("VmRSS")}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = proc_status(pid)
+    return status is not None
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+class RSSSampler(threading.Thread):
+    def __init__(self, pid, interval=0.2):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_hwm = 0
+        self.peak_rss = 0
+        self.done = threading.Event()
+
+    def sample(self):
+        status = proc_status(self.pid)
+        if status:
+            self.peak_hwm = max(self.peak_hwm, status["hwm"])
+            self.peak_rss = max(self.peak_rss, status["rss"])
+
+    def run(self):
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(self.interval)
+        self.sample()
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+# MARK: one streaming request
+
+
+def stream_chat(port, key, messages, max_tokens, timeout):
+    """Sends one streaming chat request; returns a dict of what happened (never raises)."""
+    body = json.dumps({
+        "model": "bench",
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }).encode()
+    result = {"ok": False, "error": None, "ttft": None, "duration": None, "prompt_tokens": None,
+              "completion_tokens": None, "cached_tokens": None, "content_chunks": 0, "finish_reason": None,
+              "last_token_at": None, "usage_seen": False, "done_seen": False, "chars": 0, "text": ""}
+    started = time.perf_counter()
+    result["started"] = started
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("POST", "/v1/chat/completions", body=body, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {key}", "Accept": "text/event-stream"})
+        response = connection.getresponse()
+        if response.status != 200:
+            text = response.read(2000).decode("utf-8", "replace")
+            result["error"] = f"HTTP {response.status}: {text.strip()[:300]}"
+            return result
+        while True:
+            line = response.readline()
+            if not line:
+                break
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue  # blank separators, ": ping" comments, event: lines
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                result["done_seen"] = True
+                break
+            try:
+                chunk = json.loads(payload)
+            except ValueError:
+                result["error"] = f"bad SSE JSON: {payload[:200]!r}"
+                return result
+            if "error" in chunk:
+                result["error"] = f"error event: {json.dumps(chunk['error'])[:300]}"
+                return result
+            now = time.perf_counter()
+            for choice in chunk.get("choices") or []:
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    if result["ttft"] is None:
+                        result["ttft"] = now - started
+                    result["content_chunks"] += 1
+                    result["chars"] += len(content)
+                    result["text"] += content
+                    result["last_token_at"] = now - started
+                if choice.get("finish_reason"):
+                    result["finish_reason"] = choice["finish_reason"]
+            usage = chunk.get("usage")
+            if usage:
+                result["usage_seen"] = True
+                result["prompt_tokens"] = usage.get("prompt_tokens")
+                result["completion_tokens"] = usage.get("completion_tokens")
+                details = usage.get("prompt_tokens_details") or {}
+                result["cached_tokens"] = details.get("cached_tokens")
+        result["duration"] = time.perf_counter() - started
+        if not result["usage_seen"]:
+            result["error"] = "the stream carried no usage chunk (stream_options.include_usage)"
+        elif not result["done_seen"]:
+            result["error"] = "the stream ended without data: [DONE]"
+        else:
+            result["ok"] = True
+        return result
+    except (OSError, http.client.HTTPException) as error:
+        result["error"] = f"{type(error).__name__}: {error}"
+        return result
+    finally:
+        connection.close()
+
+
+def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout, deadline_s):
+    """Runs the requests `numbers` with `concurrency` workers; stops starting new ones after the deadline."""
+    work = queue.Queue()
+    for n in numbers:
+        work.put(n)
+    results = []
+    lock = threading.Lock()
+    cpu_before = cpu_seconds(pid)
+    level_start = time.perf_counter()
+    deadline = level_start + deadline_s
+
+    def worker():
+        while time.perf_counter() < deadline:
+            try:
+                n = work.get_nowait()
+            except queue.Empty:
+                return
+            outcome = stream_chat(port, key, prompt_messages(n), max_tokens, request_timeout)
+            outcome["number"] = n
+            outcome["ended"] = time.perf_counter()
+            with lock:
+                results.append(outcome)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - level_start
+    cpu_after = cpu_seconds(pid)
+    server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    skipped = work.qsize()
+    ok = [r for r in results if r["ok"]]
+    ttfts = [r["ttft"] for r in ok if r["ttft"] is not None]
+    completion = sum(r["completion_tokens"] or 0 for r in ok)
+    prompt = sum(r["prompt_tokens"] or 0 for r in ok)
+    ttft_sum = sum(r["ttft"] for r in ok if r["ttft"] is not None and r["prompt_tokens"])
+    per_stream = []
+    for r in ok:
+        tokens = r["completion_tokens"] or 0
+        if r["ttft"] is not None and r["last_token_at"] is not None and tokens > 1 and r["last_token_at"] > r["ttft"]:
+            per_stream.append((tokens - 1) / (r["last_token_at"] - r["ttft"]))
+    finish = {}
+    for r in ok:
+        finish[r["finish_reason"]] = finish.get(r["finish_reason"], 0) + 1
+    cached = [r["cached_tokens"] for r in ok if r["cached_tokens"] is not None]
+    return {
+        "concurrency": concurrency,
+        "requested": len(numbers),
+        "completed": len(ok),
+        "failed": len(results) - len(ok),
+        "skipped_after_deadline": skipped,
+        "errors": sorted({r["error"] for r in results if r["error"]})[:5],
+        "wall_s": wall,
+        "completion_tokens": completion,
+        "prompt_tokens": prompt,
+        "cached_tokens": sum(cached) if cached else None,
+        "generated_tps": completion / wall if ok and wall > 0 else None,
+        "per_stream_tps_p50": statistics.median(per_stream) if per_stream else None,
+        "ttft_p50_ms": percentile(ttfts, 0.50) * 1000 if ttfts else None,
+        "ttft_p95_ms": percentile(ttfts, 0.95) * 1000 if ttfts else None,
+        "prompt_tps": prompt / ttft_sum if ttft_sum > 0 else None,
+        "finish_reasons": finish,
+        "server_cpu_s": server_cpu,
+        "texts": {str(r["number"]): r["text"] for r in ok},
+        "cpu_ms_per_token": server_cpu * 1000 / (completion + prompt) if server_cpu is not None and completion + prompt else None,
+    }
+
+
+# MARK: drive
+
+
+def wait_ready(pid, start_ns, port, timeout_s):
+    """Polls /health until 200; returns ms since start_ns. Raises on timeout or a dead process."""
+    limit = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < limit:
+        if not alive(pid):
+            raise RuntimeError(f"the server (pid {pid}) exited before /health answered 200 (last: {last})")
+        connection = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                return (time.time_ns() - start_ns) / 1e6
+            last = f"HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as error:
+            last = type(error).__name__
+        finally:
+            connection.close()
+        time.sleep(0.005)
+    raise RuntimeError(f"/health did not answer 200 within {timeout_s} s (last: {last})")
+
+
+def cmd_drive(args):
+    key = os.environ.get(args.api_key_env)
+    if not key:
+        sys.exit(f"error: environment variable {args.api_key_env} (the API key) is not set")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    counts = [int(c) for c in args.requests.split(",")]
+    if len(counts) == 1:
+        counts = counts * len(levels)
+    if len(counts) != len(levels) or min(levels + counts) < 1:
+        sys.exit(f"error: --requests ({args.requests}) needs one positive count, or one per level of --concurrency ({args.concurrency})")
+    sampler = RSSSampler(args.pid)
+    sampler.start()
+    try:
+        ready_ms = wait_ready(args.pid, args.start_ns, args.port, args.ready_timeout)
+        print(f"    ready after {ready_ms:.0f} ms", file=sys.stderr)
+        load_before = os.getloadavg()[0]
+        # Warm-up: one short request, not counted (first-touch page faults, lazy allocations).
+        warm = stream_chat(args.port, key, prompt_messages(10_000), 8, args.request_timeout)
+        if not warm["ok"]:
+            raise RuntimeError(f"the warm-up request failed: {warm['error']}")
+        results = []
+        next_number = 0
+        for concurrency, count in zip(levels, counts):
+            numbers = list(range(next_number, next_number + count))
+            next_number += count
+            if not alive(args.pid):
+                raise RuntimeError(f"the server (pid {args.pid}) exited during the run")
+            level = run_level(args.pid, args.port, key, concurrency, numbers, args.max_tokens, args.request_timeout, args.level_timeout)
+            results.append(level)
+            tps = level["generated_tps"]
+            ttft = level["ttft_p50_ms"]
+            print(f"    c={concurrency}: {level['completed']}/{count} ok, "
+                  f"{tps if tps is None else round(tps, 1)} gen tok/s, TTFT p50 "
+                  f"{ttft if ttft is None else round(ttft)} ms"
+                  + (f", errors: {level['errors']}" if level["errors"] else ""), file=sys.stderr)
+        load_after = os.getloadavg()[0]
+    finally:
+        sampler.stop()
+    output = {
+        "name": args.name,
+        "command": args.command,
+        "ready_ms": ready_ms,
+        "peak_rss_kib": sampler.peak_hwm or sampler.peak_rss,
+        "max_tokens": args.max_tokens,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "levels": results,
+    }
+    write_atomic(args.out, json.dumps(output, indent=2))
+
+
+# MARK: report
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                    break
+    except OSError:
+        pass
+    return cpu, os.cpu_count(), memory
+
+
+def fmt(value, digits=1, suffix=""):
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def write_atomic(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(temporary, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def server_table(result):
+    levels = result["levels"]
+    header = "| metric | " + " | ".join(f"c={l['concurrency']}" for l in levels) + " |"
+    lines = [header, "|---|" + "---:|" * len(levels)]
+    def row(label, key, digits=1):
+        lines.append(f"| {label} | " + " | ".join(fmt(l[key], digits) for l in levels) + " |")
+    lines.append("| requests ok / sent | " + " | ".join(
+        f"{l['completed']} / {l['completed'] + l['failed']}" + (f" ({l['skipped_after_deadline']} skipped)" if l["skipped_after_deadline"] else "")
+        for l in levels) + " |")
+    row("generated tok/s (aggregate)", "generated_tps")
+    row("per-stream tok/s (p50)", "per_stream_tps_p50")
+    row("TTFT p50 (ms)", "ttft_p50_ms", 0)
+    row("TTFT p95 (ms)", "ttft_p95_ms", 0)
+    row("prompt tok/s", "prompt_tps")
+    row("server CPU ms per token (prompt + generated)", "cpu_ms_per_token", 2)
+    row("completion tokens", "completion_tokens", 0)
+    row("prompt tokens", "prompt_tokens", 0)
+    lines.append("| cached prompt tokens (reported) | " + " | ".join(
+        "n/a" if l["cached_tokens"] is None else str(l["cached_tokens"]) for l in levels) + " |")
+    lines.append("| finish reasons | " + " | ".join(
+        ", ".join(f"{k}: {v}" for k, v in sorted(l["finish_reasons"].items(), key=lambda kv: str(kv[0]))) or "n/a"
+        for l in levels) + " |")
+    lines.append("")
+    lines.append(f"Ready (process start to first `/health` 200): **{fmt(result['ready_ms'], 0)} ms**; "
+                 f"peak RSS (VmHWM): **{fmt(result['peak_rss_kib'] / 1024, 1)} MiB**; "
+                 f"1-min load average before / after the load: {result['loadavg_before']:.2f} / {result['loadavg_after']:.2f}.")
+    errors = [e for l in levels for e in l["errors"]]
+    if errors:
+        lines.append("")
+        lines.append("Errors: " + "; ".join(f"`{e}`" for e in errors[:5]))
+    lines.append("")
+    lines.append(f"Command: `{result['command']}`")
+    return "\n".join(lines)
+
+
+def cmd_report(args):
+    results = []
+    for path in args.result:
+        with open(path) as f:
+            results.append(json.load(f))
+    bench = None
+    if args.llama_bench and os.path.exists(args.llama_bench):
+        with open(args.llama_bench) as f:
+            try:
+                bench = json.load(f)
+            except ValueError:
+                bench = None
+    cpu, cores, memory = machine()
+    sent = sum(l["completed"] for l in results[0]["levels"])
+    prompt_avg = round(sum(l["prompt_tokens"] for l in results[0]["levels"]) / sent) if sent else "?"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = []
+    title = "# Benchmarks: gemmactl serve vs llama-server"
+    if args.quick:
+        title += " (quick smoke run, not for comparison)"
+    out += [title, "",
+            f"Generated by `scripts/bench` on {now} at commit `{args.commit}`.", "",
+            f"- Machine: {cpu}, {cores} CPUs, {memory} memory ({args.kernel})",
+            f"- llama.cpp: `{args.llama_version}` (llama-server and llama-bench built from the same pinned source as gemmactl's engine)",
+            f"- Model: `{os.path.basename(args.model)}` ({args.model_size})",
+            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other",
+            f"- Load: streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
+            f"`stream_options.include_usage`; every request a distinct prompt (~{prompt_avg} prompt tokens); "
+            f"requests per level: {args.level_counts}; one uncounted warm-up request first", ""]
+    out += ["Definitions: *generated tok/s* = completion tokens (from `usage`) of the level ÷ the level's wall time; "
+            "*per-stream tok/s* = (completion tokens − 1) ÷ (last content delta − first content delta), median; "
+            "*TTFT* = request sent to first non-empty content delta; "
+            "*prompt tok/s* = Σ prompt tokens ÷ Σ TTFT; *server CPU ms per token* = the server process's user + system "
+            "CPU time during the level ÷ (prompt + completion tokens); *peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
+
+    if bench:
+        out += ["## llama-bench (the engine's ceiling)", "", "| test | threads | tok/s | ± |", "|---|---:|---:|---:|"]
+        for entry in bench:
+            test = f"pp{entry['n_prompt']}" if entry.get("n_prompt") else f"tg{entry['n_gen']}"
+            out.append(f"| {test} | {entry.get('n_threads')} | {fmt(entry.get('avg_ts'), 1)} | {fmt(entry.get('stddev_ts'), 1)} |")
+        out.append("")
+
+    busiest = max(max(r["loadavg_before"], r["loadavg_after"]) for r in results)
+    if cores and busiest > 0.5 * cores:
+        out += [f"> **Warning:** the machine was busy while this ran (1-min load average up to {busiest:.1f} on {cores} CPUs, "
+                "partly other processes): wall-clock numbers are unreliable. *Server CPU ms per token* "
+                "is the least disturbed comparison; rerun on an idle machine for the targets.", ""]
+
+    for result in results:
+        out += [f"## {result['name']}", "", server_table(result), ""]
+
+    by_name = {r["name"]: r for r in results}
+    base = by_name.get(args.baseline)
+    candidate = by_name.get(args.candidate)
+    if base and candidate and base is not candidate:
+        tg = None
+        if bench:
+            tg = next((e.get("avg_ts") for e in bench if not e.get("n_prompt") and e.get("n_gen")), None)
+        out += [f"## Ratios {args.candidate} / {args.baseline}", "",
+                "| metric | better | c=" + " | c=".join(str(l["concurrency"]) for l in base["levels"]) + " | target | met |",
+                "|---|---|" + "---:|" * len(base["levels"]) + "---|---|"]
+        levels = list(zip(base["levels"], candidate["levels"]))
+        def ratios(key):
+            return [ratio(c[key], b[key]) for b, c in levels]
+        def verdict(values, check):
+            known = [v for v in values if v is not None]
+            if not known:
+                return "n/a"
+            return "yes" if check(values) else "**no**"
+        gen = ratios("generated_tps")
+        conc = [l["concurrency"] for l in base["levels"]]
+        def at(values, c):
+            return values[conc.index(c)] if c in conc else None
+        target_gen = lambda v: all(x is not None and x >= 1.0 for x in v)
+        out.append("| generated tok/s | higher | " + " | ".join(fmt(v, 2) for v in gen)
+                   + " | ≥ 1.00 at every level | " + verdict(gen, target_gen) + " |")
+        per = ratios("per_stream_tps_p50")
+        out.append("| per-stream tok/s | higher | " + " | ".join(fmt(v, 2) for v in per) + " | | |")
+        ttft50 = ratios("ttft_p50_ms")
+        c4 = at(ttft50, 4)
+        out.append("| TTFT p50 | lower | " + " | ".join(fmt(v, 2) for v in ttft50)
+                   + " | ≤ 1.00 at c=4 | " + ("n/a" if c4 is None else ("yes" if c4 <= 1.0 else "**no**")) + " |")
+        out.append("| TTFT p95 | lower | " + " | ".join(fmt(v, 2) for v in ratios("ttft_p95_ms")) + " | | |")
+        out.append("| prompt tok/s | higher | " + " | ".join(fmt(v, 2) for v in ratios("prompt_tps")) + " | | |")
+        out.append("| server CPU per token | lower | " + " | ".join(fmt(v, 2) for v in ratios("cpu_ms_per_token")) + " | | |")
+        blank = " | ".join("" for _ in levels)
+        rss = ratio(candidate["peak_rss_kib"], base["peak_rss_kib"])
+        ready = ratio(candidate["ready_ms"], base["ready_ms"])
+        out.append(f"| peak RSS | lower | {fmt(rss, 2)}{' |' * (len(levels) - 1)} | ≤ 1.10 | "
+                   + ("n/a" if rss is None else ("yes" if rss <= 1.10 else "**no**")) + " |")
+        out.append(f"| ready time | lower | {fmt(ready, 2)}{' |' * (len(levels) - 1)} | ≤ 1.00 | "
+                   + ("n/a" if ready is None else ("yes" if ready <= 1.0 else "**no**")) + " |")
+        single = at([c["per_stream_tps_p50"] for b, c in levels], 1)
+        if tg:
+            vs_tg = ratio(single, tg)
+            out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate) | higher | {fmt(vs_tg, 2)}{' |' * (len(levels) - 1)} | ≥ 0.95 | "
+                       + ("n/a" if vs_tg is None else ("yes" if vs_tg >= 0.95 else "**no**")) + " |")
+        _ = blank
+        same = total = 0
+        for b, c in levels:
+            for number, text in b.get("texts", {}).items():
+                if number in c.get("texts", {}):
+                    total += 1
+                    same += text == c["texts"][number]
+        if total:
+            out.append(f"| identical greedy outputs | | {same} of {total} requests{' |' * (len(levels) - 1)} | | |")
+        out.append("")
+        out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
+                   "(compare the load averages above).")
+        out.append("")
+
+    out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
+    write_atomic(args.out, "\n".join(out))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command_name", required=True)
+    sub.add_parser("free-port", help="print a free TCP port on 127.0.0.1")
+
+    drive = sub.add_parser("drive", help="measure one running server")
+    drive.add_argument("--name", required=True)
+    drive.add_argument("--command", default="", help="the server's command line, for the report")
+    drive.add_argument("--pid", type=int, required=True)
+    drive.add_argument("--start-ns", type=int, required=True, help="time.time_ns() when the process was started")
+    drive.add_argument("--port", type=int, required=True)
+    drive.add_argument("--api-key-env", default="BENCH_API_KEY", help="environment variable holding the key")
+    drive.add_argument("--concurrency", default="1,4,8")
+    drive.add_argument("--requests", default="8", help="requests per level: one count, or one per level (6,12,16)")
+    drive.add_argument("--max-tokens", type=int, default=128)
+    drive.add_argument("--request-timeout", type=float, default=120)
+    drive.add_argument("--level-timeout", type=float, default=240, help="no new requests after this many seconds")
+    drive.add_argument("--ready-timeout", type=float, default=180)
+    drive.add_argument("--out", required=True)
+
+    report = sub.add_parser("report", help="write BENCHMARKS.md from drive results")
+    report.add_argument("--result", action="append", required=True)
+    report.add_argument("--llama-bench")
+    report.add_argument("--baseline", default="llama-server")
+    report.add_argument("--candidate", default="gemmactl serve")
+    report.add_argument("--out", required=True)
+    report.add_argument("--commit", default="unknown")
+    report.add_argument("--model", default="")
+    report.add_argument("--model-size", default="")
+    report.add_argument("--threads", default="")
+    report.add_argument("--llama-version", default="")
+    report.add_argument("--kernel", default="")
+    report.add_argument("--level-counts", default="")
+    report.add_argument("--rerun", default="scripts/bench")
+    report.add_argument("--quick", action="store_true")
+
+    args = parser.parse_args()
+    try:
+        if args.command_name == "free-port":
+            print(free_port())
+        elif args.command_name == "drive":
+            cmd_drive(args)
+        else:
+            cmd_report(args)
+    except RuntimeError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Uses the official `openai` package, as a user would, against a running server on 127.0.0.1.
+
+  openai_client_check.py --port P [--api-key-env VAR] [--server gemmactl|llama-server]
+
+Run by scripts/test-openai-client, which starts the server. Prints one line per check and a
+closing `N passed, N failed`; exits 1 when a check fails.
+"""
+
+import argparse
+import math
+import os
+import sys
+import traceback
+
+import openai
+
+MAX_TOKENS = 16
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def run(self, name, function):
+        try:
+            detail = function()
+        except Exception as error:  # any failure, assertion or client error, is this check's failure
+            self.failed += 1
+            print(f"FAIL {name}: {type(error).__name__}: {error}")
+            if os.environ.get("GEMMACTL_TEST_VERBOSE"):
+                traceback.print_exc()
+        else:
+            self.passed += 1
+            print(f"ok   {name}" + (f" ({detail})" if detail else ""))
+
+
+def expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def check_usage(usage, max_completion=None):
+    expect(usage is not None, "no usage in the response")
+    expect(usage.prompt_tokens > 0, f"usage.prompt_tokens is {usage.prompt_tokens}")
+    expect(usage.completion_tokens > 0, f"usage.completion_tokens is {usage.completion_tokens}")
+    expect(usage.total_tokens == usage.prompt_tokens + usage.completion_tokens,
+           f"usage.total_tokens {usage.total_tokens} != {usage.prompt_tokens} + {usage.completion_tokens}")
+    if max_completion is not None:
+        expect(usage.completion_tokens <= max_completion,
+               f"usage.completion_tokens {usage.completion_tokens} exceeds max_tokens {max_completion}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-key-env", default="OPENAI_CHECK_API_KEY")
+    parser.add_argument("--server", choices=["gemmactl", "llama-server"], default="gemmactl")
+    parser.add_argument("--embedding-dimension", type=int, default=640,
+                        help="expected vector length (640 for Gemma 3 270M; 0 to accept any)")
+    args = parser.parse_args()
+    key = os.environ[args.api_key_env]
+    base_url = f"http://127.0.0.1:{args.port}/v1"
+
+    # The wrapper clears proxy variables, so this reaches 127.0.0.1 directly.
+    def client_with(api_key):
+        return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=300)
+
+    client = client_with(key)
+    checks = Checks()
+    state = {}
+    messages = [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": "Name three colours of the rainbow."},
+    ]
+
+    def models_list():
+        models = list(client.models.list())
+        expect(len(models) >= 1, "models.list() returned no models")
+        ids = [m.id for m in models]
+        expect(all(isinstance(i, str) and i for i in ids), f"a model has an empty id: {ids}")
+        state["model"] = ids[0]
+        return f"{len(ids)} model(s), first {ids[0]!r}"
+
+    def chat_non_stream():
+        response = client.chat.completions.create(model=state.get("model", "default"), messages=messages,
+                                                  max_tokens=MAX_TOKENS, temperature=0)
+        expect(response.object == "chat.completion", f"object is {response.object!r}")
+        expect(response.id, "the response has no id")
+        expect(len(response.choices) == 1, f"{len(response.choices)} choices, expected 1")
+        choice = response.choices[0]
+        expect(choice.message.role == "assistant", f"role is {choice.message.role!r}")
+        expect(isinstance(choice.message.content, str) and choice.message.content.strip(),
+               f"empty content: {choice.message.content!r}")
+        expect(choice.finish_reason in ("stop", "length"), f"finish_reason is {choice.finish_reason!r}")
+        check_usage(response.usage, MAX_TOKENS)
+        if choice.finish_reason == "length":
+            expect(response.usage.completion_tokens == MAX_TOKENS,
+                   f"finish_reason length after {response.usage.completion_tokens} of {MAX_TOKENS} tokens")
+        return f"{response.usage.completion_tokens} tokens, finish {choice.finish_reason}"
+
+    def chat_stream():
+        stream = client.chat.completions.create(model=state.get("model", "default"), messages=messages,
+                                                max_tokens=MAX_TOKENS, temperature=0, stream=True,
+                                                stream_options={"include_usage": True})
+        pieces, finish, usage, roles, ids, after_usage = [], None, None, [], set(), 0
+        for chunk in stream:
+            expect(chunk.object == "chat.completion.chunk", f"chunk object is {chunk.object!r}")
+            ids.add(chunk.id)
+            if usage is not None:
+                after_usage += 1
+            if chunk.usage is not None:
+                usage = chunk.usage
+                expect(not chunk.choices, "the usage chunk also carries choices (OpenAI sends choices: [])")
+            for choice in chunk.choices:
+                if choice.delta.role:
+                    roles.append(choice.delta.role)
+                if choice.delta.content:
+                    expect(finish is None, "content arrived after finish_reason")
+                    pieces.append(choice.delta.content)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        text = "".join(pieces)
+        expect(text.strip(), "the stream carried no content")
+        expect(roles and roles[0] == "assistant", f"no assistant role in the first deltas (roles: {roles})")
+        expect(finish in ("stop", "length"), f"finish_reason is {finish!r}")
+        expect(len(ids) == 1, f"chunks carry {len(ids)} different ids")
+        expect(after_usage == 0, f"{after_usage} chunk(s) after the usage chunk")
+        check_usage(usage, MAX_TOKENS)
+        return f"{len(pieces)} deltas, {usage.completion_tokens} tokens, finish {finish}"
+
+    def chat_one_token():
+        response = client.chat.completions.create(model=state.get("model", "default"), messages=messages,
+                                                  max_tokens=1, temperature=0)
+        expect(response.choices[0].finish_reason == "length",
+               f"finish_reason {response.choices[0].finish_reason!r} with max_tokens=1")
+        expect(response.usage.completion_tokens == 1, f"completion_tokens {response.usage.completion_tokens}, expected 1")
+
+    def completions_non_stream():
+        response = client.completions.create(model=state.get("model", "default"), prompt="The capital of France is",
+                                             max_tokens=MAX_TOKENS, temperature=0)
+        expect(response.object == "text_completion", f"object is {response.object!r}")
+        expect(len(response.choices) == 1, f"{len(response.choices)} choices")
+        choice = response.choices[0]
+        expect(isinstance(choice.text, str) and choice.text, f"empty text: {choice.text!r}")
+        expect(choice.finish_reason in ("stop", "length"), f"finish_reason is {choice.finish_reason!r}")
+        check_usage(response.usage, MAX_TOKENS)
+        return f"{choice.text.strip()[:40]!r}"
+
+    def completions_stream():
+        stream = client.completions.create(model=state.get("model", "default"), prompt="Once upon a time",
+                                           max_tokens=MAX_TOKENS, temperature=0, stream=True)
+        pieces, finish = [], None
+        for chunk in stream:
+            for choice in chunk.choices:
+                if choice.text:
+                    pieces.append(choice.text)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        expect("".join(pieces), "the stream carried no text")
+        expect(finish in ("stop", "length"), f"finish_reason is {finish!r}")
+        return f"{len(pieces)} chunks, finish {finish}"
+
+    def embeddings():
+        inputs = ["The cat sat on the mat.", "Quarterly revenue grew by four percent.", "The cat sat on the mat."]
+        response = client.embeddings.create(model=state.get("model", "default"), input=inputs)
+        expect(len(response.data) == 3, f"{len(response.data)} vectors for 3 inputs")
+        expect([d.index for d in response.data] == [0, 1, 2], f"indexes {[d.index for d in response.data]}")
+        vectors = [d.embedding for d in response.data]
+        dimension = len(vectors[0])
+        expect(all(len(v) == dimension for v in vectors), f"vector lengths differ: {[len(v) for v in vectors]}")
+        if args.embedding_dimension:
+            expect(dimension == args.embedding_dimension, f"dimension {dimension}, expected {args.embedding_dimension}")
+        for v in vectors:
+            norm = math.sqrt(sum(x * x for x in v))
+            expect(abs(norm - 1) < 1e-3, f"norm {norm}, expected 1 (normalized)")
+        same = max(abs(a - b) for a, b in zip(vectors[0], vectors[2]))
+        expect(same < 1e-5, f"the same input gave different vectors (max difference {same})")
+        cosine = sum(a * b for a, b in zip(vectors[0], vectors[1]))
+        expect(cosine < 0.999, f"different inputs gave the same vector (cosine {cosine})")
+        expect(response.usage.prompt_tokens > 0, f"usage.prompt_tokens is {response.usage.prompt_tokens}")
+        single = client.embeddings.create(model=state.get("model", "default"), input="The cat sat on the mat.")
+        expect(len(single.data) == 1, "a string input did not give one vector")
+        return f"dimension {dimension}, cosine(different) {cosine:.3f}"
+
+    def wrong_key():
+        bad = client_with(key + "-wrong")
+        try:
+            bad.models.list()
+        except openai.AuthenticationError as error:
+            expect(error.status_code == 401, f"status {error.status_code}")
+            expect(key not in str(error), "the error echoes the real key")
+            return "401"
+        raise AssertionError("models.list() with a wrong key did not raise openai.AuthenticationError")
+
+    def wrong_key_chat():
+        bad = client_with("not-the-key")
+        try:
+            bad.chat.completions.create(model=state.get("model", "default"), messages=messages, max_tokens=4)
+        except openai.AuthenticationError:
+            return "401"
+        raise AssertionError("chat with a wrong key did not raise openai.AuthenticationError")
+
+    def empty_messages():
+        try:
+            client.chat.completions.create(model=state.get("model", "default"), messages=[], max_tokens=4)
+        except openai.BadRequestError as error:
+            expect(error.status_code == 400, f"status {error.status_code}")
+            return "400"
+        raise AssertionError("empty messages did not raise openai.BadRequestError")
+
+    checks.run("models.list", models_list)
+    checks.run("chat.completions.create", chat_non_stream)
+    checks.run("chat.completions.create stream", chat_stream)
+    checks.run("chat.completions.create max_tokens=1", chat_one_token)
+    checks.run("completions.create", completions_non_stream)
+    checks.run("completions.create stream", completions_stream)
+    checks.run("embeddings.create", embeddings)
+    checks.run("wrong key raises AuthenticationError (models)", wrong_key)
+    checks.run("wrong key raises AuthenticationError (chat)", wrong_key_chat)
+    if args.server == "gemmactl":  # llama-server answers empty messages with 200
+        checks.run("empty messages raise BadRequestError", empty_messages)
+
+    print(f"{checks.passed} passed, {checks.failed} failed")
+    sys.exit(1 if checks.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
