@@ -259,70 +259,68 @@ struct ChatCompletion: Encodable {
     struct Message: Encodable { let role: String, content: String }
 }
 
-struct ChatChunk: Encodable {
+/// The fields every completion object shares; `usage` is left out while nil (chunks before the last).
+struct CompletionEnvelope<Choice: Encodable>: Encodable {
     let id: String
-    let object = "chat.completion.chunk"
-    let created: Int, model: String
+    let object: String
+    let created: Int
+    let model: String
     let choices: [Choice]
     var usage: Usage?
-    struct Choice: Encodable {
-        var index = 0
-        var delta: Delta
-        var logprobs: ChatLogprobs?
-        var finishReason: String?
-        enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(index, forKey: .index)
-            try container.encode(delta, forKey: .delta)
-            try container.encode(logprobs, forKey: .logprobs)
-            try container.encode(finishReason, forKey: .finishReason)
-        }
+}
+
+typealias ChatChunk = CompletionEnvelope<ChatChunkChoice>
+typealias TextCompletion = CompletionEnvelope<TextChoice>
+
+extension CompletionEnvelope where Choice == ChatChunkChoice {
+    init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: id, object: "chat.completion.chunk", created: created, model: model, choices: choices, usage: usage)
     }
+}
+
+extension CompletionEnvelope where Choice == TextChoice {
+    init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: id, object: "text_completion", created: created, model: model, choices: choices, usage: usage)
+    }
+}
+
+/// One streamed chat choice; `logprobs` and `finish_reason` are sent as null until known, as OpenAI does.
+struct ChatChunkChoice: Encodable {
+    var index = 0
+    var delta: Delta
+    var logprobs: ChatLogprobs?
+    var finishReason: String?
+
     struct Delta: Encodable {
         var role: String?
         var content: String?
     }
+
+    enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }
+
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(object, forKey: .object)
-        try container.encode(created, forKey: .created)
-        try container.encode(model, forKey: .model)
-        try container.encode(choices, forKey: .choices)
-        if let usage { try container.encode(usage, forKey: .usage) }
+        try container.encode(index, forKey: .index)
+        try container.encode(delta, forKey: .delta)
+        try container.encode(logprobs, forKey: .logprobs)
+        try container.encode(finishReason, forKey: .finishReason)
     }
-    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
 }
 
-struct TextCompletion: Encodable {
-    let id: String
-    let object = "text_completion"
-    let created: Int, model: String
-    let choices: [Choice]
-    var usage: Usage?
-    struct Choice: Encodable {
-        var index = 0
-        var text: String
-        var logprobs: CompletionLogprobs?
-        var finishReason: String?
-        enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(index, forKey: .index)
-            try container.encode(text, forKey: .text)
-            try container.encode(logprobs, forKey: .logprobs)
-            try container.encode(finishReason, forKey: .finishReason)
-        }
-    }
-    enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
+/// One text completion choice, streamed or whole.
+struct TextChoice: Encodable {
+    var index = 0
+    var text: String
+    var logprobs: CompletionLogprobs?
+    var finishReason: String?
+
+    enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
+
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(object, forKey: .object)
-        try container.encode(created, forKey: .created)
-        try container.encode(model, forKey: .model)
-        try container.encode(choices, forKey: .choices)
-        if let usage { try container.encode(usage, forKey: .usage) }
+        try container.encode(index, forKey: .index)
+        try container.encode(text, forKey: .text)
+        try container.encode(logprobs, forKey: .logprobs)
+        try container.encode(finishReason, forKey: .finishReason)
     }
 }
