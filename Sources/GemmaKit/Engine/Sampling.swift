@@ -38,6 +38,24 @@ public struct SamplingParameters: Sendable, Equatable {
         self.grammar = grammar
     }
 
+    /// These parameters with every field a request set replacing the default; nil keeps it.
+    public func overriding(temperature: Double? = nil, topK: Int? = nil, topP: Double? = nil, minP: Double? = nil,
+                           repeatPenalty: Double? = nil, presencePenalty: Double? = nil, frequencyPenalty: Double? = nil,
+                           penaltyLastN: Int? = nil, seed: UInt32? = nil, grammar: String? = nil) -> SamplingParameters {
+        var result = self
+        if let temperature { result.temperature = temperature }
+        if let topK { result.topK = topK }
+        if let topP { result.topP = topP }
+        if let minP { result.minP = minP }
+        if let repeatPenalty { result.repeatPenalty = repeatPenalty }
+        if let presencePenalty { result.presencePenalty = presencePenalty }
+        if let frequencyPenalty { result.frequencyPenalty = frequencyPenalty }
+        if let penaltyLastN { result.penaltyLastN = penaltyLastN }
+        if let seed { result.seed = seed }
+        if let grammar { result.grammar = grammar }
+        return result
+    }
+
     /// Greedy decoding: deterministic, the same text for the same prompt.
     public static let greedy = SamplingParameters(temperature: 0)
 

@@ -25,21 +25,17 @@ struct OllamaController<Context: RequestContext>: Sendable {
         }
 
         func sampling(format: String?) throws -> SamplingParameters {
-            var parameters = SamplingParameters()
-            if let temperature { parameters.temperature = temperature }
-            if let topK { parameters.topK = topK }
-            if let topP { parameters.topP = topP }
-            if let minP { parameters.minP = minP }
-            if let repeatPenalty { parameters.repeatPenalty = repeatPenalty }
-            if let presencePenalty { parameters.presencePenalty = presencePenalty }
-            if let frequencyPenalty { parameters.frequencyPenalty = frequencyPenalty }
-            if let repeatLastN { parameters.penaltyLastN = repeatLastN }
-            if let seed, seed >= 0 { parameters.seed = UInt32(truncatingIfNeeded: seed) }
+            let grammar: String?
             switch format {
-            case nil, "": break
-            case "json": parameters.grammar = JSONGrammar.object
+            case nil, "": grammar = nil
+            case "json": grammar = JSONGrammar.object
             default: throw APIError.badRequest("'format' must be \"json\", got \"\(format!)\"", param: "format")
             }
+            // Ollama treats a negative seed as "random".
+            let parameters = SamplingParameters().overriding(
+                temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
+                presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, penaltyLastN: repeatLastN,
+                seed: seed.flatMap { $0 >= 0 ? UInt32(truncatingIfNeeded: $0) : nil }, grammar: grammar)
             do { try parameters.validate() } catch { throw APIError.badRequest("options: \(error.message)") }
             return parameters
         }

@@ -84,19 +84,11 @@ struct SamplingFields: Decodable {
         if let n, n != 1 {
             throw APIError.badRequest("'n' must be 1: this server generates one choice per request (got \(n))", param: "n")
         }
-        var parameters = SamplingParameters()
-        if let temperature { parameters.temperature = temperature }
-        if let topP { parameters.topP = topP }
-        if let topK { parameters.topK = topK }
-        if let minP { parameters.minP = minP }
-        if let presencePenalty { parameters.presencePenalty = presencePenalty }
-        if let frequencyPenalty { parameters.frequencyPenalty = frequencyPenalty }
-        if let repeatPenalty { parameters.repeatPenalty = repeatPenalty }
-        if let seed {
-            guard seed >= 0 else { throw APIError.badRequest("'seed' must be 0 or more, got \(seed)", param: "seed") }
-            parameters.seed = UInt32(truncatingIfNeeded: seed)
-        }
-        parameters.grammar = grammar
+        if let seed, seed < 0 { throw APIError.badRequest("'seed' must be 0 or more, got \(seed)", param: "seed") }
+        let parameters = SamplingParameters().overriding(
+            temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
+            presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
+            seed: seed.map { UInt32(truncatingIfNeeded: $0) }, grammar: grammar)
         do {
             try parameters.validate()
         } catch {
