@@ -79,11 +79,19 @@ enum Flags {
 
 extension Flags {
     /// Where models are cached and fetched from.
-    struct Hub: ParsableArguments {
+    /// The model cache folder, for commands that read or write it.
+    struct Cache: ParsableArguments {
         @Option(name: .customLong("cache-dir"),
                 help: ArgumentHelp("Model cache folder. Default: as llama.cpp chooses it. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
                                    valueName: "path"))
         var cacheDir: String?
+
+        var cache: HubCache { HubCache.resolve(override: cacheDir) }
+    }
+
+    struct Hub: ParsableArguments {
+        @OptionGroup var cacheOption: Cache
+        var cacheDir: String? { cacheOption.cacheDir }
 
         @Option(name: .customLong("token-file"),
                 help: ArgumentHelp("File holding a Hugging Face token for gated models. [environment: HF_TOKEN]", valueName: "path"))

@@ -19,10 +19,7 @@ extension Gemmactl {
         @Argument(help: ArgumentHelp("Model file or cached model name.", valueName: "model"))
         var model: String?
 
-        @Option(name: .customLong("cache-dir"),
-                help: ArgumentHelp("Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
-                                   valueName: "path"))
-        var cacheDir: String?
+        @OptionGroup var cacheOption: Flags.Cache
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -31,7 +28,7 @@ extension Gemmactl {
         var metadata = false
 
         func run() async throws {
-            let path = try await ModelArgument.localPath(model, cacheDir: cacheDir)
+            let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir)
             let file = try GGUFFile(path: path)
             let summary = try ModelSummary(file)
             if json {

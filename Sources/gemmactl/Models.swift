@@ -19,16 +19,13 @@ extension Gemmactl {
         struct List: ParsableCommand {
             static let configuration = CommandConfiguration(commandName: "list", abstract: "List cached models.")
 
-            @Option(name: .customLong("cache-dir"),
-                    help: ArgumentHelp("Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
-                                       valueName: "path"))
-            var cacheDir: String?
+            @OptionGroup var cacheOption: Flags.Cache
 
             @Flag(help: "Print JSON.")
             var json = false
 
             func run() throws {
-                let cache = HubCache.resolve(override: cacheDir)
+                let cache = cacheOption.cache
                 let models = cache.listModels()
                 if json {
                     let encoder = JSONEncoder()
@@ -60,10 +57,7 @@ extension Gemmactl {
             @Argument(help: ArgumentHelp("ORG/REPO or ORG/REPO:FILE.", valueName: "model"))
             var model: String
 
-            @Option(name: .customLong("cache-dir"),
-                    help: ArgumentHelp("Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
-                                       valueName: "path"))
-            var cacheDir: String?
+            @OptionGroup var cacheOption: Flags.Cache
 
             @Flag(help: "Print JSON.")
             var json = false
@@ -77,7 +71,7 @@ extension Gemmactl {
 
             func run() throws {
                 let parts = model.split(separator: ":", maxSplits: 1).map(String.init)
-                let cache = HubCache.resolve(override: cacheDir)
+                let cache = cacheOption.cache
                 let removed = try cache.remove(repo: parts[0], file: parts.count > 1 ? parts[1] : nil)
                 if json {
                     let data = try JSONSerialization.data(withJSONObject: ["removed": removed], options: [.sortedKeys, .withoutEscapingSlashes])

@@ -34,10 +34,7 @@ extension Gemmactl {
         @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).")
         var memoryLimit: String?
 
-        @Option(name: .customLong("cache-dir"),
-                help: ArgumentHelp("Model cache folder. [environment: LLAMA_CACHE, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME]",
-                                   valueName: "path"))
-        var cacheDir: String?
+        @OptionGroup var cacheOption: Flags.Cache
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -57,7 +54,7 @@ extension Gemmactl {
         }
 
         func run() async throws {
-            let path = try await ModelArgument.localPath(model, cacheDir: cacheDir)
+            let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir)
             let options = PlanOptions(contextSize: contextSize, parallel: parallel,
                                       cacheTypeK: KVCacheType(rawValue: cacheTypeK)!, cacheTypeV: KVCacheType(rawValue: cacheTypeV)!,
                                       memoryLimit: memoryLimit.flatMap(MemoryPlanner.parseQuantity))
