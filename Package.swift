@@ -37,7 +37,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Resources/templates")]
+            resources: [.copy("Resources/templates")],
+            linkerSettings: [
+                // Lets LlamaBackend reach llama.cpp's CPU backend as it is created, to switch it to
+                // the batch-invariant reference kernels (GNU ld / lld only, hence Linux only).
+                .unsafeFlags(["-Xlinker", "--wrap=ggml_backend_init_by_type"], .when(platforms: [.linux])),
+            ]
         ),
         .executableTarget(
             name: "gemmactl",

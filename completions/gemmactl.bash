@@ -186,7 +186,7 @@ _gemmactl() {
 
 _gemmactl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--no-auth --log-prompts --repack --version -h --help)
+    non_repeating_flags=(--no-auth --log-prompts --repack --fast-kernels --version -h --help)
     repeating_options=()
     non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
     __gemmactl_offer_flags_options 0

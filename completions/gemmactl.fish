@@ -23,7 +23,7 @@ function __gemmactl_parse_tokens -S
         __gemmactl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __gemmactl_parse_subcommand 0 'm/model=' 'hf-repo=' 'hf-file=' 'alias=' 'c/ctx-size=' 'parallel=' 't/threads=' 'threads-batch=' 'b/batch-size=' 'n-gpu-layers=' 'host=' 'port=' 'api-key-file=' 'no-auth' 'max-body-size=' 'max-queue=' 'request-timeout=' 'shutdown-grace=' 'sse-ping-interval=' 'metrics-port=' 'log-prompts' 'repack' 'log-level=' 'version' 'h/help'
+            __gemmactl_parse_subcommand 0 'm/model=' 'hf-repo=' 'hf-file=' 'alias=' 'c/ctx-size=' 'parallel=' 't/threads=' 'threads-batch=' 'b/batch-size=' 'n-gpu-layers=' 'host=' 'port=' 'api-key-file=' 'no-auth' 'max-body-size=' 'max-queue=' 'request-timeout=' 'shutdown-grace=' 'sse-ping-interval=' 'metrics-port=' 'log-prompts' 'repack' 'fast-kernels' 'log-level=' 'version' 'h/help'
         case 'generate'
             __gemmactl_parse_subcommand 0 'm/model=' 'n-gpu-layers=' 'log-level=' 'p/prompt=' 'n/max-tokens=' 'temperature=' 'seed=' 'stop=+' 'c/ctx-size=' 't/threads=' 'chat' 'version' 'h/help'
         case 'pull'
@@ -141,6 +141,7 @@ complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_opti
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" metrics-port' -l 'metrics-port' -d 'Also serve /metrics without auth on this port, for Prometheus. [environment: GEMMA_METRICS_PORT]' -rfka ''
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" log-prompts' -l 'log-prompts' -d 'Log prompt text (off: prompts never reach the logs). [environment: GEMMA_LOG_PROMPTS]'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" repack' -l 'repack' -d 'Let llama.cpp repack weights: faster prompts, but greedy output may then depend on what shares a batch. [environment: GEMMA_REPACK]'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" fast-kernels' -l 'fast-kernels' -d 'Let llama.cpp pick CPU kernels by batch shape (tiled matrix products and attention): faster prompts on big models, but greedy output may then depend on what shares a batch. [environment: GEMMA_FAST_KERNELS]'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" log-level' -l 'log-level' -d 'trace, debug, info, notice, warning, error or critical. [environment: GEMMA_LOG_LEVEL]' -rfka ''
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" version' -l 'version' -d 'Show the version.'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl serve" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -64,6 +64,8 @@ extension Gemmactl {
         var logPrompts = false
         @Flag(help: "Let llama.cpp repack weights: faster prompts, but greedy output may then depend on what shares a batch. [environment: GEMMA_REPACK]")
         var repack = false
+        @Flag(name: .customLong("fast-kernels"), help: "Let llama.cpp pick CPU kernels by batch shape (tiled matrix products and attention): faster prompts on big models, but greedy output may then depend on what shares a batch. [environment: GEMMA_FAST_KERNELS]")
+        var fastKernels = false
         @Option(name: .customLong("debug-load-delay"), help: ArgumentHelp("Wait this long before loading the model (tests).", visibility: .hidden))
         var debugLoadDelay: String?
         @OptionGroup var logging: Flags.Logging
@@ -78,6 +80,7 @@ extension Gemmactl {
             inputs.maxBodySize = maxBodySize; inputs.maxQueue = maxQueue; inputs.requestTimeout = requestTimeout
             inputs.shutdownGrace = shutdownGrace; inputs.ssePingInterval = ssePingInterval
             inputs.metricsPort = metricsPort; inputs.logPrompts = logPrompts; inputs.repack = repack
+            inputs.fastKernels = fastKernels
             let configuration = try inputs.resolve()
             let delay = try debugLoadDelay.map { try DurationText.parse($0, field: "--debug-load-delay") }
             let server = try GemmaServer(configuration: configuration)

@@ -7,18 +7,21 @@ struct SchedulerTests {
     let model = TestModel.shared
 
     @Test func concurrentGreedyOutputsMatchSequentialOnes() async throws {
-        // Known gap, kept out on purpose and reported: "In 1969, the first" starts with a near-tie
-        // ("<em>Star" vs "generation") that still flips when the prompt shares a batch, even with
-        // llamafile kernels and weight repacking off, flash attention on or off. The remaining
-        // batch-dependent arithmetic is inside llama.cpp's CPU backend.
-        let prompts = ["The capital of Italy is", "Water boils at", "My favourite fruit is", "The first man on the moon",
-                       "The quick brown fox", "Kubernetes is"]
-        let requests = prompts.map { GenerationRequest(prompt: model.tokenize($0), sampling: .greedy, maxTokens: 20) }
+        // "In 1969, the first" starts on a near-tie ("<em>Star" vs "generation") that flipped with
+        // ggml's batch-shape-dependent kernels; the long prompt passes 256 cached tokens, where a
+        // lone decode row used to take flash attention's split-over-threads path.
+        let long = String(repeating: "The history of the world is long and full of surprises. ", count: 28) + "In 1969, the first"
+        let prompts = ["The capital of Italy is", "In 1969, the first", "Water boils at", "My favourite fruit is",
+                       "The first man on the moon", long, "The quick brown fox", "Kubernetes is"]
+        let requests = prompts.map { GenerationRequest(prompt: model.tokenize($0), sampling: .greedy, maxTokens: 24) }
+        #expect(requests[5].prompt.count > 300)
         let sequentialEngine = try await TestModel.engine(contextSize: 1024, slots: 1)
         var sequential: [String] = []
         for request in requests { sequential.append(try await sequentialEngine.complete(request).text) }
         sequentialEngine.shutdown()
 
+        // More requests than slots: prompts share batches with other slots' prompts and decodes,
+        // and slots are reused with other cached prefixes.
         let engine = try await TestModel.engine(contextSize: 4096, slots: 4)
         defer { engine.shutdown() }
         let concurrent = try await withThrowingTaskGroup(of: (Int, String).self) { group in
@@ -29,7 +32,9 @@ struct SchedulerTests {
             for try await (index, text) in group { results[index] = text }
             return results
         }
-        #expect(concurrent == sequential)
+        for index in prompts.indices {
+            #expect(concurrent[index] == sequential[index], "prompt \(index) differs under concurrency")
+        }
     }
 
     @Test func repeatedPromptReusesTheCachedPrefix() async throws {
@@ -137,3 +142,4 @@ actor StreamEventLog {
     func add(_ event: String) { events.append(event) }
     func count(_ event: String) -> Int { events.filter { $0 == event }.count }
 }
+

@@ -17,6 +17,37 @@ public enum LlamaBackend {
     /// Initialises the backend if it is not yet.
     public static func initialize() { _ = initialized }
 
+    /// Whether this build can switch llama.cpp's CPU backend to its reference kernels (Linux:
+    /// the link-time hook in Package.swift). Elsewhere `ContextOptions.batchInvariant` is ignored.
+    public static var canUseReferenceKernels: Bool {
+        #if os(Linux)
+        true
+        #else
+        false
+        #endif
+    }
+
+    /// Serialises context creation so each new context's CPU backend gets its own setting.
+    private static let creation = Mutex<Void>(())
+    /// What the next CPU backend llama.cpp creates should use; read by the link-time hook.
+    fileprivate static let nextBackendUsesReferenceKernels = Atomic<Bool>(false)
+
+    /// Runs `create` (a llama.cpp context creation) so that the CPU backend it makes computes with
+    /// the reference kernels when `referenceKernels` is true.
+    ///
+    /// ggml's optimised CPU kernels pick a different algorithm by batch shape (tiled K-quant matrix
+    /// products from 8 rows, tiled flash attention from 64 query rows, a split over threads for a
+    /// single query row), so a token's logits depend on what else shares its batch and greedy output
+    /// changes with concurrency. The reference kernels compute every row the same way.
+    static func creatingContext<T>(referenceKernels: Bool, _ create: () -> T) -> T {
+        initialize()
+        return creation.withLock { _ in
+            nextBackendUsesReferenceKernels.store(referenceKernels, ordering: .sequentiallyConsistent)
+            defer { nextBackendUsesReferenceKernels.store(false, ordering: .sequentiallyConsistent) }
+            return create()
+        }
+    }
+
     /// The llama.cpp version string this binary was built with (commit and build number).
     public static var systemInfo: String { String(cString: llama_print_system_info()) }
 
@@ -59,3 +90,18 @@ private func llamaLogCallback(level: ggml_log_level, text: UnsafePointer<CChar>?
         LlamaBackend.logger.trace("\(line)")
     }
 }
+
+#if os(Linux)
+/// llama.cpp creates its CPU backend through `ggml_backend_init_by_type`; the linker flag
+/// `--wrap=ggml_backend_init_by_type` (Package.swift) routes that call here, the only place the
+/// backend object is reachable before the context uses it.
+@_cdecl("__wrap_ggml_backend_init_by_type")
+func wrappedBackendInitByType(_ type: ggml_backend_dev_type, _ params: UnsafePointer<CChar>?) -> ggml_backend_t? {
+    let backend = __real_ggml_backend_init_by_type(type, params)
+    if let backend, type == GGML_BACKEND_DEVICE_TYPE_CPU,
+       LlamaBackend.nextBackendUsesReferenceKernels.load(ordering: .sequentiallyConsistent) {
+        ggml_backend_cpu_set_use_ref(backend, true)
+    }
+    return backend
+}
+#endif

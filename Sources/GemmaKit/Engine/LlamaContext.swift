@@ -14,9 +14,14 @@ public struct ContextOptions: Sendable, Equatable {
     public var batchThreads: Int = CPUBudget.defaultThreads
     /// Produce pooled embeddings instead of logits.
     public var embeddings: Bool = false
+    /// Compute with llama.cpp's reference CPU kernels so that a token's logits do not depend on
+    /// what else shares its batch: greedy output is then the same alone or under concurrency.
+    /// Off lets ggml pick tiled kernels by batch shape (see `LlamaBackend.creatingContext`).
+    public var batchInvariant: Bool = true
 
     public init(contextSize: Int = 4096, sequences: Int = 1, batchSize: Int = 512, microBatchSize: Int = 512,
-                threads: Int = CPUBudget.defaultThreads, batchThreads: Int? = nil, embeddings: Bool = false) {
+                threads: Int = CPUBudget.defaultThreads, batchThreads: Int? = nil, embeddings: Bool = false,
+                batchInvariant: Bool = true) {
         self.contextSize = contextSize
         self.sequences = sequences
         self.batchSize = batchSize
@@ -24,6 +29,7 @@ public struct ContextOptions: Sendable, Equatable {
         self.threads = threads
         self.batchThreads = batchThreads ?? threads
         self.embeddings = embeddings
+        self.batchInvariant = batchInvariant
     }
 }
 
@@ -54,7 +60,8 @@ final class LlamaContext {
             params.n_ubatch = params.n_batch
         }
         LlamaBackend.clearLastError()
-        guard let context = llama_init_from_model(model.pointer, params) else {
+        let created = LlamaBackend.creatingContext(referenceKernels: options.batchInvariant) { llama_init_from_model(model.pointer, params) }
+        guard let context = created else {
             let detail = LlamaBackend.takeLastError() ?? "no reason given"
             throw EngineError(.contextCreationFailed,
                               "could not create a llama.cpp context (ctx-size \(options.contextSize), parallel \(options.sequences)): \(detail)",

@@ -26,6 +26,7 @@ public struct ServeInputs: Sendable {
     public var metricsPort: Int?
     public var logPrompts: Bool = false
     public var repack: Bool = false
+    public var fastKernels: Bool = false
 
     public init() {}
 
@@ -42,6 +43,7 @@ public struct ServeInputs: Sendable {
         "request-timeout": ["GEMMA_REQUEST_TIMEOUT"], "shutdown-grace": ["GEMMA_SHUTDOWN_GRACE"],
         "sse-ping-interval": ["GEMMA_SSE_PING_INTERVAL"], "metrics-port": ["GEMMA_METRICS_PORT"],
         "log-prompts": ["GEMMA_LOG_PROMPTS"], "repack": ["GEMMA_REPACK"],
+        "fast-kernels": ["GEMMA_FAST_KERNELS"],
     ]
 
     /// Applies the environment under the flags, then defaults, and checks every value.
@@ -103,7 +105,8 @@ public struct ServeInputs: Sendable {
             context: ContextOptions(contextSize: try int("ctx-size", contextSize) ?? 4096,
                                     sequences: try int("parallel", parallel) ?? 4,
                                     batchSize: batchSize, microBatchSize: batchSize, threads: threads,
-                                    batchThreads: try int("threads-batch", threadsBatch) ?? threads),
+                                    batchThreads: try int("threads-batch", threadsBatch) ?? threads,
+                                    batchInvariant: !(try bool("fast-kernels", fastKernels))),
             maxQueue: try int("max-queue", maxQueue) ?? 64)
         configuration.gpuLayers = try int("n-gpu-layers", gpuLayers) ?? 0
         configuration.repackWeights = try bool("repack", repack)
