@@ -143,3 +143,26 @@ actor StreamEventLog {
     func count(_ event: String) -> Int { events.filter { $0 == event }.count }
 }
 
+@Suite("Greedy argmax")
+struct GreedyArgmaxTests {
+    private func argmax(_ values: [Float]) -> Int {
+        values.withUnsafeBufferPointer { SamplerChain.firstIndexOfMaximum($0) }
+    }
+
+    @Test func picksTheLargestValueAnywhere() {
+        for count in [1, 15, 16, 17, 33, 262_144] {
+            for position in Set([0, count / 2, count - 1]) {
+                var values = (0..<count).map { Float(($0 * 7919) % 1000) / 1000 - 2 }
+                values[position] = 5
+                #expect(argmax(values) == position, "count \(count), maximum at \(position)")
+            }
+        }
+    }
+
+    @Test func aTieGoesToTheLowestIndexAsInLlamaCpp() {
+        var values = [Float](repeating: -1, count: 100)
+        values[70] = 3; values[20] = 3; values[99] = 3
+        #expect(argmax(values) == 20)
+        #expect(argmax([Float](repeating: -.infinity, count: 40)) == 0)
+    }
+}

@@ -79,8 +79,16 @@ public struct SamplingParameters: Sendable, Equatable {
 /// engine's thread only.
 final class SamplerChain {
     let pointer: UnsafeMutablePointer<llama_sampler>
+    /// Plain greedy (no grammar, no penalties): the chain's only step is an argmax, which
+    /// `sample` does straight on the logits instead of building llama.cpp's candidate array
+    /// (Gemma's 262,144-token vocabulary makes that array 3 MB per token).
+    private let isPlainArgmax: Bool
+    private let vocabularySize: Int
 
     init(_ parameters: SamplingParameters, model: LlamaModel) throws(EngineError) {
+        vocabularySize = model.vocabularySize
+        let penalised = parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
+        isPlainArgmax = parameters.temperature <= 0 && parameters.grammar == nil && !penalised
         var chainParams = llama_sampler_chain_default_params()
         chainParams.no_perf = true
         pointer = llama_sampler_chain_init(chainParams)
@@ -95,7 +103,7 @@ final class SamplerChain {
             add(sampler)
         }
         let lastN = parameters.penaltyLastN == -1 ? model.contextTrainSize : parameters.penaltyLastN
-        if parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0 {
+        if penalised {
             add(llama_sampler_init_penalties(Int32(clamping: model.vocabularySize), Int32(clamping: lastN), Float(parameters.repeatPenalty),
                                              Float(parameters.frequencyPenalty), Float(parameters.presencePenalty)))
         }
@@ -114,7 +122,28 @@ final class SamplerChain {
 
     /// Samples from output row `index` of the context's last decode and records the token.
     func sample(_ context: LlamaContext, index: Int32) -> Token {
-        llama_sampler_sample(pointer, context.pointer, index)
+        if isPlainArgmax, let logits = context.logits(at: index) {
+            return Token(Self.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabularySize)))
+        }
+        return llama_sampler_sample(pointer, context.pointer, index)
+    }
+
+    /// The lowest index holding the largest value, as llama.cpp's greedy sampler picks it.
+    static func firstIndexOfMaximum(_ values: UnsafeBufferPointer<Float>) -> Int {
+        guard !values.isEmpty else { return 0 }
+        let lanes = SIMD16<Float>.scalarCount
+        let wholeChunks = values.count / lanes
+        var maximum = -Float.infinity
+        if wholeChunks > 0 {
+            let raw = UnsafeRawPointer(values.baseAddress!)
+            var best = SIMD16<Float>(repeating: -.infinity)
+            for chunk in 0..<wholeChunks {
+                best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: chunk * lanes * 4, as: SIMD16<Float>.self))
+            }
+            maximum = best.max()
+        }
+        for index in (wholeChunks * lanes)..<values.count where values[index] > maximum { maximum = values[index] }
+        return values.firstIndex(of: maximum) ?? 0
     }
 }
 
