@@ -557,6 +557,21 @@ def cmd_report(args):
                    "(compare the load averages above).")
         out.append("")
 
+    fast = by_name.get(f"{args.candidate} --fast-kernels")
+    if candidate and fast:
+        pairs = list(zip(fast["levels"], candidate["levels"]))
+        def kernel_ratios(key):
+            return " | ".join(fmt(ratio(c[key], f[key]), 2) for f, c in pairs)
+        out += [f"## Cost of batch-invariant kernels: {args.candidate} / {args.candidate} --fast-kernels", "",
+                "gemmactl's default runs llama.cpp's reference CPU kernels so greedy output does not depend on what "
+                "shares a batch; `--fast-kernels` lets ggml pick tiled kernels by batch shape.", "",
+                "| metric | better | c=" + " | c=".join(str(f["concurrency"]) for f, _ in pairs) + " |",
+                "|---|---|" + "---:|" * len(pairs),
+                "| generated tok/s | higher | " + kernel_ratios("generated_tps") + " |",
+                "| TTFT p50 | lower | " + kernel_ratios("ttft_p50_ms") + " |",
+                "| prompt tok/s | higher | " + kernel_ratios("prompt_tps") + " |",
+                "| server CPU per token | lower | " + kernel_ratios("cpu_ms_per_token") + " |", ""]
+
     out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
     write_atomic(args.out, "\n".join(out))
 
