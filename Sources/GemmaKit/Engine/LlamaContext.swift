@@ -31,6 +31,12 @@ public struct ContextOptions: Sendable, Equatable {
         self.embeddings = embeddings
         self.batchInvariant = batchInvariant
     }
+
+    /// Which CPU kernels a context made with these options computes with, for logs.
+    public var kernelDescription: String {
+        guard batchInvariant else { return "fast (batch-shape dependent)" }
+        return LlamaBackend.canUseReferenceKernels ? "reference (batch-invariant)" : "fast (reference kernels need Linux)"
+    }
 }
 
 /// A llama.cpp context: KV cache and compute buffers over a model.

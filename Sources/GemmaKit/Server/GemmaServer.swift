@@ -104,6 +104,7 @@ struct BackgroundWork: Service {
                     "model": "\(core.configuration.modelPath)", "id": "\(core.modelID)",
                     "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))",
                     "slots": "\(core.configuration.engine.context.sequences)",
+                    "kernels": "\(core.configuration.engine.context.kernelDescription)",
                 ])
             } catch {
                 // As llama-server does: a server that cannot serve exits, so the orchestrator sees it.
