@@ -138,7 +138,7 @@ final class SamplerChain {
             let raw = UnsafeRawPointer(values.baseAddress!)
             var best = SIMD16<Float>(repeating: -.infinity)
             for chunk in 0..<wholeChunks {
-                best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: chunk * lanes * 4, as: SIMD16<Float>.self))
+                best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: chunk * lanes * MemoryLayout<Float>.stride, as: SIMD16<Float>.self))
             }
             maximum = best.max()
         }

@@ -211,8 +211,7 @@ final class Scheduler {
         guard let logits = context.logits(at: row) else {
             return TokenLogprob(token: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: 0, top: [])
         }
-        var maxLogit = -Float.infinity
-        for i in 0..<vocabulary where logits[i] > maxLogit { maxLogit = logits[i] }
+        let maxLogit = logits[SamplerChain.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabulary))]
         var sum: Double = 0
         for i in 0..<vocabulary { sum += Double(expf(logits[i] - maxLogit)) }
         let logSum = Double(maxLogit) + log(sum)
