@@ -37,6 +37,19 @@ struct SchedulerTests {
         }
     }
 
+    #if os(Linux)
+    @Test func engineThreadsAreNamedForTheOS() async throws {
+        let engine = try await TestModel.engine(contextSize: 512, slots: 1)
+        defer { engine.shutdown() }
+        // One decode so ggml's worker threads exist too; they inherit the engine thread's name.
+        _ = try await engine.complete(GenerationRequest(prompt: model.tokenize("Hello"), sampling: .greedy, maxTokens: 1))
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(names.filter { $0 == "gemmactl-engine" }.count >= 1, "thread names: \(names)")
+    }
+    #endif
+
     @Test func repeatedPromptReusesTheCachedPrefix() async throws {
         let engine = try await TestModel.engine(contextSize: 2048, slots: 2)
         defer { engine.shutdown() }

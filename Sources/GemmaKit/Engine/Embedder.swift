@@ -8,7 +8,7 @@ public final class Embedder: @unchecked Sendable {
     public let model: LlamaModel
     public let contextSize: Int
     private let threads: Int
-    private let worker = WorkerThread(name: "gemmactl-embeddings")
+    private let worker = WorkerThread(name: "gemmactl-embed")
     // Touched on the worker thread only.
     private var context: LlamaContext?
     private var batch: LlamaBatch?
@@ -70,6 +70,7 @@ final class WorkerThread: @unchecked Sendable {
 
     init(name: String) {
         let thread = Thread { [condition] in
+            nameCurrentThread(name)
             while true {
                 condition.lock()
                 while self.jobs.isEmpty && !self.stopping { condition.wait() }
@@ -79,7 +80,6 @@ final class WorkerThread: @unchecked Sendable {
                 job()
             }
         }
-        thread.name = name
         thread.stackSize = 8 << 20
         thread.start()
     }

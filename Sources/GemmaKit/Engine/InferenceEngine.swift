@@ -56,9 +56,13 @@ public final class InferenceEngine: @unchecked Sendable {
     public static func start(model: LlamaModel, options: EngineOptions = EngineOptions()) async throws -> InferenceEngine {
         let engine = InferenceEngine(model: model, options: options)
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { engine.run(ready: ready) }
+            let thread = Thread {
+                // Named from inside: the name shows in `top -H` and perf, and ggml's worker
+                // threads, started from this one, inherit it.
+                nameCurrentThread("gemmactl-engine")
+                engine.run(ready: ready)
+            }
             thread.stackSize = 8 << 20
-            thread.name = "gemmactl-inference"
             thread.start()
         }
         return engine
@@ -192,6 +196,19 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         // `context` is freed here, on the thread that used it.
     }
+}
+
+/// Names the calling thread for the OS, where `top -H`, `ps -L` and perf show it (Linux keeps
+/// 15 bytes). Foundation's `Thread.name` set before `start()` does not reach the OS thread on
+/// Linux, and Swift cannot see glibc's `pthread_setname_np`; /proc/thread-self/comm is the same.
+func nameCurrentThread(_ name: String) {
+    #if os(Linux)
+    guard let file = fopen("/proc/thread-self/comm", "w") else { return }
+    fputs(String(decoding: name.utf8.prefix(15), as: UTF8.self), file)
+    fclose(file)
+    #else
+    Thread.current.name = name
+    #endif
 }
 
 extension NSCondition {
