@@ -3,6 +3,7 @@
 
   bench_load.py free-port
   bench_load.py drive  --name NAME --pid PID --start-ns NS --port P --api-key-env VAR --out result.json [options]
+  bench_load.py merge  --round r1.json --round r2.json --out merged.json
   bench_load.py report --result a.json --result b.json [--llama-bench lb.json] --out BENCHMARKS.md [options]
 
 `drive` waits for the server's first /health 200 (the ready time counts from --start-ns, taken
@@ -365,6 +366,61 @@ def cmd_drive(args):
     write_atomic(args.out, json.dumps(output, indent=2))
 
 
+# MARK: merge
+
+MEDIAN_KEYS = ["wall_s", "generated_tps", "per_stream_tps_p50", "ttft_p50_ms", "ttft_p95_ms", "prompt_tps", "cpu_ms_per_token"]
+SUM_KEYS = ["requested", "completed", "failed", "skipped_after_deadline", "completion_tokens", "prompt_tokens",
+            "cached_tokens", "server_cpu_s"]
+
+
+def median_of(values):
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def merge_rounds(rounds):
+    """One result from several rounds of the same server: medians of rates and latencies, sums of
+    counts, the largest peak RSS and load average; texts from the first round (same prompts)."""
+    first = rounds[0]
+    shapes = [[l["concurrency"] for l in r["levels"]] for r in rounds]
+    if any(shape != shapes[0] for shape in shapes):
+        raise RuntimeError(f"the rounds of {first['name']} measured different levels: {shapes}")
+    merged = dict(first)
+    merged["rounds"] = len(rounds)
+    merged["ready_ms"] = median_of([r["ready_ms"] for r in rounds])
+    merged["ready_ms_per_round"] = [r["ready_ms"] for r in rounds]
+    merged["peak_rss_kib"] = max(r["peak_rss_kib"] for r in rounds)
+    merged["loadavg_before"] = max(r["loadavg_before"] for r in rounds)
+    merged["loadavg_after"] = max(r["loadavg_after"] for r in rounds)
+    levels = []
+    for index, level in enumerate(first["levels"]):
+        group = [r["levels"][index] for r in rounds]
+        combined = dict(level)
+        for key in MEDIAN_KEYS:
+            combined[key] = median_of([g.get(key) for g in group])
+        for key in SUM_KEYS:
+            values = [g.get(key) for g in group]
+            combined[key] = None if any(v is None for v in values) else sum(values)
+        combined["errors"] = [e for g in group for e in g["errors"]]
+        reasons = {}
+        for g in group:
+            for reason, count in g["finish_reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        combined["finish_reasons"] = reasons
+        combined["generated_tps_per_round"] = [g["generated_tps"] for g in group]
+        levels.append(combined)
+    merged["levels"] = levels
+    return merged
+
+
+def cmd_merge(args):
+    rounds = []
+    for path in args.round:
+        with open(path) as f:
+            rounds.append(json.load(f))
+    write_atomic(args.out, json.dumps(merge_rounds(rounds), indent=2))
+
+
 # MARK: report
 
 
@@ -421,6 +477,9 @@ def server_table(result):
         f"{l['completed']} / {l['completed'] + l['failed']}" + (f" ({l['skipped_after_deadline']} skipped)" if l["skipped_after_deadline"] else "")
         for l in levels) + " |")
     row("generated tok/s (aggregate)", "generated_tps")
+    if result.get("rounds", 1) > 1:
+        lines.append("| generated tok/s, each round | " + " | ".join(
+            " / ".join(fmt(v) for v in l["generated_tps_per_round"]) for l in levels) + " |")
     row("per-stream tok/s (p50)", "per_stream_tps_p50")
     row("TTFT p50 (ms)", "ttft_p50_ms", 0)
     row("TTFT p95 (ms)", "ttft_p95_ms", 0)
@@ -434,7 +493,10 @@ def server_table(result):
         ", ".join(f"{k}: {v}" for k, v in sorted(l["finish_reasons"].items(), key=lambda kv: str(kv[0]))) or "n/a"
         for l in levels) + " |")
     lines.append("")
-    lines.append(f"Ready (process start to first `/health` 200): **{fmt(result['ready_ms'], 0)} ms**; "
+    each = ""
+    if result.get("rounds", 1) > 1:
+        each = " (median; rounds: " + " / ".join(fmt(v, 0) for v in result["ready_ms_per_round"]) + ")"
+    lines.append(f"Ready (process start to first `/health` 200): **{fmt(result['ready_ms'], 0)} ms**{each}; "
                  f"peak RSS (VmHWM): **{fmt(result['peak_rss_kib'] / 1024, 1)} MiB**; "
                  f"1-min load average before / after the load: {result['loadavg_before']:.2f} / {result['loadavg_after']:.2f}.")
     errors = [e for l in levels for e in l["errors"]]
@@ -459,6 +521,7 @@ def cmd_report(args):
             except ValueError:
                 bench = None
     cpu, cores, memory = machine()
+    rounds = results[0].get("rounds", 1)
     sent = sum(l["completed"] for l in results[0]["levels"])
     prompt_avg = round(sum(l["prompt_tokens"] for l in results[0]["levels"]) / sent) if sent else "?"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -471,7 +534,8 @@ def cmd_report(args):
             f"- Machine: {cpu}, {cores} CPUs, {memory} memory ({args.kernel})",
             f"- llama.cpp: `{args.llama_version}` (llama-server and llama-bench built from the same pinned source as gemmactl's engine)",
             f"- Model: `{os.path.basename(args.model)}` ({args.model_size})",
-            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other",
+            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other"
+            + (f", in {rounds} alternating rounds; tables show the median of the rounds (counts are summed)" if rounds > 1 else ""),
             f"- Load: streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
             f"`stream_options.include_usage`; every request a distinct prompt (~{prompt_avg} prompt tokens); "
             f"requests per level: {args.level_counts}; one uncounted warm-up request first", ""]
@@ -553,8 +617,12 @@ def cmd_report(args):
         if total:
             out.append(f"| identical greedy outputs | | {same} of {total} requests{' |' * (len(levels) - 1)} | | |")
         out.append("")
-        out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
-                   "(compare the load averages above).")
+        if rounds > 1:
+            out.append(f"Ratios are of the medians of {rounds} alternating rounds; the per-round rows above show "
+                       "the spread on this machine.")
+        else:
+            out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
+                       "(compare the load averages above); `--rounds 3` alternates the servers and takes medians.")
         out.append("")
 
     fast = by_name.get(f"{args.candidate} --fast-kernels")
@@ -596,6 +664,10 @@ def main():
     drive.add_argument("--ready-timeout", type=float, default=180)
     drive.add_argument("--out", required=True)
 
+    merge = sub.add_parser("merge", help="combine several rounds of one server into one result")
+    merge.add_argument("--round", action="append", required=True, help="a drive result (repeat per round)")
+    merge.add_argument("--out", required=True)
+
     report = sub.add_parser("report", help="write BENCHMARKS.md from drive results")
     report.add_argument("--result", action="append", required=True)
     report.add_argument("--llama-bench")
@@ -618,6 +690,8 @@ def main():
             print(free_port())
         elif args.command_name == "drive":
             cmd_drive(args)
+        elif args.command_name == "merge":
+            cmd_merge(args)
         else:
             cmd_report(args)
     except RuntimeError as error:
