@@ -513,13 +513,16 @@ def cmd_report(args):
     for path in args.result:
         with open(path) as f:
             results.append(json.load(f))
-    bench = None
-    if args.llama_bench and os.path.exists(args.llama_bench):
-        with open(args.llama_bench) as f:
+    def load_bench(path):
+        if not path or not os.path.exists(path):
+            return None
+        with open(path) as f:
             try:
-                bench = json.load(f)
+                return json.load(f)
             except ValueError:
-                bench = None
+                return None
+    bench = load_bench(args.llama_bench)
+    at_depth = load_bench(args.llama_bench_depth)
     cpu, cores, memory = machine()
     rounds = results[0].get("rounds", 1)
     sent = sum(l["completed"] for l in results[0]["levels"])
@@ -547,8 +550,10 @@ def cmd_report(args):
 
     if bench:
         out += ["## llama-bench (the engine's ceiling)", "", "| test | threads | tok/s | ± |", "|---|---:|---:|---:|"]
-        for entry in bench:
+        for entry in bench + (at_depth or []):
             test = f"pp{entry['n_prompt']}" if entry.get("n_prompt") else f"tg{entry['n_gen']}"
+            if entry.get("n_depth"):
+                test += f" at depth {entry['n_depth']} (the load's prompt length)"
             out.append(f"| {test} | {entry.get('n_threads')} | {fmt(entry.get('avg_ts'), 1)} | {fmt(entry.get('stddev_ts'), 1)} |")
         out.append("")
 
@@ -607,6 +612,14 @@ def cmd_report(args):
             vs_tg = ratio(single, tg)
             out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate) | higher | {fmt(vs_tg, 2)}{' |' * (len(levels) - 1)} | ≥ 0.95 | "
                        + ("n/a" if vs_tg is None else ("yes" if vs_tg >= 0.95 else "**no**")) + " |")
+        tg_deep = next((e for e in at_depth or [] if not e.get("n_prompt") and e.get("n_gen")), None)
+        if tg_deep:
+            vs_deep = ratio(single, tg_deep.get("avg_ts"))
+            out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {tg_deep.get('n_depth')} (candidate) | higher | "
+                       f"{fmt(vs_deep, 2)}{' |' * (len(levels) - 1)} | | |")
+            base_single = at([b["per_stream_tps_p50"] for b, c in levels], 1)
+            out.append(f"| the same for {args.baseline} | higher | {fmt(ratio(base_single, tg_deep.get('avg_ts')), 2)}"
+                       f"{' |' * (len(levels) - 1)} | | |")
         _ = blank
         same = total = 0
         for b, c in levels:
@@ -671,6 +684,7 @@ def main():
     report = sub.add_parser("report", help="write BENCHMARKS.md from drive results")
     report.add_argument("--result", action="append", required=True)
     report.add_argument("--llama-bench")
+    report.add_argument("--llama-bench-depth", help="llama-bench tg run at the load's depth (-d)")
     report.add_argument("--baseline", default="llama-server")
     report.add_argument("--candidate", default="gemmactl serve")
     report.add_argument("--out", required=True)
