@@ -3,6 +3,7 @@
 
   bench_load.py free-port
   bench_load.py drive  --name NAME --pid PID --start-ns NS --port P --api-key-env VAR --out result.json [options]
+  bench_load.py mean-prompt result.json
   bench_load.py merge  --round r1.json --round r2.json --out merged.json
   bench_load.py report --result a.json --result b.json [--llama-bench lb.json] --out BENCHMARKS.md [options]
 
@@ -366,6 +367,12 @@ def cmd_drive(args):
     write_atomic(args.out, json.dumps(output, indent=2))
 
 
+def mean_prompt_tokens(result):
+    """Prompt tokens per completed request over all levels of a result (0 when none completed)."""
+    completed = sum(l["completed"] for l in result["levels"])
+    return round(sum(l["prompt_tokens"] for l in result["levels"]) / completed) if completed else 0
+
+
 # MARK: merge
 
 MEDIAN_KEYS = ["wall_s", "generated_tps", "per_stream_tps_p50", "ttft_p50_ms", "ttft_p95_ms", "prompt_tps", "cpu_ms_per_token"]
@@ -525,8 +532,7 @@ def cmd_report(args):
     at_depth = load_bench(args.llama_bench_depth)
     cpu, cores, memory = machine()
     rounds = results[0].get("rounds", 1)
-    sent = sum(l["completed"] for l in results[0]["levels"])
-    prompt_avg = round(sum(l["prompt_tokens"] for l in results[0]["levels"]) / sent) if sent else "?"
+    prompt_avg = mean_prompt_tokens(results[0]) or "?"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = []
     title = "# Benchmarks: gemmactl serve vs llama-server"
@@ -677,6 +683,9 @@ def main():
     drive.add_argument("--ready-timeout", type=float, default=180)
     drive.add_argument("--out", required=True)
 
+    mean_prompt = sub.add_parser("mean-prompt", help="print a result's prompt tokens per completed request")
+    mean_prompt.add_argument("result")
+
     merge = sub.add_parser("merge", help="combine several rounds of one server into one result")
     merge.add_argument("--round", action="append", required=True, help="a drive result (repeat per round)")
     merge.add_argument("--out", required=True)
@@ -704,6 +713,9 @@ def main():
             print(free_port())
         elif args.command_name == "drive":
             cmd_drive(args)
+        elif args.command_name == "mean-prompt":
+            with open(args.result) as f:
+                print(mean_prompt_tokens(json.load(f)))
         elif args.command_name == "merge":
             cmd_merge(args)
         else:
