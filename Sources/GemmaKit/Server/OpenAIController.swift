@@ -54,14 +54,16 @@ struct OpenAIController<Context: RequestContext>: Sendable {
 
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            let textChunk = TextChunkTemplate { ChatChunk(id: id, created: created, model: model, choices: [.init(delta: .init(content: $0))]) }
             return server.sse(events) { event in
                 switch event {
                 case .started:
                     return [Self.sse(ChatChunk(id: id, created: created, model: model,
                                                choices: [.init(delta: .init(role: "assistant", content: ""))]))]
                 case .text(let text, let logprobs):
+                    guard wantsLogprobs else { return ["data: " + textChunk.json(text) + "\n\n"] }
                     return [Self.sse(ChatChunk(id: id, created: created, model: model,
-                                               choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: wantsLogprobs))]))]
+                                               choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
                 case .finished(let stats):
                     server.metrics.record(stats)
                     var lines = [Self.sse(ChatChunk(id: id, created: created, model: model,
@@ -109,13 +111,15 @@ struct OpenAIController<Context: RequestContext>: Sendable {
 
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
+            let textChunk = TextChunkTemplate { TextCompletion(id: id, created: created, model: model, choices: [.init(text: $0)]) }
             return server.sse(events) { event in
                 switch event {
                 case .started:
-                    return echo.isEmpty ? [] : [Self.sse(TextCompletion(id: id, created: created, model: model, choices: [.init(text: echo)]))]
+                    return echo.isEmpty ? [] : ["data: " + textChunk.json(echo) + "\n\n"]
                 case .text(let text, let logprobs):
+                    guard body.logprobs != nil else { return ["data: " + textChunk.json(text) + "\n\n"] }
                     return [Self.sse(TextCompletion(id: id, created: created, model: model,
-                                                    choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: body.logprobs != nil))]))]
+                                                    choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: true))]))]
                 case .finished(let stats):
                     server.metrics.record(stats)
                     var lines = [Self.sse(TextCompletion(id: id, created: created, model: model,
