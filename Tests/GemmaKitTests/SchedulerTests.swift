@@ -135,6 +135,36 @@ struct SchedulerTests {
         #expect(results.allSatisfy { $0?.completionTokens == 4 && ($0?.promptTokens ?? 0) > 64 })
     }
 
+    @Test func requestsSentTogetherShareOnePromptDecode() async throws {
+        // A wider gap than the default so a busy test machine cannot stretch the spacing past it.
+        let engine = try await InferenceEngine.start(model: model, options: EngineOptions(
+            context: ContextOptions(contextSize: 2048, sequences: 4), admissionWindow: .seconds(1), admissionGap: .milliseconds(50)))
+        defer { engine.shutdown() }
+        let prompts = ["The capital of Italy is", "Water boils at", "My favourite fruit is", "Kubernetes is"].map { model.tokenize($0) }
+        let before = engine.decodeTotals
+        // Queued a few milliseconds apart, as concurrent HTTP handlers would (the engine wakes far
+        // sooner than that): the idle engine must not start the first prompt alone. Each request's
+        // one output token comes from that prompt decode itself.
+        let streams = try prompts.map { prompt in
+            usleep(3_000)
+            return try engine.generate(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 1))
+        }
+        for stream in streams { for try await _ in stream {} }
+        let after = engine.decodeTotals
+        #expect(after.calls - before.calls == 1)
+        #expect(after.busySlots - before.busySlots == 4)
+        #expect(after.tokens - before.tokens == prompts.reduce(0) { $0 + $1.count })
+    }
+
+    @Test func aLoneRequestIsNotHeldBackForTheWholeWindow() async throws {
+        // One request and nothing after it: the engine waits only for the quiet gap, not the window.
+        let engine = try await InferenceEngine.start(model: model, options: EngineOptions(
+            context: ContextOptions(contextSize: 512, sequences: 4), admissionWindow: .seconds(30), admissionGap: .milliseconds(2)))
+        defer { engine.shutdown() }
+        let result = try await engine.complete(GenerationRequest(prompt: model.tokenize("Hello"), sampling: .greedy, maxTokens: 1))
+        #expect(try #require(result.stats).queueDuration < .seconds(1))
+    }
+
     @Test func fullQueueIsRefused() async throws {
         let engine = try await InferenceEngine.start(model: model, options: EngineOptions(
             context: ContextOptions(contextSize: 512, sequences: 1), maxQueue: 1))

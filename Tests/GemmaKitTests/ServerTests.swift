@@ -316,10 +316,14 @@ struct ServerTests {
         }
         for name in ["gemmactl_generated_tokens_total", "gemmactl_prompt_tokens_total", "gemmactl_requests_total",
                      "gemmactl_slots_busy", "gemmactl_requests_queued", "gemmactl_kv_cache_usage_ratio",
-                     "gemmactl_model_load_seconds", "gemmactl_generation_tokens_per_second"] {
+                     "gemmactl_model_load_seconds", "gemmactl_generation_tokens_per_second",
+                     "gemmactl_decode_calls_total", "gemmactl_decode_tokens_total", "gemmactl_busy_slots_per_decode"] {
             #expect(reply.body.contains(name), "missing \(name)")
         }
         #expect(reply.body.contains("gemmactl_generated_tokens_total 3"))
+        // The prompt took one decode and the second and third tokens one each.
+        #expect(reply.body.contains("gemmactl_decode_calls_total 3"))
+        #expect(reply.body.contains("gemmactl_busy_slots_per_decode 1"))
     }
 
     @Test func metricsPortServesWithoutAuth() async throws {

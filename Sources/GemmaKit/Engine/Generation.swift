@@ -79,3 +79,15 @@ public struct SlotSnapshot: Sendable, Equatable {
     public var sampling: SamplingParameters?
     public var maxTokens: Int?
 }
+
+/// Counts over the engine's life, for /metrics: how well concurrent requests share decodes.
+public struct DecodeTotals: Sendable, Equatable {
+    /// `llama_decode` calls.
+    public var calls = 0
+    /// Slots that took part in them, summed (so `busySlots / calls` is slots per decode).
+    public var busySlots = 0
+    /// Tokens in them, prompt and generated.
+    public var tokens = 0
+
+    public init() {}
+}

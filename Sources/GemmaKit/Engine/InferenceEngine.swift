@@ -7,10 +7,18 @@ public struct EngineOptions: Sendable {
     public var context: ContextOptions
     /// Requests that may wait for a free slot before new ones are refused.
     public var maxQueue: Int
+    /// How long an idle engine may wait for more requests after the first arrives, so requests
+    /// sent together share their prompt decodes (zero: start at once). See `gatherArrivals`.
+    public var admissionWindow: Duration
+    /// Within that window, the wait ends once no request has arrived for this long.
+    public var admissionGap: Duration
 
-    public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64) {
+    public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
+                admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2)) {
         self.context = context
         self.maxQueue = maxQueue
+        self.admissionWindow = admissionWindow
+        self.admissionGap = admissionGap
     }
 }
 
@@ -37,6 +45,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var snapshots: [SlotSnapshot] = []
+    private var totals = DecodeTotals()
     private var nextJobID: UInt64 = 1
     private var sequenceContext = 0
 
@@ -77,6 +86,9 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Requests waiting for a slot.
     public var queuedCount: Int { condition.withLock { queue.count } }
+
+    /// Decode calls so far and how many slots and tokens they carried.
+    public var decodeTotals: DecodeTotals { condition.withLock { totals } }
 
     // MARK: Submitting work
 
@@ -148,6 +160,29 @@ public final class InferenceEngine: @unchecked Sendable {
 
     // MARK: The loop (engine thread only)
 
+    /// Called with `condition` held when work reaches an idle engine. Requests sent together (a
+    /// client's parallel calls) reach the queue a little apart, each after its own body parsing
+    /// and tokenizing; if the first started alone, the others' prompts would each wait for the
+    /// step before and take one of their own. So wait until every free slot has a request, no
+    /// request has come for `admissionGap`, or `admissionWindow` has passed.
+    private func gatherArrivals(freeSlots: Int) {
+        guard options.admissionWindow > .zero, !queue.isEmpty else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + options.admissionWindow
+        var quietUntil = clock.now + options.admissionGap
+        var seen = queue.count
+        while !stopping, queue.count < freeSlots {
+            let until = min(deadline, quietUntil)
+            let left = clock.now.duration(to: until)
+            guard left > .zero else { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: left.seconds))
+            if queue.count > seen {
+                seen = queue.count
+                quietUntil = clock.now + options.admissionGap
+            }
+        }
+    }
+
     private func run(ready: CheckedContinuation<Void, any Error>) {
         let context: LlamaContext
         do {
@@ -157,7 +192,9 @@ public final class InferenceEngine: @unchecked Sendable {
             ready.resume(throwing: error)
             return
         }
-        let scheduler = Scheduler(context: context, slotCount: options.context.sequences, logger: logger)
+        let scheduler = Scheduler(context: context, slotCount: options.context.sequences, logger: logger) { [self] totals in
+            condition.withLock { self.totals = totals }
+        }
         condition.withLock {
             sequenceContext = context.sequenceContextSize
             snapshots = scheduler.snapshots()
@@ -171,6 +208,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork {
                     condition.wait()
                 }
+                if !scheduler.hasWork { gatherArrivals(freeSlots: scheduler.freeSlotCount) }
                 if stopping { return false }
                 let free = scheduler.freeSlotCount
                 if free > 0, !queue.isEmpty {

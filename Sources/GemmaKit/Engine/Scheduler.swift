@@ -11,9 +11,13 @@ final class Scheduler {
     private let logger: Logger
     private var useCounter: UInt64 = 0
     private var prefillCursor = 0
+    private var totals = DecodeTotals()
+    /// Told the new totals after each decode, before any of its tokens go out.
+    private let onDecode: (DecodeTotals) -> Void
 
-    init(context: LlamaContext, slotCount: Int, logger: Logger) {
+    init(context: LlamaContext, slotCount: Int, logger: Logger, onDecode: @escaping (DecodeTotals) -> Void = { _ in }) {
         self.context = context
+        self.onDecode = onDecode
         self.model = context.model
         self.logger = logger
         batch = LlamaBatch(capacity: context.batchSize)
@@ -140,6 +144,10 @@ final class Scheduler {
             }
             return
         }
+        totals.calls += 1
+        totals.busySlots += participants.count
+        totals.tokens += batch.count
+        onDecode(totals)
         for slot in participants where slot.job != nil && slot.outputRow >= 0 {
             let row = slot.outputRow
             slot.outputRow = -1

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Prometheus
+import Synchronization
 
 /// The server's Prometheus metrics, on a registry of its own (so several servers can live in one
 /// process, as in tests). Gauges that describe the engine are refreshed at each scrape.
@@ -23,6 +24,11 @@ public final class ServerMetrics: Sendable {
     private let loadSeconds: Gauge
     private let ready: Gauge
     private let requestDuration: DurationHistogram
+    private let decodeCalls: Counter
+    private let decodeTokens: Counter
+    private let slotsPerDecode: Gauge
+    /// The engine's totals at the last scrape: the counters advance by the difference.
+    private let countedTotals = Mutex(DecodeTotals())
 
     public init() {
         promptTokens = registry.makeCounter(name: "gemmactl_prompt_tokens_total", help: "Prompt tokens processed, cached ones included.")
@@ -40,6 +46,10 @@ public final class ServerMetrics: Sendable {
         kvTokens = registry.makeGauge(name: "gemmactl_kv_cache_tokens", help: "Tokens held in the KV cache.")
         loadSeconds = registry.makeGauge(name: "gemmactl_model_load_seconds", help: "Time the model took to load.")
         ready = registry.makeGauge(name: "gemmactl_model_ready", help: "1 once the model is loaded.")
+        decodeCalls = registry.makeCounter(name: "gemmactl_decode_calls_total", help: "llama_decode calls (one per engine step).")
+        decodeTokens = registry.makeCounter(name: "gemmactl_decode_tokens_total", help: "Tokens those calls carried, prompt and generated.")
+        slotsPerDecode = registry.makeGauge(name: "gemmactl_busy_slots_per_decode",
+                                            help: "Slots sharing an average decode call: how well concurrent requests are batched.")
         requestDuration = registry.makeDurationHistogram(
             name: "gemmactl_request_duration_seconds",
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -86,11 +96,24 @@ public final class ServerMetrics: Sendable {
             kvTokens.set(to: Double(held))
             kvUsage.set(to: capacity > 0 ? Double(held) / Double(capacity) : 0)
             loadSeconds.set(to: loaded.loadDuration.seconds)
+            count(loaded.engine.decodeTotals)
             ready.set(to: 1)
         } else {
             ready.set(to: 0)
         }
         return registry.emitToBuffer()
+    }
+
+    private func count(_ totals: DecodeTotals) {
+        let (calls, tokens) = countedTotals.withLock { last in
+            // A reloaded model brings a new engine whose totals start again from zero.
+            let fresh = totals.calls < last.calls
+            defer { last = totals }
+            return fresh ? (totals.calls, totals.tokens) : (totals.calls - last.calls, totals.tokens - last.tokens)
+        }
+        decodeCalls.increment(by: Int64(calls))
+        decodeTokens.increment(by: Int64(tokens))
+        if totals.calls > 0 { slotsPerDecode.set(to: Double(totals.busySlots) / Double(totals.calls)) }
     }
 }
 
