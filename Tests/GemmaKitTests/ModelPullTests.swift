@@ -184,6 +184,43 @@ struct ModelPullTests {
         }
     }
 
+    @Test func splitModelPullsEveryShardIntoOneSnapshot() async throws {
+        let repo = "test-org/split-GGUF"
+        let shards = (1...3).map { "big-Q4_K_M-0000\($0)-of-00003.gguf" }
+        let contents = [Self.model, Data("shard two".utf8), Data("shard three".utf8)]
+        try await withStandIn({ $0.files[repo] = Dictionary(uniqueKeysWithValues: zip(shards, contents)) }) { server, cache in
+            // By quant tag: the first shard is picked, and the others are pulled beside it.
+            let path = try await pull(.huggingFace(repo: repo, file: nil, quant: "Q4_K_M", revision: "main"), server, cache)
+            #expect(path.hasSuffix("/" + shards[0]))
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+            for (shard, data) in zip(shards, contents) {
+                #expect(try Data(contentsOf: folder.appendingPathComponent(shard)) == data, "\(shard)")
+            }
+            // Naming a later shard still gives the first, the one llama.cpp opens; nothing is fetched again.
+            let named = ModelReference.huggingFace(repo: repo, file: shards[1], quant: nil, revision: "main")
+            #expect(try await pull(named, server, cache) == path)
+            #expect(contents.allSatisfy { data in server.log.withLock { $0.fullDownloads[sha256Hex(data)] } == 1 })
+            // A shard missing from the cache is fetched again, not taken as complete.
+            try FileManager.default.removeItem(at: folder.appendingPathComponent(shards[2]))
+            #expect(try await pull(named, server, cache) == path)
+            #expect(try Data(contentsOf: folder.appendingPathComponent(shards[2])) == contents[2])
+            // Removing the model by its quant tag removes every shard and blob.
+            try cache.remove(repo: repo, file: "Q4_K_M")
+            #expect(cache.listModels().filter { $0.repo == repo }.isEmpty)
+            let blobs = try FileManager.default.contentsOfDirectory(atPath: cache.repoDirectory(repo).appendingPathComponent("blobs").path)
+            #expect(blobs.isEmpty)
+        }
+    }
+
+    @Test func splitShardNamesAreRecognised() {
+        #expect(ModelResolver.splitShards(of: "dir/m-Q4_K_M-00002-of-00003.gguf")
+                == ["dir/m-Q4_K_M-00001-of-00003.gguf", "dir/m-Q4_K_M-00002-of-00003.gguf", "dir/m-Q4_K_M-00003-of-00003.gguf"])
+        #expect(ModelResolver.splitShards(of: "m-00001-of-00001.GGUF") == ["m-00001-of-00001.GGUF"])
+        #expect(ModelResolver.splitShards(of: "m-Q4_K_M.gguf") == nil)
+        #expect(ModelResolver.splitShards(of: "m-00004-of-00003.gguf") == nil)
+        #expect(ModelResolver.splitShards(of: "m-00000-of-00003.gguf") == nil)
+    }
+
     @Test func ollamaModelLayerLandsInTheCache() async throws {
         try await withStandIn({ $0.ollama["library/gemma3:1b"] = Self.model }) { server, cache in
             let reference = try ModelReference.parse("ollama://gemma3:1b")

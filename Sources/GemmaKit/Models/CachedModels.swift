@@ -66,6 +66,9 @@ extension HubCache {
         if matches.isEmpty, let pick = ModelResolver.pickGGUF(entries.map(\.file), quant: file) {
             matches = entries.filter { $0.file == pick }
         }
+        // A split model goes as a whole: its other shards are of no use without the one named.
+        let shards = Set(matches.flatMap { ModelResolver.splitShards(of: $0.file) ?? [] })
+        matches += entries.filter { shards.contains($0.file) && !matches.contains($0) }
         guard !matches.isEmpty else {
             throw ModelPullError(.notFound, "\(repo) has no cached file \(file) (cached: \(entries.map(\.file).joined(separator: ", ")))",
                                  recovery: "list the cached models with `gemmactl models`")

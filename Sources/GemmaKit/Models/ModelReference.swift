@@ -132,11 +132,13 @@ public struct ModelResolver: Sendable {
             }
             return path
         }
-        // Cached under a ref already: no network needed.
-        if case .huggingFace(let repo, let file?, _, let revision) = reference, sha256 == nil,
-           let url = cache.cachedFile(repo: repo, file: file, revision: revision) {
-            progress?(.finished(path: url.path, downloaded: false))
-            return url.path
+        // Cached under a ref already (every shard of a split model): no network needed.
+        if case .huggingFace(let repo, let file?, _, let revision) = reference, sha256 == nil {
+            let urls = (Self.splitShards(of: file) ?? [file]).map { cache.cachedFile(repo: repo, file: $0, revision: revision) }
+            if let first = urls.first ?? nil, urls.allSatisfy({ $0 != nil }) {
+                progress?(.finished(path: first.path, downloaded: false))
+                return first.path
+            }
         }
         let downloader = ModelDownloader(cache: cache, settings: settings)
         do {
@@ -155,15 +157,36 @@ public struct ModelResolver: Sendable {
         case .file(let path):
             return path
         case .huggingFace(let repo, let file?, _, let revision):
-            return try await downloader.pullHuggingFace(repo: repo, file: file, revision: revision, sha256: sha256,
-                                                        progress: progress).path
+            return try await pullModelFiles(repo: repo, file: file, revision: revision, sha256: sha256,
+                                            downloader: downloader, progress: progress)
         case .huggingFace(let repo, nil, let quant, let revision):
             let file = try await pickFile(repo: repo, quant: quant, revision: revision, downloader: downloader)
-            return try await downloader.pullHuggingFace(repo: repo, file: file, revision: revision, sha256: sha256,
-                                                        progress: progress).path
+            return try await pullModelFiles(repo: repo, file: file, revision: revision, sha256: sha256,
+                                            downloader: downloader, progress: progress)
         case .ollama(let namespace, let name, let tag):
             return try await downloader.pullOllama(namespace: namespace, name: name, tag: tag, progress: progress).path
         }
+    }
+
+    /// Pulls `file`, or every shard of the split model it belongs to, and returns the path to load:
+    /// llama.cpp opens a split model by its first shard and finds the others beside it, which the
+    /// snapshot folder gives. `sha256` checks the file as named.
+    private func pullModelFiles(repo: String, file: String, revision: String, sha256: String?,
+                                downloader: ModelDownloader, progress: PullProgressHandler?) async throws -> String {
+        var paths: [String] = []
+        for shard in Self.splitShards(of: file) ?? [file] {
+            paths.append(try await downloader.pullHuggingFace(repo: repo, file: shard, revision: revision,
+                                                             sha256: shard == file ? sha256 : nil, progress: progress).path)
+        }
+        return paths[0]
+    }
+
+    /// All shards of a split model (`NAME-00001-of-00003.gguf` and on) when `file` is one of them.
+    public static func splitShards(of file: String) -> [String]? {
+        guard let match = file.wholeMatch(of: #/(.*)-([0-9]{5})-of-([0-9]{5})(\.gguf)/#.ignoresCase()),
+              let index = Int(match.2), let count = Int(match.3), (1...count).contains(index) else { return nil }
+        func fiveDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
+        return (1...count).map { "\(match.1)-\(fiveDigits($0))-of-\(match.3)\(match.4)" }
     }
 
     /// The file a quant tag names, as llama.cpp's `-hf repo:QUANT` picks it; offline, from the cached snapshot.
