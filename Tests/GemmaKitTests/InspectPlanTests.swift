@@ -47,6 +47,37 @@ struct InspectPlanTests {
         #expect(summary.slidingWindowLayers.enumerated().filter { !$0.element }.map(\.offset) == [5, 11])
     }
 
+    @Test func splitModelIsSummedOverItsShardsAndAMissingShardIsNamed() throws {
+        let directory = TemporaryDirectory()
+        func split(_ builder: GGUFBuilder, _ index: UInt16) -> Data {
+            var builder = builder
+            builder.metadata.append(("split.no", 2, GGUFBuilder.le(index)))
+            builder.metadata.append(("split.count", 2, GGUFBuilder.le(UInt16(3))))
+            return builder.build()
+        }
+        var later = GGUFBuilder()
+        later.tensors = [("blk.9.ffn_up.weight", [64, 256], 0)]
+        let names = (1...3).map { "tiny-0000\($0)-of-00003.gguf" }
+        let first = try write(split(GGUFBuilder.gemma3(layers: 12), 0), in: directory, names[0])
+        let second = try write(split(later, 1), in: directory, names[1])
+        let third = try write(split(later, 2), in: directory, names[2])
+        let whole = try ModelSummary(GGUFFile(path: first))
+        let alone = try ModelSummary(GGUFFile(path: try write(GGUFBuilder.gemma3(layers: 12).build(), in: directory)))
+        #expect(whole.tensorCount == alone.tensorCount + 2)
+        #expect(whole.parameterCount == alone.parameterCount + 2 * 64 * 256)
+        #expect(whole.weightBytes == alone.weightBytes + 2 * 64 * 256 * 4)
+        let sizes = try [first, second, third].map { try FileManager.default.attributesOfItem(atPath: $0)[.size] as! UInt64 }
+        #expect(whole.fileSize == sizes.reduce(0, +))
+
+        let notFirst = readError(second)
+        #expect(notFirst?.code == .splitModel)
+        #expect(notFirst?.message.contains("shard 2 of 3") == true)
+        try FileManager.default.removeItem(atPath: third)
+        let missing = readError(first)
+        #expect(missing?.code == .splitModel)
+        #expect(missing?.message.contains(names[2]) == true)
+    }
+
     @Test func truncatedCopiesOfTheRealModelAreClearErrors() throws {
         let directory = TemporaryDirectory()
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: TestModel.path))

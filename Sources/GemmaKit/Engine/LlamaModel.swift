@@ -41,6 +41,7 @@ public final class LlamaModel: @unchecked Sendable {
         let header: GGUFFile
         do {
             header = try GGUFFile(path: path)
+            _ = try header.otherShards()
         } catch {
             throw EngineError(Self.code(for: error.code), error.message, recovery: error.recovery)
         }
@@ -75,6 +76,7 @@ public final class LlamaModel: @unchecked Sendable {
         case .notGGUF: .notGGUF
         case .truncated: .truncatedModel
         case .unsupportedVersion, .corrupt: .corruptModel
+        case .splitModel: .modelLoadFailed
         }
     }
 

@@ -40,7 +40,7 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 
 /// Errors reading a GGUF file. Each names the file and what is wrong with it.
 public struct GGUFError: ActionableError, Equatable {
-    public enum Code: String, Sendable { case notFound, unreadable, notGGUF, unsupportedVersion, truncated, corrupt }
+    public enum Code: String, Sendable { case notFound, unreadable, notGGUF, unsupportedVersion, truncated, corrupt, splitModel }
     public let code: Code
     public let path: String
     public let message: String
@@ -68,6 +68,9 @@ public struct GGUFError: ActionableError, Equatable {
         case .corrupt:
             message = "model file \(path) is corrupt: \(detail)"
             recovery = "delete the file and download it again; check its sha256 against the source"
+        case .splitModel:
+            message = "\(path) is part of a split model: \(detail)"
+            recovery = "pass the first shard (NAME-00001-of-0000N.gguf) with every shard in the same folder; `gemmactl pull` fetches them all"
         }
     }
 }
@@ -311,5 +314,32 @@ public struct GGUFFile: Sendable {
             return GGUFFile(path: path, version: version, fileSize: fileSize, metadata: metadata,
                             tensors: tensors, alignment: alignment, dataOffset: dataOffset)
         }
+    }
+}
+
+extension GGUFFile {
+    /// The other shards of a split model (llama.cpp's gguf-split), read from beside this one;
+    /// empty for a whole model. The first shard holds the hyper-parameters and llama.cpp opens a
+    /// split model by it, finding the rest by name, so this throws for a later shard and for a
+    /// missing one, as loading would.
+    public func otherShards() throws(GGUFError) -> [GGUFFile] {
+        guard let count = self["split.count"]?.intValue, count > 1 else { return [] }
+        let index = self["split.no"]?.intValue ?? 0
+        guard index == 0 else {
+            throw GGUFError(.splitModel, path: path, "this is shard \(index + 1) of \(count), not the first")
+        }
+        guard let shards = ModelResolver.splitShards(of: path), shards.count == Int(count) else {
+            throw GGUFError(.splitModel, path: path,
+                            "its name does not end in -00001-of-NNNNN.gguf, so its other \(count - 1) shards cannot be found")
+        }
+        var files: [GGUFFile] = []
+        for shard in shards.dropFirst() {
+            do {
+                files.append(try GGUFFile(path: shard))
+            } catch {
+                throw error.code == .notFound ? GGUFError(.splitModel, path: path, "shard \(shard) is missing") : error
+            }
+        }
+        return files
     }
 }

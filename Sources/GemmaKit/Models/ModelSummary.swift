@@ -41,6 +41,8 @@ public struct ModelSummary: Sendable, Equatable, Codable {
     }
 
     public init(_ file: GGUFFile) throws(GGUFError) {
+        // First: a later shard of a split model has no hyper-parameters, and should say so.
+        let otherShards = try file.otherShards()
         guard let architecture = file.architecture else {
             throw GGUFError(.corrupt, path: file.path, "it has no general.architecture key")
         }
@@ -84,6 +86,13 @@ public struct ModelSummary: Sendable, Equatable, Codable {
             vocabularySize = int("vocab_size")
         }
         hasChatTemplate = file["tokenizer.chat_template"]?.stringValue.map { !$0.isEmpty } ?? false
+        // Sizes and counts of a split model cover every shard.
+        for part in otherShards {
+            fileSize += part.fileSize
+            parameterCount = part.tensors.reduce(parameterCount) { $0 &+ $1.elementCount }
+            weightBytes += part.tensorDataBytes
+            tensorCount += part.tensors.count
+        }
     }
 
     /// Which layers use the sliding window, as llama.cpp decides it: a per-layer bool array, else a
