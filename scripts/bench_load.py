@@ -96,6 +96,24 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def machine_busy_seconds():
+    """CPU seconds all processes have spent busy (not idle or waiting on I/O) since boot, over every CPU."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal ...: busy is everything but idle and iowait.
+    ticks = [int(v) for v in fields[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU time of this load driver (all its threads)."""
+    times = os.times()
+    return times.user + times.system
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -229,6 +247,7 @@ def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout,
     results = []
     lock = threading.Lock()
     cpu_before = cpu_seconds(pid)
+    busy_before, driver_before = machine_busy_seconds(), own_cpu_seconds()
     level_start = time.perf_counter()
     deadline = level_start + deadline_s
 
@@ -252,6 +271,11 @@ def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout,
     wall = time.perf_counter() - level_start
     cpu_after = cpu_seconds(pid)
     server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    busy_after, driver_after = machine_busy_seconds(), own_cpu_seconds()
+    # What neither the server nor this driver used: other processes competing for the CPUs.
+    other_cpu = None
+    if server_cpu is not None and busy_before is not None and busy_after is not None:
+        other_cpu = max(0.0, (busy_after - busy_before) - server_cpu - (driver_after - driver_before))
     skipped = work.qsize()
     ok = [r for r in results if r["ok"]]
     ttfts = [r["ttft"] for r in ok if r["ttft"] is not None]
@@ -285,6 +309,7 @@ def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout,
         "prompt_tps": prompt / ttft_sum if ttft_sum > 0 else None,
         "finish_reasons": finish,
         "server_cpu_s": server_cpu,
+        "other_cpu_share": other_cpu / (wall * (os.cpu_count() or 1)) if other_cpu is not None and wall > 0 else None,
         "texts": {str(r["number"]): r["text"] for r in ok},
         "cpu_ms_per_token": server_cpu * 1000 / (completion + prompt) if server_cpu is not None and completion + prompt else None,
     }
@@ -375,6 +400,34 @@ def mean_prompt_tokens(result):
 
 # MARK: merge
 
+
+def load_bench_runs(paths):
+    """llama-bench JSON entries from one or more runs (one per round); a test measured in several runs
+    becomes one entry with the median tok/s and the runs' spread (max − min) as ±."""
+    groups = {}
+    for path in paths or []:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            try:
+                entries = json.load(f)
+            except ValueError:
+                continue
+        for entry in entries:
+            key = (entry.get("n_prompt"), entry.get("n_gen"), entry.get("n_depth"))
+            groups.setdefault(key, []).append(entry)
+    merged = []
+    for runs in groups.values():
+        entry = dict(runs[0])
+        if len(runs) > 1:
+            speeds = [r["avg_ts"] for r in runs if r.get("avg_ts") is not None]
+            entry["avg_ts"] = statistics.median(speeds) if speeds else None
+            entry["stddev_ts"] = max(speeds) - min(speeds) if speeds else None
+            entry["runs"] = len(runs)
+        merged.append(entry)
+    return merged or None
+
+
 MEDIAN_KEYS = ["wall_s", "generated_tps", "per_stream_tps_p50", "ttft_p50_ms", "ttft_p95_ms", "prompt_tps", "cpu_ms_per_token"]
 SUM_KEYS = ["requested", "completed", "failed", "skipped_after_deadline", "completion_tokens", "prompt_tokens",
             "cached_tokens", "server_cpu_s"]
@@ -415,6 +468,7 @@ def merge_rounds(rounds):
                 reasons[reason] = reasons.get(reason, 0) + count
         combined["finish_reasons"] = reasons
         combined["generated_tps_per_round"] = [g["generated_tps"] for g in group]
+        combined["other_cpu_share"] = max((g.get("other_cpu_share") or 0 for g in group), default=None)
         levels.append(combined)
     merged["levels"] = levels
     return merged
@@ -492,6 +546,8 @@ def server_table(result):
     row("TTFT p95 (ms)", "ttft_p95_ms", 0)
     row("prompt tok/s", "prompt_tps")
     row("server CPU ms per token (prompt + generated)", "cpu_ms_per_token", 2)
+    lines.append("| other processes' share of the CPUs | " + " | ".join(
+        "n/a" if l.get("other_cpu_share") is None else f"{100 * l['other_cpu_share']:.1f}%" for l in levels) + " |")
     row("completion tokens", "completion_tokens", 0)
     row("prompt tokens", "prompt_tokens", 0)
     lines.append("| cached prompt tokens (reported) | " + " | ".join(
@@ -520,16 +576,8 @@ def cmd_report(args):
     for path in args.result:
         with open(path) as f:
             results.append(json.load(f))
-    def load_bench(path):
-        if not path or not os.path.exists(path):
-            return None
-        with open(path) as f:
-            try:
-                return json.load(f)
-            except ValueError:
-                return None
-    bench = load_bench(args.llama_bench)
-    at_depth = load_bench(args.llama_bench_depth)
+    bench = load_bench_runs(args.llama_bench)
+    at_depth = load_bench_runs(args.llama_bench_depth)
     cpu, cores, memory = machine()
     rounds = results[0].get("rounds", 1)
     prompt_avg = mean_prompt_tokens(results[0]) or "?"
@@ -552,7 +600,9 @@ def cmd_report(args):
             "*per-stream tok/s* = (completion tokens − 1) ÷ (last content delta − first content delta), median; "
             "*TTFT* = request sent to first non-empty content delta; "
             "*prompt tok/s* = Σ prompt tokens ÷ Σ TTFT; *server CPU ms per token* = the server process's user + system "
-            "CPU time during the level ÷ (prompt + completion tokens); *peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
+            "CPU time during the level ÷ (prompt + completion tokens); *other processes' share* = busy CPU time in `/proc/stat` "
+            "that neither the server nor the load driver used, ÷ (wall time × CPUs), the largest of the rounds; "
+            "*peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
 
     if bench:
         out += ["## llama-bench (the engine's ceiling)", "", "| test | threads | tok/s | ± |", "|---|---:|---:|---:|"]
@@ -560,14 +610,18 @@ def cmd_report(args):
             test = f"pp{entry['n_prompt']}" if entry.get("n_prompt") else f"tg{entry['n_gen']}"
             if entry.get("n_depth"):
                 test += f" at depth {entry['n_depth']} (the load's prompt length)"
+            if entry.get("runs"):
+                test += f", median of {entry['runs']} runs (one per round; ± is their range)"
             out.append(f"| {test} | {entry.get('n_threads')} | {fmt(entry.get('avg_ts'), 1)} | {fmt(entry.get('stddev_ts'), 1)} |")
         out.append("")
 
-    busiest = max(max(r["loadavg_before"], r["loadavg_after"]) for r in results)
-    if cores and busiest > 0.5 * cores:
-        out += [f"> **Warning:** the machine was busy while this ran (1-min load average up to {busiest:.1f} on {cores} CPUs, "
-                "partly other processes): wall-clock numbers are unreliable. *Server CPU ms per token* "
-                "is the least disturbed comparison; rerun on an idle machine for the targets.", ""]
+    # The load average counts the servers under test themselves; what disturbs a measurement is CPU
+    # time that neither the server nor the load driver used.
+    shares = [l.get("other_cpu_share") for r in results for l in r["levels"] if l.get("other_cpu_share") is not None]
+    if shares and max(shares) > 0.05:
+        out += [f"> **Warning:** other processes used up to {100 * max(shares):.0f}% of the CPUs during a level: "
+                "wall-clock numbers are disturbed. *Server CPU ms per token* is the least disturbed comparison; "
+                "rerun on an idle machine for the targets.", ""]
 
     for result in results:
         out += [f"## {result['name']}", "", server_table(result), ""]
@@ -692,8 +746,8 @@ def main():
 
     report = sub.add_parser("report", help="write BENCHMARKS.md from drive results")
     report.add_argument("--result", action="append", required=True)
-    report.add_argument("--llama-bench")
-    report.add_argument("--llama-bench-depth", help="llama-bench tg run at the load's depth (-d)")
+    report.add_argument("--llama-bench", action="append", help="llama-bench JSON (repeat for one run per round)")
+    report.add_argument("--llama-bench-depth", action="append", help="llama-bench tg run at the load's depth (-d); repeatable")
     report.add_argument("--baseline", default="llama-server")
     report.add_argument("--candidate", default="gemmactl serve")
     report.add_argument("--out", required=True)
