@@ -71,6 +71,25 @@ final class Scheduler {
         if job.request.maxTokens == 0 { finish(slot, .length) }
     }
 
+    /// How many prompt tokens each reading slot gets this step: an even share of `budget`, where
+    /// a slot needing less than its share leaves the rest to the others (earlier slots get the
+    /// remainder of an uneven split).
+    static func promptShares(remaining: [Int], budget: Int) -> [Int] {
+        var shares = [Int](repeating: 0, count: remaining.count)
+        var left = budget
+        var open = remaining.indices.filter { remaining[$0] > 0 }
+        while left > 0, !open.isEmpty {
+            let each = max(1, left / open.count)
+            for index in open where left > 0 {
+                let take = min(each, remaining[index] - shares[index], left)
+                shares[index] += take
+                left -= take
+            }
+            open.removeAll { shares[$0] == remaining[$0] }
+        }
+        return shares
+    }
+
     static func commonPrefixLength(_ a: [Token], _ b: [Token]) -> Int {
         var n = 0
         let limit = min(a.count, b.count)
@@ -117,12 +136,15 @@ final class Scheduler {
             slot.pendingToken = nil
             participants.append(slot)
         }
-        // Prompt chunks share what is left, starting at a rotating slot so no prompt starves.
+        // Prompt chunks share what is left evenly, so prompts that arrived together finish together
+        // and their streams then decode in step; a rotating start decides who gets any remainder.
         let order = slots.indices.map { slots[($0 + prefillCursor) % slots.count] }
         prefillCursor = (prefillCursor + 1) % max(1, slots.count)
-        for slot in order where slot.isReadingPrompt && !batch.isFull {
+        let reading = order.filter(\.isReadingPrompt)
+        let shares = Self.promptShares(remaining: reading.map { $0.job!.request.prompt.count - $0.promptIndex },
+                                       budget: batch.capacity - batch.count)
+        for (slot, take) in zip(reading, shares) where take > 0 {
             let prompt = slot.job!.request.prompt
-            let take = min(prompt.count - slot.promptIndex, batch.capacity - batch.count)
             for offset in 0..<take {
                 let index = slot.promptIndex + offset
                 let isLast = index == prompt.count - 1
