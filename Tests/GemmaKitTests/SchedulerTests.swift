@@ -165,15 +165,13 @@ struct SchedulerTests {
         #expect(try #require(result.stats).queueDuration < .seconds(1))
     }
 
-    @Test func promptsShareTheBatchEvenly() {
-        // Four prompts that arrived together: one even split, so all four finish in the same step.
-        #expect(Scheduler.promptShares(remaining: [160, 160, 160, 160], budget: 512) == [128, 128, 128, 128])
-        #expect(Scheduler.promptShares(remaining: [32, 32, 32, 32], budget: 512) == [32, 32, 32, 32])
-        // What a short prompt does not need goes to the others.
-        #expect(Scheduler.promptShares(remaining: [32, 500], budget: 512) == [32, 480])
-        #expect(Scheduler.promptShares(remaining: [10, 300, 300], budget: 500) == [10, 245, 245])
-        // An uneven remainder goes to the first slots; no token is lost or invented.
-        #expect(Scheduler.promptShares(remaining: [100, 100, 100], budget: 10) == [4, 3, 3])
+    @Test func shortestPromptsGetTheBatchFirst() {
+        // Four equal prompts that arrived together: three finish this step, the fourth starts.
+        #expect(Scheduler.promptShares(remaining: [160, 160, 160, 160], budget: 512) == [160, 160, 160, 32])
+        // The short prompt goes first, the long one gets the rest, wherever they stand.
+        #expect(Scheduler.promptShares(remaining: [500, 32], budget: 512) == [480, 32])
+        #expect(Scheduler.promptShares(remaining: [300, 10, 300], budget: 500) == [300, 10, 190])
+        // Everything fits: everyone finishes; nothing is invented for a slot with nothing left.
         #expect(Scheduler.promptShares(remaining: [5, 0, 7], budget: 100) == [5, 0, 7])
         #expect(Scheduler.promptShares(remaining: [5, 7], budget: 0) == [0, 0])
         #expect(Scheduler.promptShares(remaining: [], budget: 512) == [])

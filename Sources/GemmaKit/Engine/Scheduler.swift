@@ -71,21 +71,17 @@ final class Scheduler {
         if job.request.maxTokens == 0 { finish(slot, .length) }
     }
 
-    /// How many prompt tokens each reading slot gets this step: an even share of `budget`, where
-    /// a slot needing less than its share leaves the rest to the others (earlier slots get the
-    /// remainder of an uneven split).
+    /// How many prompt tokens each reading slot gets this step: `budget` goes to the shortest
+    /// remaining prompts first, whole, and the next one gets what is left (ties: earlier first).
+    /// Shortest first minimises the mean time to first token; a long prompt still advances with
+    /// whatever the others leave, and they are few (one per slot) and finish within a step or two.
     static func promptShares(remaining: [Int], budget: Int) -> [Int] {
         var shares = [Int](repeating: 0, count: remaining.count)
         var left = budget
-        var open = remaining.indices.filter { remaining[$0] > 0 }
-        while left > 0, !open.isEmpty {
-            let each = max(1, left / open.count)
-            for index in open where left > 0 {
-                let take = min(each, remaining[index] - shares[index], left)
-                shares[index] += take
-                left -= take
-            }
-            open.removeAll { shares[$0] == remaining[$0] }
+        // `sorted` is stable: equal prompts keep their rotating order.
+        for index in remaining.indices.sorted(by: { remaining[$0] < remaining[$1] }) where left > 0 {
+            shares[index] = min(max(0, remaining[index]), left)
+            left -= shares[index]
         }
         return shares
     }
@@ -136,8 +132,8 @@ final class Scheduler {
             slot.pendingToken = nil
             participants.append(slot)
         }
-        // Prompt chunks share what is left evenly, so prompts that arrived together finish together
-        // and their streams then decode in step; a rotating start decides who gets any remainder.
+        // Prompt chunks fill what is left, shortest remaining prompt first (the order that gets
+        // the most first tokens out soonest); a rotating start breaks ties.
         let order = slots.indices.map { slots[($0 + prefillCursor) % slots.count] }
         prefillCursor = (prefillCursor + 1) % max(1, slots.count)
         let reading = order.filter(\.isReadingPrompt)
