@@ -188,7 +188,7 @@ _gemmactl_serve() {
     repeating_flags=()
     non_repeating_flags=(--no-auth --log-prompts --repack --fast-kernels --version -h --help)
     repeating_options=()
-    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
+    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -218,6 +218,9 @@ _gemmactl_serve() {
         return
         ;;
     '-b'|'--batch-size')
+        return
+        ;;
+    '--ubatch-size'|'-ub')
         return
         ;;
     '--n-gpu-layers'|'-ngl')
@@ -400,7 +403,7 @@ _gemmactl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--ctx-size -c --parallel -np --cache-type-k --cache-type-v --memory-limit --cache-dir)
+    non_repeating_options=(--ctx-size -c --parallel -np --ubatch-size -ub --cache-type-k --cache-type-v --memory-limit --cache-dir)
     __gemmactl_offer_flags_options 1
 
     # Offer option value completions
@@ -409,6 +412,9 @@ _gemmactl_plan() {
         return
         ;;
     '--parallel'|'-np')
+        return
+        ;;
+    '--ubatch-size'|'-ub')
         return
         ;;
     '--cache-type-k')

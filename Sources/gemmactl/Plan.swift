@@ -25,6 +25,9 @@ extension Gemmactl {
         @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)], help: "Parallel sequences (server slots).")
         var parallel: Int = 1
 
+        @Option(name: [.customLong("ubatch-size"), .customLong("ub", withSingleDash: true)], help: "Micro-batch, as serve's --ubatch-size: sizes the compute buffer.")
+        var microBatchSize: Int = 512
+
         @Option(name: .customLong("cache-type-k"), help: "KV cache type for K: f16 or q8_0 (also f32, q4_0).")
         var cacheTypeK: String = "f16"
 
@@ -42,6 +45,7 @@ extension Gemmactl {
         func validate() throws {
             guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
             guard (1...256).contains(parallel) else { throw ValidationError("--parallel must be 1 to 256, got \(parallel)") }
+            guard microBatchSize >= 1 else { throw ValidationError("--ubatch-size must be at least 1, got \(microBatchSize)") }
             guard KVCacheType(rawValue: cacheTypeK) != nil else {
                 throw ValidationError("--cache-type-k must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeK)'")
             }
@@ -57,6 +61,7 @@ extension Gemmactl {
             let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir)
             let options = PlanOptions(contextSize: contextSize, parallel: parallel,
                                       cacheTypeK: KVCacheType(rawValue: cacheTypeK)!, cacheTypeV: KVCacheType(rawValue: cacheTypeV)!,
+                                      microBatch: microBatchSize,
                                       memoryLimit: memoryLimit.flatMap(MemoryPlanner.parseQuantity))
             let plan = try MemoryPlanner.plan(path: path, options: options)
             if json {

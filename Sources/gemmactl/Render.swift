@@ -87,7 +87,8 @@ extension Gemmactl {
             if let planFrom {
                 // Between the values and the flags: a plan replaces the values' resources, flags replace the plan.
                 let plan = try MemoryPlanner.plan(path: planFrom, options: PlanOptions(
-                    contextSize: ctxSize ?? values.server.ctxSize, parallel: values.server.parallel))
+                    contextSize: ctxSize ?? values.server.ctxSize, parallel: values.server.parallel,
+                    microBatch: min(512, values.server.batchSize)))  // the server's default micro-batch
                 values.resources.requests.memory = plan.requestMemory
                 values.resources.limits.memory = plan.limitMemory
                 values.resources.requests.cpu = plan.requestCPU

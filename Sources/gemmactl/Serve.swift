@@ -38,6 +38,8 @@ extension Gemmactl {
         var threadsBatch: Int?
         @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Most tokens per decode step (default 512). [environment: GEMMA_BATCH_SIZE]")
         var batchSize: Int?
+        @Option(name: [.customLong("ubatch-size"), .customLong("ub", withSingleDash: true)], help: "Most tokens llama.cpp computes at once within a step; sizes the compute buffer (default: --batch-size, at most 512). [environment: GEMMA_UBATCH_SIZE]")
+        var microBatchSize: Int?
         @Option(name: [.customLong("n-gpu-layers"), .customLong("ngl", withSingleDash: true)], help: "Layers offloaded to a GPU (default 0). [environment: GEMMA_N_GPU_LAYERS]")
         var gpuLayers: Int?
         @Option(help: "Address to listen on (default 127.0.0.1). [environment: GEMMA_HOST]")
@@ -75,7 +77,8 @@ extension Gemmactl {
             var inputs = ServeInputs()
             inputs.model = model; inputs.hfRepo = hfRepo; inputs.hfFile = hfFile; inputs.alias = alias
             inputs.contextSize = contextSize; inputs.parallel = parallel; inputs.threads = threads
-            inputs.threadsBatch = threadsBatch; inputs.batchSize = batchSize; inputs.gpuLayers = gpuLayers
+            inputs.threadsBatch = threadsBatch; inputs.batchSize = batchSize; inputs.microBatchSize = microBatchSize
+            inputs.gpuLayers = gpuLayers
             inputs.host = host; inputs.port = port; inputs.apiKeyFile = apiKeyFile; inputs.noAuth = noAuth
             inputs.maxBodySize = maxBodySize; inputs.maxQueue = maxQueue; inputs.requestTimeout = requestTimeout
             inputs.shutdownGrace = shutdownGrace; inputs.ssePingInterval = ssePingInterval

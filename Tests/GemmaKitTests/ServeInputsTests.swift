@@ -20,6 +20,23 @@ struct ServeInputsTests {
         #expect(try resolve(["GEMMA_FAST_KERNELS": "off"]).engine.context.batchInvariant)
     }
 
+    @Test func microBatchFollowsLlamaServer() throws {
+        func sizes(_ environment: [String: String]) throws -> (Int, Int) {
+            let context = try resolve(environment).engine.context
+            return (context.batchSize, context.microBatchSize)
+        }
+        #expect(try sizes([:]) == (512, 512))
+        #expect(try sizes(["LLAMA_ARG_BATCH": "2048"]) == (2048, 512))
+        #expect(try sizes(["GEMMA_BATCH_SIZE": "128"]) == (128, 128))
+        #expect(try sizes(["GEMMA_BATCH_SIZE": "2048", "LLAMA_ARG_UBATCH": "256"]) == (2048, 256))
+        #expect(try sizes(["GEMMA_UBATCH_SIZE": "1024"]) == (512, 512))
+        #expect {
+            _ = try resolve(["GEMMA_UBATCH_SIZE": "0"])
+        } throws: { error in
+            "\(error)".contains("--ubatch-size")
+        }
+    }
+
     @Test func aBadSwitchValueNamesTheVariable() {
         #expect {
             _ = try resolve(["GEMMA_FAST_KERNELS": "sometimes"])

@@ -38,6 +38,13 @@ struct ModelsCLITests {
         let bad = try CLIProcess.run(["plan", "--cache-type-k", "q9"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--cache-type-k"))
+        // A smaller micro-batch, as `serve -ub 128` would use, needs a smaller compute buffer.
+        let small = try CLIProcess.run(["plan", "-ub", "128", "--json"])
+        let smallObject = try JSONSerialization.jsonObject(with: Data(small.stdout.utf8)) as? [String: Any]
+        let usual = try JSONSerialization.jsonObject(with: Data(CLIProcess.run(["plan", "--json"]).stdout.utf8)) as? [String: Any]
+        #expect((smallObject?["computeBytes"] as? Int ?? .max) < (usual?["computeBytes"] as? Int ?? 0))
+        let zero = try CLIProcess.run(["plan", "--ubatch-size", "0"])
+        #expect(zero.status != 0 && zero.stderr.contains("--ubatch-size"))
     }
 
     @Test func pullOfflineWithoutTheModelFails() throws {

@@ -13,6 +13,7 @@ public struct ServeInputs: Sendable {
     public var threads: Int?
     public var threadsBatch: Int?
     public var batchSize: Int?
+    public var microBatchSize: Int?
     public var gpuLayers: Int?
     public var host: String?
     public var port: Int?
@@ -36,7 +37,8 @@ public struct ServeInputs: Sendable {
         "hf-file": ["GEMMA_HF_FILE", "LLAMA_ARG_HF_FILE"], "alias": ["GEMMA_ALIAS", "LLAMA_ARG_ALIAS"],
         "ctx-size": ["GEMMA_CTX_SIZE", "LLAMA_ARG_CTX_SIZE"], "parallel": ["GEMMA_PARALLEL", "LLAMA_ARG_N_PARALLEL"],
         "threads": ["GEMMA_THREADS", "LLAMA_ARG_THREADS"], "threads-batch": ["GEMMA_THREADS_BATCH", "LLAMA_ARG_THREADS_BATCH"],
-        "batch-size": ["GEMMA_BATCH_SIZE", "LLAMA_ARG_BATCH"], "n-gpu-layers": ["GEMMA_N_GPU_LAYERS", "LLAMA_ARG_N_GPU_LAYERS"],
+        "batch-size": ["GEMMA_BATCH_SIZE", "LLAMA_ARG_BATCH"], "ubatch-size": ["GEMMA_UBATCH_SIZE", "LLAMA_ARG_UBATCH"],
+        "n-gpu-layers": ["GEMMA_N_GPU_LAYERS", "LLAMA_ARG_N_GPU_LAYERS"],
         "host": ["GEMMA_HOST", "LLAMA_ARG_HOST"], "port": ["GEMMA_PORT", "LLAMA_ARG_PORT"],
         "api-key-file": ["GEMMA_API_KEY_FILE", "LLAMA_API_KEY_FILE"], "no-auth": ["GEMMA_NO_AUTH"],
         "max-body-size": ["GEMMA_MAX_BODY_SIZE"], "max-queue": ["GEMMA_MAX_QUEUE"],
@@ -101,10 +103,12 @@ public struct ServeInputs: Sendable {
         configuration.alias = string("alias", alias)
         let threads = try int("threads", self.threads) ?? CPUBudget.defaultThreads
         let batchSize = try int("batch-size", self.batchSize) ?? 512
+        // As llama-server: a micro-batch of 512 unless the batch is smaller, and never above the batch.
+        let microBatchSize = min(try int("ubatch-size", self.microBatchSize) ?? 512, batchSize)
         configuration.engine = EngineOptions(
             context: ContextOptions(contextSize: try int("ctx-size", contextSize) ?? 4096,
                                     sequences: try int("parallel", parallel) ?? 4,
-                                    batchSize: batchSize, microBatchSize: batchSize, threads: threads,
+                                    batchSize: batchSize, microBatchSize: microBatchSize, threads: threads,
                                     batchThreads: try int("threads-batch", threadsBatch) ?? threads,
                                     batchInvariant: !(try bool("fast-kernels", fastKernels))),
             maxQueue: try int("max-queue", maxQueue) ?? 64)

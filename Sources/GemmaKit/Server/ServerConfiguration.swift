@@ -75,6 +75,7 @@ public struct ServerConfiguration: Sendable {
                              recovery: "give each slot at least 64 tokens: --ctx-size \(64 * context.sequences) or more")
         }
         guard context.batchSize >= 1 else { throw ServeError("--batch-size must be at least 1, got \(context.batchSize)") }
+        guard context.microBatchSize >= 1 else { throw ServeError("--ubatch-size must be at least 1, got \(context.microBatchSize)") }
         guard context.threads >= 1, context.batchThreads >= 1 else { throw ServeError("--threads and --threads-batch must be at least 1") }
         guard engine.maxQueue >= 0 else { throw ServeError("--max-queue must be 0 or more, got \(engine.maxQueue)") }
         guard maxBodySize >= 1024 else { throw ServeError("--max-body-size must be at least 1024 bytes, got \(maxBodySize)") }
