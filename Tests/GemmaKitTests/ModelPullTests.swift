@@ -200,15 +200,27 @@ struct ModelPullTests {
             let named = ModelReference.huggingFace(repo: repo, file: shards[1], quant: nil, revision: "main")
             #expect(try await pull(named, server, cache) == path)
             #expect(contents.allSatisfy { data in server.log.withLock { $0.fullDownloads[sha256Hex(data)] } == 1 })
-            // A shard missing from the cache is fetched again, not taken as complete.
+            // A shard missing from the cache is fetched again, not taken as complete; until then the
+            // shards there are listed one by one.
             try FileManager.default.removeItem(at: folder.appendingPathComponent(shards[2]))
+            #expect(cache.listModels().filter { $0.repo == repo }.map(\.file) == Array(shards.prefix(2)))
             #expect(try await pull(named, server, cache) == path)
             #expect(try Data(contentsOf: folder.appendingPathComponent(shards[2])) == contents[2])
+            // Listed once, by its first shard, with the shards' sizes summed.
+            let listed = cache.listModels().filter { $0.repo == repo }
+            #expect(listed.map(\.file) == [shards[0]])
+            #expect(listed.first?.shards == 3)
+            #expect(listed.first?.size == UInt64(contents.reduce(0) { $0 + $1.count }))
             // Removing the model by its quant tag removes every shard and blob.
             try cache.remove(repo: repo, file: "Q4_K_M")
             #expect(cache.listModels().filter { $0.repo == repo }.isEmpty)
             let blobs = try FileManager.default.contentsOfDirectory(atPath: cache.repoDirectory(repo).appendingPathComponent("blobs").path)
             #expect(blobs.isEmpty)
+            // Naming any shard removes the whole model too.
+            _ = try await pull(named, server, cache)
+            let gone = try cache.remove(repo: repo, file: shards[1])
+            #expect(shards.allSatisfy { shard in gone.contains { $0.hasSuffix("/" + shard) } })
+            #expect(cache.listModels().filter { $0.repo == repo }.isEmpty)
         }
     }
 

@@ -11,6 +11,8 @@ public struct CachedModel: Sendable, Equatable, Codable {
     public var revision: String
     public var commit: String
     public var path: String
+    /// For a split model: how many shards it has (listed once, by its first shard, `size` summed).
+    public var shards: Int?
 }
 
 extension HubCache {
@@ -27,17 +29,30 @@ extension HubCache {
             for commit in ((try? fileManager.contentsOfDirectory(atPath: snapshots.path)) ?? []).sorted() {
                 let snapshot = snapshots.appendingPathComponent(commit)
                 let files = (fileManager.enumerator(atPath: snapshot.path)?.allObjects as? [String]) ?? []
-                for file in files.sorted() where file.lowercased().hasSuffix(".gguf") {
-                    let path = snapshot.appendingPathComponent(file).path
+                var sizes: [String: UInt64] = [:]
+                for file in files where file.lowercased().hasSuffix(".gguf") {
                     var info = stat()
                     // stat follows the snapshot link to the blob; a dangling link is skipped.
-                    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-                    let size = UInt64(info.st_size)
+                    if stat(snapshot.appendingPathComponent(file).path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                        sizes[file] = UInt64(info.st_size)
+                    }
+                }
+                for file in sizes.keys.sorted() {
+                    var size = sizes[file]!
+                    var shardCount: Int?
+                    // A complete split model is one row, by its first shard; an incomplete one shows
+                    // every shard there is, so it can be seen and removed.
+                    if let shards = ModelResolver.splitShards(of: file), shards.allSatisfy({ sizes[$0] != nil }) {
+                        guard file == shards[0] else { continue }
+                        size = shards.reduce(0) { $0 + sizes[$1]! }
+                        shardCount = shards.count
+                    }
+                    let path = snapshot.appendingPathComponent(file).path
                     let quantization = Self.quantization(fileName: file)
                         ?? (try? ModelSummary(GGUFFile(path: path)))?.fileType
                     models.append(CachedModel(repo: repo, file: file, size: size, quantization: quantization,
                                               revision: refs[commit]?.sorted().joined(separator: ",") ?? commit,
-                                              commit: commit, path: path))
+                                              commit: commit, path: path, shards: shardCount))
                 }
             }
         }
@@ -62,11 +77,13 @@ extension HubCache {
             return [directory.path]
         }
         let entries = listModels().filter { $0.repo == repo }
-        var matches = entries.filter { $0.file == file }
+        // A split model is listed by its first shard; any of its shards names it.
+        var matches = entries.filter { $0.file == file || (ModelResolver.splitShards(of: $0.file)?.contains(file) ?? false) }
         if matches.isEmpty, let pick = ModelResolver.pickGGUF(entries.map(\.file), quant: file) {
             matches = entries.filter { $0.file == pick }
         }
-        // A split model goes as a whole: its other shards are of no use without the one named.
+        // A split model goes as a whole: its other shards are of no use without the one named
+        // (an incomplete one is listed shard by shard).
         let shards = Set(matches.flatMap { ModelResolver.splitShards(of: $0.file) ?? [] })
         matches += entries.filter { shards.contains($0.file) && !matches.contains($0) }
         guard !matches.isEmpty else {
@@ -76,8 +93,12 @@ extension HubCache {
         var removed: [String] = []
         do {
             for match in matches {
-                try fileManager.removeItem(atPath: match.path)
-                removed.append(match.path)
+                let snapshot = String(match.path.dropLast(match.file.count))
+                let files = match.shards == nil ? [match.file] : ModelResolver.splitShards(of: match.file) ?? [match.file]
+                for name in files {
+                    try fileManager.removeItem(atPath: snapshot + name)
+                    removed.append(snapshot + name)
+                }
             }
             // Blobs nothing links to any more.
             let snapshots = directory.appendingPathComponent("snapshots")
