@@ -26,7 +26,7 @@ extension Gemmactl {
         var parallel: Int = 1
 
         @Option(name: [.customLong("ubatch-size"), .customLong("ub", withSingleDash: true)], help: "Micro-batch, as serve's --ubatch-size: sizes the compute buffer.")
-        var microBatchSize: Int = 512
+        var microBatchSize: Int = ContextOptions.defaultMicroBatchSize
 
         @Option(name: .customLong("cache-type-k"), help: "KV cache type for K: f16 or q8_0 (also f32, q4_0).")
         var cacheTypeK: String = "f16"

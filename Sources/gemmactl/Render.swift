@@ -88,7 +88,7 @@ extension Gemmactl {
                 // Between the values and the flags: a plan replaces the values' resources, flags replace the plan.
                 let plan = try MemoryPlanner.plan(path: planFrom, options: PlanOptions(
                     contextSize: ctxSize ?? values.server.ctxSize, parallel: values.server.parallel,
-                    microBatch: min(512, values.server.batchSize)))  // the server's default micro-batch
+                    microBatch: ContextOptions(batchSize: values.server.batchSize).microBatchSize))
                 values.resources.requests.memory = plan.requestMemory
                 values.resources.limits.memory = plan.limitMemory
                 values.resources.requests.cpu = plan.requestCPU

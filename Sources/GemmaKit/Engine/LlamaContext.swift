@@ -8,7 +8,7 @@ public struct ContextOptions: Sendable, Equatable {
     public var sequences: Int = 1
     /// Most tokens one decode call takes (llama-server's --batch-size).
     public var batchSize: Int = 512
-    /// Physical micro-batch size.
+    /// Physical micro-batch size: `defaultMicroBatchSize` unless the batch is smaller, as llama-server.
     public var microBatchSize: Int = 512
     public var threads: Int = CPUBudget.defaultThreads
     public var batchThreads: Int = CPUBudget.defaultThreads
@@ -19,7 +19,10 @@ public struct ContextOptions: Sendable, Equatable {
     /// Off lets ggml pick tiled kernels by batch shape (see `LlamaBackend.creatingContext`).
     public var batchInvariant: Bool = true
 
-    public init(contextSize: Int = 4096, sequences: Int = 1, batchSize: Int = 512, microBatchSize: Int = 512,
+    /// llama-server's default `n_ubatch`.
+    public static let defaultMicroBatchSize = 512
+
+    public init(contextSize: Int = 4096, sequences: Int = 1, batchSize: Int = 512, microBatchSize: Int = defaultMicroBatchSize,
                 threads: Int = CPUBudget.defaultThreads, batchThreads: Int? = nil, embeddings: Bool = false,
                 batchInvariant: Bool = true) {
         self.contextSize = contextSize

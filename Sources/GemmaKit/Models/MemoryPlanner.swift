@@ -30,7 +30,7 @@ public struct PlanOptions: Sendable, Equatable {
     public var memoryLimit: UInt64?
 
     public init(contextSize: Int = 4096, parallel: Int = 1, cacheTypeK: KVCacheType = .f16,
-                cacheTypeV: KVCacheType = .f16, microBatch: Int = 512, swaFull: Bool = true,
+                cacheTypeV: KVCacheType = .f16, microBatch: Int = ContextOptions.defaultMicroBatchSize, swaFull: Bool = true,
                 memoryLimit: UInt64? = nil) {
         self.contextSize = contextSize; self.parallel = parallel; self.cacheTypeK = cacheTypeK
         self.cacheTypeV = cacheTypeV; self.microBatch = microBatch; self.swaFull = swaFull

@@ -61,7 +61,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
                     return [Self.sse(ChatChunk(id: id, created: created, model: model,
                                                choices: [.init(delta: .init(role: "assistant", content: ""))]))]
                 case .text(let text, let logprobs):
-                    guard wantsLogprobs else { return ["data: " + textChunk.json(text) + "\n\n"] }
+                    guard wantsLogprobs else { return [Self.sse(json: textChunk.json(text))] }
                     return [Self.sse(ChatChunk(id: id, created: created, model: model,
                                                choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
                 case .finished(let stats):
@@ -115,9 +115,9 @@ struct OpenAIController<Context: RequestContext>: Sendable {
             return server.sse(events) { event in
                 switch event {
                 case .started:
-                    return echo.isEmpty ? [] : ["data: " + textChunk.json(echo) + "\n\n"]
+                    return echo.isEmpty ? [] : [Self.sse(json: textChunk.json(echo))]
                 case .text(let text, let logprobs):
-                    guard body.logprobs != nil else { return ["data: " + textChunk.json(text) + "\n\n"] }
+                    guard body.logprobs != nil else { return [Self.sse(json: textChunk.json(text))] }
                     return [Self.sse(TextCompletion(id: id, created: created, model: model,
                                                     choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: true))]))]
                 case .finished(let stats):
@@ -186,7 +186,8 @@ struct OpenAIController<Context: RequestContext>: Sendable {
         return JSONBody.response(object: ["object": "list", "data": [entry]])
     }
 
-    static func sse(_ value: some Encodable) -> String { "data: " + JSONBody.string(value) + "\n\n" }
+    static func sse(_ value: some Encodable) -> String { sse(json: JSONBody.string(value)) }
+    static func sse(json: String) -> String { "data: " + json + "\n\n" }
 }
 
 // MARK: Wire types

@@ -103,12 +103,12 @@ public struct ServeInputs: Sendable {
         configuration.alias = string("alias", alias)
         let threads = try int("threads", self.threads) ?? CPUBudget.defaultThreads
         let batchSize = try int("batch-size", self.batchSize) ?? 512
-        // As llama-server: a micro-batch of 512 unless the batch is smaller, and never above the batch.
-        let microBatchSize = min(try int("ubatch-size", self.microBatchSize) ?? 512, batchSize)
         configuration.engine = EngineOptions(
             context: ContextOptions(contextSize: try int("ctx-size", contextSize) ?? 4096,
                                     sequences: try int("parallel", parallel) ?? 4,
-                                    batchSize: batchSize, microBatchSize: microBatchSize, threads: threads,
+                                    batchSize: batchSize,
+                                    microBatchSize: try int("ubatch-size", microBatchSize) ?? ContextOptions.defaultMicroBatchSize,
+                                    threads: threads,
                                     batchThreads: try int("threads-batch", threadsBatch) ?? threads,
                                     batchInvariant: !(try bool("fast-kernels", fastKernels))),
             maxQueue: try int("max-queue", maxQueue) ?? 64)
