@@ -468,7 +468,8 @@ def merge_rounds(rounds):
                 reasons[reason] = reasons.get(reason, 0) + count
         combined["finish_reasons"] = reasons
         combined["generated_tps_per_round"] = [g["generated_tps"] for g in group]
-        combined["other_cpu_share"] = max((g.get("other_cpu_share") or 0 for g in group), default=None)
+        shares = [g["other_cpu_share"] for g in group if g.get("other_cpu_share") is not None]
+        combined["other_cpu_share"] = max(shares) if shares else None
         levels.append(combined)
     merged["levels"] = levels
     return merged
