@@ -119,6 +119,36 @@ struct SchedulerTests {
         #expect(next.stats?.completionTokens == 3)
     }
 
+    @Test func aSinkHearsTheEngineThreadAndIsFinishedOnceEvenWhenCancelled() async throws {
+        let engine = try await TestModel.engine(contextSize: 1024, slots: 1)
+        defer { engine.shutdown() }
+        let log = SinkLog()
+        func sink(_ name: String) -> GenerationSink {
+            GenerationSink(receive: { event in
+                // Straight from the engine's thread: no task relays the events.
+                let thread = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+                log.add("\(name) \(event.kind) on \(thread.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }, finish: { error in log.add("\(name) finish \(error == nil ? "ok" : "error")") })
+        }
+        let prompt = model.tokenize("Count from one to a thousand:")
+        let running = try engine.submit(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 500), to: sink("a"))
+        // The only slot is busy: this one waits in the queue and is cancelled there.
+        let queued = try engine.submit(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 5), to: sink("b"))
+        while log.count(containing: "a text") < 3 { try await Task.sleep(for: .milliseconds(5)) }
+        queued.cancel()
+        running.cancel()
+        while log.count(containing: "finish") < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        running.cancel()  // after the end: nothing more happens
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(log.count(containing: "a finish ok") == 1)
+        #expect(log.count(containing: "b finish ok") == 1)
+        #expect(log.count(containing: "b ") == 1, "a request cancelled in the queue never starts: \(log.lines)")
+        #expect(log.count(containing: "a finished") == 0, "cancelled, not finished: \(log.lines)")
+        #expect(log.lines.filter { $0.hasPrefix("a text") }.allSatisfy { $0.hasSuffix("on gemmactl-engine") }, "\(log.lines)")
+        #expect(log.count(containing: "a text") < 400)
+        #expect(engine.slots.first?.isProcessing == false)
+    }
+
     @Test func batchNeverExceedsItsCapacity() async throws {
         // 4 slots all reading long prompts at once through a 64-token batch: the scheduler must split
         // them (LlamaBatch traps on overflow, so finishing at all is the check) and each gets its answer.
@@ -219,5 +249,25 @@ struct GreedyArgmaxTests {
         values[70] = 3; values[20] = 3; values[99] = 3
         #expect(argmax(values) == 20)
         #expect(argmax([Float](repeating: -.infinity, count: 40)) == 0)
+    }
+}
+
+/// What a test sink heard, from whatever thread.
+final class SinkLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func add(_ line: String) { lock.withLock { stored.append(line) } }
+    var lines: [String] { lock.withLock { stored } }
+    func count(containing text: String) -> Int { lines.filter { $0.contains(text) }.count }
+}
+
+extension GenerationEvent {
+    /// The event's name, for logs in tests.
+    var kind: String {
+        switch self {
+        case .started: "started"
+        case .text: "text"
+        case .finished: "finished"
+        }
     }
 }

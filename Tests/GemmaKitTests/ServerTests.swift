@@ -466,3 +466,23 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
     }
     Issue.record("condition did not hold within \(timeout)", sourceLocation: sourceLocation)
 }
+
+@Suite("Streams written from the connection's event loop")
+struct EventLoopTaskExecutorTests {
+    @Test func aTaskPreferringTheLoopIsResumedOnIt() async throws {
+        let loop = TestServer.client.eventLoopGroup.next()
+        let (events, sink) = AsyncStream<Int>.makeStream()
+        let resumedOnLoop = await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+            // Yielded from a plain thread, as the engine's thread does.
+            Thread {
+                for event in 0..<3 { usleep(2_000); sink.yield(event) }
+                sink.finish()
+            }.start()
+            var seen: [Bool] = []
+            for await _ in events { seen.append(loop.inEventLoop) }
+            return seen
+        }
+        #expect(resumedOnLoop == [true, true, true])
+        #expect(!loop.inEventLoop)
+    }
+}

@@ -65,6 +65,36 @@ public enum GenerationEvent: Sendable {
     case finished(GenerationStats)
 }
 
+/// Where the engine hands a generation's events: `receive` for each event in order, then
+/// `finish` once (nil after `finished`, else the error that ended it).
+///
+/// Both are called on the engine's thread between decode steps, so they must only hand the event
+/// on (yield it into a stream, say), never wait.
+public struct GenerationSink: Sendable {
+    let receive: @Sendable (GenerationEvent) -> Void
+    let finish: @Sendable ((any Error)?) -> Void
+
+    public init(receive: @escaping @Sendable (GenerationEvent) -> Void, finish: @escaping @Sendable ((any Error)?) -> Void) {
+        self.receive = receive
+        self.finish = finish
+    }
+
+    /// A sink feeding `continuation`.
+    init(_ continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) {
+        self.init(receive: { continuation.yield($0) }, finish: { error in
+            if let error { continuation.finish(throwing: error) } else { continuation.finish() }
+        })
+    }
+}
+
+/// A submitted generation; `cancel()` stops it and frees its slot (a no-op once it has ended).
+public struct GenerationTicket: Sendable {
+    let id: UInt64
+    let cancelling: @Sendable (UInt64) -> Void
+
+    public func cancel() { cancelling(id) }
+}
+
 /// What /slots shows for one slot.
 public struct SlotSnapshot: Sendable, Equatable {
     public var id: Int

@@ -52,7 +52,7 @@ public final class InferenceEngine: @unchecked Sendable {
     struct Job: Sendable {
         let id: UInt64
         let request: GenerationRequest
-        let continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+        let sink: GenerationSink
         let enqueued: ContinuousClock.Instant
     }
 
@@ -97,6 +97,20 @@ public final class InferenceEngine: @unchecked Sendable {
     ///
     /// Throws at once for a prompt that cannot fit, a full queue, or bad sampling parameters.
     public func generate(_ request: GenerationRequest) throws(EngineError) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
+        let ticket = try submit(request, to: GenerationSink(continuation))
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { ticket.cancel() }
+        }
+        return stream
+    }
+
+    /// Starts a generation whose events go straight to `sink`, called on the engine's thread: no
+    /// task sits between the engine and the consumer, which matters once per streamed token.
+    ///
+    /// Throws at once for a prompt that cannot fit, a full queue, or bad sampling parameters;
+    /// otherwise `sink.finish` is called exactly once, also after `cancel()`.
+    public func submit(_ request: GenerationRequest, to sink: GenerationSink) throws(EngineError) -> GenerationTicket {
         try request.sampling.validate()
         guard !request.prompt.isEmpty else { throw EngineError(.emptyPrompt, "the prompt is empty") }
         if let maxTokens = request.maxTokens, maxTokens < 0 {
@@ -108,7 +122,6 @@ public final class InferenceEngine: @unchecked Sendable {
                               "the prompt is \(request.prompt.count) tokens but a slot's context holds \(limit)",
                               recovery: "shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots")
         }
-        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
         let id: UInt64 = try condition.withLock { () throws(EngineError) -> UInt64 in
             guard !stopping else { throw EngineError(.shuttingDown, "the server is shutting down") }
             // Requests pass through the queue on their way to a slot: only those beyond the free
@@ -120,20 +133,17 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             let id = nextJobID
             nextJobID += 1
-            queue.append(Job(id: id, request: request, continuation: continuation, enqueued: .now))
+            queue.append(Job(id: id, request: request, sink: sink, enqueued: .now))
             condition.signal()
             return id
         }
-        continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination { self?.cancel(id) }
-        }
-        return stream
+        return GenerationTicket(id: id) { [weak self] id in self?.cancel(id) }
     }
 
     private func cancel(_ id: UInt64) {
         condition.withLock {
             if let index = queue.firstIndex(where: { $0.id == id }) {
-                queue.remove(at: index)
+                queue.remove(at: index).sink.finish(nil)
             } else {
                 cancelled.insert(id)
             }
@@ -150,7 +160,7 @@ public final class InferenceEngine: @unchecked Sendable {
             condition.broadcast()
             return jobs
         }
-        for job in dropped { job.continuation.finish(throwing: EngineError(.shuttingDown, "the server is shutting down")) }
+        for job in dropped { job.sink.finish(EngineError(.shuttingDown, "the server is shutting down")) }
         condition.withLock { while !stopped { condition.wait() } }
     }
 

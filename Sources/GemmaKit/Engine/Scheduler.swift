@@ -62,12 +62,12 @@ final class Scheduler {
         do {
             sampler = try SamplerChain(job.request.sampling, model: model)
         } catch {
-            job.continuation.finish(throwing: error)
+            job.sink.finish(error)
             return
         }
         useCounter += 1
         slot.begin(job, sampler: sampler, reused: keep, use: useCounter)
-        job.continuation.yield(.started(slot: slot.id, promptTokens: prompt.count, cachedTokens: keep))
+        job.sink.receive(.started(slot: slot.id, promptTokens: prompt.count, cachedTokens: keep))
         if job.request.maxTokens == 0 { finish(slot, .length) }
     }
 
@@ -99,14 +99,14 @@ final class Scheduler {
         guard !ids.isEmpty else { return }
         for slot in slots {
             guard let job = slot.job, ids.contains(job.id) else { continue }
-            job.continuation.finish()
+            job.sink.finish(nil)
             release(slot, dropCache: true)
         }
     }
 
     func failAll(_ error: EngineError) {
         for slot in slots where slot.job != nil {
-            slot.job?.continuation.finish(throwing: error)
+            slot.job?.sink.finish(error)
             release(slot, dropCache: true)
         }
     }
@@ -157,7 +157,7 @@ final class Scheduler {
         } catch {
             logger.error("decode failed", metadata: ["error": "\(error.message)", "tokens": "\(batch.count)"])
             for slot in participants where slot.job != nil {
-                slot.job?.continuation.finish(throwing: error)
+                slot.job?.sink.finish(error)
                 release(slot, dropCache: true)
             }
             return
@@ -190,10 +190,10 @@ final class Scheduler {
         switch slot.stopper.feed(text) {
         case .text(let visible):
             if !visible.isEmpty || (!slot.pendingLogprobs.isEmpty && slot.decoder.isEmpty) {
-                job.continuation.yield(.text(visible, logprobs: slot.takeLogprobs()))
+                job.sink.receive(.text(visible, logprobs: slot.takeLogprobs()))
             }
         case .stopped(let visible):
-            if !visible.isEmpty { job.continuation.yield(.text(visible, logprobs: slot.takeLogprobs())) }
+            if !visible.isEmpty { job.sink.receive(.text(visible, logprobs: slot.takeLogprobs())) }
             finish(slot, .stop, flush: false)
             return
         }
@@ -218,17 +218,17 @@ final class Scheduler {
             case .stopped(let visible): text = visible; reason = .stop
             }
             if !text.isEmpty || !slot.pendingLogprobs.isEmpty {
-                job.continuation.yield(.text(text, logprobs: slot.takeLogprobs()))
+                job.sink.receive(.text(text, logprobs: slot.takeLogprobs()))
             }
         }
         let now = ContinuousClock.now
         let started = slot.startedAt ?? now
         let first = slot.firstTokenAt ?? now
-        job.continuation.yield(.finished(GenerationStats(
+        job.sink.receive(.finished(GenerationStats(
             finishReason: reason, promptTokens: job.request.prompt.count, cachedTokens: slot.reusedTokens,
             completionTokens: slot.generated, queueDuration: started - job.enqueued,
             promptDuration: first - started, generationDuration: now - first, slot: slot.id)))
-        job.continuation.finish()
+        job.sink.finish(nil)
         release(slot, dropCache: false)
     }
 

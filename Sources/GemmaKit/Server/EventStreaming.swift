@@ -2,60 +2,87 @@ import Foundation
 import Hummingbird
 import NIOCore
 
+/// A running generation as the server consumes it: the engine's thread yields events straight
+/// into `items` (see `InferenceEngine.submit`), and the streamer's own keep-alive ticks join the
+/// same stream, so each token wakes one task, not a relay task and then the writer.
+///
+/// Consume it once. Dropping it or cancelling the consuming task cancels the generation.
+struct GenerationFeed: Sendable {
+    enum Item: Sendable {
+        case event(GenerationEvent)
+        case failed(any Error)
+        case end
+        case tick
+    }
+
+    let items: AsyncStream<Item>
+    fileprivate let continuation: AsyncStream<Item>.Continuation
+    private let ticket: GenerationTicket
+
+    /// Submits `request` to `engine`; throws the engine's refusal as it is.
+    init(_ request: GenerationRequest, engine: InferenceEngine) throws(EngineError) {
+        let (items, continuation) = AsyncStream<Item>.makeStream()
+        let sink = GenerationSink(receive: { continuation.yield(.event($0)) }, finish: { error in
+            continuation.yield(error.map { .failed($0) } ?? .end)
+            continuation.finish()
+        })
+        let ticket = try engine.submit(request, to: sink)
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { ticket.cancel() }
+        }
+        self.items = items
+        self.continuation = continuation
+        self.ticket = ticket
+    }
+
+    /// Stops the generation if it is still running, and ends `items`.
+    func cancel() {
+        ticket.cancel()
+        continuation.finish()
+    }
+}
+
 /// Writes a generation as a streamed body: each event becomes zero or more lines, a keep-alive
 /// comment goes out when nothing was written for `pingInterval` (gateways cut idle streams), and
-/// a client that goes away cancels the generation (leaving the loop ends the event iteration).
+/// a client that goes away cancels the generation (leaving the loop drops the feed).
 struct GenerationStreamer: Sendable {
-    let events: AsyncThrowingStream<GenerationEvent, any Error>
+    let feed: GenerationFeed
     let pingInterval: Duration
     /// The keep-alive line, or nil for formats without comments (NDJSON).
     let ping: String?
     let deadline: ContinuousClock.Instant?
 
-    enum Item: Sendable {
-        case event(GenerationEvent)
-        case failed(any Error)
-        case tick
-        case end
-    }
-
     /// Calls `write` for each event (and `onError` for a failure mid-stream) and pings meanwhile.
     func run(writer: inout any ResponseBodyWriter,
              encode: @escaping (GenerationEvent) -> [String],
              onError: (any Error) -> [String]) async throws {
-        let (merged, sink) = AsyncStream<Item>.makeStream()
-        let events = self.events
-        let producer = Task {
-            do {
-                for try await event in events { sink.yield(.event(event)) }
-                sink.yield(.end)
-            } catch {
-                sink.yield(.failed(error))
-            }
-            sink.finish()
-        }
         let interval = deadline.map { min(pingInterval, max(.milliseconds(50), $0 - .now)) } ?? pingInterval
+        let ticks = feed.continuation
         let ticker = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: min(interval, .seconds(1)))
-                sink.yield(.tick)
+                ticks.yield(.tick)
             }
         }
+        var ended = false
         defer {
-            producer.cancel()
             ticker.cancel()
+            // A client that went away, or the deadline: the generation must stop too.
+            if !ended { feed.cancel() }
         }
         var lastWrite = ContinuousClock.now
-        loop: for await item in merged {
+        loop: for await item in feed.items {
             var lines: [String] = []
             switch item {
             case .event(let event):
                 lines = encode(event)
             case .failed(let error):
+                ended = true
                 lines = onError(error)
                 try await writeLines(lines, to: &writer)
                 break loop
             case .end:
+                ended = true
                 break loop
             case .tick:
                 if let deadline, ContinuousClock.now >= deadline {

@@ -39,8 +39,8 @@ public struct GemmaServer: Sendable {
     }()
 
     /// The API router: every endpoint behind the key but /health.
-    public func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func buildRouter() -> Router<ServeRequestContext> {
+        let router = Router(context: ServeRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: core.metrics, knownPaths: Set(Self.routes.keys)))
         router.add(middleware: ErrorShapeMiddleware(methodsByPath: Self.routes, maxBodySize: core.configuration.maxBodySize, logger: core.logger))
         router.add(middleware: APIKeyMiddleware(keys: core.keys, publicPaths: Self.publicPaths))

@@ -3,12 +3,13 @@ import Hummingbird
 import NIOCore
 
 /// Ollama's API (/api/*), for Ollama clients pointed at gemmactl unchanged.
-struct OllamaController<Context: RequestContext>: Sendable {
+struct OllamaController: Sendable {
+    typealias Context = ServeRequestContext
     let server: ServerCore
 
     func addRoutes(to router: Router<Context>) {
-        router.post("/api/generate") { request, _ in try await generate(request) }
-        router.post("/api/chat") { request, _ in try await chat(request) }
+        router.post("/api/generate") { request, context in try await generate(request, context: context) }
+        router.post("/api/chat") { request, context in try await chat(request, context: context) }
         router.post("/api/embed") { request, _ in try await embed(request) }
         router.get("/api/tags") { _, _ in tags() }
         router.get("/api/ps") { _, _ in ps() }
@@ -60,7 +61,7 @@ struct OllamaController<Context: RequestContext>: Sendable {
         var input: StringOrArray
     }
 
-    func generate(_ request: Request) async throws -> Response {
+    func generate(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(GenerateBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         let prompt = body.prompt ?? ""
@@ -78,12 +79,12 @@ struct OllamaController<Context: RequestContext>: Sendable {
         let generation = GenerationRequest(prompt: loaded.model.tokenize(text, addSpecial: true, parseSpecial: !raw),
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
-        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true) { text, done in
+        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
             ["response": text]
         }
     }
 
-    func chat(_ request: Request) async throws -> Response {
+    func chat(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
@@ -92,15 +93,15 @@ struct OllamaController<Context: RequestContext>: Sendable {
         let generation = GenerationRequest(prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: true),
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
-        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true) { text, done in
+        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
             ["message": ["role": "assistant", "content": text]]
         }
     }
 
     /// Streams NDJSON lines (or one object) with Ollama's `done` and timing fields.
-    private func answer(_ generation: GenerationRequest, engine: InferenceEngine, stream: Bool,
+    private func answer(_ generation: GenerationRequest, engine: InferenceEngine, stream: Bool, context: Context,
                         payload: @escaping @Sendable (String, Bool) -> [String: Any]) async throws -> Response {
-        let events = try server.start(generation, engine: engine)
+        let feed = try server.start(generation, engine: engine)
         let model = server.modelID
         let server = self.server
         @Sendable func line(_ text: String) -> [String: Any] {
@@ -117,7 +118,7 @@ struct OllamaController<Context: RequestContext>: Sendable {
             ]) { $1 }
         }
         if stream {
-            return server.ndjson(events) { event in
+            return server.ndjson(feed, on: context.eventLoop) { event in
                 switch event {
                 case .started: return []
                 case .text(let text, _): return text.isEmpty ? [] : [Self.json(line(text))]
@@ -125,7 +126,7 @@ struct OllamaController<Context: RequestContext>: Sendable {
                 }
             }
         }
-        let result = try await server.collect(events)
+        let result = try await server.collect(feed)
         return JSONBody.response(object: final(result.stats, text: result.text))
     }
 

@@ -4,7 +4,8 @@ import Logging
 import NIOCore
 
 /// The OpenAI-compatible API: chat completions, completions, models, embeddings.
-struct OpenAIController<Context: RequestContext>: Sendable {
+struct OpenAIController: Sendable {
+    typealias Context = ServeRequestContext
     let server: ServerCore
 
     func addRoutes(to router: Router<Context>) {
@@ -46,7 +47,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
             sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         server.logPrompt(prompt, context: context)
-        let events = try server.start(generation, engine: loaded.engine)
+        let feed = try server.start(generation, engine: loaded.engine)
         let wantsLogprobs = topLogprobs != nil
         let id = "chatcmpl-" + ServerCore.randomID()
         let created = Int(Date().timeIntervalSince1970)
@@ -55,7 +56,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
             let textChunk = TextChunkTemplate { ChatChunk(id: id, created: created, model: model, choices: [.init(delta: .init(content: $0))]) }
-            return server.sse(events) { event in
+            return server.sse(feed, on: context.eventLoop) { event in
                 switch event {
                 case .started:
                     return [Self.sse(ChatChunk(id: id, created: created, model: model,
@@ -76,7 +77,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
                 }
             }
         }
-        let result = try await server.collect(events)
+        let result = try await server.collect(feed)
         server.metrics.record(result.stats)
         return JSONBody.response(ChatCompletion(
             id: id, created: created, model: model,
@@ -103,7 +104,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
             sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
         server.logPrompt(prompt, context: context)
-        let events = try server.start(generation, engine: loaded.engine)
+        let feed = try server.start(generation, engine: loaded.engine)
         let id = "cmpl-" + ServerCore.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let model = server.modelID
@@ -112,7 +113,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
         if body.sampling.stream == true {
             let includeUsage = body.sampling.streamOptions?.includeUsage == true
             let textChunk = TextChunkTemplate { TextCompletion(id: id, created: created, model: model, choices: [.init(text: $0)]) }
-            return server.sse(events) { event in
+            return server.sse(feed, on: context.eventLoop) { event in
                 switch event {
                 case .started:
                     return echo.isEmpty ? [] : [Self.sse(json: textChunk.json(echo))]
@@ -130,7 +131,7 @@ struct OpenAIController<Context: RequestContext>: Sendable {
                 }
             }
         }
-        let result = try await server.collect(events)
+        let result = try await server.collect(feed)
         server.metrics.record(result.stats)
         return JSONBody.response(TextCompletion(
             id: id, created: created, model: model,

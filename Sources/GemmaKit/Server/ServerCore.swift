@@ -34,9 +34,9 @@ public final class ServerCore: Sendable {
     }
 
     /// Submits a generation; engine refusals become API errors (400, 503 + Retry-After).
-    func start(_ request: GenerationRequest, engine: InferenceEngine) throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+    func start(_ request: GenerationRequest, engine: InferenceEngine) throws -> GenerationFeed {
         do {
-            return try engine.generate(request)
+            return try GenerationFeed(request, engine: engine)
         } catch {
             throw APIError.from(error)
         }
@@ -50,30 +50,40 @@ public final class ServerCore: Sendable {
     private var deadline: ContinuousClock.Instant? { configuration.requestTimeout.map { .now + $0 } }
 
     /// A Server-Sent Events response; each event becomes `data:` lines, `: ping` keeps it alive.
-    func sse(_ events: AsyncThrowingStream<GenerationEvent, any Error>,
+    /// `eventLoop` is the connection's: the stream is written from there.
+    func sse(_ feed: GenerationFeed, on eventLoop: any EventLoop,
              encode: @escaping @Sendable (GenerationEvent) -> [String]) -> Response {
-        let streamer = GenerationStreamer(events: events, pingInterval: configuration.ssePingInterval, ping: ": ping\n\n", deadline: deadline)
+        let streamer = GenerationStreamer(feed: feed, pingInterval: configuration.ssePingInterval, ping: ": ping\n\n", deadline: deadline)
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+        return Response(status: .ok, headers: headers, body: Self.streamedBody(on: eventLoop) { writer in
             try await streamer.run(writer: &writer, encode: encode) { error in
                 let api = Self.apiError(error)
                 return ["data: " + JSONBody.string(["error": ["message": api.message, "type": api.type, "code": "\(api.status.code)"]]) + "\n\n"]
             }
-            try await writer.finish(nil)
         })
     }
 
     /// A newline-delimited JSON response (Ollama's streaming format).
-    func ndjson(_ events: AsyncThrowingStream<GenerationEvent, any Error>,
+    func ndjson(_ feed: GenerationFeed, on eventLoop: any EventLoop,
                 encode: @escaping @Sendable (GenerationEvent) -> [String]) -> Response {
-        let streamer = GenerationStreamer(events: events, pingInterval: configuration.ssePingInterval, ping: nil, deadline: deadline)
+        let streamer = GenerationStreamer(feed: feed, pingInterval: configuration.ssePingInterval, ping: nil, deadline: deadline)
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                        body: ResponseBody { writer in
+                        body: Self.streamedBody(on: eventLoop) { writer in
             try await streamer.run(writer: &writer, encode: encode) { error in
                 [JSONBody.string(["error": Self.apiError(error).message]) + "\n"]
             }
-            try await writer.finish(nil)
         })
+    }
+
+    /// A body written by `write` on `eventLoop` (see `EventLoopTaskExecutor`), then finished.
+    private static func streamedBody(on eventLoop: any EventLoop,
+                                     _ write: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> ResponseBody {
+        ResponseBody { writer in
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) {
+                try await write(&writer)
+                try await writer.finish(nil)
+            }
+        }
     }
 
     struct Collected {
@@ -83,16 +93,17 @@ public final class ServerCore: Sendable {
     }
 
     /// The whole generation, for non-streaming answers; bounded by --request-timeout.
-    func collect(_ events: AsyncThrowingStream<GenerationEvent, any Error>) async throws -> Collected {
+    func collect(_ feed: GenerationFeed) async throws -> Collected {
         let work: @Sendable () async throws -> Collected = {
             var text = "", logprobs: [TokenLogprob] = []
-            for try await event in events {
-                switch event {
-                case .started: break
-                case .text(let piece, let pieceLogprobs):
+            for await item in feed.items {
+                switch item {
+                case .event(.started), .tick, .end: break
+                case .event(.text(let piece, let pieceLogprobs)):
                     text += piece
                     logprobs += pieceLogprobs
-                case .finished(let stats): return Collected(text: text, logprobs: logprobs, stats: stats)
+                case .event(.finished(let stats)): return Collected(text: text, logprobs: logprobs, stats: stats)
+                case .failed(let error): throw error
                 }
             }
             try Task.checkCancellation()
