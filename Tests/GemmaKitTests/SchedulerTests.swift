@@ -271,3 +271,36 @@ extension GenerationEvent {
         }
     }
 }
+
+@Suite("Generation feeds", .serialized)
+struct GenerationFeedTests {
+    let model = TestModel.shared
+
+    /// The event kinds a feed delivered, and the text joined.
+    func drain(_ feed: GenerationFeed) async -> (kinds: [String], text: String) {
+        var kinds: [String] = [], text = ""
+        for await item in feed.items {
+            switch item {
+            case .event(let event):
+                kinds.append(event.kind)
+                if case .text(let piece, _) = event { text += piece }
+            case .failed: kinds.append("failed")
+            case .end: kinds.append("end")
+            case .tick: break
+            }
+        }
+        return (kinds, text)
+    }
+
+    @Test func anAnswerSentWholeWakesItsHandlerOncePerEventKindWithTheSameText() async throws {
+        let engine = try await TestModel.engine()
+        defer { engine.shutdown() }
+        let request = GenerationRequest(prompt: model.tokenize("The three primary colors are"), sampling: .greedy, maxTokens: 24)
+        let streamed = await drain(try GenerationFeed(request, engine: engine, streamed: true))
+        let whole = await drain(try GenerationFeed(request, engine: engine, streamed: false))
+        #expect(streamed.kinds.filter { $0 == "text" }.count > 5)
+        #expect(whole.kinds == ["started", "text", "finished", "end"])
+        #expect(whole.text == streamed.text)
+        #expect(!whole.text.isEmpty)
+    }
+}

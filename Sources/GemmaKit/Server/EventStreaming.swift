@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// A running generation as the server consumes it: the engine's thread yields events straight
 /// into `items` (see `InferenceEngine.submit`), and the streamer's own keep-alive ticks join the
@@ -20,9 +21,28 @@ struct GenerationFeed: Sendable {
     private let ticket: GenerationTicket
 
     /// Submits `request` to `engine`; throws the engine's refusal as it is.
-    init(_ request: GenerationRequest, engine: InferenceEngine) throws(EngineError) {
+    ///
+    /// `streamed: false` (an answer sent whole) gathers the text on the engine's thread and
+    /// passes it on as one `text` event just before `finished`, so the waiting handler is woken a
+    /// few times per request instead of once per token.
+    init(_ request: GenerationRequest, engine: InferenceEngine, streamed: Bool) throws(EngineError) {
         let (items, continuation) = AsyncStream<Item>.makeStream()
-        let sink = GenerationSink(receive: { continuation.yield(.event($0)) }, finish: { error in
+        let held = streamed ? nil : HeldText()
+        let sink = GenerationSink(receive: { event in
+            if let held {
+                switch event {
+                case .text(let text, let logprobs):
+                    held.append(text, logprobs)
+                    return
+                case .finished:
+                    let (text, logprobs) = held.take()
+                    continuation.yield(.event(.text(text, logprobs: logprobs)))
+                case .started:
+                    break
+                }
+            }
+            continuation.yield(.event(event))
+        }, finish: { error in
             continuation.yield(error.map { .failed($0) } ?? .end)
             continuation.finish()
         })
@@ -39,6 +59,26 @@ struct GenerationFeed: Sendable {
     func cancel() {
         ticket.cancel()
         continuation.finish()
+    }
+}
+
+/// Text held back for an answer sent whole. Only the engine's thread touches it; the lock makes
+/// that provable to the compiler.
+private final class HeldText: Sendable {
+    private let state = Mutex<(text: String, logprobs: [TokenLogprob])>(("", []))
+
+    func append(_ text: String, _ logprobs: [TokenLogprob]) {
+        state.withLock {
+            $0.text += text
+            $0.logprobs += logprobs
+        }
+    }
+
+    func take() -> (String, [TokenLogprob]) {
+        state.withLock { state in
+            defer { state = ("", []) }
+            return (state.text, state.logprobs)
+        }
     }
 }
 

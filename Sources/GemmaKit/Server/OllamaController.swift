@@ -101,7 +101,7 @@ struct OllamaController: Sendable {
     /// Streams NDJSON lines (or one object) with Ollama's `done` and timing fields.
     private func answer(_ generation: GenerationRequest, engine: InferenceEngine, stream: Bool, context: Context,
                         payload: @escaping @Sendable (String, Bool) -> [String: Any]) async throws -> Response {
-        let feed = try server.start(generation, engine: engine)
+        let feed = try server.start(generation, engine: engine, streamed: stream)
         let model = server.modelID
         let server = self.server
         @Sendable func line(_ text: String) -> [String: Any] {

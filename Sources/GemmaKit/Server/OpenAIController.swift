@@ -47,7 +47,7 @@ struct OpenAIController: Sendable {
             sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         server.logPrompt(prompt, context: context)
-        let feed = try server.start(generation, engine: loaded.engine)
+        let feed = try server.start(generation, engine: loaded.engine, streamed: body.sampling.stream == true)
         let wantsLogprobs = topLogprobs != nil
         let id = "chatcmpl-" + ServerCore.randomID()
         let created = Int(Date().timeIntervalSince1970)
@@ -104,7 +104,7 @@ struct OpenAIController: Sendable {
             sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
         server.logPrompt(prompt, context: context)
-        let feed = try server.start(generation, engine: loaded.engine)
+        let feed = try server.start(generation, engine: loaded.engine, streamed: body.sampling.stream == true)
         let id = "cmpl-" + ServerCore.randomID()
         let created = Int(Date().timeIntervalSince1970)
         let model = server.modelID

@@ -34,9 +34,10 @@ public final class ServerCore: Sendable {
     }
 
     /// Submits a generation; engine refusals become API errors (400, 503 + Retry-After).
-    func start(_ request: GenerationRequest, engine: InferenceEngine) throws -> GenerationFeed {
+    /// `streamed` says whether its text goes out as it comes (see `GenerationFeed`).
+    func start(_ request: GenerationRequest, engine: InferenceEngine, streamed: Bool) throws -> GenerationFeed {
         do {
-            return try GenerationFeed(request, engine: engine)
+            return try GenerationFeed(request, engine: engine, streamed: streamed)
         } catch {
             throw APIError.from(error)
         }
