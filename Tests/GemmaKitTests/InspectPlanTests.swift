@@ -31,7 +31,7 @@ struct InspectPlanTests {
     }
 
     func readError(_ path: String) -> GGUFError? {
-        do { _ = try ModelSummary(GGUFFile(path: path)); return nil } catch let error as GGUFError { return error } catch { return nil }
+        do { _ = try ModelSummary(GGUFFile(path: path)); return nil } catch { return error }
     }
 
     @Test func craftedModelSummary() throws {

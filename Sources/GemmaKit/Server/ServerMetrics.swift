@@ -31,36 +31,35 @@ public final class ServerMetrics: Sendable {
     private let countedTotals = Mutex(DecodeTotals())
 
     public init() {
-        promptTokens = registry.makeCounter(name: "gemmactl_prompt_tokens_total", help: "Prompt tokens processed, cached ones included.")
-        cachedTokens = registry.makeCounter(name: "gemmactl_prompt_tokens_cached_total", help: "Prompt tokens reused from a slot's KV cache.")
-        generatedTokens = registry.makeCounter(name: "gemmactl_generated_tokens_total", help: "Tokens generated.")
-        promptSeconds = registry.makeCounter(name: "gemmactl_prompt_seconds_total", help: "Time spent evaluating prompts.")
-        generationSeconds = registry.makeCounter(name: "gemmactl_generation_seconds_total", help: "Time spent generating tokens.")
-        generationRate = registry.makeGauge(name: "gemmactl_generation_tokens_per_second", help: "Generated tokens per second of the last request.")
-        promptRate = registry.makeGauge(name: "gemmactl_prompt_tokens_per_second", help: "Prompt tokens per second of the last request.")
-        processing = registry.makeGauge(name: "gemmactl_requests_processing", help: "Requests holding a slot.")
-        queued = registry.makeGauge(name: "gemmactl_requests_queued", help: "Requests waiting for a slot.")
-        slotsBusy = registry.makeGauge(name: "gemmactl_slots_busy", help: "Slots processing a request.")
-        slotsTotal = registry.makeGauge(name: "gemmactl_slots_total", help: "Slots configured (--parallel).")
-        kvUsage = registry.makeGauge(name: "gemmactl_kv_cache_usage_ratio", help: "Share of the KV cache in use, 0 to 1.")
-        kvTokens = registry.makeGauge(name: "gemmactl_kv_cache_tokens", help: "Tokens held in the KV cache.")
-        loadSeconds = registry.makeGauge(name: "gemmactl_model_load_seconds", help: "Time the model took to load.")
-        ready = registry.makeGauge(name: "gemmactl_model_ready", help: "1 once the model is loaded.")
-        decodeCalls = registry.makeCounter(name: "gemmactl_decode_calls_total", help: "llama_decode calls (one per engine step).")
-        decodeTokens = registry.makeCounter(name: "gemmactl_decode_tokens_total", help: "Tokens those calls carried, prompt and generated.")
-        slotsPerDecode = registry.makeGauge(name: "gemmactl_busy_slots_per_decode",
-                                            help: "Slots sharing an average decode call: how well concurrent requests are batched.")
+        promptTokens = registry.makeCounter(descriptor: .gemmactl("prompt_tokens_total", help: "Prompt tokens processed, cached ones included."))
+        cachedTokens = registry.makeCounter(descriptor: .gemmactl("prompt_tokens_cached_total", help: "Prompt tokens reused from a slot's KV cache."))
+        generatedTokens = registry.makeCounter(descriptor: .gemmactl("generated_tokens_total", help: "Tokens generated."))
+        promptSeconds = registry.makeCounter(descriptor: .gemmactl("prompt_seconds_total", help: "Time spent evaluating prompts."))
+        generationSeconds = registry.makeCounter(descriptor: .gemmactl("generation_seconds_total", help: "Time spent generating tokens."))
+        generationRate = registry.makeGauge(descriptor: .gemmactl("generation_tokens_per_second", help: "Generated tokens per second of the last request."))
+        promptRate = registry.makeGauge(descriptor: .gemmactl("prompt_tokens_per_second", help: "Prompt tokens per second of the last request."))
+        processing = registry.makeGauge(descriptor: .gemmactl("requests_processing", help: "Requests holding a slot."))
+        queued = registry.makeGauge(descriptor: .gemmactl("requests_queued", help: "Requests waiting for a slot."))
+        slotsBusy = registry.makeGauge(descriptor: .gemmactl("slots_busy", help: "Slots processing a request."))
+        slotsTotal = registry.makeGauge(descriptor: .gemmactl("slots_total", help: "Slots configured (--parallel)."))
+        kvUsage = registry.makeGauge(descriptor: .gemmactl("kv_cache_usage_ratio", help: "Share of the KV cache in use, 0 to 1."))
+        kvTokens = registry.makeGauge(descriptor: .gemmactl("kv_cache_tokens", help: "Tokens held in the KV cache."))
+        loadSeconds = registry.makeGauge(descriptor: .gemmactl("model_load_seconds", help: "Time the model took to load."))
+        ready = registry.makeGauge(descriptor: .gemmactl("model_ready", help: "1 once the model is loaded."))
+        decodeCalls = registry.makeCounter(descriptor: .gemmactl("decode_calls_total", help: "llama_decode calls (one per engine step)."))
+        decodeTokens = registry.makeCounter(descriptor: .gemmactl("decode_tokens_total", help: "Tokens those calls carried, prompt and generated."))
+        slotsPerDecode = registry.makeGauge(descriptor: .gemmactl("busy_slots_per_decode",
+                                            help: "Slots sharing an average decode call: how well concurrent requests are batched."))
         requestDuration = registry.makeDurationHistogram(
-            name: "gemmactl_request_duration_seconds",
+            descriptor: .gemmactl("request_duration_seconds", help: "Time until a response starts (a streamed body continues after)."),
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                      .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)],
-            help: "Time until a response starts (a streamed body continues after).")
+                      .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)])
     }
 
     /// Counts one answered request.
     func recordRequest(endpoint: String, status: Int, duration: Duration) {
-        registry.makeCounter(name: "gemmactl_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
-                             help: "HTTP requests answered, by endpoint and status.").increment()
+        registry.makeCounter(descriptor: .gemmactl("requests_total", help: "HTTP requests answered, by endpoint and status."),
+                             labels: [("endpoint", endpoint), ("status", String(status))]).increment()
         requestDuration.record(duration)
     }
 
@@ -121,4 +120,11 @@ extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var milliseconds: Double { seconds * 1000 }
     var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
+
+extension MetricNameDescriptor {
+    /// `gemmactl_<name>`, the name given whole (unit suffix included).
+    static func gemmactl(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gemmactl", metricName: name, unitName: "", helpText: help)
+    }
 }
