@@ -362,7 +362,7 @@ def cmd_drive(args):
         if not warm["ok"]:
             raise RuntimeError(f"the warm-up request failed: {warm['error']}")
         results = []
-        next_number = 0
+        next_number = args.first_number
         for concurrency, count in zip(levels, counts):
             numbers = list(range(next_number, next_number + count))
             next_number += count
@@ -468,11 +468,33 @@ def merge_rounds(rounds):
                 reasons[reason] = reasons.get(reason, 0) + count
         combined["finish_reasons"] = reasons
         combined["generated_tps_per_round"] = [g["generated_tps"] for g in group]
+        combined["per_round"] = {key: [g.get(key) for g in group] for key in MEDIAN_KEYS}
         shares = [g["other_cpu_share"] for g in group if g.get("other_cpu_share") is not None]
         combined["other_cpu_share"] = max(shares) if shares else None
         levels.append(combined)
     merged["levels"] = levels
     return merged
+
+
+def join_levels(parts):
+    """One result from runs of the same server that each measured some levels (one process each):
+    the levels in order, the median ready time and the largest peak RSS of the processes."""
+    first = parts[0]
+    joined = dict(first)
+    joined["ready_ms"] = median_of([p["ready_ms"] for p in parts])
+    joined["peak_rss_kib"] = max(p["peak_rss_kib"] for p in parts)
+    joined["loadavg_before"] = max(p["loadavg_before"] for p in parts)
+    joined["loadavg_after"] = max(p["loadavg_after"] for p in parts)
+    joined["levels"] = [level for p in parts for level in p["levels"]]
+    return joined
+
+
+def cmd_join(args):
+    parts = []
+    for path in args.part:
+        with open(path) as f:
+            parts.append(json.load(f))
+    write_atomic(args.out, json.dumps(join_levels(parts), indent=2))
 
 
 def cmd_merge(args):
@@ -518,6 +540,17 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def paired_ratio(base_level, candidate_level, key):
+    """candidate ÷ baseline for one level: with rounds, the median of the rounds' own ratios (a round
+    measures the two servers back to back, so a slow or fast spell of the machine hits both), else
+    the ratio of the two values."""
+    base_rounds = (base_level.get("per_round") or {}).get(key)
+    candidate_rounds = (candidate_level.get("per_round") or {}).get(key)
+    if base_rounds and candidate_rounds and len(base_rounds) == len(candidate_rounds):
+        return median_of([ratio(c, b) for b, c in zip(base_rounds, candidate_rounds)])
+    return ratio(candidate_level[key], base_level[key])
 
 
 def write_atomic(path, text):
@@ -592,8 +625,9 @@ def cmd_report(args):
             f"- Machine: {cpu}, {cores} CPUs, {memory} memory ({args.kernel})",
             f"- llama.cpp: `{args.llama_version}` (llama-server and llama-bench built from the same pinned source as gemmactl's engine)",
             f"- Model: `{os.path.basename(args.model)}` ({args.model_size})",
-            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other"
-            + (f", in {rounds} alternating rounds; tables show the median of the rounds (counts are summed)" if rounds > 1 else ""),
+            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other, "
+            "level by level (a fresh process for each level, the servers back to back in alternating order)"
+            + (f", in {rounds} rounds; tables show the median of the rounds (counts are summed)" if rounds > 1 else ""),
             f"- Load: streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
             f"`stream_options.include_usage`; every request a distinct prompt (~{prompt_avg} prompt tokens); "
             f"requests per level: {args.level_counts}; one uncounted warm-up request first", ""]
@@ -639,7 +673,7 @@ def cmd_report(args):
                 "|---|---|" + "---:|" * len(base["levels"]) + "---|---|"]
         levels = list(zip(base["levels"], candidate["levels"]))
         def ratios(key):
-            return [ratio(c[key], b[key]) for b, c in levels]
+            return [paired_ratio(b, c, key) for b, c in levels]
         def verdict(values, check):
             known = [v for v in values if v is not None]
             if not known:
@@ -692,8 +726,11 @@ def cmd_report(args):
             out.append(f"| identical greedy outputs | | {same} of {total} requests{' |' * (len(levels) - 1)} | | |")
         out.append("")
         if rounds > 1:
-            out.append(f"Ratios are of the medians of {rounds} alternating rounds; the per-round rows above show "
-                       "the spread on this machine.")
+            plain = " / ".join(fmt(ratio(c["generated_tps"], b["generated_tps"]), 2) for b, c in levels)
+            out.append(f"Ratios are medians of the {rounds} rounds' own ratios: each round measures every level on both "
+                       "servers back to back (a fresh process per level, in alternating order), so a slow or fast spell "
+                       "of the machine, which lasts minutes here, hits both sides of a ratio. The per-round rows above "
+                       f"show the spread. For comparison, generated tok/s as the ratio of the two medians: {plain}.")
         else:
             out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
                        "(compare the load averages above); `--rounds 3` alternates the servers and takes medians.")
@@ -703,7 +740,7 @@ def cmd_report(args):
     if candidate and fast:
         pairs = list(zip(fast["levels"], candidate["levels"]))
         def kernel_ratios(key):
-            return " | ".join(fmt(ratio(c[key], f[key]), 2) for f, c in pairs)
+            return " | ".join(fmt(paired_ratio(f, c, key), 2) for f, c in pairs)
         out += [f"## Cost of batch-invariant kernels: {args.candidate} / {args.candidate} --fast-kernels", "",
                 "gemmactl's default runs llama.cpp's reference CPU kernels so greedy output does not depend on what "
                 "shares a batch; `--fast-kernels` lets ggml pick tiled kernels by batch shape.", "",
@@ -733,6 +770,8 @@ def main():
     drive.add_argument("--concurrency", default="1,4,8")
     drive.add_argument("--requests", default="8", help="requests per level: one count, or one per level (6,12,16)")
     drive.add_argument("--max-tokens", type=int, default=128)
+    drive.add_argument("--first-number", type=int, default=0,
+                       help="number of the first request's prompt (a level run on its own continues the numbering)")
     drive.add_argument("--request-timeout", type=float, default=120)
     drive.add_argument("--level-timeout", type=float, default=240, help="no new requests after this many seconds")
     drive.add_argument("--ready-timeout", type=float, default=180)
@@ -744,6 +783,10 @@ def main():
     merge = sub.add_parser("merge", help="combine several rounds of one server into one result")
     merge.add_argument("--round", action="append", required=True, help="a drive result (repeat per round)")
     merge.add_argument("--out", required=True)
+
+    join = sub.add_parser("join", help="combine one server's level-by-level runs into one result")
+    join.add_argument("--part", action="append", required=True, help="a drive result (repeat per level, in order)")
+    join.add_argument("--out", required=True)
 
     report = sub.add_parser("report", help="write BENCHMARKS.md from drive results")
     report.add_argument("--result", action="append", required=True)
@@ -773,6 +816,8 @@ def main():
                 print(mean_prompt_tokens(json.load(f)))
         elif args.command_name == "merge":
             cmd_merge(args)
+        elif args.command_name == "join":
+            cmd_join(args)
         else:
             cmd_report(args)
     except RuntimeError as error:
