@@ -489,20 +489,20 @@ def join_levels(parts):
     return joined
 
 
-def cmd_join(args):
-    parts = []
-    for path in args.part:
+def load_json_files(paths):
+    results = []
+    for path in paths:
         with open(path) as f:
-            parts.append(json.load(f))
-    write_atomic(args.out, json.dumps(join_levels(parts), indent=2))
+            results.append(json.load(f))
+    return results
+
+
+def cmd_join(args):
+    write_atomic(args.out, json.dumps(join_levels(load_json_files(args.part)), indent=2))
 
 
 def cmd_merge(args):
-    rounds = []
-    for path in args.round:
-        with open(path) as f:
-            rounds.append(json.load(f))
-    write_atomic(args.out, json.dumps(merge_rounds(rounds), indent=2))
+    write_atomic(args.out, json.dumps(merge_rounds(load_json_files(args.round)), indent=2))
 
 
 # MARK: report
@@ -606,10 +606,7 @@ def server_table(result):
 
 
 def cmd_report(args):
-    results = []
-    for path in args.result:
-        with open(path) as f:
-            results.append(json.load(f))
+    results = load_json_files(args.result)
     bench = load_bench_runs(args.llama_bench)
     at_depth = load_bench_runs(args.llama_bench_depth)
     cpu, cores, memory = machine()
