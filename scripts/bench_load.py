@@ -467,7 +467,6 @@ def merge_rounds(rounds):
             for reason, count in g["finish_reasons"].items():
                 reasons[reason] = reasons.get(reason, 0) + count
         combined["finish_reasons"] = reasons
-        combined["generated_tps_per_round"] = [g["generated_tps"] for g in group]
         combined["per_round"] = {key: [g.get(key) for g in group] for key in MEDIAN_KEYS}
         shares = [g["other_cpu_share"] for g in group if g.get("other_cpu_share") is not None]
         combined["other_cpu_share"] = max(shares) if shares else None
@@ -574,7 +573,7 @@ def server_table(result):
     row("generated tok/s (aggregate)", "generated_tps")
     if result.get("rounds", 1) > 1:
         lines.append("| generated tok/s, each round | " + " | ".join(
-            " / ".join(fmt(v) for v in l["generated_tps_per_round"]) for l in levels) + " |")
+            " / ".join(fmt(v) for v in l["per_round"]["generated_tps"]) for l in levels) + " |")
     row("per-stream tok/s (p50)", "per_stream_tps_p50")
     row("TTFT p50 (ms)", "ttft_p50_ms", 0)
     row("TTFT p95 (ms)", "ttft_p95_ms", 0)
