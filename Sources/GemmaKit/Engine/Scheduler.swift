@@ -134,9 +134,11 @@ final class Scheduler {
         }
         // Prompt chunks fill what is left, shortest remaining prompt first (the order that gets
         // the most first tokens out soonest); a rotating start breaks ties.
-        let order = slots.indices.map { slots[($0 + prefillCursor) % slots.count] }
+        let cursor = prefillCursor
         prefillCursor = (prefillCursor + 1) % max(1, slots.count)
-        let reading = order.filter(\.isReadingPrompt)
+        // Decode-only steps (every step of a stream once its prompt is in) skip the bookkeeping.
+        let reading = slots.contains(where: \.isReadingPrompt)
+            ? slots.indices.map { slots[($0 + cursor) % slots.count] }.filter(\.isReadingPrompt) : []
         let shares = Self.promptShares(remaining: reading.map { $0.job!.request.prompt.count - $0.promptIndex },
                                        budget: batch.capacity - batch.count)
         for (slot, take) in zip(reading, shares) where take > 0 {

@@ -185,8 +185,7 @@ public struct ModelResolver: Sendable {
     public static func splitShards(of file: String) -> [String]? {
         guard let match = file.wholeMatch(of: #/(.*)-([0-9]{5})-of-([0-9]{5})(\.gguf)/#.ignoresCase()),
               let index = Int(match.2), let count = Int(match.3), (1...count).contains(index) else { return nil }
-        func fiveDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
-        return (1...count).map { "\(match.1)-\(fiveDigits($0))-of-\(match.3)\(match.4)" }
+        return (1...count).map { "\(match.1)-\(String(format: "%05d", $0))-of-\(match.3)\(match.4)" }
     }
 
     /// The file a quant tag names, as llama.cpp's `-hf repo:QUANT` picks it; offline, from the cached snapshot.
