@@ -8,6 +8,13 @@ public indirect enum TemplateValue: Equatable, Sendable {
     case list([TemplateValue])
     case map([String: TemplateValue])
 
+    var isCollection: Bool {
+        switch self {
+        case .list, .map: true
+        default: false
+        }
+    }
+
     var isTruthy: Bool {
         switch self {
         case .string(let s): !s.isEmpty
@@ -26,7 +33,8 @@ public indirect enum TemplateValue: Equatable, Sendable {
 ///   key, a list item or a document; numbers and booleans are emitted bare.
 /// - On a line of their own: `{{#if path}}`, `{{#unless path}}`, `{{else}}`, `{{/if}}`, `{{/unless}}`;
 ///   `{{#each path as item}}` … `{{/each}}` (then `{{ item.field }}`); `{{> partial}}` inserts
-///   `partials/partial.yaml`, indented to the tag's column; `{{! remark }}` is dropped.
+///   `partials/partial.yaml`, indented to the tag's column; `{{= path}}` inserts a mapping's entries or a
+///   list's items as block YAML, indented to the tag's column (nothing when empty); `{{! remark }}` is dropped.
 public struct TemplateEngine: Sendable {
     /// Reads a template (or `partials/NAME.yaml`) by name.
     public let load: @Sendable (String) throws -> String
@@ -65,6 +73,50 @@ public struct TemplateEngine: Sendable {
         return out + "\""
     }
 
+    /// A mapping's entries or a list's items as block YAML lines (keys sorted, scalars as `{{ }}` emits them).
+    static func block(_ value: TemplateValue) -> [String] {
+        func nested(_ value: TemplateValue, under head: String) -> [String] {
+            switch value {
+            case .map(let map) where map.isEmpty: return [head + " {}"]
+            case .list(let list) where list.isEmpty: return [head + " []"]
+            case .map, .list: return [head] + block(value).map { "  " + $0 }
+            default: return [head + " " + scalar(value)]
+            }
+        }
+        switch value {
+        case .map(let map):
+            return map.keys.sorted().flatMap { key in nested(map[key]!, under: "\(Self.key(key)):") }
+        case .list(let items):
+            return items.flatMap { item -> [String] in
+                switch item {
+                case .map(let map) where !map.isEmpty:
+                    let lines = block(item)
+                    return ["- " + lines[0]] + lines.dropFirst().map { "  " + $0 }
+                default:
+                    return nested(item, under: "-")
+                }
+            }
+        default:
+            return [scalar(value)]
+        }
+    }
+
+    /// A mapping key: bare where YAML reads it back as the same string, quoted otherwise.
+    static func key(_ key: String) -> String {
+        let plain = key.wholeMatch(of: /[A-Za-z][A-Za-z0-9_.\/-]*/) != nil
+            && !["y", "n", "yes", "no", "on", "off", "true", "false", "null"].contains(key.lowercased())
+        return plain ? key : quoted(key)
+    }
+
+    private static func scalar(_ value: TemplateValue) -> String {
+        switch value {
+        case .string(let s): quoted(s)
+        case .int(let i): String(i)
+        case .bool(let b): b ? "true" : "false"
+        case .map, .list: ""
+        }
+    }
+
     // MARK: - Parsing
 
     private indirect enum Part {
@@ -72,6 +124,7 @@ public struct TemplateEngine: Sendable {
         case conditional(path: String, negated: Bool, then: [Part], otherwise: [Part], line: Int)
         case loop(path: String, alias: String, body: [Part], line: Int)
         case partial(name: String, indent: String, line: Int)
+        case block(path: String, indent: String, line: Int)
     }
 
     private struct Scope {
@@ -98,7 +151,7 @@ public struct TemplateEngine: Sendable {
             let number = offset + 1
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("{{"), trimmed.hasSuffix("}}"), trimmed.count >= 4,
-                  let sigil = trimmed.dropFirst(2).first, "#/>!".contains(sigil) || trimmed == "{{else}}"
+                  let sigil = trimmed.dropFirst(2).first, "#/>!=".contains(sigil) || trimmed == "{{else}}"
             else {
                 stack[stack.count - 1].parts.append(.text(String(line), line: number))
                 continue
@@ -115,6 +168,10 @@ public struct TemplateEngine: Sendable {
                 guard words.count == 1 else { throw fail("write {{> partial-name}}") }
                 let indent = String(line.prefix { $0 == " " })
                 stack[stack.count - 1].parts.append(.partial(name: words[0], indent: indent, line: number))
+            case "=":
+                guard words.count == 1 else { throw fail("write {{= path}}") }
+                let indent = String(line.prefix { $0 == " " })
+                stack[stack.count - 1].parts.append(.block(path: words[0], indent: indent, line: number))
             case "#":
                 switch (words.first, words.count) {
                 case ("if", 2), ("unless", 2):
@@ -178,6 +235,16 @@ public struct TemplateEngine: Sendable {
                     var inner = scope
                     inner.locals[alias] = item
                     try render(body, template: template, scope: inner, into: &lines, depth: depth)
+                }
+            case .block(let path, let indent, let line):
+                switch scope.lookup(path) {
+                case let value? where value.isCollection:
+                    lines += Self.block(value).map { indent + $0 }
+                case nil:
+                    throw RenderError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
+                default:
+                    throw RenderError("template \(template) line \(line): '\(path)' is a single value, not a mapping or list",
+                                      recovery: "substitute it with {{ \(path) }}")
                 }
             case .partial(let name, let indent, _):
                 var included: [String] = []
