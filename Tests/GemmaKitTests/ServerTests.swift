@@ -303,6 +303,37 @@ struct ServerTests {
         #expect(reply.status == 503)
     }
 
+    @Test func readyIsPublicAndOnlyAStatus() async throws {
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        let server = try await TestServer.start(slots: 1, beforeLoad: {
+            for await _ in gate { return }
+        }, waitUntilReady: false)
+        defer { Task { await server.stop() } }
+        func expectReady(_ status: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let get = try await server.get("/ready", key: nil)
+            #expect(get.status == status, sourceLocation: sourceLocation)
+            #expect(get.body == (status == 200 ? #"{"status":"ready"}"# : #"{"status":"unavailable"}"#), sourceLocation: sourceLocation)
+            #expect(get.headers["Cache-Control"].first == "no-store", sourceLocation: sourceLocation)
+            let head = try await server.request(.HEAD, "/ready", key: nil)
+            #expect(head.status == status, sourceLocation: sourceLocation)
+            #expect(head.body.isEmpty, sourceLocation: sourceLocation)
+        }
+
+        try await expectReady(503)  // still loading
+        open.yield()
+        try await eventually { try await server.get("/health", key: nil).status == 200 }
+        try await expectReady(200)  // loaded, the one slot free
+
+        let busy = Task { try await server.post("/v1/completions", busyRequest(400)) }
+        defer { busy.cancel() }
+        try await eventually { (try await server.get("/slots").json as? [[String: Any]])?.first?["is_processing"] as? Bool == true }
+        try await expectReady(503)  // every slot busy
+        #expect(try await busy.value.status == 200)
+        try await eventually { try await server.get("/ready", key: nil).status == 200 }
+        try await expectReady(200)
+        #expect(try await server.request(.POST, "/ready", key: nil).status == 405)
+    }
+
     @Test func metricsAreValidPrometheusText() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }

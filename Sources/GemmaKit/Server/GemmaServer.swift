@@ -6,7 +6,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// `gemmactl serve`: llama.cpp in-process behind an OpenAI- and Ollama-compatible HTTP API with
-/// API-key auth, /health, /slots and /metrics.
+/// API-key auth, /health, /ready, /slots and /metrics.
 ///
 /// It listens first and loads the model in the background, so probes see `503 Loading model`
 /// until it is ready. SIGTERM/SIGINT stop accepting, let requests in flight finish within the
@@ -19,12 +19,12 @@ public struct GemmaServer: Sendable {
         core = try ServerCore(configuration: configuration, logger: logger)
     }
 
-    static let publicPaths: Set<String> = ["/health", "/v1/health"]
+    static let publicPaths: Set<String> = ["/health", "/v1/health", "/ready"]
 
     /// Every route and its methods, for 404 versus 405 and the request metrics' labels.
     static let routes: [String: Set<HTTPRequest.Method>] = {
         var routes: [String: Set<HTTPRequest.Method>] = [
-            "/health": [.get], "/v1/health": [.get], "/slots": [.get], "/metrics": [.get],
+            "/health": [.get], "/v1/health": [.get], "/ready": [.get, .head], "/slots": [.get], "/metrics": [.get],
             "/tokenize": [.post], "/detokenize": [.post],
             "/api/generate": [.post], "/api/chat": [.post], "/api/embed": [.post],
             "/api/tags": [.get], "/api/ps": [.get], "/api/version": [.get],
@@ -38,7 +38,7 @@ public struct GemmaServer: Sendable {
         return routes
     }()
 
-    /// The API router: every endpoint behind the key but /health.
+    /// The API router: every endpoint behind the key but /health and /ready.
     public func buildRouter() -> Router<ServeRequestContext> {
         let router = Router(context: ServeRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: core.metrics, knownPaths: Set(Self.routes.keys)))

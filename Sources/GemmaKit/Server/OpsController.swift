@@ -2,13 +2,15 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Health, slots, metrics, tokenize and detokenize.
+/// Health, readiness, slots, metrics, tokenize and detokenize.
 struct OpsController<Context: RequestContext>: Sendable {
     let server: ServerCore
 
     func addRoutes(to router: Router<Context>, metrics: Bool) {
         router.get("/health") { _, _ in try health() }
         router.get("/v1/health") { _, _ in try health() }
+        router.get("/ready") { _, _ in ready(withBody: true) }
+        router.head("/ready") { _, _ in ready(withBody: false) }
         router.get("/slots") { request, _ in try slots(request) }
         router.post("/tokenize") { request, _ in try await tokenize(request) }
         router.post("/detokenize") { request, _ in try await detokenize(request) }
@@ -21,6 +23,19 @@ struct OpsController<Context: RequestContext>: Sendable {
         case .loading: throw APIError.loading
         case .failed(let reason): throw APIError(.internalServerError, "the model failed to load: \(reason)")
         }
+    }
+
+    /// For readiness probes, public: 200 while the model is loaded and a slot is free, 503 otherwise. Only a
+    /// status, never why (no load error, no slot details), since anyone who reaches the port may ask.
+    func ready(withBody: Bool) -> Response {
+        let isReady = switch server.host.current {
+        case .ready(let loaded): loaded.engine.slots.contains { !$0.isProcessing }
+        case .loading, .failed: false
+        }
+        let body = withBody ? ByteBuffer(string: isReady ? "{\"status\":\"ready\"}" : "{\"status\":\"unavailable\"}") : ByteBuffer()
+        return Response(status: isReady ? .ok : .serviceUnavailable,
+                        headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: ResponseBody(byteBuffer: body))
     }
 
     /// llama-server's /slots shape, so tools written for it work.
