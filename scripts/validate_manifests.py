@@ -66,6 +66,12 @@ def cel_rules(obj):
             errors.append("exactly one provider kind must be set")
         if "path" in provider and "pathPrefix" in provider:
             errors.append("path and pathPrefix are mutually exclusive")
+        policies = spec.get("policies")
+        if policies is not None and not policies:
+            errors.append("policies: at least one policy must be set")
+        tls = (policies or {}).get("tls", {})
+        if "insecureSkipVerify" in tls and "verifySubjectAltNames" in tls:
+            errors.append("policies.tls: insecureSkipVerify and verifySubjectAltNames may not be set together")
     if kind == "HTTPRoute":
         for rule in spec.get("rules", []):
             timeouts = rule.get("timeouts", {})

@@ -15,6 +15,8 @@ extension Gemmactl {
                   gemmactl render --profile llama-server --hostname llm.example.com --gateway eg/envoy-gateway-system
                   gemmactl render --values gemmactl.yaml --set server.ctxSize=8192 -o deploy/
                   gemmactl render --profile external-ollama --external-ip 192.168.1.50 --model llama3.2 --model mistral
+                  gemmactl render --profile external-ollama --external-host ollama.example.ts.net --model llama3.2
+                  gemmactl render --image registry.example.com/team/gemmactl   # tag: this gemmactl's version
                   gemmactl render --profile ollama --print-values
                 """
         )
@@ -34,7 +36,7 @@ extension Gemmactl {
         @Option(help: "Namespace of every resource (default gemma).")
         var namespace: String?
 
-        @Option(help: ArgumentHelp("Image of the main container, e.g. ghcr.io/you/gemmactl:0.1.0.", valueName: "image"))
+        @Option(help: ArgumentHelp("Image of the main container, e.g. ghcr.io/you/gemmactl:0.1.0 (values image.repository and image.tag; for the gemmactl profile the tag defaults to this gemmactl's version, \(GemmactlVersion.current)).", valueName: "image"))
         var image: String?
 
         @Option(help: "Hostname the HTTPRoute matches, e.g. llm.example.com.")
@@ -43,11 +45,14 @@ extension Gemmactl {
         @Option(help: ArgumentHelp("The Gateway the HTTPRoute attaches to.", valueName: "name[/namespace]"))
         var gateway: String?
 
-        @Option(name: .customLong("model"), help: "For external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: the model to pull.")
+        @Option(name: .customLong("model"), help: "For external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: a model to pull (repeatable).")
         var models: [String] = []
 
-        @Option(name: .customLong("external-ip"), help: "For external-ollama: the Ollama host's IP address.")
+        @Option(name: .customLong("external-ip"), help: "For external-ollama: the Ollama host's IP address (plain HTTP, port 11434).")
         var externalIP: String?
+
+        @Option(name: .customLong("external-host"), help: "For external-ollama: the Ollama host's DNS name, reached over HTTPS on port 443 (e.g. an ngrok or Tailscale name).")
+        var externalHost: String?
 
         @Flag(name: .customLong("legacy-endpoints"), help: "For external-ollama: render v1 Endpoints instead of an EndpointSlice.")
         var legacyEndpoints = false
@@ -137,9 +142,10 @@ extension Gemmactl {
                 if parts.count > 1 { values.gateway.namespace = parts[1] }
             }
             if !models.isEmpty {
-                if values.deploymentProfile == .ollama { values.model.ollama = models[models.count - 1] } else { values.external.models = models }
+                if values.deploymentProfile == .ollama { values.model.ollama = models } else { values.external.models = models }
             }
             if let externalIP { values.external.ip = externalIP }
+            if let externalHost { values.external.hostname = externalHost }
             if legacyEndpoints { values.external.legacyEndpoints = true }
             if let ctxSize { values.server.ctxSize = ctxSize }
             if let memoryLimit { values.resources.limits.memory = memoryLimit }

@@ -11,22 +11,55 @@ private let goldenDirectory = repoRoot.appendingPathComponent("Tests/GemmaKitTes
 /// The scenarios with golden files: every profile, and the options that change a profile's shape.
 enum RenderScenario: String, CaseIterable {
     case gemmactl
+    case gemmactlPodValues = "gemmactl-pod-values"
     case llamaServer = "llama-server"
     case ollama
     case externalOllama = "external-ollama"
     case externalOllamaLegacy = "external-ollama-legacy"
+    case externalOllamaTLS = "external-ollama-tls"
 
     var values: RenderValues {
         var values = RenderValues()
         switch self {
         case .gemmactl:
             break
+        case .gemmactlPodValues:
+            values.createNamespace = false
+            values.replicas = 2
+            values.storage.accessMode = "ReadWriteMany"
+            values.image.repository = "registry.example.com/team/gemmactl"
+            values.server.readinessCheck = "slots"
+            values.server.shutdownGraceSeconds = 45
+            values.server.extraArgs = ["--metrics-port", "9090"]
+            values.server.extraEnv = [
+                .init(name: "HF_TOKEN", valueFrom: .init(secretKeyRef: .init(name: "hf-token", key: "token"))),
+                .init(name: "LOG_FORMAT", value: "json"),
+            ]
+            values.commonLabels = ["team": "ml"]
+            values.podLabels = ["app": "gemma"]
+            values.podAnnotations = ["prometheus.io/scrape": "true"]
+            values.nodeArch = "arm64"
+            values.nodeSelector = ["node.kubernetes.io/instance-type": "VM.Standard.A1.Flex"]
+            values.tolerations = [.init(key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule")]
+            values.affinity = try! ValuesLoader.decode(ValuesLoader.merge(text: """
+                affinity:
+                  podAntiAffinity:
+                    preferredDuringSchedulingIgnoredDuringExecution:
+                      - weight: 100
+                        podAffinityTerm:
+                          topologyKey: kubernetes.io/hostname
+                          labelSelector: {matchLabels: {app: gemma}}
+                """, source: "test", into: ValuesLoader.defaultsTree())).affinity
+            values.imagePullSecrets = ["regcred"]
+            values.networkPolicy.gatewayNamespace = "gateways"
+            values.secret.previousRemoteKey = "gemma-api-key-old"
         case .llamaServer:
             values.profile = "llama-server"
             values.createNamespace = true
             values.serviceAccount.enabled = true
             values.podDisruptionBudget.enabled = true
             values.autoscaling.enabled = true
+            values.storage.perPod = true
             values.nodeArch = "arm64"
             values.storage.storageClass = "oci-bv"
             values.server.readinessCheck = "slots"
@@ -36,6 +69,8 @@ enum RenderScenario: String, CaseIterable {
             values.gateway.sectionName = "https"
         case .ollama:
             values.profile = "ollama"
+            values.model.ollama = ["gemma3:1b", "nomic-embed-text"]
+            values.server.extraEnv = [.init(name: "OLLAMA_FLASH_ATTENTION", value: "1")]
             values.secret.source = "none"
             values.secret.storeKind = "SecretStore"
             values.networkPolicy.enabled = false
@@ -48,6 +83,10 @@ enum RenderScenario: String, CaseIterable {
             values.profile = "external-ollama"
             values.external.ip = "192.168.1.50"
             values.external.legacyEndpoints = true
+        case .externalOllamaTLS:
+            values.profile = "external-ollama"
+            values.external.hostname = "ollama.example.ts.net"
+            values.external.models = ["llama3.2"]
         }
         return values
     }
@@ -83,12 +122,149 @@ struct RenderTests {
         func kinds(_ scenario: RenderScenario) throws -> [String] {
             try renderer.render(scenario.values, apiKey: scenario.apiKey).map(\.kind)
         }
-        #expect(try kinds(.gemmactl) == ["ExternalSecret", "PersistentVolumeClaim", "Service", "Deployment", "NetworkPolicy", "HTTPRoute"])
-        #expect(try kinds(.llamaServer) == ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service",
+        #expect(try kinds(.gemmactl) == ["Namespace", "ExternalSecret", "PersistentVolumeClaim", "Service", "Deployment", "NetworkPolicy", "HTTPRoute"])
+        #expect(try kinds(.gemmactlPodValues) == ["ExternalSecret", "PersistentVolumeClaim", "Service", "Deployment", "NetworkPolicy", "HTTPRoute"])
+        #expect(try kinds(.llamaServer) == ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service",
                                             "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "HTTPRoute"])
-        #expect(try kinds(.ollama) == ["ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "HTTPRoute"])
-        #expect(try kinds(.externalOllama) == ["Service", "EndpointSlice", "AgentgatewayBackend", "AgentgatewayBackend", "HTTPRoute", "HTTPRoute"])
-        #expect(try kinds(.externalOllamaLegacy) == ["Service", "Endpoints", "AgentgatewayBackend", "HTTPRoute"])
+        #expect(try kinds(.ollama) == ["Namespace", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "HTTPRoute"])
+        #expect(try kinds(.externalOllama) == ["Namespace", "Service", "EndpointSlice", "AgentgatewayBackend", "AgentgatewayBackend", "HTTPRoute", "HTTPRoute"])
+        #expect(try kinds(.externalOllamaLegacy) == ["Namespace", "Service", "Endpoints", "AgentgatewayBackend", "HTTPRoute"])
+        #expect(try kinds(.externalOllamaTLS) == ["Namespace", "AgentgatewayBackend", "HTTPRoute"])
+    }
+
+    @Test("the Namespace is rendered unless createNamespace is false")
+    func namespace() throws {
+        #expect(RenderValues().createNamespace)
+        #expect(try renderer.render(RenderValues()).first?.kind == "Namespace")
+        var values = RenderValues()
+        values.createNamespace = false
+        #expect(!(try renderer.render(values)).contains { $0.kind == "Namespace" })
+    }
+
+    @Test("the gemmactl image is tagged with gemmactl's own version, from any repository")
+    func imageVersion() throws {
+        func image(_ configure: (inout RenderValues) -> Void) throws -> String? {
+            var values = RenderValues()
+            configure(&values)
+            return try deployment(values)["spec"]?["template"]?["spec"]?["containers"]?[0]?["image"]?.string
+        }
+        #expect(try image { _ in } == "\(RenderValues.defaultGemmactlRepository):\(GemmactlVersion.current)")
+        #expect(try image { $0.image.repository = "registry.example.com/me/gemmactl" } == "registry.example.com/me/gemmactl:\(GemmactlVersion.current)")
+        #expect(try image { $0.image.tag = "dev" } == "\(RenderValues.defaultGemmactlRepository):dev")
+        #expect(RenderValues().resolved().image.tag == GemmactlVersion.current)
+    }
+
+    @Test("llama-server: one KV pool for every slot, HOME on /tmp; gemmactl probes the public /ready")
+    func serverSettings() throws {
+        var values = RenderValues()
+        values.profile = "llama-server"
+        let spec = try deployment(values)["spec"]?["template"]?["spec"]
+        let server = spec?["containers"]?[0]
+        let args = server?["args"]?.sequence?.compactMap(\.string) ?? []
+        #expect(args.contains("--kv-unified"))
+        #expect(args.firstIndex(of: "-c").map { args[$0 + 1] } == "4096")
+        let env = server?["env"]?.sequence?.map { ($0["name"]?.string ?? "", $0["value"]?.string ?? "") } ?? []
+        #expect(env.contains { $0 == ("HOME", "/tmp") })
+
+        var gemmactl = RenderValues()
+        gemmactl.server.readinessCheck = "slots"
+        let probe = try deployment(gemmactl)["spec"]?["template"]?["spec"]?["containers"]?[0]?["readinessProbe"]?["httpGet"]?["path"]?.string
+        #expect(probe == "/ready")
+    }
+
+    @Test("the termination grace period is the server's shutdown grace plus a margin")
+    func terminationGrace() throws {
+        var values = RenderValues()
+        values.server.shutdownGraceSeconds = 45
+        let spec = try deployment(values)["spec"]?["template"]?["spec"]
+        #expect(spec?["terminationGracePeriodSeconds"]?.int == 45 + RenderValues.terminationMarginSeconds)
+        let args = spec?["containers"]?[0]?["args"]?.sequence?.compactMap(\.string) ?? []
+        #expect(args.firstIndex(of: "--shutdown-grace").map { args[$0 + 1] } == "45s")
+    }
+
+    @Test("several replicas need ReadWriteMany or per-pod storage", arguments: [
+        ("replicas=2", "replicas 2"), ("autoscaling.enabled=true", "autoscaling.maxReplicas 3"),
+    ])
+    func multiAttach(set: String, named: String) throws {
+        let values = try ValuesLoader.load(file: nil, sets: [set]).resolved()
+        let error = try #require(throws: RenderError.self) { try values.validate() }
+        #expect(error.message.contains(named) && error.message.contains("storage.accessMode ReadWriteOnce"), "\(error.message)")
+        #expect(error.recovery?.contains("storage.perPod") == true)
+        var shared = values
+        shared.storage.accessMode = "ReadWriteMany"
+        #expect(try renderer.render(shared).contains { $0.kind == "PersistentVolumeClaim" })
+        var perPod = values
+        perPod.storage.perPod = true
+        let manifests = try renderer.render(perPod)
+        #expect(!manifests.contains { $0.kind == "PersistentVolumeClaim" })
+        let volume = try object(try #require(manifests.first { $0.kind == "Deployment" }))["spec"]?["template"]?["spec"]?["volumes"]?[0]
+        #expect(volume?["ephemeral"]?["volumeClaimTemplate"]?["spec"]?["resources"]?["requests"]?["storage"]?.string == "5Gi")
+    }
+
+    @Test("the NetworkPolicy lets in the gateway's data-plane namespace, not the Gateway object's")
+    func networkPolicySource() throws {
+        func source(_ configure: (inout RenderValues) -> Void) throws -> String? {
+            var values = RenderValues()
+            configure(&values)
+            let policy = try object(try #require(try renderer.render(values).first { $0.kind == "NetworkPolicy" }))
+            return policy["spec"]?["ingress"]?[0]?["from"]?[0]?["namespaceSelector"]?["matchLabels"]?["kubernetes.io/metadata.name"]?.string
+        }
+        #expect(try source { $0.gateway.namespace = "apps" } == "envoy-gateway-system")
+        #expect(try source { $0.networkPolicy.gatewayNamespace = "gateways" } == "gateways")
+    }
+
+    @Test("pod values reach the pod, labels stay out of the selector, extraEnv reaches the pull too")
+    func podValues() throws {
+        let manifests = try renderer.render(RenderScenario.gemmactlPodValues.values)
+        let deployment = try object(try #require(manifests.first { $0.kind == "Deployment" }))
+        let template = try #require(deployment["spec"]?["template"])
+        #expect(template["metadata"]?["labels"]?["app"]?.string == "gemma")
+        #expect(template["metadata"]?["labels"]?["team"]?.string == "ml")
+        #expect(template["metadata"]?["annotations"]?["prometheus.io/scrape"]?.string == "true")
+        #expect(deployment["spec"]?["selector"]?["matchLabels"]?["app"] == nil)
+        for manifest in manifests {
+            #expect(try object(manifest)["metadata"]?["labels"]?["team"]?.string == "ml", "\(manifest.kind)")
+        }
+        let spec = try #require(template["spec"])
+        #expect(spec["nodeSelector"]?["kubernetes.io/arch"]?.string == "arm64")
+        #expect(spec["nodeSelector"]?["node.kubernetes.io/instance-type"]?.string == "VM.Standard.A1.Flex")
+        #expect(spec["tolerations"]?[0]?["effect"]?.string == "NoSchedule")
+        #expect(spec["affinity"]?["podAntiAffinity"]?["preferredDuringSchedulingIgnoredDuringExecution"]?[0]?["weight"]?.int == 100)
+        #expect(spec["imagePullSecrets"]?[0]?["name"]?.string == "regcred")
+        for container in [spec["initContainers"]?[0], spec["containers"]?[0]] {
+            let token = container?["env"]?.sequence?.first { $0["name"]?.string == "HF_TOKEN" }
+            #expect(token?["valueFrom"]?["secretKeyRef"]?["name"]?.string == "hf-token")
+        }
+        let args = spec["containers"]?[0]?["args"]?.sequence?.compactMap(\.string) ?? []
+        #expect(args.suffix(2) == ["--metrics-port", "9090"])
+    }
+
+    @Test("an external Ollama by hostname: TLS with SNI on 443, no Service or EndpointSlice")
+    func externalHostname() throws {
+        let manifests = try renderer.render(RenderScenario.externalOllamaTLS.values)
+        let backend = try object(try #require(manifests.first { $0.kind == "AgentgatewayBackend" }))
+        #expect(backend["spec"]?["ai"]?["provider"]?["host"]?.string == "ollama.example.ts.net")
+        #expect(backend["spec"]?["ai"]?["provider"]?["port"]?.int == 443)
+        #expect(backend["spec"]?["policies"]?["tls"]?["sni"]?.string == "ollama.example.ts.net")
+    }
+
+    @Test("the auth sidecar's config: previous key, status-only /ready, no $remote_user in the log")
+    func sidecarConfig() throws {
+        let manifests = try renderer.render(RenderScenario.llamaServer.values, apiKey: "k")
+        let config = try object(try #require(manifests.first { $0.kind == "ConfigMap" }))
+        let nginx = try #require(config["data"]?["nginx.conf"]?.string)
+        let lua = try #require(config["data"]?["bearer_auth.lua"]?.string)
+        #expect(!nginx.contains("remote_user"))
+        #expect(nginx.contains("access_log /dev/stdout gemma;"))
+        #expect(lua.contains("api-key-previous"))
+        #expect(lua.contains("hmac_sha1"))
+        let deployment = try object(try #require(manifests.first { $0.kind == "Deployment" }))
+        let keyVolume = deployment["spec"]?["template"]?["spec"]?["volumes"]?.sequence?.first { $0["name"]?.string == "api-key" }
+        #expect(keyVolume?["secret"]?["items"] == nil, "every item of the Secret is mounted, api-key-previous included")
+    }
+
+    private func deployment(_ values: RenderValues) throws -> Node {
+        try object(try #require(try renderer.render(values).first { $0.kind == "Deployment" }))
     }
 
     @Test("the external-ollama backends point at the Service's cluster DNS name, one route per model")
@@ -237,6 +413,15 @@ struct RenderValuesTests {
         ("gateway.hostname", "https://llm.example.com", "gateway.hostname 'https://llm.example.com'"),
         ("secret.source", "vault", "secret.source 'vault'"),
         ("gateway.requestTimeout", "10 minutes", "gateway.requestTimeout '10 minutes'"),
+        ("server.extraArgs", "{--ctx-size,8192}", "server.extraArgs[0] '--ctx-size' is set by server.ctxSize"),
+        ("server.extraArgs", "{--parallel=4}", "server.extraArgs[0] '--parallel=4' is set by server.parallel"),
+        ("podLabels.app", "not ok!", "podLabels.app: 'not ok!' is not a valid label value"),
+        ("podLabels.app.kubernetes.io/name", "x", "podLabels: 'app.kubernetes.io/name' is a label gemmactl render sets itself"),
+        ("nodeSelector.bad key", "x", "nodeSelector: key 'bad key'"),
+        ("imagePullSecrets", "{Reg_Cred}", "imagePullSecrets[0] 'Reg_Cred'"),
+        ("model.ollama", "{gemma3:1b,bad model}", "model.ollama[1] 'bad model'"),
+        ("networkPolicy.gatewayNamespace", "Gateways", "networkPolicy.gatewayNamespace 'Gateways'"),
+        ("server.shutdownGraceSeconds", "0", "server.shutdownGraceSeconds 0"),
     ])
     func rejected(field: String, value: String, expected: String) throws {
         let values = try ValuesLoader.load(file: nil, sets: ["\(field)=\(value)"])
@@ -244,12 +429,65 @@ struct RenderValuesTests {
         #expect(error.message.contains(expected), "\(error.message)")
     }
 
-    @Test("external-ollama needs an external IP")
+    @Test("pod fields in a values file are checked like the Kubernetes API would", arguments: [
+        ("server:\n  extraEnv:\n    - name: HF_TOKEN\n", "server.extraEnv[0] (HF_TOKEN) needs exactly one of value and valueFrom"),
+        ("server:\n  extraEnv:\n    - {name: HF_HOME, value: /x}\n", "server.extraEnv[0].name 'HF_HOME' is set by gemmactl render itself"),
+        ("server:\n  extraEnv:\n    - {name: A, valueFrom: {secretKeyRef: {name: s, key: k}, fieldRef: {fieldPath: x}}}\n",
+         "server.extraEnv[0].valueFrom needs exactly one of"),
+        ("server:\n  extraEnv:\n    - {name: A, valueFrom: {secretKeyRef: {name: s, ky: k}}}\n", "server.extraEnv"),
+        ("tolerations:\n  - {key: a, operator: Equals}\n", "tolerations[0].operator 'Equals'"),
+        ("tolerations:\n  - {key: a, operator: Exists, effect: NoSchedule, tolerationSeconds: 5}\n", "tolerations[0]: tolerationSeconds applies only to effect NoExecute"),
+        ("affinity:\n  nodeAffinity:\n    requiredDuringScheduling: {}\n", "unknown field 'affinity.nodeAffinity.requiredDuringScheduling'"),
+        ("affinity:\n  podAntiAffinity:\n    requiredDuringSchedulingIgnoredDuringExecution:\n      - {topologyKey: zone, labelSelector: {matchExpressions: [{key: app, operator: In}]}}\n",
+         "operator In needs values"),
+        ("tolerations:\n  - {key: a, value: b, colour: red}\n", "unknown field 'tolerations[0].colour'"),
+    ])
+    func podFieldsRejected(yaml: String, expected: String) throws {
+        let file = try temporaryFile(yaml)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = try #require(throws: RenderError.self) { try ValuesLoader.load(file: file, sets: []).resolved().validate() }
+        #expect(error.message.contains(expected), "\(error.message)")
+    }
+
+    @Test("--set reaches one key of a labels mapping; a single model is a list of one")
+    func setFreeKeys() throws {
+        let values = try ValuesLoader.load(file: nil, sets: ["podLabels.app=gemma", "podAnnotations.prometheus.io/scrape=true",
+                                                             "server.extraArgs={--embeddings}"])
+        #expect(values.podLabels == ["app": "gemma"])
+        #expect(values.podAnnotations == ["prometheus.io/scrape": "true"])
+        #expect(values.server.extraArgs == ["--embeddings"])
+        let file = try temporaryFile("model:\n  ollama: gemma3:4b\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try ValuesLoader.load(file: file, sets: []).model.ollama == ["gemma3:4b"])
+        let whole = try #require(throws: RenderError.self) { try ValuesLoader.load(file: nil, sets: ["podLabels=x"]) }
+        #expect(whole.message.contains("mapping of keys"))
+    }
+
+    @Test("extra arguments go to gemmactl and llama-server only; pod values not to external-ollama")
+    func extrasWherePodsRun() throws {
+        var ollama = RenderValues()
+        ollama.profile = "ollama"
+        ollama.server.extraArgs = ["--verbose"]
+        let args = try #require(throws: RenderError.self) { try ollama.resolved().validate() }
+        #expect(args.message.contains("server.extraArgs"))
+        var external = RenderValues()
+        external.profile = "external-ollama"
+        external.external.ip = "192.168.1.50"
+        external.podLabels = ["app": "gemma"]
+        let labels = try #require(throws: RenderError.self) { try external.resolved().validate() }
+        #expect(labels.message.contains("podLabels is set, but the external-ollama profile runs no pod"))
+        external.podLabels = [:]
+        external.external.hostname = "ollama.example.ts.net"
+        let both = try #require(throws: RenderError.self) { try external.resolved().validate() }
+        #expect(both.message.contains("external.ip and external.hostname are both set"))
+    }
+
+    @Test("external-ollama needs an external IP or hostname")
     func externalIPRequired() throws {
         var values = RenderValues()
         values.profile = "external-ollama"
         let missing = try #require(throws: RenderError.self) { try values.resolved().validate() }
-        #expect(missing.message.contains("external.ip"))
+        #expect(missing.message.contains("external.ip or external.hostname"))
         values.external.ip = "not-an-ip"
         let bad = try #require(throws: RenderError.self) { try values.resolved().validate() }
         #expect(bad.message.contains("'not-an-ip'"))
@@ -282,6 +520,36 @@ struct TemplateEngineTests {
         let text = try engine.render("main", context: ["s": .string("x"), "items": .list([.string("p"), .string("q")]),
                                                        "off": .bool(false), "n": .int(3)])
         #expect(text == "a:\n  b: \"x\"\n  c: 2\n- \"p\"\n- \"q\"\nshown: 3\n")
+    }
+
+    @Test("{{= path}} writes a mapping or list as block YAML at the tag's column; empty writes nothing")
+    func blockValues() throws {
+        let engine = engine(["main": "env:\n  {{= env}}\nlabels:\n  {{= labels}}\n  {{= none}}\nend: 1\n"])
+        let context: [String: TemplateValue] = [
+            "env": .list([.map(["name": .string("A"), "valueFrom": .map(["secretKeyRef": .map(["key": .string("k")])])]),
+                          .map(["name": .string("B"), "value": .string("true")])]),
+            "labels": .map(["app": .string("gemma"), "yes": .string("no: really"), "n": .int(3), "empty": .list([])]),
+            "none": .map([:]),
+        ]
+        let text = try engine.render("main", context: context)
+        #expect(text == """
+            env:
+              - name: "A"
+                valueFrom:
+                  secretKeyRef:
+                    key: "k"
+              - name: "B"
+                value: "true"
+            labels:
+              app: "gemma"
+              empty: []
+              n: 3
+              "yes": "no: really"
+            end: 1
+
+            """)
+        let scalar = try #require(throws: RenderError.self) { try engine.render("main", context: context.merging(["env": .string("x")]) { $1 }) }
+        #expect(scalar.message.contains("'env' is a single value"))
     }
 
     @Test("template mistakes name the template and line")

@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Turns resolved, validated values into the tree the templates read. Everything a template needs that is
 /// computed (resource names, container arguments, DNS names) is computed here, so templates only substitute.
@@ -14,19 +15,24 @@ enum RenderContext {
         let service = name
         let serviceHost = "\(service).\(values.namespace).svc.\(values.external.clusterDomain)"
         let readyOnSlots = values.server.readinessCheck == "slots"
+        let byHostname = !values.external.hostname.isEmpty
 
         let args: [String] = switch profile {
         case .gemmactl:
             ["serve", "--host", "0.0.0.0", "--port", String(values.server.port),
              "--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
+                + ["--shutdown-grace", "\(values.server.shutdownGraceSeconds)s"] + values.server.extraArgs
         case .llamaServer:
+            // One KV pool for every slot: a single request may use the whole -c, as without --parallel.
             ["--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
-                + ["--host", "127.0.0.1", "--port", String(backendPort)]
+                + ["--kv-unified", "--host", "127.0.0.1", "--port", String(backendPort)] + values.server.extraArgs
         case .ollama:
             ["serve"]
         case .externalOllama:
             []
         }
+        var nodeSelector = values.nodeSelector
+        if !values.nodeArch.isEmpty { nodeSelector["kubernetes.io/arch"] = values.nodeArch }
 
         let routes: [TemplateValue] = values.externalRoutes.map { route in
             .map([
@@ -55,6 +61,16 @@ enum RenderContext {
                 "name": .string(profile.rawValue),
                 "instance": .string(name),
                 "version": .string(labelVersion),
+                "common": strings(values.commonLabels),
+                "pod": strings(values.podLabels),
+            ]),
+            "pod": .map([
+                "annotations": strings(values.podAnnotations),
+                "nodeSelector": strings(nodeSelector),
+                "tolerations": encoded(values.tolerations),
+                "affinity": encoded(values.affinity),
+                "imagePullSecrets": .list(values.imagePullSecrets.map { .map(["name": .string($0)]) }),
+                "terminationGracePeriodSeconds": .int(values.server.shutdownGraceSeconds + RenderValues.terminationMarginSeconds),
             ]),
             "names": .map([
                 "app": .string(name),
@@ -70,7 +86,7 @@ enum RenderContext {
             "model": .map([
                 "hfRepo": .string(values.model.hfRepo),
                 "hfFile": .string(values.model.hfFile),
-                "ollama": .string(values.model.ollama),
+                "ollama": .string(values.model.ollama.joined(separator: " ")),
             ]),
             "server": .map([
                 "port": .int(values.server.port),
@@ -78,11 +94,11 @@ enum RenderContext {
                 "parallel": .string(String(values.server.parallel)),
                 "ctxSize": .string(String(values.server.ctxSize)),
                 "readyOnSlots": .bool(readyOnSlots),
-                "readinessPath": .string(sidecar ? "/ready" : (readyOnSlots ? "/slots?fail_on_no_slot=1" : "/health")),
+                "readinessPath": .string(sidecar || readyOnSlots ? "/ready" : "/health"),
+                "extraEnv": encoded(values.server.extraEnv),
             ]),
             "backend": .map([
                 "port": .int(backendPort),
-                "healthPath": .string(profile == .ollama ? "/api/version" : "/health"),
             ]),
             "resources": amounts(values.resources.requests, values.resources.limits),
             "authProxy": .map([
@@ -93,6 +109,7 @@ enum RenderContext {
                 "size": .string(values.storage.size),
                 "storageClass": .string(values.storage.storageClass),
                 "accessMode": .string(values.storage.accessMode),
+                "perPod": .bool(values.storage.perPod),
             ]),
             "secret": .map([
                 "external": .bool(!external && values.secretSource == .externalSecret),
@@ -100,6 +117,7 @@ enum RenderContext {
                 "storeKind": .string(values.secret.storeKind),
                 "storeName": .string(values.secret.storeName),
                 "remoteKey": .string(values.secret.remoteKey),
+                "previousRemoteKey": .string(values.secret.previousRemoteKey),
                 "refreshInterval": .string(values.secret.refreshInterval),
                 "data": .string(Data((apiKey ?? "").utf8).base64EncodedString()),
             ]),
@@ -117,11 +135,16 @@ enum RenderContext {
                 "port": .int(values.external.port),
                 "addressType": .string(values.external.ip.contains(":") ? "IPv6" : "IPv4"),
                 "legacyEndpoints": .bool(values.external.legacyEndpoints),
-                "host": .string(serviceHost),
+                // By address: a Service and EndpointSlice give agentgateway a DNS name; by hostname: TLS to it directly.
+                "byAddress": .bool(!byHostname),
+                "tls": .bool(byHostname),
+                "host": .string(byHostname ? values.external.hostname : serviceHost),
                 "routes": .list(routes),
             ]),
-            "nodeArch": .string(values.nodeArch),
-            "networkPolicy": .map(["enabled": .bool(!external && values.networkPolicy.enabled)]),
+            "networkPolicy": .map([
+                "enabled": .bool(!external && values.networkPolicy.enabled),
+                "gatewayNamespace": .string(values.networkPolicy.gatewayNamespace),
+            ]),
             "podDisruptionBudget": .map(["enabled": .bool(!external && values.podDisruptionBudget.enabled)]),
             "autoscaling": .map([
                 "enabled": .bool(!external && values.autoscaling.enabled),
@@ -138,6 +161,34 @@ enum RenderContext {
         let server = values.server
         return ["-c", String(server.ctxSize), "-ngl", String(server.gpuLayers), "--threads", String(server.threads),
                 "--batch-size", String(server.batchSize), "--parallel", String(server.parallel)]
+    }
+
+    private static func strings(_ map: [String: String]) -> TemplateValue {
+        .map(map.mapValues(TemplateValue.string))
+    }
+
+    /// A Codable value as a template tree (through YAML, so strings stay strings and numbers numbers).
+    static func encoded(_ value: some Encodable) -> TemplateValue {
+        guard let text = try? YAMLEncoder().encode(value), let node = try? Yams.compose(yaml: text) else { return .map([:]) }
+        func convert(_ node: Node) -> TemplateValue {
+            switch node {
+            case .mapping(let mapping):
+                var map: [String: TemplateValue] = [:]
+                for (key, value) in mapping where value.null == nil { map[key.string ?? ""] = convert(value) }
+                return .map(map)
+            case .sequence(let sequence):
+                return .list(sequence.map(convert))
+            case .scalar(let scalar):
+                // The encoder quotes strings that would read as another type, so only plain scalars are numbers or booleans.
+                guard scalar.style == .plain else { return .string(scalar.string) }
+                if let bool = node.bool { return .bool(bool) }
+                if let int = node.int { return .int(int) }
+                return .string(scalar.string)
+            case .alias:
+                return .string("")
+            }
+        }
+        return convert(node)
     }
 
     private static func amounts(_ requests: RenderValues.ResourceAmounts, _ limits: RenderValues.ResourceAmounts) -> TemplateValue {

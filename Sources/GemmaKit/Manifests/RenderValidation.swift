@@ -24,7 +24,7 @@ extension RenderValues {
         try Check.imageReference(authProxy.image, field: "authProxy.image")
         try Check.nonEmpty(model.hfRepo, field: "model.hfRepo")
         try Check.nonEmpty(model.hfFile, field: "model.hfFile")
-        try Check.nonEmpty(model.ollama, field: "model.ollama")
+        try Check.ollamaModels(model.ollama, field: "model.ollama")
         try Check.range(server.ctxSize, field: "server.ctxSize", 16...1_048_576)
         try Check.range(server.threads, field: "server.threads", 1...1024)
         try Check.range(server.batchSize, field: "server.batchSize", 1...1_048_576)
@@ -41,6 +41,10 @@ extension RenderValues {
             throw RenderError("server.readinessCheck 'slots' needs llama-server or gemmactl; Ollama has no /slots",
                               recovery: "use --set server.readinessCheck=health with the ollama profile")
         }
+        try Check.range(server.shutdownGraceSeconds, field: "server.shutdownGraceSeconds", 1...3600)
+        try Check.extraArgs(server.extraArgs, profile: deploymentProfile)
+        try Check.envVars(server.extraEnv, field: "server.extraEnv", reserved: reservedEnvironment)
+        try validatePod()
         for (prefix, amounts) in [("resources.requests", resources.requests), ("resources.limits", resources.limits),
                                   ("authProxy.requests", authProxy.requests), ("authProxy.limits", authProxy.limits)] {
             try Check.quantity(amounts.memory, field: "\(prefix).memory")
@@ -48,12 +52,25 @@ extension RenderValues {
         }
         try Check.quantity(storage.size, field: "storage.size")
         try Check.oneOf(storage.accessMode, field: "storage.accessMode", ["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"])
+        let mostReplicas = autoscaling.enabled ? autoscaling.maxReplicas : replicas
+        if mostReplicas > 1, storage.accessMode != "ReadWriteMany", !storage.perPod, deploymentProfile != .externalOllama {
+            let what = autoscaling.enabled ? "autoscaling.maxReplicas \(autoscaling.maxReplicas)" : "replicas \(replicas)"
+            throw RenderError("\(what) with storage.accessMode \(storage.accessMode): pods on other nodes cannot mount the one model volume (Multi-Attach error)",
+                              recovery: "set storage.accessMode=ReadWriteMany on storage that supports it (e.g. NFS), or storage.perPod=true to give each pod its own volume, or keep one replica")
+        }
         if !storage.storageClass.isEmpty { try Check.subdomain(storage.storageClass, field: "storage.storageClass") }
         try Check.oneOf(secret.source, field: "secret.source", SecretSource.allCases.map(\.rawValue))
         try Check.oneOf(secret.storeKind, field: "secret.storeKind", ["ClusterSecretStore", "SecretStore"])
         try Check.subdomain(secret.storeName, field: "secret.storeName")
         try Check.nonEmpty(secret.remoteKey, field: "secret.remoteKey")
         try Check.duration(secret.refreshInterval, field: "secret.refreshInterval")
+        if !secret.previousRemoteKey.isEmpty {
+            try Check.nonEmpty(secret.previousRemoteKey, field: "secret.previousRemoteKey")
+            guard secretSource == .externalSecret else {
+                throw RenderError("secret.previousRemoteKey needs secret.source external-secret",
+                                  recovery: "with another source, add the item api-key-previous to the Secret yourself (see docs/render.md)")
+            }
+        }
         if secretSource == .secret, secret.apiKeyFile.isEmpty {
             throw RenderError("secret.source is 'secret' but no API key file was given",
                               recovery: "pass --api-key-file PATH (a file holding the key), or choose --secret-source external-secret")
@@ -66,18 +83,33 @@ extension RenderValues {
             try Check.httpPath(gateway.pathPrefix, field: "gateway.pathPrefix")
             try Check.gatewayDuration(gateway.requestTimeout, field: "gateway.requestTimeout")
         }
-        if !nodeArch.isEmpty { try Check.oneOf(nodeArch, field: "nodeArch", ["amd64", "arm64"]) }
+        if networkPolicy.enabled { try Check.label(networkPolicy.gatewayNamespace, field: "networkPolicy.gatewayNamespace", maxLength: 63) }
         if autoscaling.enabled {
             try Check.range(autoscaling.minReplicas, field: "autoscaling.minReplicas", 1...100)
             try Check.range(autoscaling.maxReplicas, field: "autoscaling.maxReplicas", autoscaling.minReplicas...100)
             try Check.range(autoscaling.targetCPUUtilization, field: "autoscaling.targetCPUUtilization", 1...100)
         }
         if deploymentProfile == .externalOllama {
-            guard !external.ip.isEmpty else {
-                throw RenderError("external.ip is required for the external-ollama profile",
-                                  recovery: "pass --external-ip with the Ollama host's address, e.g. --external-ip 192.168.1.50")
+            switch (external.ip.isEmpty, external.hostname.isEmpty) {
+            case (true, true):
+                throw RenderError("external.ip or external.hostname is required for the external-ollama profile",
+                                  recovery: "pass --external-ip with the Ollama host's address (e.g. 192.168.1.50), or --external-host with its HTTPS name (e.g. ollama.example.ts.net)")
+            case (false, false):
+                throw RenderError("external.ip and external.hostname are both set",
+                                  recovery: "give one: --external-ip for a plain-HTTP host by address, --external-host for an HTTPS name")
+            case (false, true):
+                try Check.ipAddress(external.ip, field: "external.ip")
+            case (true, false):
+                try Check.subdomain(external.hostname, field: "external.hostname")
+                if (try? Check.ipAddress(external.hostname, field: "")) != nil {
+                    throw RenderError("external.hostname '\(external.hostname)' is an IP address",
+                                      recovery: "pass an address with --external-ip; --external-host takes the DNS name TLS is checked against")
+                }
+                guard external.hostname.contains(".") else {
+                    throw RenderError("external.hostname '\(external.hostname)' is not a fully qualified name",
+                                      recovery: "give the host's full DNS name without scheme or port, e.g. ollama.example.ts.net")
+                }
             }
-            try Check.ipAddress(external.ip, field: "external.ip")
             try Check.port(external.port, field: "external.port")
             try Check.httpPath(external.pathPrefix, field: "external.pathPrefix")
             try Check.subdomain(external.clusterDomain, field: "external.clusterDomain")
@@ -95,6 +127,55 @@ extension RenderValues {
                     throw RenderError("external.models: two models map to the route name '\(route.route)'",
                                       recovery: "name the routes yourself: --model ROUTE=MODEL, e.g. --model llama=llama3.2")
                 }
+            }
+        }
+    }
+
+    /// Environment variables the rendered containers set themselves.
+    var reservedEnvironment: Set<String> {
+        switch deploymentProfile {
+        case .gemmactl: ["HF_HOME", "GEMMA_API_KEY"]
+        case .llamaServer: ["HF_HOME", "HOME"]
+        case .ollama: ["OLLAMA_HOST", "OLLAMA_MODELS", "HOME", "OLLAMA_NUM_PARALLEL", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_KEEP_ALIVE", "GEMMA_OLLAMA_MODELS"]
+        case .externalOllama: []
+        }
+    }
+
+    /// The labels every object carries; the selector depends on them, so no value may replace them.
+    static let ownLabelKeys: Set<String> = [
+        "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+        "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
+    ]
+
+    /// Labels, annotations and scheduling; the pod-only ones are refused where no pod is rendered.
+    private func validatePod() throws {
+        for (field, labels) in [("commonLabels", commonLabels), ("podLabels", podLabels)] {
+            try Check.labels(labels, field: field)
+            if let own = labels.keys.sorted().first(where: Self.ownLabelKeys.contains) {
+                throw RenderError("\(field): '\(own)' is a label gemmactl render sets itself", recovery: "use another key, e.g. app")
+            }
+        }
+        if let both = podLabels.keys.sorted().first(where: { commonLabels[$0] != nil }) {
+            throw RenderError("podLabels and commonLabels both set '\(both)'", recovery: "keep it in one of them (commonLabels reach the pods too)")
+        }
+        try Check.annotations(podAnnotations, field: "podAnnotations")
+        if !nodeArch.isEmpty { try Check.oneOf(nodeArch, field: "nodeArch", ["amd64", "arm64"]) }
+        try Check.labels(nodeSelector, field: "nodeSelector")
+        if !nodeArch.isEmpty, nodeSelector["kubernetes.io/arch"] != nil {
+            throw RenderError("nodeArch and nodeSelector both set kubernetes.io/arch", recovery: "keep one of them")
+        }
+        try Check.tolerations(tolerations, field: "tolerations")
+        try Check.affinity(affinity, field: "affinity")
+        for (index, secret) in imagePullSecrets.enumerated() { try Check.subdomain(secret, field: "imagePullSecrets[\(index)]") }
+        if deploymentProfile == .externalOllama {
+            let podOnly: [(String, Bool)] = [
+                ("server.extraArgs", !server.extraArgs.isEmpty), ("server.extraEnv", !server.extraEnv.isEmpty),
+                ("podLabels", !podLabels.isEmpty), ("podAnnotations", !podAnnotations.isEmpty), ("nodeArch", !nodeArch.isEmpty),
+                ("nodeSelector", !nodeSelector.isEmpty), ("tolerations", !tolerations.isEmpty), ("affinity", !affinity.isEmpty),
+                ("imagePullSecrets", !imagePullSecrets.isEmpty), ("storage.perPod", storage.perPod),
+            ]
+            if let (field, _) = podOnly.first(where: { $0.1 }) {
+                throw RenderError("\(field) is set, but the external-ollama profile runs no pod", recovery: "drop \(field) for external-ollama")
             }
         }
     }
@@ -125,6 +206,48 @@ extension RenderValues {
 
 /// The individual checks, each throwing an error that names the field and the value.
 enum Check {
+    /// Server flags that a value sets: in `server.extraArgs` they would contradict it.
+    static let flagsSetByValues: [String: String] = [
+        "-c": "server.ctxSize", "--ctx-size": "server.ctxSize", "-t": "server.threads", "--threads": "server.threads",
+        "-b": "server.batchSize", "--batch-size": "server.batchSize", "-np": "server.parallel", "--parallel": "server.parallel",
+        "-ngl": "server.gpuLayers", "--gpu-layers": "server.gpuLayers", "--n-gpu-layers": "server.gpuLayers",
+        "--port": "server.port (or server.backendPort)", "--host": "the profile (the server listens where the pod needs it)",
+        "-hf": "model.hfRepo", "-hfr": "model.hfRepo", "--hf-repo": "model.hfRepo", "-hff": "model.hfFile", "--hf-file": "model.hfFile",
+        "-m": "model.hfRepo and model.hfFile", "--model": "model.hfRepo and model.hfFile",
+        "-kvu": "the profile (llama-server always gets --kv-unified)", "--kv-unified": "the profile (llama-server always gets --kv-unified)",
+        "--no-kv-unified": "the profile (llama-server always gets --kv-unified)",
+        "--shutdown-grace": "server.shutdownGraceSeconds", "--api-key": "secret (the key comes from the Secret)",
+        "--api-key-file": "secret (the key comes from the Secret)",
+    ]
+
+    static func extraArgs(_ args: [String], profile: DeploymentProfile) throws {
+        guard !args.isEmpty else { return }
+        guard profile == .gemmactl || profile == .llamaServer else {
+            throw RenderError("server.extraArgs is set, but the \(profile.rawValue) profile's server takes no extra arguments",
+                              recovery: profile == .ollama ? "configure Ollama with server.extraEnv (OLLAMA_* variables) instead" : "drop server.extraArgs")
+        }
+        for (index, arg) in args.enumerated() {
+            try nonEmpty(arg, field: "server.extraArgs[\(index)]")
+            let flag = arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg
+            if let field = flagsSetByValues[flag] {
+                throw RenderError("server.extraArgs[\(index)] '\(arg)' is set by \(field)", recovery: "set \(field) instead of passing \(flag)")
+            }
+        }
+    }
+
+    /// Ollama model names: at least one, and each safe to pass through the pull script's word splitting.
+    static func ollamaModels(_ models: [String], field: String) throws {
+        guard !models.isEmpty else {
+            throw RenderError("\(field) is empty", recovery: "give at least one model, e.g. --model gemma3:1b")
+        }
+        for (index, model) in models.enumerated() {
+            guard model.count <= 256, model.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._:\/-]*/) != nil else {
+                throw RenderError("\(field)[\(index)] '\(model)' is not an Ollama model name",
+                                  recovery: "write it like gemma3:1b or namespace/model:tag")
+            }
+        }
+    }
+
     static func label(_ value: String, field: String, maxLength: Int) throws {
         let ok = !value.isEmpty && value.count <= maxLength && value.wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?/) != nil
         guard ok else {

@@ -28,9 +28,9 @@ public enum SecretSource: String, CaseIterable, Codable, Sendable {
 /// not here is an unknown field. Field order is the order `--print-values` prints.
 public struct RenderValues: Codable, Equatable, Sendable {
     public struct Image: Codable, Equatable, Sendable {
-        /// Empty: the profile's default image.
+        /// Empty: the profile's default image (`ghcr.io/gemmactl/gemmactl` for the gemmactl profile).
         public var repository = ""
-        /// Empty: the profile's default tag.
+        /// Empty: the profile's default tag; for the gemmactl profile, this gemmactl's version.
         public var tag = ""
         public var pullPolicy = "IfNotPresent"
     }
@@ -39,8 +39,8 @@ public struct RenderValues: Codable, Equatable, Sendable {
         /// Hugging Face repository of the GGUF file (gemmactl and llama-server profiles).
         public var hfRepo = "ggml-org/gemma-3-1b-it-GGUF"
         public var hfFile = "gemma-3-1b-it-Q4_K_M.gguf"
-        /// The Ollama model pulled and served (ollama profile).
-        public var ollama = "gemma3:1b"
+        /// The Ollama models pulled onto the volume before the server starts (ollama profile).
+        public var ollama = ["gemma3:1b"]
     }
 
     public struct Server: Codable, Equatable, Sendable {
@@ -54,8 +54,15 @@ public struct RenderValues: Codable, Equatable, Sendable {
         /// The port llama-server listens on, on localhost, behind the sidecar.
         public var backendPort = 8000
         /// `health`: ready once the model is loaded; `slots`: also out of the Service while every slot is
-        /// busy (`/slots?fail_on_no_slot=1`, llama-server and gemmactl profiles).
+        /// busy (the public `/ready`, llama-server and gemmactl profiles).
         public var readinessCheck = "health"
+        /// Seconds a stopping server lets requests in flight finish; the pod's termination grace period
+        /// adds `terminationMarginSeconds` so the kubelet's SIGKILL never lands while they drain.
+        public var shutdownGraceSeconds = 30
+        /// More arguments for the server (gemmactl serve or llama-server), after the ones the values set.
+        public var extraArgs: [String] = []
+        /// More environment variables for the server container and the model-pull init container.
+        public var extraEnv: [EnvVar] = []
     }
 
     public struct ResourceAmounts: Codable, Equatable, Sendable {
@@ -80,6 +87,9 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var storageClass = ""
         /// ReadWriteOnce; ReadWriteMany where pods on several nodes share the model volume.
         public var accessMode = "ReadWriteOnce"
+        /// Each pod gets its own model volume (a generic ephemeral volume, deleted with the pod) instead
+        /// of one shared PersistentVolumeClaim: several replicas without ReadWriteMany storage.
+        public var perPod = false
     }
 
     public struct Secret: Codable, Equatable, Sendable {
@@ -91,6 +101,9 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var refreshInterval = "1h"
         /// For `source: secret`: the file holding the key (read at render time, never printed).
         public var apiKeyFile = ""
+        /// For `source: external-secret`: a remote key synced into the Secret's `api-key-previous` item,
+        /// which the auth sidecar accepts too while clients move to the new key. Empty: none.
+        public var previousRemoteKey = ""
     }
 
     public struct Gateway: Codable, Equatable, Sendable {
@@ -109,9 +122,12 @@ public struct RenderValues: Codable, Equatable, Sendable {
     }
 
     public struct External: Codable, Equatable, Sendable {
-        /// The Ollama host's IP (required for external-ollama).
+        /// The Ollama host's IP (external-ollama needs this or `hostname`).
         public var ip = ""
-        public var port = 11434
+        /// The Ollama host's DNS name, reached over TLS with this name as SNI (an ngrok or Tailscale URL's host).
+        public var hostname = ""
+        /// 0: 11434 for `ip`, 443 for `hostname`.
+        public var port = 0
         /// One AgentgatewayBackend and one route per model; `ROUTE=MODEL` names the route.
         public var models = ["gemma3:1b"]
         /// Render v1 Endpoints (deprecated since Kubernetes 1.33) instead of an EndpointSlice.
@@ -126,6 +142,13 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var enabled = false
     }
 
+    public struct NetworkPolicy: Codable, Equatable, Sendable {
+        public var enabled = true
+        /// The namespace of the gateway's data-plane (proxy) pods, the only traffic let in. Empty: where
+        /// Envoy Gateway runs them, `envoy-gateway-system`, whichever namespace the Gateway object is in.
+        public var gatewayNamespace = ""
+    }
+
     public struct Autoscaling: Codable, Equatable, Sendable {
         public var enabled = false
         public var minReplicas = 1
@@ -135,7 +158,7 @@ public struct RenderValues: Codable, Equatable, Sendable {
 
     public var name = "gemma"
     public var namespace = "gemma"
-    public var createNamespace = false
+    public var createNamespace = true
     public var profile = DeploymentProfile.gemmactl.rawValue
     public var replicas = 1
     public var image = Image()
@@ -147,9 +170,19 @@ public struct RenderValues: Codable, Equatable, Sendable {
     public var secret = Secret()
     public var gateway = Gateway()
     public var external = External()
+    /// Labels on every object (and the pods).
+    public var commonLabels: [String: String] = [:]
+    /// Labels on the pods only, e.g. `app: gemma` for `kubectl get pods -l app=gemma`.
+    public var podLabels: [String: String] = [:]
+    public var podAnnotations: [String: String] = [:]
     /// Empty, `amd64` or `arm64`: pins pods to nodes of that architecture.
     public var nodeArch = ""
-    public var networkPolicy = Toggle(enabled: true)
+    public var nodeSelector: [String: String] = [:]
+    public var tolerations: [Toleration] = []
+    public var affinity = Affinity()
+    /// Secrets holding registry credentials for a private image.
+    public var imagePullSecrets: [String] = []
+    public var networkPolicy = NetworkPolicy()
     public var podDisruptionBudget = Toggle()
     public var autoscaling = Autoscaling()
     public var serviceAccount = Toggle()
@@ -174,18 +207,30 @@ public struct RenderValues: Codable, Equatable, Sendable {
         let external = deploymentProfile == .externalOllama
         if gateway.name.isEmpty { values.gateway.name = external ? "agentgateway-proxy" : "eg" }
         if gateway.namespace.isEmpty { values.gateway.namespace = external ? "agentgateway-system" : "envoy-gateway-system" }
+        if networkPolicy.gatewayNamespace.isEmpty { values.networkPolicy.gatewayNamespace = "envoy-gateway-system" }
+        if self.external.port == 0 { values.external.port = self.external.hostname.isEmpty ? 11434 : 443 }
         return values
     }
 
+    /// The gemmactl image `render` puts in the manifests when `image.repository` is empty; its tag is the
+    /// version `gemmactl --version` prints.
+    public static let defaultGemmactlRepository = "ghcr.io/gemmactl/gemmactl"
+
+    /// Seconds the pod's termination grace period adds to `server.shutdownGraceSeconds`: the server's own
+    /// drain ends, then it exits and the sidecar stops, before the kubelet's SIGKILL.
+    public static let terminationMarginSeconds = 15
+
     /// The image the profile's main container runs: `image.repository:image.tag`, each defaulting per profile.
+    /// The gemmactl profile's tag defaults to this gemmactl's version, with any repository.
     public var mainImage: String {
         let (repository, tag): (String, String) = switch deploymentProfile {
-        case .gemmactl: ("ghcr.io/gemmactl/gemmactl", GemmactlVersion.current)
+        case .gemmactl: (Self.defaultGemmactlRepository, GemmactlVersion.current)
         case .llamaServer: ("ghcr.io/ggml-org/llama.cpp", "server")
         case .ollama, .externalOllama: ("ollama/ollama", "latest")
         }
         let repo = image.repository.isEmpty ? repository : image.repository
-        let chosenTag = image.tag.isEmpty ? (image.repository.isEmpty ? tag : "latest") : image.tag
+        let ownTag = image.repository.isEmpty || deploymentProfile == .gemmactl ? tag : "latest"
+        let chosenTag = image.tag.isEmpty ? ownTag : image.tag
         return chosenTag.hasPrefix("sha256:") ? "\(repo)@\(chosenTag)" : "\(repo):\(chosenTag)"
     }
 }

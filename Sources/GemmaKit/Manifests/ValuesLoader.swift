@@ -41,21 +41,29 @@ public enum ValuesLoader {
         return try merge(node, into: tree, path: [], source: source)
     }
 
-    /// Applies one `path=value` assignment: `server.ctxSize=8192`, `external.models={llama3.2,mistral}`.
+    /// Applies one `path=value` assignment: `server.ctxSize=8192`, `external.models={llama3.2,mistral}`,
+    /// `podLabels.app=gemma` (in a mapping of free keys such as labels, everything after its name is the key:
+    /// `podAnnotations.prometheus.io/scrape=true`).
     public static func apply(set assignment: String, to tree: Node) throws -> Node {
         guard let equals = assignment.firstIndex(of: "=") else {
             throw RenderError("--set \(assignment) has no '='", recovery: "write --set path=value, e.g. --set server.ctxSize=8192")
         }
-        let path = assignment[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        var path = assignment[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         let raw = String(assignment[assignment.index(after: equals)...])
         guard !path.contains(where: \.isEmpty) else {
             throw RenderError("--set \(assignment): the path '\(path.joined(separator: "."))' has an empty part",
                               recovery: "write dotted field names, e.g. --set gateway.hostname=llm.example.com")
         }
+        let defaults = try defaultsTree()
+        if let open = (1..<path.count).first(where: { isFreeMapping(lookup(Array(path[..<$0]), in: defaults)) }) {
+            path = Array(path[..<open]) + [path[open...].joined(separator: ".")]
+            return replacing(path, in: tree, with: .scalar(.init(raw, Tag(.str), .doubleQuoted)))
+        }
         guard let existing = lookup(path, in: tree) else {
             throw RenderError("--set \(assignment): unknown field '\(path.joined(separator: "."))'",
                               recovery: "see `gemmactl render --print-values` for the fields")
         }
+        let field = path.joined(separator: ".")
         let value: Node
         switch existing {
         case .sequence:
@@ -63,34 +71,76 @@ public enum ValuesLoader {
             if items.hasPrefix("{") && items.hasSuffix("}") { items = String(items.dropFirst().dropLast()) }
             let parts = items.isEmpty ? [] : items.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             value = .sequence(.init(parts.map { Node.Scalar($0, Tag(.str), .doubleQuoted) }.map(Node.scalar)))
+        case .mapping where isFreeMapping(lookup(path, in: defaults)):
+            throw RenderError("--set \(assignment): '\(field)' is a mapping of keys to values",
+                              recovery: "set one key, e.g. --set \(field).app=gemma")
         case .mapping:
-            throw RenderError("--set \(assignment): '\(path.joined(separator: "."))' is a group of fields, not a value",
-                              recovery: "set one of its fields, e.g. --set \(path.joined(separator: ".")).<field>=…")
+            throw RenderError("--set \(assignment): '\(field)' is a group of fields, not a value",
+                              recovery: "set one of its fields, e.g. --set \(field).<field>=…, or write it in a --values file")
         default:
             value = .scalar(.init(raw, .implicit, .plain))
         }
         return replacing(path, in: tree, with: value)
     }
 
+    /// A mapping that is empty in the defaults holds free keys (labels, annotations) or Kubernetes fields
+    /// (affinity) rather than gemmactl's own: it is taken whole, and the decoded values are checked instead.
+    private static func isFreeMapping(_ node: Node?) -> Bool {
+        guard case .mapping(let mapping)? = node else { return false }
+        return mapping.isEmpty
+    }
+
     /// The defaults as a YAML tree: the schema every layer is checked against.
     public static func defaultsTree() throws -> Node {
-        guard let node = try Yams.compose(yaml: try YAMLEncoder().encode(RenderValues())) else {
-            throw RenderError("the default values encode to an empty document")
+        try defaultsTree(encoding: RenderValues())
+    }
+
+    private static func defaultsTree(encoding values: RenderValues) throws -> Node {
+        guard let node = try Yams.compose(yaml: try YAMLEncoder().encode(values)) else {
+            throw RenderError("the values encode to an empty document")
         }
         return node
+    }
+
+    /// Inside the mappings taken whole (Kubernetes fields such as affinity or tolerations), a key the decoded
+    /// values do not hold was not understood: an unknown field, named with its path.
+    private static func rejectUnknownFields(given: Node, decoded: Node, path: [String]) throws {
+        switch (given, decoded) {
+        case (.mapping(let givenMap), .mapping(let decodedMap)):
+            let decodedByName = Dictionary(decodedMap.map { ($0.key.string ?? "", $0.value) }, uniquingKeysWith: { first, _ in first })
+            for (key, value) in givenMap where value.null == nil {
+                let name = key.string ?? ""
+                guard let child = decodedByName[name] else {
+                    let field = (path + [name]).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+                    throw RenderError("unknown field '\(field)'",
+                                      recovery: "check the spelling against the Kubernetes API (docs/render.md lists the fields gemmactl takes)")
+                }
+                try rejectUnknownFields(given: value, decoded: child, path: path + [name])
+            }
+        case (.sequence(let givenItems), .sequence(let decodedItems)):
+            for (index, (item, decodedItem)) in zip(givenItems, decodedItems).enumerated() {
+                try rejectUnknownFields(given: item, decoded: decodedItem, path: path + ["[\(index)]"])
+            }
+        default:
+            break
+        }
     }
 
     /// Decodes the merged tree, turning a type mismatch into an error naming the field and the value.
     public static func decode(_ tree: Node) throws -> RenderValues {
         do {
-            return try YAMLDecoder().decode(RenderValues.self, from: tree)
+            let values = try YAMLDecoder().decode(RenderValues.self, from: tree)
+            try rejectUnknownFields(given: tree, decoded: try defaultsTree(encoding: values), path: [])
+            return values
         } catch let error as DecodingError {
             let context: DecodingError.Context
             let expected: String
             switch error {
             case .typeMismatch(let type, let ctx): context = ctx; expected = typeName(type)
             case .valueNotFound(let type, let ctx): context = ctx; expected = typeName(type)
-            case .keyNotFound(_, let ctx): context = ctx; expected = "a value"
+            case .keyNotFound(let key, let ctx):
+                context = DecodingError.Context(codingPath: ctx.codingPath + [key], debugDescription: ctx.debugDescription)
+                expected = "given (it is required)"
             case .dataCorrupted(let ctx): context = ctx; expected = "a valid value"
             @unknown default: throw error
             }
@@ -113,6 +163,8 @@ public enum ValuesLoader {
     private static func merge(_ override: Node, into base: Node, path: [String], source: String) throws -> Node {
         let field = path.joined(separator: ".")
         switch (base, override) {
+        case (.mapping(let baseMap), .mapping) where baseMap.isEmpty:
+            return override  // free keys: checked when decoded
         case (.mapping(var baseMap), .mapping(let overrideMap)):
             for (keyNode, value) in overrideMap {
                 guard let key = keyNode.string else {
@@ -132,12 +184,10 @@ public enum ValuesLoader {
         case (.mapping, _):
             throw RenderError("\(source): field '\(field)' must be a mapping of fields, got '\(describe(override))'",
                               recovery: "see `gemmactl render --print-values` for its fields")
-        case (.sequence, .sequence(let items)):
-            for item in items where item.scalar == nil {
-                throw RenderError("\(source): field '\(field)' must be a list of strings, got '\(describe(item))' in it",
-                                  recovery: "write it as [a, b]")
-            }
-            return override
+        case (.sequence, .sequence):
+            return override  // item types are checked when decoded
+        case (.sequence, .scalar):
+            return .sequence(.init([override]))  // one value where a list goes: a list of one
         case (.sequence, _):
             throw RenderError("\(source): field '\(field)' must be a list, got '\(describe(override))'",
                               recovery: "write it as [a, b]")
@@ -192,7 +242,9 @@ public enum ValuesLoader {
         case is Bool.Type: "true or false"
         case is String.Type: "a string"
         case is [String].Type: "a list of strings"
-        default: "a \(type)"
+        case is [String: String].Type: "a mapping of keys to strings"
+        case is any Sequence.Type: "a list"
+        default: "a mapping of fields"
         }
     }
 }
