@@ -524,7 +524,7 @@ struct TemplateEngineTests {
 
     @Test("{{= path}} writes a mapping or list as block YAML at the tag's column; empty writes nothing")
     func blockValues() throws {
-        let engine = engine(["main": "env:\n  {{= env}}\nlabels:\n  {{= labels}}\n  {{= none}}\nend: 1\n"])
+        let engine = engine(["main": "env:\n  {{= env}}\nlabels:\n  {{= labels}}\n  {{= none}}\nend: 1"])
         let context: [String: TemplateValue] = [
             "env": .list([.map(["name": .string("A"), "valueFrom": .map(["secretKeyRef": .map(["key": .string("k")])])]),
                           .map(["name": .string("B"), "value": .string("true")])]),
@@ -543,7 +543,7 @@ struct TemplateEngineTests {
             labels:
               app: "gemma"
               empty: []
-              n: 3
+              "n": 3
               "yes": "no: really"
             end: 1
 

@@ -324,12 +324,28 @@ struct ServerTests {
         try await eventually { try await server.get("/health", key: nil).status == 200 }
         try await expectReady(200)  // loaded, the one slot free
 
-        let busy = Task { try await server.post("/v1/completions", busyRequest(400)) }
-        defer { busy.cancel() }
+        // A long stream holds the one slot until the reader lets go (closing the connection frees it).
+        var request = HTTPClientRequest(url: server.base + "/v1/completions")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer test-key")
+        request.body = .bytes(ByteBuffer(string: #"{"prompt":"1, 2, 3, 4,","max_tokens":2000,"temperature":0,"stream":true}"#))
+        let (firstChunk, sawFirstChunk) = AsyncStream<Void>.makeStream()
+        let (letGo, release) = AsyncStream<Void>.makeStream()
+        let reader = Task {
+            let response = try await TestServer.client.execute(request, timeout: .seconds(120))
+            for try await _ in response.body {
+                sawFirstChunk.finish()
+                for await _ in letGo {}
+                break
+            }
+        }
+        defer { reader.cancel() }
+        for await _ in firstChunk {}
         try await eventually { (try await server.get("/slots").json as? [[String: Any]])?.first?["is_processing"] as? Bool == true }
         try await expectReady(503)  // every slot busy
-        #expect(try await busy.value.status == 200)
-        try await eventually { try await server.get("/ready", key: nil).status == 200 }
+        release.finish()
+        try await reader.value
+        try await eventually(timeout: .seconds(30)) { try await server.get("/ready", key: nil).status == 200 }
         try await expectReady(200)
         #expect(try await server.request(.POST, "/ready", key: nil).status == 405)
     }
