@@ -64,10 +64,12 @@ extension Gemmactl {
         var metricsPort: Int?
         @Flag(name: .customLong("log-prompts"), help: "Log prompt text (off: prompts never reach the logs). [environment: GEMMA_LOG_PROMPTS]")
         var logPrompts = false
-        @Flag(help: "Let llama.cpp repack weights: faster prompts, but greedy output may then depend on what shares a batch. [environment: GEMMA_REPACK]")
-        var repack = false
-        @Flag(name: .customLong("fast-kernels"), help: "Let llama.cpp pick CPU kernels by batch shape (tiled matrix products and attention): faster prompts on big models, but greedy output may then depend on what shares a batch. [environment: GEMMA_FAST_KERNELS]")
-        var fastKernels = false
+        @Flag(help: "Batch-invariant greedy output: llama.cpp's reference CPU kernels and no weight repacking, so a request's greedy text is the same alone or batched with others, at a cost in speed (see BENCHMARKS.md). [environment: GEMMA_DETERMINISTIC]")
+        var deterministic = false
+        @Option(name: [.customLong("cache-ram"), .customLong("cram", withSingleDash: true)], help: "Host memory in MiB for prompt states whose slot moved on, restored when a conversation returns; -1: no limit, 0: off (default: 8192, at most half of what the memory limit leaves). [environment: GEMMA_CACHE_RAM, LLAMA_ARG_CACHE_RAM]")
+        var cacheRam: Int?
+        @Option(name: .customLong("slot-save-path"), help: "Directory where slots are saved on shutdown and restored from on start, e.g. on the model volume. [environment: GEMMA_SLOT_SAVE_PATH, LLAMA_ARG_SLOT_SAVE_PATH]")
+        var slotSavePath: String?
         @Option(name: .customLong("debug-load-delay"), help: ArgumentHelp("Wait this long before loading the model (tests).", visibility: .hidden))
         var debugLoadDelay: String?
         @OptionGroup var logging: Flags.Logging
@@ -82,8 +84,8 @@ extension Gemmactl {
             inputs.host = host; inputs.port = port; inputs.apiKeyFile = apiKeyFile; inputs.noAuth = noAuth
             inputs.maxBodySize = maxBodySize; inputs.maxQueue = maxQueue; inputs.requestTimeout = requestTimeout
             inputs.shutdownGrace = shutdownGrace; inputs.ssePingInterval = ssePingInterval
-            inputs.metricsPort = metricsPort; inputs.logPrompts = logPrompts; inputs.repack = repack
-            inputs.fastKernels = fastKernels
+            inputs.metricsPort = metricsPort; inputs.logPrompts = logPrompts
+            inputs.deterministic = deterministic; inputs.cacheRam = cacheRam; inputs.slotSavePath = slotSavePath
             let configuration = try inputs.resolve()
             let delay = try debugLoadDelay.map { try DurationText.parse($0, field: "--debug-load-delay") }
             let server = try GemmaServer(configuration: configuration)

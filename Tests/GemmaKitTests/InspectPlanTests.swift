@@ -141,6 +141,10 @@ struct InspectPlanTests {
         let tight = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, memoryLimit: 256 << 20))
         #expect(tight.headroomBytes == Int64(256 << 20) - Int64(tight.totalBytes))
         #expect(tight.headroomBytes < 0)
+        #expect(tight.promptCacheBytes == 0)
+        // The prompt cache's default share: half the headroom, as serve sizes it under that limit.
+        let roomy = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, memoryLimit: 4 << 30))
+        #expect(roomy.promptCacheBytes == ((UInt64(roomy.headroomBytes) / 2) >> 20) << 20)
         #expect(plan.limitMemoryBytes >= plan.requestMemoryBytes && plan.requestMemoryBytes >= plan.totalBytes)
     }
 

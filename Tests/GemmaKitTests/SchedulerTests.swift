@@ -22,7 +22,7 @@ struct SchedulerTests {
 
         // More requests than slots: prompts share batches with other slots' prompts and decodes,
         // and slots are reused with other cached prefixes.
-        let engine = try await TestModel.engine(contextSize: 4096, slots: 4)
+        let engine = try await TestModel.engine(contextSize: 4096, slots: 4, deterministic: true)
         defer { engine.shutdown() }
         let concurrent = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (index, request) in requests.enumerated() {
@@ -65,6 +65,108 @@ struct SchedulerTests {
         let third = try await engine.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 8))
         #expect(third.stats?.cachedTokens == followUp.count - 1)
         #expect(third.text == second.text)
+    }
+
+    @Test func aConversationWhoseSlotMovedOnComesBackFromThePromptCache() async throws {
+        let history = String(repeating: "User: tell me about the weather.\nAssistant: It is sunny and warm today.\n", count: 8)
+        let opening = model.tokenize(history + "User: and tomorrow?")
+        let followUp = model.tokenize(history + "User: and next week?")
+        let other = GenerationRequest(prompt: model.tokenize(String(repeating: "Rivers run to the sea. ", count: 20)),
+                                      sampling: .greedy, maxTokens: 4)
+        let shared = Scheduler.commonPrefixLength(opening, followUp)
+        #expect(shared > 100)
+
+        // One slot: the other conversation takes it between the two turns.
+        let engine = try await TestModel.engine(contextSize: 2048, slots: 1, promptCache: .mebibytes(64))
+        defer { engine.shutdown() }
+        _ = try await engine.complete(GenerationRequest(prompt: opening, sampling: .greedy, maxTokens: 8))
+        _ = try await engine.complete(other)
+        #expect(engine.promptCacheUsage.entries == 1)
+        #expect(engine.promptCacheUsage.tokens >= opening.count)
+        #expect(engine.promptCacheUsage.bytes > 0)
+        let returning = try await engine.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 8))
+        #expect(returning.stats?.cachedTokens == shared)
+        // The other conversation was kept in turn when this one took the slot back.
+        #expect(engine.promptCacheUsage.entries == 2)
+
+        // What the restored prefix computes is what evaluating the whole prompt computes.
+        let fresh = try await TestModel.engine(contextSize: 2048, slots: 1)
+        defer { fresh.shutdown() }
+        let expected = try await fresh.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 8))
+        #expect(expected.stats?.cachedTokens == 0)
+        #expect(returning.text == expected.text)
+    }
+
+    @Test func withoutAPromptCacheAMovedOnSlotForgetsTheConversation() async throws {
+        let history = String(repeating: "User: tell me about the weather.\nAssistant: It is sunny and warm today.\n", count: 8)
+        let engine = try await TestModel.engine(contextSize: 2048, slots: 1, promptCache: .off)
+        defer { engine.shutdown() }
+        _ = try await engine.complete(GenerationRequest(prompt: model.tokenize(history + "User: and tomorrow?"), sampling: .greedy, maxTokens: 4))
+        let other = model.tokenize(String(repeating: "Rivers run to the sea. ", count: 20))
+        _ = try await engine.complete(GenerationRequest(prompt: other, sampling: .greedy, maxTokens: 4))
+        let followUp = model.tokenize(history + "User: and next week?")
+        let returning = try await engine.complete(GenerationRequest(prompt: followUp, sampling: .greedy, maxTokens: 4))
+        // Only what the other conversation's prompt shares with it (the start-of-text token).
+        #expect(returning.stats?.cachedTokens == Scheduler.commonPrefixLength(other, followUp))
+        #expect(Scheduler.commonPrefixLength(other, followUp) <= 1)
+        #expect(engine.promptCacheUsage == PromptCacheUsage())
+    }
+
+    @Test func thePromptCacheStaysWithinItsBudgetLeastRecentlyUsedFirst() {
+        let cache = PromptCache(budgetMiB: 1)
+        let mebibyte = 1024 * 1024
+        func tokens(_ first: Token, _ count: Int = 40) -> [Token] { (0..<count).map { first + Token($0) } }
+        cache.insert(tokens: tokens(1000), state: [UInt8](repeating: 1, count: mebibyte / 2))
+        cache.insert(tokens: tokens(2000), state: [UInt8](repeating: 2, count: mebibyte / 2))
+        // Using the first makes the second the oldest: it goes when a third needs room.
+        _ = cache.use(cache.longestMatch(for: tokens(1000))!.index)
+        cache.insert(tokens: tokens(3000), state: [UInt8](repeating: 3, count: mebibyte / 4))
+        #expect(cache.byteCount <= mebibyte)
+        #expect(cache.longestMatch(for: tokens(2000)) == nil)
+        #expect(cache.longestMatch(for: tokens(1000))?.length == 40)
+        // A conversation that went on replaces its shorter prefix rather than adding beside it.
+        cache.insert(tokens: tokens(1000, 60), state: [UInt8](repeating: 4, count: 16))
+        #expect(cache.entries.filter { $0.tokens.first == 1000 }.count == 1)
+        #expect(!cache.wouldKeep(tokens(1000, 50)))
+        #expect(cache.wouldKeep(tokens(5000)))
+        #expect(!cache.wouldKeep(tokens(6000, PromptCache.minimumTokens - 1)))
+        // A state larger than the whole budget is not kept at all.
+        cache.insert(tokens: tokens(7000), state: [UInt8](repeating: 5, count: 2 * mebibyte))
+        #expect(cache.longestMatch(for: tokens(7000)) == nil)
+    }
+
+    @Test func theCacheRamSettingReadsAsLlamaServerDoes() {
+        #expect(PromptCacheSetting(flagValue: -1) == .unlimited)
+        #expect(PromptCacheSetting(flagValue: 0) == .off)
+        #expect(PromptCacheSetting(flagValue: 512) == .mebibytes(512))
+        #expect(PromptCacheSetting(flagValue: -2) == nil)
+        // Unset: llama-server's 8 GiB, unless the memory limit leaves less; then half of what is left.
+        #expect(MemoryBudget.defaultPromptCacheMiB(limit: nil, resident: 300 << 20) == 8192)
+        #expect(MemoryBudget.defaultPromptCacheMiB(limit: 4 << 30, resident: 1 << 30) == 1536)
+        #expect(MemoryBudget.defaultPromptCacheMiB(limit: 64 << 30, resident: 1 << 30) == 8192)
+        #expect(MemoryBudget.defaultPromptCacheMiB(limit: 1 << 30, resident: 2 << 30) == 1)
+    }
+
+    @Test func slotsSavedOnShutdownComeBackOnStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-slots-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let prompt = model.tokenize(String(repeating: "The history of the world is long and full of surprises. ", count: 6))
+        let first = try await TestModel.engine(contextSize: 1024, slots: 1, slotSavePath: directory.path)
+        let before = try await first.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 6))
+        first.shutdown()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(files.count == 1)
+        #expect(files.allSatisfy { $0.hasPrefix("gemmactl-") && $0.hasSuffix("-slot0.bin") })
+        let mode = try #require(FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(files[0]).path)[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+
+        let second = try await TestModel.engine(contextSize: 1024, slots: 1, slotSavePath: directory.path)
+        defer { second.shutdown() }
+        #expect((second.slots.first?.kvTokens ?? 0) >= prompt.count)
+        let after = try await second.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 6))
+        #expect(after.stats?.cachedTokens == prompt.count - 1)
+        #expect(after.text == before.text)
     }
 
     @Test func longPromptDoesNotBlockAnotherStream() async throws {

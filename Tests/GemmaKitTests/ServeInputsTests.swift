@@ -1,23 +1,48 @@
+import Foundation
 import GemmaKit
 import Testing
 
 @Suite("Serve inputs")
 struct ServeInputsTests {
-    private func resolve(_ environment: [String: String], fastKernels: Bool = false) throws -> ServerConfiguration {
+    private func resolve(_ environment: [String: String], deterministic: Bool = false, cacheRam: Int? = nil,
+                         slotSavePath: String? = nil) throws -> ServerConfiguration {
         var inputs = ServeInputs()
         inputs.model = TestModel.path
-        inputs.fastKernels = fastKernels
+        inputs.deterministic = deterministic
+        inputs.cacheRam = cacheRam
+        inputs.slotSavePath = slotSavePath
         return try inputs.resolve(environment: environment)
     }
 
-    @Test func batchInvariantKernelsAreTheDefault() throws {
-        #expect(try resolve([:]).engine.context.batchInvariant)
+    @Test func fastKernelsAndRepackedWeightsAreTheDefault() throws {
+        let configuration = try resolve([:])
+        #expect(!configuration.engine.context.batchInvariant)
+        #expect(configuration.repackWeights)
     }
 
-    @Test func fastKernelsComeFromTheFlagOrTheEnvironment() throws {
-        #expect(try !resolve([:], fastKernels: true).engine.context.batchInvariant)
-        #expect(try !resolve(["GEMMA_FAST_KERNELS": "1"]).engine.context.batchInvariant)
-        #expect(try resolve(["GEMMA_FAST_KERNELS": "off"]).engine.context.batchInvariant)
+    @Test func deterministicComesFromTheFlagOrTheEnvironment() throws {
+        for configuration in [try resolve([:], deterministic: true), try resolve(["GEMMA_DETERMINISTIC": "1"])] {
+            #expect(configuration.engine.context.batchInvariant)
+            #expect(!configuration.repackWeights)
+        }
+        #expect(try !resolve(["GEMMA_DETERMINISTIC": "off"]).engine.context.batchInvariant)
+        #expect(throws: InputError.self) { try resolve(["GEMMA_DETERMINISTIC": "maybe"]) }
+    }
+
+    @Test func cacheRamTakesLlamaServersValues() throws {
+        #expect(try resolve([:]).engine.promptCache == .automatic)
+        #expect(try resolve([:], cacheRam: 0).engine.promptCache == .off)
+        #expect(try resolve(["LLAMA_ARG_CACHE_RAM": "-1"]).engine.promptCache == .unlimited)
+        #expect(try resolve(["GEMMA_CACHE_RAM": "256"], cacheRam: 512).engine.promptCache == .mebibytes(512))
+        #expect(throws: InputError.self) { try resolve([:], cacheRam: -5) }
+        #expect(throws: InputError.self) { try resolve(["LLAMA_ARG_CACHE_RAM": "lots"]) }
+    }
+
+    @Test func slotSavePathMustBeAWritableDirectory() throws {
+        let directory = FileManager.default.temporaryDirectory.path
+        #expect(try resolve([:], slotSavePath: directory).engine.slotSavePath == directory)
+        #expect(try resolve(["LLAMA_ARG_SLOT_SAVE_PATH": directory]).engine.slotSavePath == directory)
+        #expect(throws: ServeError.self) { try resolve([:], slotSavePath: "/nonexistent/gemmactl-slots") }
     }
 
     @Test func microBatchFollowsLlamaServer() throws {

@@ -12,10 +12,13 @@ enum TestModel {
         do { return try LlamaModel(path: path) } catch { fatalError("cannot load the test model: \(error)") }
     }()
 
-    /// A fresh engine on the shared model.
-    static func engine(contextSize: Int = 2048, slots: Int = 1, batchSize: Int = 512) async throws -> InferenceEngine {
+    /// A fresh engine on the shared model; `deterministic` (`serve --deterministic`) by default,
+    /// so tests may compare greedy text across batches and cache reuse.
+    static func engine(contextSize: Int = 2048, slots: Int = 1, batchSize: Int = 512, deterministic: Bool = true,
+                       promptCache: PromptCacheSetting = .off, slotSavePath: String? = nil) async throws -> InferenceEngine {
         try await InferenceEngine.start(model: shared, options: EngineOptions(
-            context: ContextOptions(contextSize: contextSize, sequences: slots, batchSize: batchSize)))
+            context: ContextOptions(contextSize: contextSize, sequences: slots, batchSize: batchSize, batchInvariant: deterministic),
+            promptCache: promptCache, slotSavePath: slotSavePath))
     }
 }
 

@@ -28,7 +28,7 @@ struct ServeCommandTests {
     }
 
     @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() async throws {
-        let port = Int.random(in: 20000...40000)
+        let port = unusedPort()
         let process = Process()
         process.executableURL = CLIProcess.binary
         process.arguments = ["serve", "--port", "\(port)", "--parallel", "1", "--ctx-size", "1024", "--shutdown-grace", "60s"]
@@ -56,14 +56,20 @@ struct ServeCommandTests {
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer k")
         request.body = .bytes(ByteBuffer(string: #"{"prompt":"1, 2, 3, 4,","max_tokens":60,"temperature":0,"stream":true}"#))
-        let inFlight = Task {
-            let response = try await client.execute(request, timeout: .seconds(120))
-            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        let response = try await client.execute(request, timeout: .seconds(120))
+        #expect(response.status.code == 200)
+        // Signal only once tokens are streaming, so the request is certainly in flight.
+        var body = ""
+        var signalled = false
+        for try await chunk in response.body {
+            body += String(buffer: chunk)
+            if !signalled, body.contains("\"text\"") {
+                kill(process.processIdentifier, SIGTERM)
+                signalled = true
+            }
         }
-        try await Task.sleep(for: .milliseconds(700))
-        kill(process.processIdentifier, SIGTERM)
-        let (status, body) = try await inFlight.value
-        #expect(status == 200)
+        #expect(signalled, "no token was streamed")
+        #expect(body.contains(#""finish_reason":"length""#), "the generation did not run to max_tokens: \(body.suffix(300))")
         #expect(body.hasSuffix("data: [DONE]\n\n"), "the stream was cut: \(body.suffix(200))")
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)

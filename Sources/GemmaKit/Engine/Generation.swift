@@ -121,3 +121,19 @@ public struct DecodeTotals: Sendable, Equatable {
 
     public init() {}
 }
+
+/// What the host-memory prompt cache (`--cache-ram`) holds, for /metrics.
+public struct PromptCacheUsage: Sendable, Equatable {
+    /// Prompts kept.
+    public var entries = 0
+    /// Their tokens, summed.
+    public var tokens = 0
+    /// Their states' bytes, summed: what the cache costs in memory.
+    public var bytes = 0
+
+    public init(entries: Int = 0, tokens: Int = 0, bytes: Int = 0) {
+        self.entries = entries
+        self.tokens = tokens
+        self.bytes = bytes
+    }
+}

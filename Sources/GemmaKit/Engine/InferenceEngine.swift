@@ -12,13 +12,20 @@ public struct EngineOptions: Sendable {
     public var admissionWindow: Duration
     /// Within that window, the wait ends once no request has arrived for this long.
     public var admissionGap: Duration
+    /// Host memory for prompt states whose slot moved on (`--cache-ram`).
+    public var promptCache: PromptCacheSetting
+    /// Where slots are saved on shutdown and restored from on start (`--slot-save-path`); nil: nowhere.
+    public var slotSavePath: String?
 
     public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
-                admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2)) {
+                admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2),
+                promptCache: PromptCacheSetting = .automatic, slotSavePath: String? = nil) {
         self.context = context
         self.maxQueue = maxQueue
         self.admissionWindow = admissionWindow
         self.admissionGap = admissionGap
+        self.promptCache = promptCache
+        self.slotSavePath = slotSavePath
     }
 }
 
@@ -46,6 +53,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var stopped = false
     private var snapshots: [SlotSnapshot] = []
     private var totals = DecodeTotals()
+    private var cacheUsage = PromptCacheUsage()
     private var nextJobID: UInt64 = 1
     private var sequenceContext = 0
 
@@ -89,6 +97,9 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Decode calls so far and how many slots and tokens they carried.
     public var decodeTotals: DecodeTotals { condition.withLock { totals } }
+
+    /// What the host-memory prompt cache holds.
+    public var promptCacheUsage: PromptCacheUsage { condition.withLock { cacheUsage } }
 
     // MARK: Submitting work
 
@@ -168,6 +179,15 @@ public final class InferenceEngine: @unchecked Sendable {
         condition.withLock { stopping = true; condition.broadcast() }
     }
 
+    /// Names this model's saved slot files: its file name and size, so a pod that switched
+    /// models never loads another model's state.
+    private var slotFileKey: String {
+        let name = URL(fileURLWithPath: model.path).deletingPathExtension().lastPathComponent
+        let size = (try? FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
+        let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+        return "\(safe)-\(size)"
+    }
+
     // MARK: The loop (engine thread only)
 
     /// Called with `condition` held when work reaches an idle engine. Requests sent together (a
@@ -202,8 +222,16 @@ public final class InferenceEngine: @unchecked Sendable {
             ready.resume(throwing: error)
             return
         }
-        let scheduler = Scheduler(context: context, slotCount: options.context.sequences, logger: logger) { [self] totals in
+        let cacheBudget = options.promptCache.budgetMiB(limit: MemoryBudget.cgroupLimit(), resident: MemoryBudget.residentBytes())
+        let scheduler = Scheduler(context: context, slotCount: options.context.sequences,
+                                  promptCache: cacheBudget.map(PromptCache.init(budgetMiB:)), logger: logger) { [self] totals in
             condition.withLock { self.totals = totals }
+        }
+        logger.info("prompt cache", metadata: ["budget": "\(cacheBudget.map { $0 < 0 ? "unlimited" : "\($0) MiB" } ?? "off")"])
+        let savedSlots = options.slotSavePath.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        if let savedSlots {
+            let restored = scheduler.restoreSlots(from: savedSlots, modelKey: slotFileKey)
+            if restored > 0 { logger.info("restored saved slots", metadata: ["slots": "\(restored)", "path": "\(savedSlots.path)"]) }
         }
         condition.withLock {
             sequenceContext = context.sequenceContextSize
@@ -234,9 +262,14 @@ public final class InferenceEngine: @unchecked Sendable {
             for job in incoming { scheduler.assign(job) }
             scheduler.step()
             let current = scheduler.snapshots()
-            condition.withLock { snapshots = current }
+            let usage = scheduler.promptCacheUsage
+            condition.withLock {
+                snapshots = current
+                cacheUsage = usage
+            }
         }
         scheduler.failAll(EngineError(.shuttingDown, "the server is shutting down"))
+        if let savedSlots { scheduler.saveSlots(to: savedSlots, modelKey: slotFileKey) }
         condition.withLock {
             snapshots = scheduler.snapshots()
             stopped = true

@@ -17,14 +17,14 @@ public struct ContextOptions: Sendable, Equatable {
     /// Compute with llama.cpp's reference CPU kernels so that a token's logits do not depend on
     /// what else shares its batch: greedy output is then the same alone or under concurrency.
     /// Off lets ggml pick tiled kernels by batch shape (see `LlamaBackend.creatingContext`).
-    public var batchInvariant: Bool = true
+    public var batchInvariant: Bool = false
 
     /// llama-server's default `n_ubatch`.
     public static let defaultMicroBatchSize = 512
 
     public init(contextSize: Int = 4096, sequences: Int = 1, batchSize: Int = 512, microBatchSize: Int = defaultMicroBatchSize,
                 threads: Int = CPUBudget.defaultThreads, batchThreads: Int? = nil, embeddings: Bool = false,
-                batchInvariant: Bool = true) {
+                batchInvariant: Bool = false) {
         self.contextSize = contextSize
         self.sequences = sequences
         self.batchSize = batchSize
@@ -107,6 +107,46 @@ final class LlamaContext {
     @discardableResult
     func removeTokens(sequence: Int32, from: Int32 = -1, to: Int32 = -1) -> Bool {
         llama_memory_seq_rm(memory, sequence, from, to)
+    }
+
+    /// The keys and values `sequence` holds, as bytes that `restoreState` takes back (nil when
+    /// llama.cpp could not copy them).
+    func state(of sequence: Int32) -> [UInt8]? {
+        let size = llama_state_seq_get_size(pointer, sequence)
+        guard size > 0 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = bytes.withUnsafeMutableBufferPointer { llama_state_seq_get_data(pointer, $0.baseAddress, size, sequence) }
+        return written == size ? bytes : nil
+    }
+
+    /// Replaces what `sequence` holds with a state from `state(of:)`. False when llama.cpp refused
+    /// it (the sequence is then empty).
+    func restoreState(_ bytes: [UInt8], into sequence: Int32) -> Bool {
+        removeTokens(sequence: sequence)
+        let read = bytes.withUnsafeBufferPointer { llama_state_seq_set_data(pointer, $0.baseAddress, bytes.count, sequence) }
+        if read == 0 { removeTokens(sequence: sequence) }
+        return read > 0
+    }
+
+    /// Writes `sequence`'s state and its `tokens` to `path` (llama.cpp's sequence file format).
+    func saveState(of sequence: Int32, tokens: [Token], to path: String) -> Bool {
+        tokens.withUnsafeBufferPointer { llama_state_seq_save_file(pointer, path, sequence, $0.baseAddress, $0.count) } > 0
+    }
+
+    /// Loads a file from `saveState` into `sequence`; returns its tokens, or nil when the file is
+    /// not a state of this model and context (the sequence is then empty).
+    func loadState(into sequence: Int32, from path: String) -> [Token]? {
+        removeTokens(sequence: sequence)
+        var tokens = [Token](repeating: 0, count: sequenceContextSize)
+        var count = 0
+        let read = tokens.withUnsafeMutableBufferPointer {
+            llama_state_seq_load_file(pointer, path, sequence, $0.baseAddress, $0.count, &count)
+        }
+        guard read > 0, count <= tokens.count else {
+            removeTokens(sequence: sequence)
+            return nil
+        }
+        return Array(tokens.prefix(count))
     }
 
     /// Logits for output row `index` of the last decode.

@@ -12,16 +12,26 @@ final class Scheduler {
     private var useCounter: UInt64 = 0
     private var prefillCursor = 0
     private var totals = DecodeTotals()
+    /// Prefixes kept after their slot moved on (nil: `--cache-ram 0`).
+    private let promptCache: PromptCache?
     /// Told the new totals after each decode, before any of its tokens go out.
     private let onDecode: (DecodeTotals) -> Void
 
-    init(context: LlamaContext, slotCount: Int, logger: Logger, onDecode: @escaping (DecodeTotals) -> Void = { _ in }) {
+    init(context: LlamaContext, slotCount: Int, promptCache: PromptCache? = nil, logger: Logger,
+         onDecode: @escaping (DecodeTotals) -> Void = { _ in }) {
         self.context = context
         self.onDecode = onDecode
         self.model = context.model
+        self.promptCache = promptCache
         self.logger = logger
         batch = LlamaBatch(capacity: context.batchSize)
         slots = (0..<slotCount).map { Slot(id: $0) }
+    }
+
+    /// What the host-memory prompt cache holds now.
+    var promptCacheUsage: PromptCacheUsage {
+        PromptCacheUsage(entries: promptCache?.entries.count ?? 0, tokens: promptCache?.tokenCount ?? 0,
+                         bytes: promptCache?.byteCount ?? 0)
     }
 
     var hasWork: Bool { slots.contains { $0.job != nil } }
@@ -49,9 +59,23 @@ final class Scheduler {
         let scored = idle.map { ($0, Self.commonPrefixLength($0.cached, prompt)) }
         let best = scored.max { a, b in a.1 != b.1 ? a.1 < b.1 : a.0.lastUsed > b.0.lastUsed }!
         let slot = best.1 > 0 ? best.0 : idle.min { $0.lastUsed < $1.lastUsed }!
+        var reusable = best.0 === slot ? best.1 : 0
+        if let promptCache, let match = promptCache.longestMatch(for: prompt), match.length > reusable {
+            keepInPromptCache(slot)
+            if context.restoreState(promptCache.use(match.index).state, into: slot.sequence) {
+                slot.cached = promptCache.entries[match.index].tokens
+                reusable = match.length
+            } else {
+                logger.warning("a cached prompt state could not be restored; evaluating the prompt again")
+                slot.cached.removeAll()
+                reusable = 0
+            }
+        }
         // Evaluate at least the last prompt token: its logits give the first output token.
-        var keep = min(best.0 === slot ? best.1 : 0, prompt.count - 1)
+        var keep = min(reusable, prompt.count - 1)
         if keep < slot.cached.count {
+            // Another conversation takes the slot: keep this one's prefix for when it returns.
+            if slot.cached.count - keep >= PromptCache.minimumTokens { keepInPromptCache(slot) }
             if !context.removeTokens(sequence: slot.sequence, from: Int32(keep)) {
                 context.removeTokens(sequence: slot.sequence)
                 keep = 0
@@ -84,6 +108,60 @@ final class Scheduler {
             left -= shares[index]
         }
         return shares
+    }
+
+    /// Copies what `slot` holds into the prompt cache before it is overwritten, when the cache
+    /// lacks it.
+    private func keepInPromptCache(_ slot: Slot) {
+        guard let promptCache, promptCache.wouldKeep(slot.cached) else { return }
+        guard let state = context.state(of: slot.sequence) else {
+            logger.warning("could not copy a slot's prompt state into the prompt cache", metadata: ["slot": "\(slot.id)"])
+            return
+        }
+        promptCache.insert(tokens: slot.cached, state: state)
+    }
+
+    // MARK: Saving slots to disk
+
+    /// Writes every slot that holds a prompt to `directory` (`--slot-save-path`), each file
+    /// written under a temporary name and renamed, so a crash never leaves half a file.
+    func saveSlots(to directory: URL, modelKey: String) {
+        for slot in slots where slot.cached.count >= PromptCache.minimumTokens {
+            let file = Self.slotFile(directory, modelKey: modelKey, slot: slot.id)
+            let partial = file.path + ".partial"
+            guard context.saveState(of: slot.sequence, tokens: slot.cached, to: partial) else {
+                try? FileManager.default.removeItem(atPath: partial)
+                logger.warning("could not save a slot", metadata: ["slot": "\(slot.id)", "path": "\(file.path)"])
+                continue
+            }
+            // The file holds the conversation's tokens: readable by this user only.
+            if chmod(partial, 0o600) != 0 || rename(partial, file.path) != 0 {
+                try? FileManager.default.removeItem(atPath: partial)
+                logger.warning("could not save a slot", metadata: ["slot": "\(slot.id)", "path": "\(file.path)"])
+            }
+        }
+    }
+
+    /// Restores the slots `saveSlots` wrote for this model; files of another model or context
+    /// size are left alone. Returns how many slots were restored.
+    @discardableResult
+    func restoreSlots(from directory: URL, modelKey: String) -> Int {
+        var restored = 0
+        for slot in slots {
+            let file = Self.slotFile(directory, modelKey: modelKey, slot: slot.id)
+            guard FileManager.default.fileExists(atPath: file.path) else { continue }
+            if let tokens = context.loadState(into: slot.sequence, from: file.path) {
+                slot.cached = tokens
+                restored += 1
+            } else {
+                logger.warning("a saved slot does not fit this model or context; ignored", metadata: ["path": "\(file.path)"])
+            }
+        }
+        return restored
+    }
+
+    static func slotFile(_ directory: URL, modelKey: String, slot: Int) -> URL {
+        directory.appendingPathComponent("gemmactl-\(modelKey)-slot\(slot).bin")
     }
 
     static func commonPrefixLength(_ a: [Token], _ b: [Token]) -> Int {

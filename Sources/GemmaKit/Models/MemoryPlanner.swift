@@ -67,6 +67,9 @@ public struct MemoryPlan: Sendable, Equatable, Codable {
     public var headroomBytes: Int64
     public var requestMemoryBytes: UInt64
     public var limitMemoryBytes: UInt64
+    /// What the prompt cache may grow to under `limitBytes` when `--cache-ram` is left to its
+    /// default: half of the headroom (at most llama-server's 8 GiB), so it never takes the pod over.
+    public var promptCacheBytes: UInt64
     public var requestCPU: String
     public var limitCPU: String
     /// Kubernetes quantities (`Mi` units) for the recommendation.
@@ -143,7 +146,9 @@ public enum MemoryPlanner {
             weightsBytes: summary.weightBytes, kvCacheBytes: kvBytes, kvGroups: groups, computeBytes: compute,
             overheadBytes: overhead, totalBytes: total, limitBytes: limit,
             headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: request,
-            limitMemoryBytes: max(recommendedLimit, request), requestCPU: String(cpuRequest), limitCPU: String(cpuLimit))
+            limitMemoryBytes: max(recommendedLimit, request),
+            promptCacheBytes: limit > total ? UInt64(MemoryBudget.defaultPromptCacheMiB(limit: limit, resident: total)) << 20 : 0,
+            requestCPU: String(cpuRequest), limitCPU: String(cpuLimit))
     }
 
     /// Plans for a GGUF file on disk.
@@ -208,6 +213,7 @@ public enum MemoryPlanReport {
         if plan.headroomBytes >= 0 {
             let headroom = UInt64(plan.headroomBytes)
             lines.append("  headroom  \(mib(headroom)) \(percent(headroom)) \(bar(headroom))")
+            lines.append("    of which the prompt cache (--cache-ram default) may use up to \(mib(plan.promptCacheBytes).trimmingCharacters(in: .whitespaces))")
         } else {
             lines.append("  OVER the limit by \(mib(UInt64(-plan.headroomBytes)).trimmingCharacters(in: .whitespaces)): lower --ctx-size or --parallel, or raise the limit")
         }

@@ -26,8 +26,9 @@ public struct ServeInputs: Sendable {
     public var ssePingInterval: String?
     public var metricsPort: Int?
     public var logPrompts: Bool = false
-    public var repack: Bool = false
-    public var fastKernels: Bool = false
+    public var deterministic: Bool = false
+    public var cacheRam: Int?
+    public var slotSavePath: String?
 
     public init() {}
 
@@ -44,8 +45,9 @@ public struct ServeInputs: Sendable {
         "max-body-size": ["GEMMA_MAX_BODY_SIZE"], "max-queue": ["GEMMA_MAX_QUEUE"],
         "request-timeout": ["GEMMA_REQUEST_TIMEOUT"], "shutdown-grace": ["GEMMA_SHUTDOWN_GRACE"],
         "sse-ping-interval": ["GEMMA_SSE_PING_INTERVAL"], "metrics-port": ["GEMMA_METRICS_PORT"],
-        "log-prompts": ["GEMMA_LOG_PROMPTS"], "repack": ["GEMMA_REPACK"],
-        "fast-kernels": ["GEMMA_FAST_KERNELS"],
+        "log-prompts": ["GEMMA_LOG_PROMPTS"], "deterministic": ["GEMMA_DETERMINISTIC"],
+        "cache-ram": ["GEMMA_CACHE_RAM", "LLAMA_ARG_CACHE_RAM"],
+        "slot-save-path": ["GEMMA_SLOT_SAVE_PATH", "LLAMA_ARG_SLOT_SAVE_PATH"],
     ]
 
     /// Applies the environment under the flags, then defaults, and checks every value.
@@ -102,6 +104,14 @@ public struct ServeInputs: Sendable {
         }
         configuration.alias = string("alias", alias)
         let threads = try int("threads", self.threads) ?? CPUBudget.defaultThreads
+        let deterministic = try bool("deterministic", self.deterministic)
+        var promptCache = PromptCacheSetting.automatic
+        if let mib = try int("cache-ram", cacheRam) {
+            guard let setting = PromptCacheSetting(flagValue: mib) else {
+                throw InputError("--cache-ram must be a size in MiB, -1 for no limit or 0 for no prompt cache, got \(mib)")
+            }
+            promptCache = setting
+        }
         let batchSize = try int("batch-size", self.batchSize) ?? 512
         configuration.engine = EngineOptions(
             context: ContextOptions(contextSize: try int("ctx-size", contextSize) ?? 4096,
@@ -110,10 +120,13 @@ public struct ServeInputs: Sendable {
                                     microBatchSize: try int("ubatch-size", microBatchSize) ?? ContextOptions.defaultMicroBatchSize,
                                     threads: threads,
                                     batchThreads: try int("threads-batch", threadsBatch) ?? threads,
-                                    batchInvariant: !(try bool("fast-kernels", fastKernels))),
-            maxQueue: try int("max-queue", maxQueue) ?? 64)
+                                    batchInvariant: deterministic),
+            maxQueue: try int("max-queue", maxQueue) ?? 64,
+            promptCache: promptCache,
+            slotSavePath: string("slot-save-path", slotSavePath))
         configuration.gpuLayers = try int("n-gpu-layers", gpuLayers) ?? 0
-        configuration.repackWeights = try bool("repack", repack)
+        // Repacked weights take another kernel path for several rows than for one.
+        configuration.repackWeights = !deterministic
         configuration.host = string("host", host) ?? "127.0.0.1"
         configuration.port = try int("port", port) ?? 8000
         configuration.metricsPort = try int("metrics-port", metricsPort)

@@ -77,6 +77,15 @@ public struct ServerConfiguration: Sendable {
         guard context.batchSize >= 1 else { throw ServeError("--batch-size must be at least 1, got \(context.batchSize)") }
         guard context.microBatchSize >= 1 else { throw ServeError("--ubatch-size must be at least 1, got \(context.microBatchSize)") }
         guard context.threads >= 1, context.batchThreads >= 1 else { throw ServeError("--threads and --threads-batch must be at least 1") }
+        if let path = engine.slotSavePath {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ServeError("--slot-save-path \(path) is not a directory", recovery: "create it (on the model volume, so saved slots outlive the pod) or leave --slot-save-path out")
+            }
+            guard FileManager.default.isWritableFile(atPath: path) else {
+                throw ServeError("--slot-save-path \(path) is not writable by this process", recovery: "make it writable by the server's user (uid 65532 in the image)")
+            }
+        }
         guard engine.maxQueue >= 0 else { throw ServeError("--max-queue must be 0 or more, got \(engine.maxQueue)") }
         guard maxBodySize >= 1024 else { throw ServeError("--max-body-size must be at least 1024 bytes, got \(maxBodySize)") }
     }

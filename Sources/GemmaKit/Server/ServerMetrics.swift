@@ -27,6 +27,9 @@ public final class ServerMetrics: Sendable {
     private let decodeCalls: Counter
     private let decodeTokens: Counter
     private let slotsPerDecode: Gauge
+    private let promptCacheBytes: Gauge
+    private let promptCacheEntries: Gauge
+    private let promptCacheTokens: Gauge
     /// The engine's totals at the last scrape: the counters advance by the difference.
     private let countedTotals = Mutex(DecodeTotals())
 
@@ -50,6 +53,9 @@ public final class ServerMetrics: Sendable {
         decodeTokens = registry.makeCounter(descriptor: .gemmactl("decode_tokens_total", help: "Tokens those calls carried, prompt and generated."))
         slotsPerDecode = registry.makeGauge(descriptor: .gemmactl("busy_slots_per_decode",
                                             help: "Slots sharing an average decode call: how well concurrent requests are batched."))
+        promptCacheBytes = registry.makeGauge(descriptor: .gemmactl("prompt_cache_bytes", help: "Host memory held by prompt states kept after their slot moved on (--cache-ram)."))
+        promptCacheEntries = registry.makeGauge(descriptor: .gemmactl("prompt_cache_prompts", help: "Prompts kept in the prompt cache."))
+        promptCacheTokens = registry.makeGauge(descriptor: .gemmactl("prompt_cache_tokens", help: "Tokens of the prompts kept in the prompt cache."))
         requestDuration = registry.makeDurationHistogram(
             descriptor: .gemmactl("request_duration_seconds", help: "Time until a response starts (a streamed body continues after)."),
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -96,6 +102,10 @@ public final class ServerMetrics: Sendable {
             kvUsage.set(to: capacity > 0 ? Double(held) / Double(capacity) : 0)
             loadSeconds.set(to: loaded.loadDuration.seconds)
             count(loaded.engine.decodeTotals)
+            let cache = loaded.engine.promptCacheUsage
+            promptCacheBytes.set(to: Double(cache.bytes))
+            promptCacheEntries.set(to: Double(cache.entries))
+            promptCacheTokens.set(to: Double(cache.tokens))
             ready.set(to: 1)
         } else {
             ready.set(to: 0)
