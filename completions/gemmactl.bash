@@ -186,9 +186,9 @@ _gemmactl() {
 
 _gemmactl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--no-auth --log-prompts --repack --fast-kernels --version -h --help)
+    non_repeating_flags=(--no-auth --offline --log-prompts --repack --fast-kernels --version -h --help)
     repeating_options=()
-    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
+    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -236,6 +236,9 @@ _gemmactl_serve() {
         return
         ;;
     '--max-body-size')
+        return
+        ;;
+    '--cors-origins')
         return
         ;;
     '--max-queue')

@@ -11,8 +11,10 @@ import argparse
 import math
 import os
 import sys
+import time
 import traceback
 
+import httpx
 import openai
 
 MAX_TOKENS = 16
@@ -210,6 +212,27 @@ def main():
             return "400"
         raise AssertionError("empty messages did not raise openai.BadRequestError")
 
+    def abandoned_request_frees_its_slot():
+        # The SDK gives up after its timeout and closes the connection: the generation must stop
+        # then, not run on to max_tokens holding a slot.
+        impatient = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=1.5)
+        try:
+            impatient.completions.create(model=state.get("model", "default"), prompt="1, 2, 3, 4, 5, 6, 7, 8,",
+                                         max_tokens=4000, temperature=0)
+        except openai.APITimeoutError:
+            pass
+        else:
+            raise AssertionError("a 4000-token completion finished within 1.5 s; the check needs it to time out")
+        left = time.monotonic()
+        while True:
+            slots = httpx.get(f"http://127.0.0.1:{args.port}/slots", headers={"Authorization": f"Bearer {key}"},
+                              timeout=10).json()
+            if not any(slot["is_processing"] for slot in slots):
+                return f"slot free {time.monotonic() - left:.2f} s after the client left"
+            if time.monotonic() - left > 1.0:
+                raise AssertionError(f"a slot was still processing 1 s after the client left: {slots}")
+            time.sleep(0.05)
+
     checks.run("models.list", models_list)
     checks.run("chat.completions.create", chat_non_stream)
     checks.run("chat.completions.create stream", chat_stream)
@@ -221,6 +244,7 @@ def main():
     checks.run("wrong key raises AuthenticationError (chat)", wrong_key_chat)
     if args.server == "gemmactl":  # llama-server answers empty messages with 200
         checks.run("empty messages raise BadRequestError", empty_messages)
+        checks.run("an abandoned request frees its slot within 1 s", abandoned_request_frees_its_slot)
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)

@@ -52,6 +52,8 @@ extension Gemmactl {
         var noAuth = false
         @Option(name: .customLong("max-body-size"), help: "Largest request body, e.g. 8MiB (default). [environment: GEMMA_MAX_BODY_SIZE]")
         var maxBodySize: String?
+        @Option(name: .customLong("cors-origins"), help: "Origins whose web pages may call the API, comma-separated, or * for any (default: none, stricter than llama-server's *). [environment: GEMMA_CORS_ORIGINS]")
+        var corsOrigins: String?
         @Option(name: .customLong("max-queue"), help: "Requests that may wait for a slot before 503 (default 64). [environment: GEMMA_MAX_QUEUE]")
         var maxQueue: Int?
         @Option(name: .customLong("request-timeout"), help: "Longest a request may take, e.g. 10m (default: none). [environment: GEMMA_REQUEST_TIMEOUT]")
@@ -62,6 +64,8 @@ extension Gemmactl {
         var ssePingInterval: String?
         @Option(name: .customLong("metrics-port"), help: "Also serve /metrics without auth on this port, for Prometheus. [environment: GEMMA_METRICS_PORT]")
         var metricsPort: Int?
+        @Flag(help: "Take a registry model (-m ORG/REPO[:QUANT], --hf-repo, ollama://) from the cache only, never the network. [environment: LLAMA_OFFLINE]")
+        var offline = false
         @Flag(name: .customLong("log-prompts"), help: "Log prompt text (off: prompts never reach the logs). [environment: GEMMA_LOG_PROMPTS]")
         var logPrompts = false
         @Flag(help: "Batch-invariant greedy output: llama.cpp's reference CPU kernels and no weight repacking, so a request's greedy text is the same alone or batched with others, at a cost in speed (see BENCHMARKS.md). [environment: GEMMA_DETERMINISTIC]")
@@ -82,11 +86,17 @@ extension Gemmactl {
             inputs.threadsBatch = threadsBatch; inputs.batchSize = batchSize; inputs.microBatchSize = microBatchSize
             inputs.gpuLayers = gpuLayers
             inputs.host = host; inputs.port = port; inputs.apiKeyFile = apiKeyFile; inputs.noAuth = noAuth
-            inputs.maxBodySize = maxBodySize; inputs.maxQueue = maxQueue; inputs.requestTimeout = requestTimeout
+            inputs.maxBodySize = maxBodySize; inputs.corsOrigins = corsOrigins; inputs.maxQueue = maxQueue; inputs.requestTimeout = requestTimeout
             inputs.shutdownGrace = shutdownGrace; inputs.ssePingInterval = ssePingInterval
             inputs.metricsPort = metricsPort; inputs.logPrompts = logPrompts
             inputs.deterministic = deterministic; inputs.cacheRam = cacheRam; inputs.slotSavePath = slotSavePath
+            inputs.offline = offline
             let configuration = try inputs.resolve()
+            if configuration.offline, let source = configuration.modelSource {
+                // Before listening: a model missing from the cache is a start-up error that names it.
+                _ = try await ModelResolver(cache: configuration.modelCache ?? .resolve(),
+                                            settings: HubSettings.resolve(offline: true)).resolve(source)
+            }
             let delay = try debugLoadDelay.map { try DurationText.parse($0, field: "--debug-load-delay") }
             let server = try GemmaServer(configuration: configuration)
             let beforeLoad: (@Sendable () async -> Void)? = delay.map { delay in

@@ -174,6 +174,34 @@ struct ModelPullTests {
         }
     }
 
+    @Test func aBranchIsLookedUpAgainAndAStaleCopyIsReplaced() async throws {
+        try await withStandIn { server, cache in
+            let first = try await pull(Self.reference, server, cache)
+            // The branch moves on the hub: a new commit with new content.
+            let moved = "fedcba9876543210fedcba9876543210fedcba98"
+            let newModel = GGUFBuilder.gemma3(layers: 3).build()
+            server.config.withLock { $0.commit = moved; $0.files[Self.repo]?[Self.file] = newModel }
+            let events = EventLog()
+            let second = try await pull(Self.reference, server, cache, events: events)
+            #expect(second != first)
+            #expect(second.contains("/snapshots/\(moved)/"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: second)) == newModel)
+            let oldCommit = "0123456789abcdef0123456789abcdef01234567"
+            #expect(events.events.contains(.stale(ref: "main", cached: oldCommit, current: moved)))
+            #expect(cache.commit(repo: Self.repo, ref: "main") == moved)
+            // A commit never moves: pinned to one, the cache answers without the hub.
+            let before = server.log.withLock { $0.requests.count }
+            let pinned = ModelReference.huggingFace(repo: Self.repo, file: Self.file, quant: nil, revision: moved)
+            #expect(try await pull(pinned, server, cache) == second)
+            #expect(server.log.withLock { $0.requests.count } == before)
+            // Offline, the cached copy of the branch is used as it is, and a missing one is named.
+            #expect(try await pull(Self.reference, server, cache, offline: true) == second)
+            let missing = await pullError(.huggingFace(repo: Self.repo, file: nil, quant: "Q2_K", revision: "main"), server, cache, offline: true)
+            #expect(missing?.message.contains("\(Self.repo)") == true)
+            #expect(server.log.withLock { $0.requests.count } == before)
+        }
+    }
+
     @Test func quantTagPicksTheFileFromTheTreeAPI() async throws {
         try await withStandIn { server, cache in
             let path = try await pull(.huggingFace(repo: Self.repo, file: nil, quant: "q8_0", revision: "main"), server, cache)

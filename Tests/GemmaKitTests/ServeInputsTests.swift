@@ -69,4 +69,29 @@ struct ServeInputsTests {
             "\(error)".contains("GEMMA_FAST_KERNELS") && "\(error)".contains("sometimes")
         }
     }
+
+    @Test func modelTakesARepositoryWithAQuantAsPullDoes() throws {
+        var inputs = ServeInputs()
+        inputs.model = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"
+        let configuration = try inputs.resolve(environment: ["LLAMA_OFFLINE": "1"])
+        #expect(configuration.modelSource == .huggingFace(repo: "ggml-org/gemma-3-1b-it-GGUF", file: nil, quant: "Q4_K_M", revision: "main"))
+        #expect(configuration.offline)
+        #expect(configuration.modelID == "gemma-3-1b-it-GGUF:Q4_K_M")
+        // A missing .gguf is still a missing file, not a bad repository name.
+        inputs.model = "missing-model.gguf"
+        #expect { _ = try inputs.resolve(environment: [:]) } throws: { error in "\(error)".contains("missing-model.gguf") }
+        inputs.model = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"
+        inputs.hfFile = "x.gguf"
+        #expect { _ = try inputs.resolve(environment: [:]) } throws: { error in "\(error)".contains("--hf-repo") }
+    }
+
+    @Test func corsOriginsComeFromTheFlagOrLlamaServersVariable() throws {
+        #expect(try resolve([:]).corsOrigins.isEmpty)
+        #expect(try resolve(["LLAMA_ARG_CORS_ORIGINS": "https://a.example, http://localhost:3000"]).corsOrigins
+                == ["https://a.example", "http://localhost:3000"])
+        #expect(try resolve(["GEMMA_CORS_ORIGINS": "*"]).corsOrigins == ["*"])
+        #expect { _ = try resolve(["GEMMA_CORS_ORIGINS": "https://a.example/path"]) } throws: { error in
+            "\(error)".contains("--cors-origins") && "\(error)".contains("https://a.example/path")
+        }
+    }
 }

@@ -27,6 +27,19 @@ struct ServeCommandTests {
         #expect(missing.stderr.contains("/no/such.gguf"))
     }
 
+    @Test func offlineServeOfAnUncachedModelFailsBeforeListeningNamingIt() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-offline-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        for (arguments, environment) in [(["--offline"], [:]), ([], ["LLAMA_OFFLINE": "1"])] as [([String], [String: String])] {
+            let result = try CLIProcess.run(["serve", "-m", "test-org/not-cached-GGUF:Q4_K_M", "--port", "0"] + arguments,
+                                            environment: environment.merging(["HF_HUB_CACHE": cache.path]) { $1 })
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("test-org/not-cached-GGUF:Q4_K_M"), "\(result.stderr)")
+            #expect(result.stderr.contains("offline"), "\(result.stderr)")
+            #expect(!result.stderr.contains("listening"))
+        }
+    }
+
     @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() async throws {
         let port = unusedPort()
         let process = Process()

@@ -34,6 +34,10 @@ public final class LlamaModel: @unchecked Sendable {
     public let path: String
     /// The GGUF header, read before llama.cpp saw the file.
     public let gguf: GGUFFile
+    /// The most bytes of text one token stands for, over the whole vocabulary (its text as stored
+    /// and as rendered). So text of more than `n * maxTokenBytes` bytes takes more than `n`
+    /// tokens, which lets a prompt that cannot fit be refused before it is tokenized.
+    public let maxTokenBytes: Int
 
     /// Loads `path`, checking the file first so each way it can be wrong is its own error.
     public init(path: String, options: ModelLoadOptions = ModelLoadOptions()) throws(EngineError) {
@@ -65,6 +69,18 @@ public final class LlamaModel: @unchecked Sendable {
         vocab = llama_model_get_vocab(model)
         self.path = path
         gguf = header
+        maxTokenBytes = Self.longestToken(vocab)
+    }
+
+    private static func longestToken(_ vocab: OpaquePointer) -> Int {
+        var longest = 1
+        var buffer = [CChar](repeating: 0, count: 256)
+        for token in 0..<llama_vocab_n_tokens(vocab) {
+            if let text = llama_vocab_get_text(vocab, token) { longest = max(longest, Int(strlen(text))) }
+            let n = Int(llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, true))
+            longest = max(longest, n < 0 ? -n : n)
+        }
+        return longest
     }
 
     deinit { llama_model_free(pointer) }
@@ -141,6 +157,16 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         return n > 0 ? Array(tokens.prefix(Int(n))) : []
+    }
+
+    /// The tokens of a chat prompt: control tokens parsed in the template's pieces only, message
+    /// content as plain text. `addSpecial` adds BOS where the model wants it.
+    public func tokenize(_ prompt: ChatPrompt, addSpecial: Bool = true) -> [Token] {
+        var tokens = addSpecial ? tokenize("", addSpecial: true) : []
+        for piece in prompt.pieces {
+            tokens += tokenize(piece.text, addSpecial: false, parseSpecial: !piece.isContent)
+        }
+        return tokens
     }
 
     /// The raw bytes of one token's text. A multi-byte character may span tokens, so these are

@@ -38,6 +38,11 @@ public struct HubCache: Sendable, Equatable {
         return (try? String(contentsOf: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Whether `revision` is a full commit hash (40 hex digits), which never moves, unlike a branch or tag.
+    public static func isCommit(_ revision: String) -> Bool {
+        revision.count == 40 && revision.allSatisfy(\.isHexDigit)
+    }
+
     /// The snapshot path of `file` at `revision` (a ref name or a commit), if it is cached.
     public func cachedFile(repo: String, file: String, revision: String = "main") -> URL? {
         let commit = commit(repo: repo, ref: revision) ?? revision

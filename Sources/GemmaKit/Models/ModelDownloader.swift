@@ -74,6 +74,9 @@ public final class ModelDownloader: Sendable {
                                  recovery: "pass --sha256 with the file's checksum")
         }
         let commit = metadata.commit ?? revision
+        if let cached = cache.commit(repo: repo, ref: revision), cached != commit {
+            progress?(.stale(ref: revision, cached: cached, current: commit))
+        }
         let snapshot = cache.repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit)
             .appendingPathComponent(file)
         let blob = cache.repoDirectory(repo).appendingPathComponent("blobs").appendingPathComponent(blobName)

@@ -57,6 +57,9 @@ public struct ModelPullError: ActionableError, Equatable {
 public enum PullEvent: Sendable, Equatable {
     /// Looking the file up: `source` is a URL.
     case resolving(source: String)
+    /// The cached copy of branch or tag `ref` is at commit `cached`, but the hub's `ref` has moved
+    /// on to `current`: the file is fetched at `current`.
+    case stale(ref: String, cached: String, current: String)
     /// Another process is downloading the same blob; waiting for its lock.
     case waiting(lock: String)
     /// Download started (`resumedFrom` > 0 when resuming a partial file).

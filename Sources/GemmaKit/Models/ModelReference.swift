@@ -29,7 +29,8 @@ public enum ModelReference: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String, revision: String = "main", preferRepository: Bool = false) throws -> ModelReference {
         if text.hasPrefix("ollama://") { return try parseOllama(String(text.dropFirst("ollama://".count))) }
         if text.hasPrefix("hf://") { return try parseRepository(String(text.dropFirst("hf://".count)), revision: revision) }
-        if preferRepository && !text.hasPrefix("/") && !text.hasPrefix(".") && !FileManager.default.fileExists(atPath: text) {
+        if preferRepository && !text.hasPrefix("/") && !text.hasPrefix(".") && !text.lowercased().hasSuffix(".gguf")
+            && !FileManager.default.fileExists(atPath: text) {
             return try parseRepository(text, revision: revision)
         }
         guard !text.isEmpty else {
@@ -132,8 +133,10 @@ public struct ModelResolver: Sendable {
             }
             return path
         }
-        // Cached under a ref already (every shard of a split model): no network needed.
-        if case .huggingFace(let repo, let file?, _, let revision) = reference, sha256 == nil {
+        // Cached at a commit (every shard of a split model): no network needed. A branch or tag may
+        // have moved on the hub since, so it is looked up again (offline: the cache decides).
+        if case .huggingFace(let repo, let file?, _, let revision) = reference, sha256 == nil,
+           HubCache.isCommit(revision) || settings.offline {
             let urls = (Self.splitShards(of: file) ?? [file]).map { cache.cachedFile(repo: repo, file: $0, revision: revision) }
             if let first = urls.first ?? nil, urls.allSatisfy({ $0 != nil }) {
                 progress?(.finished(path: first.path, downloaded: false))

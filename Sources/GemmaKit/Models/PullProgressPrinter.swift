@@ -48,6 +48,8 @@ public final class PullProgressPrinter: Sendable {
         switch event {
         case .resolving(let source):
             write("resolving \(source)\n", false)
+        case .stale(let ref, let cached, let current):
+            write("the cached \(ref) (\(cached.prefix(12))) is stale: the hub's \(ref) is now \(current.prefix(12)); fetching it\n", false)
         case .waiting(let lock):
             write("waiting for another download of the same file (lock \(lock))\n", false)
         case .started(let file, let total, let resumedFrom):
@@ -98,6 +100,7 @@ public final class PullProgressPrinter: Sendable {
         var object: [String: Any]
         switch event {
         case .resolving(let source): object = ["event": "resolving", "source": source]
+        case .stale(let ref, let cached, let current): object = ["event": "stale", "ref": ref, "cached": cached, "current": current]
         case .waiting(let lock): object = ["event": "waiting", "lock": lock]
         case .started(let file, let total, let resumedFrom):
             object = ["event": "started", "file": file, "resumed_from": resumedFrom]

@@ -44,6 +44,17 @@ public struct APIError: HTTPResponseError, ActionableError {
 
     static let loading = APIError(.serviceUnavailable, "Loading model", type: "unavailable_error")
 
+    /// What a client sees of an unexpected error; the detail goes to the server's log only.
+    static let `internal` = APIError(.internalServerError, "internal server error; the server log has the details")
+
+    /// The model did not load; why is in the server's log (it names files and paths).
+    static let modelFailed = APIError(.internalServerError, "the model failed to load; the server log says why")
+
+    /// nginx's 499: the client closed the connection before the answer was ready. Logged and
+    /// counted under this status; the client is gone, so nobody reads the body.
+    static let clientClosedRequest = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                              "the client closed the connection before the answer was ready", type: "client_closed_request")
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body: [String: Any]
         if ollamaShape || request.uri.path.hasPrefix("/api/") {
@@ -104,7 +115,7 @@ public struct APIError: HTTPResponseError, ActionableError {
             let field = path(context.codingPath)
             return badRequest("'\(field)': \(context.debugDescription)", param: field)
         default:
-            return badRequest("the request body could not be read: \(error)")
+            return badRequest("the request body could not be read as the expected JSON")
         }
     }
 

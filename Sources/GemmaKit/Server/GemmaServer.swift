@@ -19,15 +19,16 @@ public struct GemmaServer: Sendable {
         core = try ServerCore(configuration: configuration, logger: logger)
     }
 
-    static let publicPaths: Set<String> = ["/health", "/v1/health", "/ready"]
+    /// Open without a key: the probes, and `/`, which Ollama tools probe (as Ollama answers it).
+    static let publicPaths: Set<String> = ["/health", "/v1/health", "/ready", "/"]
 
     /// Every route and its methods, for 404 versus 405 and the request metrics' labels.
     static let routes: [String: Set<HTTPRequest.Method>] = {
         var routes: [String: Set<HTTPRequest.Method>] = [
-            "/health": [.get], "/v1/health": [.get], "/ready": [.get, .head], "/slots": [.get], "/metrics": [.get],
-            "/tokenize": [.post], "/detokenize": [.post],
-            "/api/generate": [.post], "/api/chat": [.post], "/api/embed": [.post],
-            "/api/tags": [.get], "/api/ps": [.get], "/api/version": [.get],
+            "/health": [.get, .head], "/v1/health": [.get, .head], "/ready": [.get, .head], "/slots": [.get], "/metrics": [.get],
+            "/tokenize": [.post], "/detokenize": [.post], "/": [.get, .head],
+            "/api/generate": [.post], "/api/chat": [.post], "/api/embed": [.post], "/api/embeddings": [.post],
+            "/api/show": [.post], "/api/tags": [.get], "/api/ps": [.get], "/api/version": [.get],
         ]
         for prefix in ["/v1", ""] {
             routes["\(prefix)/chat/completions"] = [.post]
@@ -38,10 +39,12 @@ public struct GemmaServer: Sendable {
         return routes
     }()
 
-    /// The API router: every endpoint behind the key but /health and /ready.
+    /// The API router: every endpoint behind the key but /health, /ready and /.
     public func buildRouter() -> Router<ServeRequestContext> {
         let router = Router(context: ServeRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: core.metrics, knownPaths: Set(Self.routes.keys)))
+        router.add(middleware: CrossOriginMiddleware(origins: core.configuration.corsOrigins,
+                                                     methods: Set(Self.routes.values.joined())))
         router.add(middleware: ErrorShapeMiddleware(methodsByPath: Self.routes, maxBodySize: core.configuration.maxBodySize, logger: core.logger))
         router.add(middleware: APIKeyMiddleware(keys: core.keys, publicPaths: Self.publicPaths))
         OpsController(server: core).addRoutes(to: router, metrics: true)
@@ -65,6 +68,7 @@ public struct GemmaServer: Sendable {
         let logger = core.logger
         let app = Application(
             router: buildRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionWatcher()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "gemmactl"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// Requires a valid key (`Authorization: Bearer KEY` or `x-api-key: KEY`) on every path but the
 /// public ones; answers 401 with `WWW-Authenticate: Bearer` otherwise.
@@ -22,6 +23,50 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
             if parts.count == 2, parts[0].lowercased() == "bearer" { return parts[1].trimmingCharacters(in: .whitespaces) }
         }
         return headers[.xAPIKey]
+    }
+}
+
+/// Cross-origin requests from the origins `--cors-origins` names: their preflights (`OPTIONS`
+/// with `Access-Control-Request-Method`) are answered without a key, and their answers carry
+/// `Access-Control-Allow-Origin`. Any other origin gets no CORS headers, so browsers keep its
+/// pages from reading answers; with no origins configured (the default) that is every origin.
+struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
+    let origins: [String]
+    /// Every method some route takes, for `Access-Control-Allow-Methods`.
+    let methods: Set<HTTPRequest.Method>
+
+    static var allowedHeaders: String { "Authorization, Content-Type, x-api-key" }
+
+    func allows(_ origin: String) -> Bool { origins.contains("*") || origins.contains(origin) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        let preflight = request.method == .options && request.headers[.accessControlRequestMethod] != nil
+        guard allows(origin) else {
+            if preflight {
+                throw APIError(.forbidden, "cross-origin requests from \(origin) are not allowed; start the server with --cors-origins \(origin) to allow them")
+            }
+            return try await next(request, context)
+        }
+        if preflight {
+            var headers = corsHeaders(origin)
+            headers[.accessControlAllowMethods] = (methods.map(\.rawValue) + ["OPTIONS"]).sorted().joined(separator: ", ")
+            headers[.accessControlAllowHeaders] = Self.allowedHeaders
+            headers[.accessControlMaxAge] = "600"
+            return Response(status: .noContent, headers: headers)
+        }
+        do {
+            var response = try await next(request, context)
+            response.headers.append(contentsOf: corsHeaders(origin))
+            return response
+        } catch var error as APIError {
+            error.headers.append(contentsOf: corsHeaders(origin))
+            throw error
+        }
+    }
+
+    private func corsHeaders(_ origin: String) -> HTTPFields {
+        [.accessControlAllowOrigin: origin, .vary: "Origin"]
     }
 }
 
@@ -58,13 +103,21 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Turns Hummingbird's own errors into the API's error shape: 404 for an unknown path, 405 for a
-/// known path with the wrong method, 413 for a body over the limit, 500 for anything unexpected.
+/// known path with the wrong method, 413 for a body over the limit (at once, unread, when its
+/// Content-Length says so), 400 for a body whose HTTP framing is broken, and a 500 that says no
+/// more than that for anything unexpected (the detail goes to the log).
 struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
     let methodsByPath: [String: Set<HTTPRequest.Method>]
     let maxBodySize: Int
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodySize {
+            var api = Self.tooLarge(maxBodySize)
+            // The body stays unread: the connection closes after the answer.
+            api.headers[.connection] = "close"
+            throw api
+        }
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -80,15 +133,36 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
                 throw APIError(.notFound, "no route for \(request.method) \(path)")
             case .contentTooLarge:
-                throw APIError(.contentTooLarge, "the request body is larger than the limit of \(maxBodySize) bytes (--max-body-size)")
+                throw Self.tooLarge(maxBodySize)
             default:
                 throw APIError(error.status, error.body ?? error.status.reasonPhrase)
             }
+        } catch let error as HTTPParserError {
+            var api = APIError.badRequest("the request is not valid HTTP/1.1: \(Self.describe(error))")
+            api.headers[.connection] = "close"
+            throw api
         } catch is CancellationError {
             throw APIError(.serviceUnavailable, "the request was cancelled")
         } catch {
             logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            throw APIError(.internalServerError, "internal error: \(error)")
+            throw APIError.internal
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes (--max-body-size)")
+    }
+
+    /// What was wrong with the framing, in a client's words.
+    static func describe(_ error: HTTPParserError) -> String {
+        switch error {
+        case .invalidChunkSize: "a chunk size of the chunked body is not a valid hexadecimal number, or is too large"
+        case .invalidEOFState, .closedConnection: "the connection ended before the whole body (Content-Length or chunked) arrived"
+        case .lfExpected, .strictModeAssertion, .invalidConstant: "a chunk of the chunked body does not end with CRLF"
+        case .invalidContentLength, .unexpectedContentLength: "the Content-Length header is not valid for this request"
+        case .headerOverflow: "the request headers are too large"
+        case .invalidHeaderToken, .invalidCharactersUsed: "a header has characters HTTP does not allow"
+        default: "the body's framing could not be parsed"
         }
     }
 }

@@ -13,6 +13,8 @@ public final class ModelHost: Sendable {
         public let formatter: ChatFormatter
         public let loadDuration: Duration
         public let loadedAt: Date
+        /// The model file's SHA-256 (Ollama's `digest`), computed in the background after loading.
+        public let digest: FileDigest
     }
 
     public enum State: Sendable {
@@ -41,7 +43,8 @@ public final class ModelHost: Sendable {
             if let source = configuration.modelSource {
                 let logger = Logger(label: "gemmactl.serve")
                 let progress = PullProgressPrinter(style: .lines) { line, _ in logger.info("\(line.trimmingCharacters(in: .whitespacesAndNewlines))") }
-                path = try await ModelResolver(cache: configuration.modelCache ?? .resolve(), settings: HubSettings.resolve())
+                path = try await ModelResolver(cache: configuration.modelCache ?? .resolve(),
+                                               settings: HubSettings.resolve(offline: configuration.offline))
                     .resolve(source, progress: progress.handler)
                 logger.info("model resolved", metadata: ["model": "\(source)", "path": "\(path)"])
             }
@@ -55,7 +58,7 @@ public final class ModelHost: Sendable {
             let embedder = Embedder(model: model, contextSize: configuration.embeddingContextSize,
                                     threads: configuration.engine.context.batchThreads)
             let loaded = Loaded(model: model, engine: engine, embedder: embedder, formatter: ChatFormatter(model: model),
-                                loadDuration: .now - started, loadedAt: Date())
+                                loadDuration: .now - started, loadedAt: Date(), digest: FileDigest(path: resolvedPath))
             state.withLock { $0 = .ready(loaded) }
         } catch {
             state.withLock { $0 = .failed("\(error)") }

@@ -11,6 +11,10 @@ struct OllamaController: Sendable {
         router.post("/api/generate") { request, context in try await generate(request, context: context) }
         router.post("/api/chat") { request, context in try await chat(request, context: context) }
         router.post("/api/embed") { request, _ in try await embed(request) }
+        router.post("/api/embeddings") { request, _ in try await legacyEmbeddings(request) }
+        router.post("/api/show") { request, _ in try await show(request) }
+        router.get("/") { _, _ in Self.running(head: false) }
+        router.head("/") { _, _ in Self.running(head: true) }
         router.get("/api/tags") { _, _ in tags() }
         router.get("/api/ps") { _, _ in ps() }
         router.get("/api/version") { _, _ in JSONBody.response(object: ["version": GemmactlVersion.current]) }
@@ -61,6 +65,23 @@ struct OllamaController: Sendable {
         var input: StringOrArray
     }
 
+    struct LegacyEmbeddingsBody: Decodable {
+        var model: String?
+        var prompt: String
+    }
+
+    struct ShowBody: Decodable {
+        var model: String?
+        var name: String?
+        var verbose: Bool?
+    }
+
+    /// What Ollama answers on `/`, which tools probe to find a server.
+    static func running(head: Bool) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                 body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: "Ollama is running")))
+    }
+
     func generate(_ request: Request, context: Context) async throws -> Response {
         let body = try await JSONBody.decode(GenerateBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
@@ -73,10 +94,14 @@ struct OllamaController: Sendable {
         var messages: [ChatMessage] = []
         if let system = body.system, !system.isEmpty { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))
-        let raw = body.raw == true
-        let text = raw ? prompt : loaded.formatter.format(messages)
+        let tokens: [Token]
+        if body.raw == true {
+            tokens = try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded)
+        } else {
+            tokens = try await server.prompt(chat: messages, loaded: loaded).tokens
+        }
         let options = body.options ?? Options()
-        let generation = GenerationRequest(prompt: loaded.model.tokenize(text, addSpecial: true, parseSpecial: !raw),
+        let generation = GenerationRequest(prompt: tokens,
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
         return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
@@ -88,9 +113,9 @@ struct OllamaController: Sendable {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
-        let prompt = loaded.formatter.format(body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") })
+        let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
         let options = body.options ?? Options()
-        let generation = GenerationRequest(prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: true),
+        let generation = GenerationRequest(prompt: try await server.prompt(chat: messages, loaded: loaded).tokens,
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
         return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
@@ -126,7 +151,7 @@ struct OllamaController: Sendable {
                 }
             }
         }
-        let result = try await server.collect(feed)
+        let result = try await server.collect(feed, context: context)
         return JSONBody.response(object: final(result.stats, text: result.text))
     }
 
@@ -146,17 +171,85 @@ struct OllamaController: Sendable {
         }
     }
 
+    /// Ollama's legacy embeddings: one `prompt`, one `embedding`.
+    func legacyEmbeddings(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.decode(LegacyEmbeddingsBody.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        guard !body.prompt.isEmpty else { throw APIError.badRequest("'prompt' must hold non-empty text", param: "prompt") }
+        do {
+            let vectors = try await loaded.embedder.embed([loaded.model.tokenize(body.prompt)])
+            return JSONBody.response(object: ["embedding": (vectors.first ?? []).map(Double.init)])
+        } catch let error as EngineError {
+            throw APIError.from(error)
+        }
+    }
+
+    /// Ollama's model card: details, the GGUF's metadata as `model_info`, the default parameters,
+    /// the chat template and what the model can do. Arrays (the vocabulary) are left out unless
+    /// `verbose`, as Ollama does; this server keeps only their first entries in any case.
+    func show(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.decode(ShowBody.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        let gguf = loaded.model.gguf
+        var info: [String: Any] = [:]
+        for (key, value) in gguf.metadata {
+            if case .array(_, let count, let preview) = value {
+                info[key] = body.verbose == true && count == UInt64(preview.count) ? preview.map(Self.jsonValue) as Any : NSNull()
+            } else {
+                info[key] = Self.jsonValue(value)
+            }
+        }
+        if info["general.parameter_count"] == nil { info["general.parameter_count"] = loaded.model.parameterCount }
+        let defaults = SamplingParameters()
+        let parameters = [
+            ("temperature", "\(defaults.temperature)"), ("top_k", "\(defaults.topK)"), ("top_p", "\(defaults.topP)"),
+            ("min_p", "\(defaults.minP)"), ("repeat_penalty", "\(defaults.repeatPenalty)"),
+            ("repeat_last_n", "\(defaults.penaltyLastN)"), ("num_ctx", "\(loaded.engine.slotContextSize)"),
+        ].map { $0.0.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + $0.1 }.joined(separator: "\n")
+        let template = loaded.formatter.template ?? ChatFormatter.gemmaTurnsTemplate
+        return JSONBody.response(object: [
+            "modelfile": "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
+            "parameters": parameters,
+            "template": template,
+            "details": details(loaded),
+            "model_info": info,
+            "capabilities": Self.capabilities,
+            "modified_at": Self.timestamp(loaded.loadedAt),
+        ])
+    }
+
+    /// What the served model can do, in Ollama's words.
+    static let capabilities = ["completion"]
+
+    static func jsonValue(_ value: GGUFValue) -> Any {
+        switch value {
+        case .uint(let number, _): return number
+        case .int(let number, _): return number
+        case .float(let number, _): return number
+        case .bool(let flag): return flag
+        case .string(let text): return text
+        case .array(_, _, let preview): return preview.map(jsonValue)
+        }
+    }
+
+    private func details(_ loaded: ModelHost.Loaded) -> [String: Any] {
+        let gguf = loaded.model.gguf
+        return [
+            "parent_model": "", "format": "gguf", "family": gguf.architecture ?? "", "families": [gguf.architecture ?? ""],
+            "parameter_size": Self.parameterSize(loaded.model.parameterCount),
+            // As Ollama names it: llama.cpp's file type, e.g. Q4_K_M.
+            "quantization_level": (try? ModelSummary(gguf))?.fileType
+                ?? loaded.model.summary.split(separator: " ").dropFirst(2).joined(separator: " "),
+        ]
+    }
+
     private func modelEntry() -> [String: Any] {
         var entry: [String: Any] = ["name": server.modelID, "model": server.modelID, "modified_at": Self.timestamp(server.startedAt)]
         if let loaded = server.host.loaded {
-            let gguf = loaded.model.gguf
-            entry["size"] = gguf.fileSize
-            entry["digest"] = ""
-            entry["details"] = [
-                "format": "gguf", "family": gguf.architecture ?? "", "families": [gguf.architecture ?? ""],
-                "parameter_size": Self.parameterSize(loaded.model.parameterCount),
-                "quantization_level": loaded.model.summary.split(separator: " ").dropFirst(2).joined(separator: " "),
-            ]
+            entry["size"] = loaded.model.gguf.fileSize
+            // Empty for the few seconds after loading while the file is hashed.
+            entry["digest"] = loaded.digest.value ?? ""
+            entry["details"] = details(loaded)
         }
         return entry
     }
@@ -164,8 +257,9 @@ struct OllamaController: Sendable {
     func tags() -> Response { JSONBody.response(object: ["models": [modelEntry()]]) }
 
     func ps() -> Response {
-        guard server.host.loaded != nil else { return JSONBody.response(object: ["models": [Any]()]) }
+        guard let loaded = server.host.loaded else { return JSONBody.response(object: ["models": [Any]()]) }
         var entry = modelEntry()
+        entry["context_length"] = loaded.engine.slotContextSize
         entry["size_vram"] = 0
         entry["expires_at"] = "2999-12-31T23:59:59Z"
         return JSONBody.response(object: ["models": [entry]])

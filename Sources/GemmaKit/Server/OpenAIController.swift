@@ -35,7 +35,7 @@ struct OpenAIController: Sendable {
             }
         }
         let messages = body.messages.map { ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content?.text ?? "") }
-        let prompt = loaded.formatter.format(messages)
+        let (prompt, promptTokens) = try await server.prompt(chat: messages, loaded: loaded)
         var topLogprobs: Int?
         if body.logprobs == true {
             let count = body.topLogprobs ?? 0
@@ -43,7 +43,7 @@ struct OpenAIController: Sendable {
             topLogprobs = count
         }
         let generation = GenerationRequest(
-            prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: true),
+            prompt: promptTokens,
             sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         server.logPrompt(prompt, context: context)
@@ -77,7 +77,7 @@ struct OpenAIController: Sendable {
                 }
             }
         }
-        let result = try await server.collect(feed)
+        let result = try await server.collect(feed, context: context)
         server.metrics.record(result.stats)
         return JSONBody.response(ChatCompletion(
             id: id, created: created, model: model,
@@ -100,7 +100,7 @@ struct OpenAIController: Sendable {
             throw APIError.badRequest("'logprobs' must be between 0 and 20, got \(logprobs)", param: "logprobs")
         }
         let generation = GenerationRequest(
-            prompt: loaded.model.tokenize(prompt, addSpecial: true, parseSpecial: false),
+            prompt: try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded),
             sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
         server.logPrompt(prompt, context: context)
@@ -131,7 +131,7 @@ struct OpenAIController: Sendable {
                 }
             }
         }
-        let result = try await server.collect(feed)
+        let result = try await server.collect(feed, context: context)
         server.metrics.record(result.stats)
         return JSONBody.response(TextCompletion(
             id: id, created: created, model: model,

@@ -7,8 +7,15 @@ struct OpsController<Context: RequestContext>: Sendable {
     let server: ServerCore
 
     func addRoutes(to router: Router<Context>, metrics: Bool) {
-        router.get("/health") { _, _ in try health() }
-        router.get("/v1/health") { _, _ in try health() }
+        for path in ["/health", "/v1/health"] {
+            router.get(RouterPath(path)) { _, _ in try health() }
+            // HEAD as GET without the body, for probes that send HEAD.
+            router.head(RouterPath(path)) { _, _ in
+                var response = try health()
+                response.body = ResponseBody()
+                return response
+            }
+        }
         router.get("/ready") { _, _ in ready(withBody: true) }
         router.head("/ready") { _, _ in ready(withBody: false) }
         router.get("/slots") { request, _ in try slots(request) }
@@ -21,7 +28,7 @@ struct OpsController<Context: RequestContext>: Sendable {
         switch server.host.current {
         case .ready: return JSONBody.response(object: ["status": "ok"])
         case .loading: throw APIError.loading
-        case .failed(let reason): throw APIError(.internalServerError, "the model failed to load: \(reason)")
+        case .failed: throw APIError.modelFailed
         }
     }
 
@@ -76,7 +83,9 @@ struct OpsController<Context: RequestContext>: Sendable {
     func tokenize(_ request: Request) async throws -> Response {
         let body = try await JSONBody.decode(TokenizeRequest.self, from: request, limit: server.configuration.maxBodySize)
         let model = try server.requireModel().model
-        let tokens = model.tokenize(body.content, addSpecial: body.addSpecial ?? false, parseSpecial: true)
+        let tokens = await ServerCore.offCooperativePool {
+            model.tokenize(body.content, addSpecial: body.addSpecial ?? false, parseSpecial: true)
+        }
         if body.withPieces == true {
             let pieces: [[String: Any]] = tokens.map { token in
                 let bytes = model.pieceBytes(token, special: true)

@@ -20,6 +20,7 @@ public struct ServeInputs: Sendable {
     public var apiKeyFile: String?
     public var noAuth: Bool = false
     public var maxBodySize: String?
+    public var corsOrigins: String?
     public var maxQueue: Int?
     public var requestTimeout: String?
     public var shutdownGrace: String?
@@ -29,6 +30,7 @@ public struct ServeInputs: Sendable {
     public var deterministic: Bool = false
     public var cacheRam: Int?
     public var slotSavePath: String?
+    public var offline: Bool = false
 
     public init() {}
 
@@ -42,12 +44,13 @@ public struct ServeInputs: Sendable {
         "n-gpu-layers": ["GEMMA_N_GPU_LAYERS", "LLAMA_ARG_N_GPU_LAYERS"],
         "host": ["GEMMA_HOST", "LLAMA_ARG_HOST"], "port": ["GEMMA_PORT", "LLAMA_ARG_PORT"],
         "api-key-file": ["GEMMA_API_KEY_FILE", "LLAMA_API_KEY_FILE"], "no-auth": ["GEMMA_NO_AUTH"],
-        "max-body-size": ["GEMMA_MAX_BODY_SIZE"], "max-queue": ["GEMMA_MAX_QUEUE"],
+        "max-body-size": ["GEMMA_MAX_BODY_SIZE"], "cors-origins": ["GEMMA_CORS_ORIGINS", "LLAMA_ARG_CORS_ORIGINS"], "max-queue": ["GEMMA_MAX_QUEUE"],
         "request-timeout": ["GEMMA_REQUEST_TIMEOUT"], "shutdown-grace": ["GEMMA_SHUTDOWN_GRACE"],
         "sse-ping-interval": ["GEMMA_SSE_PING_INTERVAL"], "metrics-port": ["GEMMA_METRICS_PORT"],
         "log-prompts": ["GEMMA_LOG_PROMPTS"], "deterministic": ["GEMMA_DETERMINISTIC"],
         "cache-ram": ["GEMMA_CACHE_RAM", "LLAMA_ARG_CACHE_RAM"],
         "slot-save-path": ["GEMMA_SLOT_SAVE_PATH", "LLAMA_ARG_SLOT_SAVE_PATH"],
+        "offline": ["GEMMA_OFFLINE", "LLAMA_OFFLINE"],
     ]
 
     /// Applies the environment under the flags, then defaults, and checks every value.
@@ -86,8 +89,11 @@ public struct ServeInputs: Sendable {
         var configuration: ServerConfiguration
         let modelFlag = string("model", model)
         let repo = string("hf-repo", hfRepo), file = string("hf-file", hfFile)
-        if let path = modelFlag, !path.hasPrefix("ollama://"), repo == nil {
-            guard file == nil else { throw InputError("--hf-file needs --hf-repo naming the repository it is in") }
+        // -m takes what `pull` takes: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG.
+        var named: ModelReference?
+        if repo == nil, let modelFlag { named = try ModelReference.parse(modelFlag, preferRepository: true) }
+        if file != nil, repo == nil { throw InputError("--hf-file needs --hf-repo naming the repository it is in") }
+        if case .file(let path)? = named {
             guard FileManager.default.fileExists(atPath: path) else {
                 let error = GGUFError(.notFound, path: path, "")
                 throw InputError(error.message, recovery: error.recovery)
@@ -95,7 +101,7 @@ public struct ServeInputs: Sendable {
             configuration = ServerConfiguration(modelPath: path)
         } else if modelFlag != nil || repo != nil {
             // A model from a registry: found in the cache or downloaded while the server starts.
-            let reference = try ModelReference(model: modelFlag, hfRepo: repo, hfFile: file)
+            let reference = try named ?? ModelReference(model: modelFlag, hfRepo: repo, hfFile: file)
             configuration = ServerConfiguration(modelPath: "")
             configuration.modelSource = reference
             configuration.modelCache = hubCache
@@ -139,6 +145,8 @@ public struct ServeInputs: Sendable {
         if let text = string("max-body-size", maxBodySize) {
             configuration.maxBodySize = try ByteSizeText.parse(text, field: "--max-body-size")
         }
+        configuration.corsOrigins = (string("cors-origins", corsOrigins) ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         configuration.requestTimeout = try duration("request-timeout", requestTimeout).flatMap { $0 == .zero ? nil : $0 }
         configuration.shutdownGrace = try duration("shutdown-grace", shutdownGrace) ?? .seconds(30)
         configuration.ssePingInterval = try duration("sse-ping-interval", ssePingInterval) ?? .seconds(15)
@@ -146,6 +154,7 @@ public struct ServeInputs: Sendable {
             throw InputError("--sse-ping-interval must be at least 100ms")
         }
         configuration.logPrompts = try bool("log-prompts", logPrompts)
+        configuration.offline = try bool("offline", offline)
         try configuration.validate()
         return configuration
     }

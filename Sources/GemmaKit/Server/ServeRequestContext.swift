@@ -1,16 +1,19 @@
 import Hummingbird
 import NIOCore
 
-/// The request context of `gemmactl serve`: Hummingbird's basics plus the event loop of the
-/// request's connection, where streamed answers are written from (see `EventLoopTaskExecutor`).
+/// The request context of `gemmactl serve`: Hummingbird's basics plus the request's connection:
+/// its event loop, where streamed answers are written from (see `EventLoopTaskExecutor`), and its
+/// `ConnectionWatcher`.
 public struct ServeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The request's connection.
+    let channel: any Channel
     /// The event loop that owns the request's channel.
-    public let eventLoop: any EventLoop
+    public var eventLoop: any EventLoop { channel.eventLoop }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        eventLoop = source.channel.eventLoop
+        channel = source.channel
     }
 }
 

@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
     public var modelSource: ModelReference?
     /// The cache `modelSource` is resolved in.
     public var modelCache: HubCache?
+    /// Take `modelSource` from the cache only, never the network (`--offline`, as llama-server).
+    public var offline: Bool = false
     /// The model id in responses; default: the file name without `.gguf`.
     public var alias: String?
     public var engine: EngineOptions = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 4))
@@ -23,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var apiKeyFile: String?
     public var noAuth: Bool = false
     public var maxBodySize: Int = 8 << 20
+    /// Origins whose web pages may call the API (`--cors-origins`; "*" for any). Default none.
+    public var corsOrigins: [String] = []
     /// Longest a request may take, queue and generation together; nil: no limit.
     public var requestTimeout: Duration?
     public var shutdownGrace: Duration = .seconds(30)
@@ -87,6 +91,13 @@ public struct ServerConfiguration: Sendable {
             }
         }
         guard engine.maxQueue >= 0 else { throw ServeError("--max-queue must be 0 or more, got \(engine.maxQueue)") }
+        for origin in corsOrigins where origin != "*" {
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                  url.host != nil, url.path.isEmpty, url.query == nil, url.fragment == nil else {
+                throw ServeError("--cors-origins: '\(origin)' is not an origin",
+                                 recovery: "give scheme://host[:port] with no path, e.g. https://app.example.com, comma-separated, or * for any")
+            }
+        }
         guard maxBodySize >= 1024 else { throw ServeError("--max-body-size must be at least 1024 bytes, got \(maxBodySize)") }
     }
 }

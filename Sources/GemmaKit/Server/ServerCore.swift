@@ -29,7 +29,7 @@ public final class ServerCore: Sendable {
         switch host.current {
         case .ready(let loaded): return loaded
         case .loading: throw APIError.loading
-        case .failed(let reason): throw APIError(.internalServerError, "the model failed to load: \(reason)")
+        case .failed: throw APIError.modelFailed
         }
     }
 
@@ -40,6 +40,43 @@ public final class ServerCore: Sendable {
             return try GenerationFeed(request, engine: engine, streamed: streamed)
         } catch {
             throw APIError.from(error)
+        }
+    }
+
+    /// The chat's prompt text and tokens. A chat whose content alone has more bytes than a slot's
+    /// context could hold is refused before any work; the rest is formatted and tokenized off
+    /// Swift's cooperative pool, which has one thread per core and also answers /health.
+    func prompt(chat messages: [ChatMessage], loaded: ModelHost.Loaded) async throws -> (text: String, tokens: [Token]) {
+        try checkFits(bytes: messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
+        return await Self.offCooperativePool {
+            let prompt = loaded.formatter.prompt(messages)
+            return (prompt.text, loaded.model.tokenize(prompt))
+        }
+    }
+
+    /// The tokens of a prompt given as text (BOS added), refused early as `prompt(chat:)` is.
+    func prompt(text: String, parseSpecial: Bool, loaded: ModelHost.Loaded) async throws -> [Token] {
+        try checkFits(bytes: text.utf8.count, loaded: loaded)
+        return await Self.offCooperativePool { loaded.model.tokenize(text, addSpecial: true, parseSpecial: parseSpecial) }
+    }
+
+    /// 400 for text that is sure to take more tokens than a slot holds: no token stands for more
+    /// than `maxTokenBytes` bytes, so no prompt that could fit is refused.
+    private func checkFits(bytes: Int, loaded: ModelHost.Loaded) throws {
+        let slot = loaded.engine.slotContextSize
+        let most = slot * loaded.model.maxTokenBytes
+        guard bytes <= most else {
+            throw APIError.badRequest("the prompt is \(bytes) bytes, more than a slot's context of \(slot) tokens can hold "
+                + "(at most \(most) bytes); shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots")
+        }
+    }
+
+    private static let tokenizing = DispatchQueue(label: "gemmactl.tokenize", qos: .userInitiated, attributes: .concurrent)
+
+    /// Runs `work` on a dispatch queue and waits for it without holding a cooperative thread.
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            tokenizing.async { continuation.resume(returning: work()) }
         }
     }
 
@@ -93,8 +130,12 @@ public final class ServerCore: Sendable {
         var stats: GenerationStats
     }
 
-    /// The whole generation, for non-streaming answers; bounded by --request-timeout.
-    func collect(_ feed: GenerationFeed) async throws -> Collected {
+    /// The whole generation, for non-streaming answers; bounded by --request-timeout. A client
+    /// that goes away meanwhile (see `ConnectionWatcher`) cancels it at once, freeing its slot.
+    func collect(_ feed: GenerationFeed, context: ServeRequestContext) async throws -> Collected {
+        let connection = await context.connectionWatcher()
+        let registration = connection?.onGone { feed.cancel() }
+        defer { registration?.cancel() }
         let work: @Sendable () async throws -> Collected = {
             var text = "", logprobs: [TokenLogprob] = []
             for await item in feed.items {
@@ -122,6 +163,10 @@ public final class ServerCore: Sendable {
                 return result
             }
         } catch {
+            if connection?.isGone == true {
+                context.logger.info("client closed the connection; generation cancelled")
+                throw APIError.clientClosedRequest
+            }
             throw Self.apiError(error)
         }
     }
@@ -130,7 +175,7 @@ public final class ServerCore: Sendable {
         switch error {
         case let api as APIError: api
         case let engine as EngineError: APIError.from(engine)
-        default: APIError(.internalServerError, "\(error)")
+        default: APIError.internal
         }
     }
 

@@ -44,7 +44,7 @@ public final class ServerMetrics: Sendable {
         processing = registry.makeGauge(descriptor: .gemmactl("requests_processing", help: "Requests holding a slot."))
         queued = registry.makeGauge(descriptor: .gemmactl("requests_queued", help: "Requests waiting for a slot."))
         slotsBusy = registry.makeGauge(descriptor: .gemmactl("slots_busy", help: "Slots processing a request."))
-        slotsTotal = registry.makeGauge(descriptor: .gemmactl("slots_total", help: "Slots configured (--parallel)."))
+        slotsTotal = registry.makeGauge(descriptor: .gemmactl("slots", help: "Slots configured (--parallel)."))
         kvUsage = registry.makeGauge(descriptor: .gemmactl("kv_cache_usage_ratio", help: "Share of the KV cache in use, 0 to 1."))
         kvTokens = registry.makeGauge(descriptor: .gemmactl("kv_cache_tokens", help: "Tokens held in the KV cache."))
         loadSeconds = registry.makeGauge(descriptor: .gemmactl("model_load_seconds", help: "Time the model took to load."))

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Uses the official `ollama` package, as a user would, against a running gemmactl on 127.0.0.1.
+
+  ollama_client_check.py --port P [--api-key-env VAR]
+
+Run by scripts/test-openai-client, which starts the server. Prints one line per check and a
+closing `N passed, N failed`; exits 1 when a check fails.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import httpx
+import ollama
+
+from openai_client_check import Checks, expect
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-key-env", default="OPENAI_CHECK_API_KEY")
+    args = parser.parse_args()
+    key = os.environ[args.api_key_env]
+    host = f"http://127.0.0.1:{args.port}"
+    client = ollama.Client(host=host, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+    checks = Checks()
+    state = {}
+
+    def probe():
+        # Tools find an Ollama server by GET / (no key), as Ollama answers it.
+        response = httpx.get(host + "/", timeout=10)
+        expect(response.status_code == 200, f"GET / answered {response.status_code}")
+        expect(response.text == "Ollama is running", f"GET / said {response.text!r}")
+        expect(httpx.head(host + "/", timeout=10).status_code == 200, "HEAD / is not 200")
+        expect(httpx.head(host + "/health", timeout=10).status_code == 200, "HEAD /health is not 200")
+
+    def list_models():
+        # The digest is hashed in the background after loading: "" for the first seconds.
+        deadline = time.monotonic() + 60
+        models = client.list().models
+        while models and not models[0].digest and time.monotonic() < deadline:
+            time.sleep(0.2)
+            models = client.list().models
+        expect(len(models) == 1, f"{len(models)} models listed")
+        model = models[0]
+        state["model"] = model.model
+        expect(model.digest and len(model.digest) == 64, f"digest {model.digest!r} is not a sha256")
+        expect(model.details.format == "gguf", f"details.format {model.details.format!r}")
+        return f"{model.model}, digest {model.digest[:12]}"
+
+    def show():
+        shown = client.show(state.get("model", "gemma"))
+        expect(shown.details.family == "gemma3", f"details.family {shown.details.family!r}")
+        expect(shown.modelinfo.get("general.architecture") == "gemma3", "model_info lacks general.architecture")
+        expect(isinstance(shown.modelinfo.get("gemma3.context_length"), int), "model_info lacks gemma3.context_length")
+        expect("completion" in (shown.capabilities or []), f"capabilities {shown.capabilities}")
+        expect(shown.template and "start_of_turn" in shown.template, "no chat template")
+        expect(shown.parameters and "temperature" in shown.parameters, f"parameters {shown.parameters!r}")
+        return f"{len(shown.modelinfo)} model_info keys, capabilities {shown.capabilities}"
+
+    def ps():
+        running = client.ps().models
+        expect(len(running) == 1, f"{len(running)} models running")
+        context = running[0].context_length
+        expect(isinstance(context, int) and context > 0, f"context_length {context!r}")
+        return f"context_length {context}"
+
+    def chat():
+        response = client.chat(model=state.get("model", "gemma"), messages=[{"role": "user", "content": "Name a colour."}],
+                               options={"num_predict": 8, "temperature": 0})
+        expect(response.message.role == "assistant", f"role {response.message.role!r}")
+        expect(response.message.content.strip(), "empty content")
+        expect(response.done, "done is false")
+        expect(0 < response.eval_count <= 8, f"eval_count {response.eval_count}")
+
+    def chat_stream():
+        parts = list(client.chat(model=state.get("model", "gemma"), messages=[{"role": "user", "content": "Count to three."}],
+                                 options={"num_predict": 8, "temperature": 0}, stream=True))
+        expect(len(parts) >= 2 and parts[-1].done, f"{len(parts)} parts, last done {parts[-1].done if parts else None}")
+        expect("".join(p.message.content for p in parts).strip(), "the stream carried no content")
+
+    def generate():
+        response = client.generate(model=state.get("model", "gemma"), prompt="The sky is", options={"num_predict": 4})
+        expect(response.response, "empty response")
+        expect(response.done_reason in ("stop", "length"), f"done_reason {response.done_reason!r}")
+
+    def embeddings():
+        legacy = client.embeddings(model=state.get("model", "gemma"), prompt="The cat sat on the mat.")
+        embed = client.embed(model=state.get("model", "gemma"), input="The cat sat on the mat.")
+        expect(len(legacy.embedding) == 640, f"legacy embedding has {len(legacy.embedding)} dimensions")
+        difference = max(abs(a - b) for a, b in zip(legacy.embedding, embed.embeddings[0]))
+        expect(difference < 1e-5, f"/api/embeddings and /api/embed differ by {difference}")
+
+    def wrong_key():
+        bad = ollama.Client(host=host, headers={"Authorization": "Bearer not-the-key"}, timeout=30)
+        try:
+            bad.list()
+        except ollama.ResponseError as error:
+            expect(error.status_code == 401, f"status {error.status_code}")
+            return "401"
+        raise AssertionError("list() with a wrong key did not raise ollama.ResponseError")
+
+    checks.run("GET / and HEAD probes", probe)
+    checks.run("list (digest)", list_models)
+    checks.run("show", show)
+    checks.run("ps (context_length)", ps)
+    checks.run("chat", chat)
+    checks.run("chat stream", chat_stream)
+    checks.run("generate", generate)
+    checks.run("embeddings (legacy) and embed agree", embeddings)
+    checks.run("wrong key raises ResponseError", wrong_key)
+    print(f"{checks.passed} passed, {checks.failed} failed")
+    sys.exit(1 if checks.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
