@@ -24,10 +24,14 @@ let package = Package(
         // llama.h only: a module map and a shim header, found through pkg-config
         // (scripts/build-llama writes gemmactl-llama.pc).
         .systemLibrary(name: "CLlama", pkgConfig: "gemmactl-llama"),
+        // llama.cpp's C++ common library (JSON Schema to grammar) behind a C header; its headers
+        // and library come through CLlama's pkg-config file.
+        .target(name: "CLlamaCommon", dependencies: ["CLlama"]),
         .target(
             name: "GemmaKit",
             dependencies: [
                 "CLlama",
+                "CLlamaCommon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -74,5 +78,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
