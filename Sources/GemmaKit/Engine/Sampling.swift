@@ -77,31 +77,40 @@ public struct SamplingParameters: Sendable, Equatable {
 
 /// A llama.cpp sampler chain built from `SamplingParameters`; one per request, used on the
 /// engine's thread only.
+///
+/// A grammar is kept out of the chain and checked lazily, as llama.cpp's common sampler does:
+/// the chain picks a token from the unconstrained candidates, the grammar checks that one token,
+/// and only when it is rejected are all candidates filtered by the grammar and the chain run again.
+/// Filtering Gemma's 262,144 candidates through the grammar at every step cost most of the time
+/// of constrained decoding; the model's own choice is allowed by the grammar at most steps.
 final class SamplerChain {
     let pointer: UnsafeMutablePointer<llama_sampler>
-    /// Plain greedy (no grammar, no penalties): the chain's only step is an argmax, which
-    /// `sample` does straight on the logits instead of building llama.cpp's candidate array
-    /// (Gemma's 262,144-token vocabulary makes that array 3 MB per token).
+    private let grammar: UnsafeMutablePointer<llama_sampler>?
+    /// Greedy without penalties: the chain's only step is an argmax, which `sample` does straight
+    /// on the logits instead of building llama.cpp's candidate array (3 MB per token for Gemma).
     private let isPlainArgmax: Bool
     private let vocabularySize: Int
+    /// The candidate array, allocated on first use and refilled from the logits at each use.
+    private var candidates: [llama_token_data] = []
 
     init(_ parameters: SamplingParameters, model: LlamaModel) throws(EngineError) {
         vocabularySize = model.vocabularySize
         let penalised = parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
-        isPlainArgmax = parameters.temperature <= 0 && parameters.grammar == nil && !penalised
+        isPlainArgmax = parameters.temperature <= 0 && !penalised
+        if let grammar = parameters.grammar {
+            LlamaBackend.clearLastError()
+            guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
+                throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
+            }
+            self.grammar = sampler
+        } else {
+            grammar = nil
+        }
         var chainParams = llama_sampler_chain_default_params()
         chainParams.no_perf = true
         pointer = llama_sampler_chain_init(chainParams)
         func add(_ sampler: UnsafeMutablePointer<llama_sampler>?) { if let sampler { llama_sampler_chain_add(pointer, sampler) } }
 
-        if let grammar = parameters.grammar {
-            LlamaBackend.clearLastError()
-            guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
-                llama_sampler_free(pointer)
-                throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
-            }
-            add(sampler)
-        }
         let lastN = parameters.penaltyLastN == -1 ? model.contextTrainSize : parameters.penaltyLastN
         if penalised {
             add(llama_sampler_init_penalties(Int32(clamping: model.vocabularySize), Int32(clamping: lastN), Float(parameters.repeatPenalty),
@@ -118,14 +127,54 @@ final class SamplerChain {
         }
     }
 
-    deinit { llama_sampler_free(pointer) }
+    deinit {
+        llama_sampler_free(pointer)
+        if let grammar { llama_sampler_free(grammar) }
+    }
 
     /// Samples from output row `index` of the context's last decode and records the token.
     func sample(_ context: LlamaContext, index: Int32) -> Token {
-        if isPlainArgmax, let logits = context.logits(at: index) {
-            return Token(Self.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabularySize)))
+        guard let logits = context.logits(at: index) else {
+            // No such row: llama.cpp's own sampling reports it the way it does.
+            return llama_sampler_sample(pointer, context.pointer, index)
         }
-        return llama_sampler_sample(pointer, context.pointer, index)
+        var token = isPlainArgmax
+            ? Token(Self.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabularySize)))
+            : pick(from: logits, constrained: false)
+        if let grammar {
+            if !allows(grammar, token) { token = pick(from: logits, constrained: true) }
+            llama_sampler_accept(grammar, token)
+        }
+        llama_sampler_accept(pointer, token)
+        return token
+    }
+
+    /// Whether the grammar, in its current state, accepts `token` next.
+    private func allows(_ grammar: UnsafeMutablePointer<llama_sampler>, _ token: Token) -> Bool {
+        var single = llama_token_data(id: token, logit: 1, p: 0)
+        return withUnsafeMutablePointer(to: &single) { data in
+            var array = llama_token_data_array(data: data, size: 1, selected: -1, sorted: false)
+            llama_sampler_apply(grammar, &array)
+            return array.data[0].logit != -.infinity
+        }
+    }
+
+    /// Runs the chain over every candidate, first filtered by the grammar when `constrained`.
+    private func pick(from logits: UnsafeMutablePointer<Float>, constrained: Bool) -> Token {
+        if candidates.count != vocabularySize {
+            candidates = [llama_token_data](repeating: llama_token_data(id: 0, logit: 0, p: 0), count: vocabularySize)
+        }
+        return candidates.withUnsafeMutableBufferPointer { buffer in
+            for index in 0..<vocabularySize {
+                buffer[index] = llama_token_data(id: Token(index), logit: logits[index], p: 0)
+            }
+            // Samplers may point `data` elsewhere (never freed by us), so the pick is read through the array.
+            var array = llama_token_data_array(data: buffer.baseAddress, size: vocabularySize, selected: -1, sorted: false)
+            if constrained, let grammar { llama_sampler_apply(grammar, &array) }
+            llama_sampler_apply(pointer, &array)
+            guard array.selected >= 0, array.selected < array.size else { return array.data[0].id }
+            return array.data[Int(array.selected)].id
+        }
     }
 
     /// The lowest index holding the largest value, as llama.cpp's greedy sampler picks it.
