@@ -29,12 +29,16 @@ struct OllamaController: Sendable {
             case repeatLastN = "repeat_last_n"
         }
 
-        func sampling(format: String?) throws -> SamplingParameters {
+        /// `format`: "json" for any JSON object, or a JSON Schema object the reply must follow.
+        func sampling(format: JSONValue?) throws -> SamplingParameters {
             let grammar: String?
-            switch format {
-            case nil, "": grammar = nil
-            case "json": grammar = JSONGrammar.object
-            default: throw APIError.badRequest("'format' must be \"json\", got \"\(format!)\"", param: "format")
+            switch format ?? .null {
+            case .null, .string(""): grammar = nil
+            case .string("json"): grammar = JSONGrammar.object
+            case .object: grammar = try StructuredOutput.grammar(schema: format, field: "format")
+            case .string(let other):
+                throw APIError.badRequest("'format' must be \"json\" or a JSON Schema object, got \"\(other)\"", param: "format")
+            default: throw APIError.badRequest("'format' must be \"json\" or a JSON Schema object", param: "format")
             }
             // Ollama treats a negative seed as "random".
             let parameters = SamplingParameters().overriding(
@@ -49,15 +53,16 @@ struct OllamaController: Sendable {
     }
 
     struct GenerateBody: Decodable {
-        var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: String?, options: Options?
+        var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: JSONValue?, options: Options?
     }
 
     struct ChatBody: Decodable {
         var model: String?
         var messages: [ChatMessageBody]
         var stream: Bool?
-        var format: String?
+        var format: JSONValue?
         var options: Options?
+        var tools: [JSONValue]?
     }
 
     struct EmbedBody: Decodable {
@@ -113,6 +118,10 @@ struct OllamaController: Sendable {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
+        if let tools = body.tools, !tools.isEmpty {
+            // Tool calls are not implemented: refused, not answered as if no tools were offered.
+            throw APIError.badRequest("'tools' is not supported by gemmactl serve; send the request without tools", param: "tools")
+        }
         let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
         let options = body.options ?? Options()
         let generation = GenerationRequest(prompt: try await server.prompt(chat: messages, loaded: loaded).tokens,

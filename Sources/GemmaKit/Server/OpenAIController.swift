@@ -26,14 +26,8 @@ struct OpenAIController: Sendable {
         for (index, message) in body.messages.enumerated() where !["system", "user", "assistant", "developer", "tool"].contains(message.role) {
             throw APIError.badRequest("'messages[\(index)].role' must be system, user or assistant, got '\(message.role)'", param: "messages[\(index)].role")
         }
-        var grammar: String?
-        if let format = body.responseFormat?.type {
-            switch format {
-            case "json_object": grammar = JSONGrammar.object
-            case "text": break
-            default: throw APIError.badRequest("'response_format.type' must be 'text' or 'json_object', got '\(format)'", param: "response_format.type")
-            }
-        }
+        try body.refuseTools()
+        let grammar = try body.responseFormat?.grammar()
         let messages = body.messages.map { ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content?.text ?? "") }
         let (prompt, promptTokens) = try await server.prompt(chat: messages, loaded: loaded)
         var topLogprobs: Int?

@@ -121,11 +121,29 @@ struct ChatCompletionRequest: Decodable {
     var responseFormat: ResponseFormat?
     var logprobs: Bool?
     var topLogprobs: Int?
+    var tools: [JSONValue]?
+    var toolChoice: JSONValue?
 
-    struct ResponseFormat: Decodable { var type: String }
+    struct ResponseFormat: Decodable {
+        var type: String
+        var jsonSchema: JSONSchemaFormat?
+        /// llama-server's extension: `json_object` with a schema.
+        var schema: JSONValue?
+
+        struct JSONSchemaFormat: Decodable {
+            var name: String?
+            var description: String?
+            var schema: JSONValue?
+            /// Always honoured: the reply is constrained to the schema whatever this says.
+            var strict: Bool?
+        }
+
+        enum CodingKeys: String, CodingKey { case type, jsonSchema = "json_schema", schema }
+    }
 
     enum CodingKeys: String, CodingKey {
         case model, messages, responseFormat = "response_format", logprobs, topLogprobs = "top_logprobs"
+        case tools, toolChoice = "tool_choice"
     }
 
     init(from decoder: any Decoder) throws {
@@ -135,7 +153,19 @@ struct ChatCompletionRequest: Decodable {
         responseFormat = try container.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
         logprobs = try container.decodeIfPresent(Bool.self, forKey: .logprobs)
         topLogprobs = try container.decodeIfPresent(Int.self, forKey: .topLogprobs)
+        tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
+        toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
         sampling = try SamplingFields(from: decoder)
+    }
+
+    /// Tool calls are not implemented: a request that offers tools is refused, not answered as if it had none.
+    func refuseTools() throws {
+        if let tools, !tools.isEmpty {
+            throw APIError.badRequest("'tools' is not supported by gemmactl serve; send the request without tools", param: "tools")
+        }
+        if let toolChoice, toolChoice != .string("none"), toolChoice != .string("auto") {
+            throw APIError.badRequest("'tool_choice' can only be 'none' or 'auto' (gemmactl serve does not call tools)", param: "tool_choice")
+        }
     }
 }
 

@@ -1,0 +1,42 @@
+/// Structured outputs: the grammar a reply must follow, from a request's JSON Schema or JSON mode.
+enum StructuredOutput {
+    /// The grammar for replies valid against `schema`, the request field `field`; a schema that is
+    /// missing, not an object or not convertible is a 400 naming the field.
+    static func grammar(schema: JSONValue?, field: String) throws -> String {
+        guard let schema else {
+            throw APIError.badRequest("'\(field)' is missing; send the JSON Schema the reply must follow", param: field)
+        }
+        guard schema.objectValue != nil else {
+            throw APIError.badRequest("'\(field)' must be a JSON Schema object", param: field)
+        }
+        do {
+            return try JSONSchemaGrammar.grammar(schema: schema.jsonText)
+        } catch {
+            throw APIError.badRequest("'\(field)' is not a JSON Schema gemmactl can follow: \(error.message)", param: field)
+        }
+    }
+}
+
+extension ChatCompletionRequest.ResponseFormat {
+    /// The grammar `response_format` asks for; nil for plain text.
+    ///
+    /// `json_schema` follows OpenAI (`json_schema.schema`); `json_object` may carry a `schema`
+    /// as llama-server allows.
+    func grammar() throws -> String? {
+        switch type {
+        case "text":
+            return nil
+        case "json_object":
+            return try schema.map { try StructuredOutput.grammar(schema: $0, field: "response_format.schema") } ?? JSONGrammar.object
+        case "json_schema":
+            guard let jsonSchema else {
+                throw APIError.badRequest("'response_format.json_schema' is missing; send {\"name\": …, \"schema\": {…}}",
+                                          param: "response_format.json_schema")
+            }
+            return try StructuredOutput.grammar(schema: jsonSchema.schema, field: "response_format.json_schema.schema")
+        default:
+            throw APIError.badRequest("'response_format.type' must be 'text', 'json_object' or 'json_schema', got '\(type)'",
+                                      param: "response_format.type")
+        }
+    }
+}
