@@ -8,6 +8,7 @@ closing `N passed, N failed`; exits 1 when a check fails.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ import time
 import httpx
 import ollama
 
-from openai_client_check import Checks, expect
+from openai_client_check import PERSON_PROMPT, PERSON_SCHEMA, SCHEMA_MAX_TOKENS, Checks, expect, validate_person
 
 
 def main():
@@ -87,6 +88,17 @@ def main():
         expect(response.response, "empty response")
         expect(response.done_reason in ("stop", "length"), f"done_reason {response.done_reason!r}")
 
+    def format_schema():
+        response = client.chat(model=state.get("model", "gemma"), messages=PERSON_PROMPT, format=PERSON_SCHEMA,
+                               options={"temperature": 0, "num_predict": SCHEMA_MAX_TOKENS})
+        expect(response.done_reason == "stop", f"done_reason {response.done_reason!r}: {response.message.content!r}")
+        value = validate_person(response.message.content)
+        json_mode = client.generate(model=state.get("model", "gemma"), prompt="Describe a cat as JSON.", format="json",
+                                    options={"temperature": 0, "num_predict": 120})
+        if json_mode.done_reason == "stop":
+            expect(isinstance(json.loads(json_mode.response), dict), f"format json gave {json_mode.response!r}")
+        return f"{sorted(value)}"
+
     def embeddings():
         legacy = client.embeddings(model=state.get("model", "gemma"), prompt="The cat sat on the mat.")
         embed = client.embed(model=state.get("model", "gemma"), input="The cat sat on the mat.")
@@ -110,6 +122,7 @@ def main():
     checks.run("chat", chat)
     checks.run("chat stream", chat_stream)
     checks.run("generate", generate)
+    checks.run("chat format=<schema> validates (jsonschema), generate format=json", format_schema)
     checks.run("embeddings (legacy) and embed agree", embeddings)
     checks.run("wrong key raises ResponseError", wrong_key)
     print(f"{checks.passed} passed, {checks.failed} failed")

@@ -8,16 +8,59 @@ closing `N passed, N failed`; exits 1 when a check fails.
 """
 
 import argparse
+import json
 import math
 import os
+import re
 import sys
 import time
 import traceback
 
 import httpx
+import jsonschema
 import openai
 
 MAX_TOKENS = 16
+SCHEMA_MAX_TOKENS = 400
+
+# Every construct of issue 15's list: required and optional properties, enum, const, an array with
+# min/max items, a nested $ref into $defs, anyOf, a string format, additionalProperties: false.
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "colour": {"enum": ["red", "green", "blue"]},
+        "kind": {"const": "person"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 12}, "minItems": 1, "maxItems": 3},
+        "address": {"$ref": "#/$defs/address"},
+        "born": {"type": "string", "format": "date"},
+        "id": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    },
+    "required": ["name", "age", "colour", "kind", "tags", "address"],
+    "additionalProperties": False,
+    "$defs": {
+        "address": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 20}, "zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
+            "required": ["city", "zip"],
+            "additionalProperties": False,
+        },
+    },
+}
+PERSON_PROMPT = [{"role": "user", "content": "Invent a person who lives in a city. Answer as JSON."}]
+
+
+def validate_person(text):
+    """Parses `text` and validates it against PERSON_SCHEMA; `born` must look like a date.
+
+    Formats are annotations to jsonschema (and to llama.cpp's grammar a date is digits in the right
+    places, so 2023-02-31 passes), hence the shape check instead of a FormatChecker."""
+    value = json.loads(text)
+    jsonschema.validate(value, PERSON_SCHEMA)
+    if "born" in value:
+        expect(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value["born"]), f"born is {value['born']!r}")
+    return value
 
 
 class Checks:
@@ -233,6 +276,43 @@ def main():
                 raise AssertionError(f"a slot was still processing 1 s after the client left: {slots}")
             time.sleep(0.05)
 
+    def chat_json_schema():
+        response = client.chat.completions.create(
+            model=state.get("model", "default"), messages=PERSON_PROMPT, max_tokens=SCHEMA_MAX_TOKENS, temperature=0,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "person", "strict": True, "schema": PERSON_SCHEMA}})
+        choice = response.choices[0]
+        expect(choice.finish_reason == "stop", f"finish_reason {choice.finish_reason!r}: {choice.message.content!r}")
+        value = validate_person(choice.message.content)
+        return f"{response.usage.completion_tokens} tokens, {sorted(value)}"
+
+    def chat_json_schema_stream():
+        stream = client.chat.completions.create(
+            model=state.get("model", "default"), messages=PERSON_PROMPT, max_tokens=SCHEMA_MAX_TOKENS, temperature=0.7,
+            seed=11, stream=True,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "person", "strict": True, "schema": PERSON_SCHEMA}})
+        pieces, finish = [], None
+        for chunk in stream:
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+                finish = choice.finish_reason or finish
+        expect(finish == "stop", f"finish_reason {finish!r}: {''.join(pieces)!r}")
+        validate_person("".join(pieces))
+        return f"{len(pieces)} deltas, temperature 0.7"
+
+    def chat_json_schema_invalid():
+        try:
+            client.chat.completions.create(
+                model=state.get("model", "default"), messages=messages, max_tokens=4,
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": "broken", "schema": {"$ref": "#/$defs/nowhere"}}})
+        except openai.BadRequestError as error:
+            expect(error.status_code == 400, f"status {error.status_code}")
+            expect("response_format.json_schema.schema" in str(error), f"the error does not name the field: {error}")
+            return "400 naming response_format.json_schema.schema"
+        raise AssertionError("an unresolvable $ref did not raise openai.BadRequestError")
+
     checks.run("models.list", models_list)
     checks.run("chat.completions.create", chat_non_stream)
     checks.run("chat.completions.create stream", chat_stream)
@@ -242,9 +322,12 @@ def main():
     checks.run("embeddings.create", embeddings)
     checks.run("wrong key raises AuthenticationError (models)", wrong_key)
     checks.run("wrong key raises AuthenticationError (chat)", wrong_key_chat)
+    checks.run("chat.completions.create json_schema validates (jsonschema)", chat_json_schema)
+    checks.run("chat.completions.create json_schema stream, sampled, validates", chat_json_schema_stream)
     if args.server == "gemmactl":  # llama-server answers empty messages with 200
         checks.run("empty messages raise BadRequestError", empty_messages)
         checks.run("an abandoned request frees its slot within 1 s", abandoned_request_frees_its_slot)
+        checks.run("an unusable json_schema raises BadRequestError naming the field", chat_json_schema_invalid)
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)
