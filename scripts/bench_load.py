@@ -900,6 +900,11 @@ def cmd_report(args):
         out += multiturn_section(args.multiturn, args.baseline, args.candidate)
 
     out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
+    # scripts/bench-constrained owns its marked section of the same file: carried over as it is.
+    previous = open(args.out).read() if os.path.exists(args.out) else ""
+    begin, end = "<!-- scripts/bench-constrained -->", "<!-- /scripts/bench-constrained -->"
+    if begin in previous and end in previous:
+        out += [previous[previous.index(begin):previous.index(end) + len(end)], ""]
     write_atomic(args.out, "\n".join(out))
 
 
