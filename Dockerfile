@@ -1,20 +1,23 @@
-# syntax=docker/dockerfile:1
 # The image the `gemmactl` render profile runs: gemmactl with llama.cpp linked in (CPU, portable build).
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/you/gemmactl:0.1.0 .
 #   gemmactl render --image ghcr.io/you/gemmactl:0.1.0 | kubectl apply -f -
 #
-# Build stage: the Swift toolchain, the pinned llama.cpp built with --portable (no -march=native, so the
-# image runs on any CPU of its architecture), then a release build of gemmactl.
+# Build stage: the Swift toolchain, the pinned llama.cpp built with --portable (no -march=native), then a
+# release build of gemmactl. The image needs a CPU floor per architecture (docs/render.md, "Image"):
+# x86_64 with AVX2, FMA, F16C and BMI2 (Haswell, Zen 1 and later); any aarch64 (ARMv8-A). gemmactl checks
+# it at start-up and says what is missing.
+# g++: the swift image has gcc but no g++, and llama.cpp needs a C and C++ compiler of one family
+# (scripts/build-llama refuses gcc with Swift's clang++).
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      cmake ninja-build pkg-config python3-pip python3-venv libcurl4-openssl-dev libssl-dev libyaml-dev \
+      g++ cmake ninja-build pkg-config python3-pip python3-venv libcurl4-openssl-dev libssl-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # llama.cpp first: its layer is reused while only Swift sources change.
-COPY scripts/ scripts/
+COPY scripts/common.sh scripts/build-llama scripts/
 ENV GEMMACTL_CACHE_DIR=/cache
 RUN scripts/build-llama --portable
 COPY . .

@@ -48,4 +48,19 @@ hub_cache_dir() {
   fi
 }
 
+# The Python virtual environment the shell checks share, cached outside the repository. Installs
+# REQUIREMENTs (pip arguments) when the CHECK (Python code) fails; prints the venv's python.
+venv_python() {  # CHECK REQUIREMENT...
+  local venv="$GEMMACTL_CACHE_DIR/venv" check="$1"; shift
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating $venv"
+    "$(pick_python)" -m venv "$venv" >&2
+  fi
+  if ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+    log "installing $* into $venv"
+    "$venv/bin/python" -m pip install -q "$@" >&2 || die "pip could not install $* into $venv"
+  fi
+  echo "$venv/bin/python"
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }

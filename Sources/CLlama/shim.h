@@ -2,6 +2,40 @@
 #include <llama.h>
 #include <ggml-cpu.h>
 
+// What the linked llama.cpp build needs from the CPU: GEMMACTL_LLAMA_FLAVOUR and
+// GEMMACTL_LLAMA_CPU_FEATURES, written by scripts/build-llama next to llama.h (CPUFloor.swift).
+#if __has_include(<gemmactl-llama-build.h>)
+#include <gemmactl-llama-build.h>
+#else
+#define GEMMACTL_LLAMA_FLAVOUR "unknown"
+#define GEMMACTL_LLAMA_CPU_FEATURES ""
+#endif
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+// CPUID and XGETBV for the start-up CPU check, which must not call into ggml (compiled for the floor
+// it checks). Reads the CPU (or the emulator's model of one) itself, unlike /proc/cpuinfo.
+static inline void gemmactl_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int registers[4]) {
+    registers[0] = registers[1] = registers[2] = registers[3] = 0;
+    if (leaf > __get_cpuid_max(leaf & 0x80000000u, 0)) return;
+    __cpuid_count(leaf, subleaf, registers[0], registers[1], registers[2], registers[3]);
+}
+// XCR0: which register states the OS saves (AVX needs bits 1-2, AVX-512 bits 5-7). Only valid
+// when CPUID says OSXSAVE.
+static inline unsigned long long gemmactl_xgetbv0(void) {
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((unsigned long long)edx << 32) | eax;
+}
+#endif
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+// The kernel's HWCAP words for the start-up CPU check (Swift's Glibc module has no getauxval).
+static inline unsigned long gemmactl_hwcap(void) { return getauxval(AT_HWCAP); }
+static inline unsigned long gemmactl_hwcap2(void) { return getauxval(AT_HWCAP2); }
+#endif
+
 #if defined(__linux__)
 // The linker's --wrap=ggml_backend_init_by_type (Package.swift) sends llama.cpp's call for its
 // CPU backend to gemmactl's __wrap_ function, which calls this original; see LlamaBackend.swift.

@@ -25,6 +25,8 @@ struct Gemmactl: AsyncParsableCommand {
     /// Parses, runs, and turns errors into one line on stderr and an exit code.
     static func main() async {
         do {
+            // First, before any ggml code: a portable build on a CPU below its floor would die with SIGILL.
+            try CPUFloor.linked.checkThisCPU()
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
