@@ -64,9 +64,9 @@ struct ServeInputsTests {
 
     @Test func aBadSwitchValueNamesTheVariable() {
         #expect {
-            _ = try resolve(["GEMMA_FAST_KERNELS": "sometimes"])
+            _ = try resolve(["GEMMA_DETERMINISTIC": "sometimes"])
         } throws: { error in
-            "\(error)".contains("GEMMA_FAST_KERNELS") && "\(error)".contains("sometimes")
+            "\(error)".contains("GEMMA_DETERMINISTIC") && "\(error)".contains("sometimes")
         }
     }
 
