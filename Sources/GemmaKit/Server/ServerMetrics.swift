@@ -5,7 +5,17 @@ import Synchronization
 
 /// The server's Prometheus metrics, on a registry of its own (so several servers can live in one
 /// process, as in tests). Gauges that describe the engine are refreshed at each scrape.
+///
+/// Four gauges follow the Gateway API Inference Extension's model-server protocol, so an endpoint
+/// picker can balance replicas on them: `requests_queued` (waiting for a slot), `requests_processing`
+/// (holding a slot), `kv_cache_usage_ratio` (0–1) and `kv_cache_block_size_tokens` with
+/// `kv_cache_blocks` for its prefix scorer. `gemmactl render --replicas` maps them in the picker's config.
 public final class ServerMetrics: Sendable {
+    /// The unit, in tokens, in which the KV cache is reported as blocks. llama.cpp reuses a cached prefix
+    /// to the token, so this is only the granularity a prefix-aware picker hashes prompts in; 16 is vLLM's
+    /// block size, which the picker assumes by default.
+    static let kvBlockTokens = 16
+
     public let registry = PrometheusCollectorRegistry()
     private let logger = Logger(label: "gemmactl.serve")
     private let promptTokens: Counter
@@ -21,6 +31,8 @@ public final class ServerMetrics: Sendable {
     private let slotsTotal: Gauge
     private let kvUsage: Gauge
     private let kvTokens: Gauge
+    private let kvBlockSize: Gauge
+    private let kvBlocks: Gauge
     private let loadSeconds: Gauge
     private let ready: Gauge
     private let requestDuration: DurationHistogram
@@ -45,8 +57,11 @@ public final class ServerMetrics: Sendable {
         queued = registry.makeGauge(descriptor: .gemmactl("requests_queued", help: "Requests waiting for a slot."))
         slotsBusy = registry.makeGauge(descriptor: .gemmactl("slots_busy", help: "Slots processing a request."))
         slotsTotal = registry.makeGauge(descriptor: .gemmactl("slots", help: "Slots configured (--parallel)."))
-        kvUsage = registry.makeGauge(descriptor: .gemmactl("kv_cache_usage_ratio", help: "Share of the KV cache in use, 0 to 1."))
-        kvTokens = registry.makeGauge(descriptor: .gemmactl("kv_cache_tokens", help: "Tokens held in the KV cache."))
+        kvUsage = registry.makeGauge(descriptor: .gemmactl("kv_cache_usage_ratio",
+                                     help: "Share of the KV cache held by running requests, 0 to 1 (an idle slot's reusable prefix is free)."))
+        kvTokens = registry.makeGauge(descriptor: .gemmactl("kv_cache_tokens", help: "Tokens held in the KV cache, idle slots' reusable prefixes included."))
+        kvBlockSize = registry.makeGauge(descriptor: .gemmactl("kv_cache_block_size_tokens", help: "Tokens per block in kv_cache_blocks."))
+        kvBlocks = registry.makeGauge(descriptor: .gemmactl("kv_cache_blocks", help: "KV cache capacity of all slots, in blocks."))
         loadSeconds = registry.makeGauge(descriptor: .gemmactl("model_load_seconds", help: "Time the model took to load."))
         ready = registry.makeGauge(descriptor: .gemmactl("model_ready", help: "1 once the model is loaded."))
         decodeCalls = registry.makeCounter(descriptor: .gemmactl("decode_calls_total", help: "llama_decode calls (one per engine step)."))
@@ -91,15 +106,21 @@ public final class ServerMetrics: Sendable {
     func render(host: ModelHost) -> [UInt8] {
         if let loaded = host.loaded {
             let slots = loaded.engine.slots
-            let busy = slots.filter(\.isProcessing).count
+            let running = slots.filter(\.isProcessing)
+            let busy = running.count
             let held = slots.reduce(0) { $0 + $1.kvTokens }
+            // Like vLLM's kv_cache_usage_perc, only what running requests hold counts as used: an idle
+            // slot keeps its tokens for prefix reuse but gives them up to the next request at no cost.
+            let inUse = running.reduce(0) { $0 + $1.kvTokens }
             let capacity = slots.reduce(0) { $0 + $1.contextSize }
             processing.set(to: Double(busy))
             slotsBusy.set(to: Double(busy))
             slotsTotal.set(to: Double(slots.count))
             queued.set(to: Double(loaded.engine.queuedCount))
             kvTokens.set(to: Double(held))
-            kvUsage.set(to: capacity > 0 ? Double(held) / Double(capacity) : 0)
+            kvUsage.set(to: capacity > 0 ? Double(inUse) / Double(capacity) : 0)
+            kvBlockSize.set(to: Double(Self.kvBlockTokens))
+            kvBlocks.set(to: Double(capacity / Self.kvBlockTokens))
             loadSeconds.set(to: loaded.loadDuration.seconds)
             count(loaded.engine.decodeTotals)
             let cache = loaded.engine.promptCacheUsage
