@@ -21,6 +21,7 @@ import json
 import math
 import os
 import queue
+import re
 import socket
 import statistics
 import sys
@@ -703,6 +704,35 @@ def write_atomic(path, text):
     os.replace(temporary, path)
 
 
+# Sections other scripts keep in the same Markdown file (scripts/bench-constrained's, scripts/bench-dispatch's),
+# between "<!-- scripts/NAME -->" and "<!-- /scripts/NAME -->": a report rewrites the file but carries them over.
+MARKED_SECTION = re.compile(r"<!-- scripts/([a-z-]+) -->.*?<!-- /scripts/\1 -->\n?", re.DOTALL)
+
+
+def marked_sections(path):
+    try:
+        with open(path) as f:
+            return [m.group(0).rstrip("\n") + "\n" for m in MARKED_SECTION.finditer(f.read())]
+    except OSError:
+        return []
+
+
+def put_marked_section(path, name, section):
+    """Puts `section` between NAME's markers in the Markdown file, in place of the old one (or at the end); atomic."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    block = f"<!-- scripts/{name} -->\n{section.rstrip()}\n<!-- /scripts/{name} -->\n"
+    kept = [m for m in MARKED_SECTION.finditer(text) if m.group(1) == name]
+    if kept:
+        text = text[:kept[0].start()] + block + text[kept[0].end():]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + block
+    write_atomic(path, text)
+
+
 def server_table(result):
     levels = result["levels"]
     header = "| metric | " + " | ".join(f"c={l['concurrency']}" for l in levels) + " |"
@@ -900,12 +930,7 @@ def cmd_report(args):
         out += multiturn_section(args.multiturn, args.baseline, args.candidate)
 
     out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
-    # scripts/bench-constrained owns its marked section of the same file: carried over as it is.
-    previous = open(args.out).read() if os.path.exists(args.out) else ""
-    begin, end = "<!-- scripts/bench-constrained -->", "<!-- /scripts/bench-constrained -->"
-    if begin in previous and end in previous:
-        out += [previous[previous.index(begin):previous.index(end) + len(end)], ""]
-    write_atomic(args.out, "\n".join(out))
+    write_atomic(args.out, "\n".join(out + marked_sections(args.out)))
 
 
 def main():
