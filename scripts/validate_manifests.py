@@ -18,6 +18,8 @@ CUSTOM = {
     ("external-secrets.io/v1", "ExternalSecret"): "external-secrets.io_ExternalSecret_v1.json",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_HTTPRoute_v1.json",
     ("agentgateway.dev/v1alpha1", "AgentgatewayBackend"): "agentgateway.dev_AgentgatewayBackend_v1alpha1.json",
+    ("inference.networking.k8s.io/v1", "InferencePool"): "inference.networking.k8s.io_InferencePool_v1.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_ScaledObject_v1alpha1.json",
 }
 METADATA = {  # CRD schemas leave metadata open; the API server checks names like this.
     "type": "object",
@@ -49,7 +51,7 @@ def duration_ms(text):
 
 
 def cel_rules(obj):
-    """The CEL rules of the three CRDs that can bite what gemmactl renders, evaluated by hand."""
+    """The CEL rules of the CRDs that can bite what gemmactl renders, evaluated by hand."""
     kind, spec, errors = obj["kind"], obj.get("spec", {}), []
     if kind == "AgentgatewayBackend":
         kinds = [k for k in ("ai", "static", "dynamicForwardProxy", "mcp", "aws", "a2a") if k in spec]
@@ -84,6 +86,16 @@ def cel_rules(obj):
         for ref in spec.get("parentRefs", []):
             if ref.get("group", "gateway.networking.k8s.io") != "gateway.networking.k8s.io" or ref.get("kind", "Gateway") != "Gateway":
                 errors.append("parentRef must be a Gateway")
+    if kind == "InferencePool":
+        picker = spec.get("endpointPickerRef", {})
+        if picker.get("kind", "Service") == "Service" and "port" not in picker:
+            errors.append("endpointPickerRef: port is required when kind is 'Service' or unspecified")
+        numbers = [p.get("number") for p in spec.get("targetPorts", [])]
+        if len(numbers) != len(set(numbers)):
+            errors.append("targetPorts: port number must be unique")
+    if kind == "ScaledObject":
+        if "minReplicaCount" in spec and spec["minReplicaCount"] > spec.get("maxReplicaCount", 100):
+            errors.append("minReplicaCount must be less than or equal to maxReplicaCount")
     if kind == "ExternalSecret":
         if not spec.get("data") and not spec.get("dataFrom"):
             errors.append("data or dataFrom must be set")

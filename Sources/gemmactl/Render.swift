@@ -17,6 +17,7 @@ extension Gemmactl {
                   gemmactl render --profile external-ollama --external-ip 192.168.1.50 --model llama3.2 --model mistral
                   gemmactl render --profile external-ollama --external-host ollama.example.ts.net --model llama3.2
                   gemmactl render --image registry.example.com/team/gemmactl   # tag: this gemmactl's version
+                  gemmactl render --replicas 3 --set storage.perPod=true --hostname llm.example.com
                   gemmactl render --profile ollama --print-values
                 """
         )
@@ -56,6 +57,9 @@ extension Gemmactl {
 
         @Flag(name: .customLong("legacy-endpoints"), help: "For external-ollama: render v1 Endpoints instead of an EndpointSlice.")
         var legacyEndpoints = false
+
+        @Option(help: "Pods of the server (gemmactl profile: more than one runs behind an InferencePool and its endpoint picker; give each pod its model volume with --set storage.perPod=true, or use ReadWriteMany storage).")
+        var replicas: Int?
 
         @Option(name: .customLong("ctx-size"), help: "Context size in tokens.")
         var ctxSize: Int?
@@ -147,6 +151,7 @@ extension Gemmactl {
             if let externalIP { values.external.ip = externalIP }
             if let externalHost { values.external.hostname = externalHost }
             if legacyEndpoints { values.external.legacyEndpoints = true }
+            if let replicas { values.replicas = replicas }
             if let ctxSize { values.server.ctxSize = ctxSize }
             if let memoryLimit { values.resources.limits.memory = memoryLimit }
             if let cpuLimit { values.resources.limits.cpu = cpuLimit }

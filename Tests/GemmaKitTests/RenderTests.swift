@@ -4,8 +4,8 @@ import Yams
 @testable import GemmaKit
 
 /// The repository's templates/ directory: what the golden files were reviewed against.
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-private let renderer = ManifestRenderer(templatesDirectory: repoRoot.appendingPathComponent("templates"))
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let renderer = ManifestRenderer(templatesDirectory: repoRoot.appendingPathComponent("templates"))
 private let goldenDirectory = repoRoot.appendingPathComponent("Tests/GemmaKitTests/Golden")
 
 /// The scenarios with golden files: every profile, and the options that change a profile's shape.
@@ -17,6 +17,8 @@ enum RenderScenario: String, CaseIterable {
     case externalOllama = "external-ollama"
     case externalOllamaLegacy = "external-ollama-legacy"
     case externalOllamaTLS = "external-ollama-tls"
+    case gemmactlPool = "gemmactl-pool"
+    case gemmactlPoolKEDA = "gemmactl-pool-keda"
 
     var values: RenderValues {
         var values = RenderValues()
@@ -53,6 +55,7 @@ enum RenderScenario: String, CaseIterable {
             values.imagePullSecrets = ["regcred"]
             values.networkPolicy.gatewayNamespace = "gateways"
             values.secret.previousRemoteKey = "gemma-api-key-old"
+            values.inferencePool.enabled = false  // two replicas behind the Service, as before the pool
         case .llamaServer:
             values.profile = "llama-server"
             values.createNamespace = true
@@ -87,6 +90,19 @@ enum RenderScenario: String, CaseIterable {
             values.profile = "external-ollama"
             values.external.hostname = "ollama.example.ts.net"
             values.external.models = ["llama3.2"]
+        case .gemmactlPool:
+            values.replicas = 3
+            values.storage.perPod = true
+            values.gateway.hostname = "llm.example.com"
+        case .gemmactlPoolKEDA:
+            values.autoscaling.enabled = true
+            values.autoscaling.scaler = "keda"
+            values.autoscaling.maxReplicas = 4
+            values.storage.accessMode = "ReadWriteMany"
+            values.gateway.name = "agentgateway-proxy"
+            values.gateway.namespace = "agentgateway-system"
+            values.networkPolicy.gatewayNamespace = "agentgateway-system"
+            values.nodeArch = "arm64"
         }
         return values
     }

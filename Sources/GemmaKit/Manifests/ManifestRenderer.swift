@@ -16,8 +16,9 @@ public struct ManifestRenderer: Sendable {
     /// objects separated by `---` lines; which apply is decided inside the templates.
     public static let templateOrder = [
         "namespace.yaml", "serviceaccount.yaml", "externalsecret.yaml", "secret.yaml", "configmap-auth.yaml",
-        "persistentvolumeclaim.yaml", "service.yaml", "endpoints.yaml", "deployment.yaml",
-        "horizontalpodautoscaler.yaml", "poddisruptionbudget.yaml", "networkpolicy.yaml",
+        "persistentvolumeclaim.yaml", "service.yaml", "endpoints.yaml", "deployment.yaml", "inferencepool.yaml",
+        "endpointpicker.yaml", "horizontalpodautoscaler.yaml", "scaledobject.yaml", "poddisruptionbudget.yaml",
+        "networkpolicy.yaml",
         "agentgatewaybackend.yaml", "httproute.yaml",
     ]
 

@@ -21,7 +21,9 @@ enum RenderContext {
         case .gemmactl:
             ["serve", "--host", "0.0.0.0", "--port", String(values.server.port),
              "--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
-                + ["--shutdown-grace", "\(values.server.shutdownGraceSeconds)s"] + values.server.extraArgs
+                + ["--shutdown-grace", "\(values.server.shutdownGraceSeconds)s"]
+                + (values.servesMetricsPort ? ["--metrics-port", String(values.server.metricsPort)] : [])
+                + values.server.extraArgs
         case .llamaServer:
             // One KV pool for every slot: a single request may use the whole -c, as without --parallel.
             ["--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
@@ -33,6 +35,13 @@ enum RenderContext {
         }
         var nodeSelector = values.nodeSelector
         if !values.nodeArch.isEmpty { nodeSelector["kubernetes.io/arch"] = values.nodeArch }
+
+        let pool = values.usesInferencePool
+        let autoscaling = !external && values.autoscaling.enabled
+        // The pool's requests waiting plus running, so a pool whose slots are all busy but whose queue is
+        // empty is not scaled down; the pods are the Deployment's (the picker exports no gemmactl_ metrics).
+        let podSelector = "namespace=\"\(values.namespace)\",pod=~\"\(name)-.*\""
+        let demandQuery = "sum(gemmactl_requests_queued{\(podSelector)} + gemmactl_requests_processing{\(podSelector)})"
 
         let routes: [TemplateValue] = values.externalRoutes.map { route in
             .map([
@@ -78,6 +87,7 @@ enum RenderContext {
                 "models": .string("\(name)-models"),
                 "apiKey": .string("\(name)-api-key"),
                 "authConfig": .string("\(name)-auth-config"),
+                "endpointPicker": .string("\(name)-epp"),
             ]),
             "image": .map([
                 "ref": .string(values.mainImage),
@@ -95,6 +105,9 @@ enum RenderContext {
                 "ctxSize": .string(String(values.server.ctxSize)),
                 "readyOnSlots": .bool(readyOnSlots),
                 "readinessPath": .string(sidecar || readyOnSlots ? "/ready" : "/health"),
+                "servesMetrics": .bool(values.servesMetricsPort),
+                "metricsPort": .int(values.server.metricsPort),
+                "metricsPortArg": .string(String(values.server.metricsPort)),
                 "extraEnv": encoded(values.server.extraEnv),
             ]),
             "backend": .map([
@@ -145,12 +158,28 @@ enum RenderContext {
                 "enabled": .bool(!external && values.networkPolicy.enabled),
                 "gatewayNamespace": .string(values.networkPolicy.gatewayNamespace),
             ]),
-            "podDisruptionBudget": .map(["enabled": .bool(!external && values.podDisruptionBudget.enabled)]),
+            // Replicas behind a pool: node drains take them down one at a time.
+            "podDisruptionBudget": .map(["enabled": .bool(!external && (values.podDisruptionBudget.enabled || pool))]),
             "autoscaling": .map([
-                "enabled": .bool(!external && values.autoscaling.enabled),
+                "enabled": .bool(autoscaling),
+                "hpa": .bool(autoscaling && values.autoscaling.scaler == "cpu"),
+                "keda": .bool(autoscaling && values.autoscaling.scaler == "keda"),
                 "minReplicas": .int(values.autoscaling.minReplicas),
                 "maxReplicas": .int(values.autoscaling.maxReplicas),
                 "targetCPUUtilization": .int(values.autoscaling.targetCPUUtilization),
+                "prometheusAddress": .string(values.autoscaling.prometheusAddress),
+                "prometheusNamespace": .string(values.autoscaling.prometheusNamespace),
+                "query": .string(demandQuery),
+                "targetRequests": .string(String(values.autoscaling.targetRequestsPerReplica)),
+            ]),
+            "workload": .map([
+                // Several pods: replace them one at a time (never two copies of one pod's memory on a node).
+                "rolling": .bool(!external && (values.replicas > 1 || values.autoscaling.enabled)),
+            ]),
+            "pool": .map([
+                "enabled": .bool(pool),
+                "pickerImage": .string(values.inferencePool.pickerImage),
+                "pickerResources": amounts(values.inferencePool.pickerRequests, values.inferencePool.pickerLimits),
             ]),
             "serviceAccount": .map(["create": .bool(!external && values.serviceAccount.enabled)]),
         ]

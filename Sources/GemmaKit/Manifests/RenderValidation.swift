@@ -88,6 +88,35 @@ extension RenderValues {
             try Check.range(autoscaling.minReplicas, field: "autoscaling.minReplicas", 1...100)
             try Check.range(autoscaling.maxReplicas, field: "autoscaling.maxReplicas", autoscaling.minReplicas...100)
             try Check.range(autoscaling.targetCPUUtilization, field: "autoscaling.targetCPUUtilization", 1...100)
+            try Check.oneOf(autoscaling.scaler, field: "autoscaling.scaler", ["cpu", "keda"])
+            if autoscaling.scaler == "keda" {
+                guard deploymentProfile == .gemmactl else {
+                    throw RenderError("autoscaling.scaler 'keda' scales on gemmactl serve's queue metrics; the \(profile) profile has none",
+                                      recovery: "use --set autoscaling.scaler=cpu with the \(profile) profile")
+                }
+                try Check.httpURL(autoscaling.prometheusAddress, field: "autoscaling.prometheusAddress")
+                try Check.label(autoscaling.prometheusNamespace, field: "autoscaling.prometheusNamespace", maxLength: 63)
+                try Check.range(autoscaling.targetRequestsPerReplica, field: "autoscaling.targetRequestsPerReplica", 0...10_000)
+            }
+        }
+        if usesInferencePool {
+            try Check.imageReference(inferencePool.pickerImage, field: "inferencePool.pickerImage")
+            for (prefix, amounts) in [("inferencePool.pickerRequests", inferencePool.pickerRequests),
+                                      ("inferencePool.pickerLimits", inferencePool.pickerLimits)] {
+                try Check.quantity(amounts.memory, field: "\(prefix).memory")
+                try Check.quantity(amounts.cpu, field: "\(prefix).cpu")
+            }
+        }
+        if servesMetricsPort {
+            try Check.port(server.metricsPort, field: "server.metricsPort")
+            guard server.metricsPort != server.port else {
+                throw RenderError("server.metricsPort and server.port are both \(server.port)",
+                                  recovery: "the metrics port is a second listener; choose another, e.g. 9090")
+            }
+            if let index = server.extraArgs.firstIndex(where: { $0 == "--metrics-port" || $0.hasPrefix("--metrics-port=") }) {
+                throw RenderError("server.extraArgs[\(index)] '\(server.extraArgs[index])' is set by server.metricsPort (the endpoint picker or KEDA reads it)",
+                                  recovery: "set server.metricsPort instead of passing --metrics-port")
+            }
         }
         if deploymentProfile == .externalOllama {
             switch (external.ip.isEmpty, external.hostname.isEmpty) {
@@ -319,6 +348,14 @@ enum Check {
         guard value.wholeMatch(of: /([0-9]{1,5}(h|m|s|ms)){1,4}/) != nil else {
             throw RenderError("\(field) '\(value)' is not a Gateway API duration",
                               recovery: "write it like 600s, 10m or 1h (0s: no timeout)")
+        }
+    }
+
+    static func httpURL(_ value: String, field: String) throws {
+        let ok = value.wholeMatch(of: #/https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/\S*)?/#) != nil
+        guard ok else {
+            throw RenderError("\(field) '\(value)' is not an http(s) URL",
+                              recovery: "write it like http://prometheus-operated.monitoring.svc:9090")
         }
     }
 

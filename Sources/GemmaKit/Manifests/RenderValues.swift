@@ -59,6 +59,9 @@ public struct RenderValues: Codable, Equatable, Sendable {
         /// Seconds a stopping server lets requests in flight finish; the pod's termination grace period
         /// adds `terminationMarginSeconds` so the kubelet's SIGKILL never lands while they drain.
         public var shutdownGraceSeconds = 30
+        /// The unauthenticated `/metrics` listener (`gemmactl serve --metrics-port`) the endpoint picker and
+        /// KEDA's Prometheus read; opened only when one of them is rendered.
+        public var metricsPort = 9090
         /// More arguments for the server (gemmactl serve or llama-server), after the ones the values set.
         public var extraArgs: [String] = []
         /// More environment variables for the server container and the model-pull init container.
@@ -153,7 +156,27 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var enabled = false
         public var minReplicas = 1
         public var maxReplicas = 3
+        /// `cpu`: a HorizontalPodAutoscaler on CPU use; `keda`: a KEDA ScaledObject on the pool's requests
+        /// waiting and running, read from Prometheus (gemmactl profile).
+        public var scaler = "cpu"
         public var targetCPUUtilization = 80
+        /// For `keda`: the Prometheus that scrapes the pods' metrics port.
+        public var prometheusAddress = "http://prometheus-operated.monitoring.svc:9090"
+        /// For `keda`: that Prometheus' namespace, let through the NetworkPolicy to the metrics port.
+        public var prometheusNamespace = "monitoring"
+        /// For `keda`: requests (waiting plus running) one replica should carry; 0: its slots, `server.parallel`.
+        public var targetRequestsPerReplica = 0
+    }
+
+    /// Scale-out of the gemmactl profile: with more than one replica (or autoscaling), the HTTPRoute sends
+    /// requests to an InferencePool whose endpoint picker (Gateway API Inference Extension) chooses a pod by
+    /// queue, KV-cache use and prompt-prefix affinity, from each pod's metrics port.
+    public struct InferencePool: Codable, Equatable, Sendable {
+        public var enabled = true
+        /// The endpoint picker's image; its config and flags are written for this version.
+        public var pickerImage = "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
+        public var pickerRequests = ResourceAmounts(memory: "128Mi", cpu: "100m")
+        public var pickerLimits = ResourceAmounts(memory: "512Mi", cpu: "1")
     }
 
     public var name = "gemma"
@@ -185,9 +208,22 @@ public struct RenderValues: Codable, Equatable, Sendable {
     public var networkPolicy = NetworkPolicy()
     public var podDisruptionBudget = Toggle()
     public var autoscaling = Autoscaling()
+    public var inferencePool = InferencePool()
     public var serviceAccount = Toggle()
 
     public init() {}
+
+    /// Whether the pods run behind an InferencePool and its endpoint picker: the gemmactl profile, routed
+    /// through a gateway, with more than one replica or autoscaling.
+    public var usesInferencePool: Bool {
+        inferencePool.enabled && gateway.enabled && deploymentProfile == .gemmactl
+            && (replicas > 1 || autoscaling.enabled)
+    }
+
+    /// Whether the pods open `server.metricsPort`: for the endpoint picker or for KEDA's Prometheus.
+    public var servesMetricsPort: Bool {
+        deploymentProfile == .gemmactl && (usesInferencePool || autoscaling.enabled && autoscaling.scaler == "keda")
+    }
 
     /// The profile, once `validate()` has passed.
     public var deploymentProfile: DeploymentProfile { DeploymentProfile(rawValue: profile) ?? .gemmactl }
@@ -208,6 +244,7 @@ public struct RenderValues: Codable, Equatable, Sendable {
         if gateway.name.isEmpty { values.gateway.name = external ? "agentgateway-proxy" : "eg" }
         if gateway.namespace.isEmpty { values.gateway.namespace = external ? "agentgateway-system" : "envoy-gateway-system" }
         if networkPolicy.gatewayNamespace.isEmpty { values.networkPolicy.gatewayNamespace = "envoy-gateway-system" }
+        if autoscaling.targetRequestsPerReplica == 0 { values.autoscaling.targetRequestsPerReplica = server.parallel }
         if self.external.port == 0 { values.external.port = self.external.hostname.isEmpty ? 11434 : 443 }
         return values
     }
