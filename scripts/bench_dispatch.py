@@ -3,7 +3,7 @@
 scripts/bench-dispatch, which builds gemmactl and finds the model.
 
   bench_dispatch.py --gemmactl PATH --model PATH [--replicas 3] [--conversations 12] [--turns 6]
-                    [--max-tokens 32] [--policy-timeout 600] [--json out.json] [--benchmarks BENCHMARKS.md]
+                    [--max-tokens 32] [--request-timeout 300] [--json out.json] [--benchmarks BENCHMARKS.md]
 
 For each policy it starts REPLICAS fresh `gemmactl serve -t 1 -np 2` processes on 127.0.0.1 (each with an
 unauthenticated --metrics-port, as `render --replicas` gives the endpoint picker), then plays the same
@@ -20,8 +20,9 @@ The prefix scorer is the EPP's approximation: the prompt text is cut into blocks
 request's blocks are remembered for the replica it went to (an LRU per replica, gemmactl_kv_cache_blocks entries);
 a replica scores the share of the new prompt's leading blocks it has seen.
 
-Workload: CONVERSATIONS conversations run at once, each TURNS turns one after the other; every conversation starts
-with the same ~300-token system prompt, and each turn re-sends the whole history (the real answers included).
+Workload: bench_load's multi-turn scenario (run_conversations): CONVERSATIONS conversations at once, each TURNS
+turns one after the other, all starting with the same ~300-token system prompt, each turn re-sending the whole
+history (with fixed assistant replies, so every policy sees the same prompts).
 Reported per policy, from the responses' usage: cached prompt tokens ÷ prompt tokens, TTFT p50/p95, aggregate
 generated tok/s (completion tokens ÷ wall time) and how busy the machine was with other work. Only 127.0.0.1 is
 contacted; every server is stopped on exit.
@@ -48,47 +49,6 @@ import bench_load  # noqa: E402  (the load driver's SSE client, percentiles and 
 HOST = bench_load.HOST
 CHARS_PER_TOKEN = 4  # the EPP's estimate, used to turn a block of tokens into characters of prompt
 SECTION = "bench-dispatch"
-
-SYSTEM_PROMPT = (
-    "You are the support assistant of a small city's water utility. The utility draws water from a river, "
-    "screens out leaves and fish at the intake, settles sand and silt in large basins, filters the water "
-    "through beds of gravel and sand, disinfects it with chlorine and pumps it into a network of pipes and "
-    "two hilltop reservoirs that keep the pressure steady at night. Engineers watch pressure, turbidity and "
-    "chlorine levels around the clock. Crews replace old cast-iron mains a few streets at a time, and they "
-    "warn residents two days before any planned interruption. In dry summers the river runs low and the "
-    "utility asks residents to water gardens only in the evening. Bills are sent every two months and can "
-    "be paid online, by bank transfer or at the town hall. A boil-water notice is issued when a test finds "
-    "bacteria or when pressure drops so far that dirty water could enter a broken pipe; it is lifted after "
-    "two clean tests a day apart. Leaks on the street side of the meter are the utility's to fix; leaks on "
-    "the house side are the owner's. Answer residents briefly and politely, in plain words, name the office "
-    "to call when you cannot help, and never invent rules, prices or dates that are not given here. If a "
-    "question is about an emergency such as a burst main or flooding, tell the resident to call the 24-hour "
-    "line first and only then explain what the crews will do."
-)
-
-QUESTIONS = [
-    "My tap water looks cloudy this morning. Is it safe?",
-    "Why is the pressure so low on the top floor?",
-    "Who pays for a leak under my front garden?",
-    "When will the works on my street finish?",
-    "Can I water my vegetables at noon in August?",
-    "What does a boil-water notice mean for my baby's bottles?",
-    "How do I pay my bill if I have no bank account?",
-    "The water smells of chlorine. Should I worry?",
-    "There is water bubbling up in the road outside. What do I do?",
-    "Why did my bill double this period?",
-    "How long does a boil-water notice usually last?",
-    "Can I get a warning before the water is cut off?",
-]
-
-FOLLOW_UPS = [
-    "Thanks. And what should I do next?",
-    "Could you explain that more simply?",
-    "Who exactly should I call about it?",
-    "Is there anything I should avoid doing meanwhile?",
-    "How will I know when it is resolved?",
-]
-
 
 # MARK: replicas
 
@@ -233,41 +193,18 @@ def prompt_text(messages):
     return "".join(f"{m['role']}\n{m['content']}\n" for m in messages)
 
 
-def converse(number, turns, dispatcher, key, max_tokens, deadline, results, lock):
-    messages = [{"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": QUESTIONS[number % len(QUESTIONS)]}]
-    for turn in range(turns):
-        if time.perf_counter() > deadline:
-            return
-        replica = dispatcher.pick(prompt_text(messages))
-        outcome = bench_load.stream_chat(dispatcher.replicas[replica].port, key, messages, max_tokens, timeout=300)
-        outcome.update(conversation=number, turn=turn, replica=replica)
-        with lock:
-            results.append(outcome)
-        if not outcome["ok"]:
-            return
-        messages.append({"role": "assistant", "content": outcome["text"]})
-        messages.append({"role": "user", "content": FOLLOW_UPS[(number + turn) % len(FOLLOW_UPS)]})
-
-
 def run_policy(policy, args, key, log_dir):
     replicas = [Replica(i, args.gemmactl, args.model, key, log_dir, args.ctx_size) for i in range(args.replicas)]
     try:
         for r in replicas:
             bench_load.wait_ready(r.process.pid, r.start_ns, r.port, timeout_s=180)
         dispatcher = Dispatcher(policy, replicas, seed=args.seed)
-        results, lock = [], threading.Lock()
         cpu_before = [bench_load.cpu_seconds(r.process.pid) for r in replicas]
         busy_before, driver_before = bench_load.machine_busy_seconds(), bench_load.own_cpu_seconds()
         started = time.perf_counter()
-        deadline = started + args.policy_timeout
-        threads = [threading.Thread(target=converse, daemon=True,
-                                    args=(n, args.turns, dispatcher, key, args.max_tokens, deadline, results, lock))
-                   for n in range(args.conversations)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = bench_load.run_conversations(
+            None, key, args.conversations, args.turns, args.max_tokens, args.request_timeout,
+            route=lambda messages: replicas[dispatcher.pick(prompt_text(messages))].port)
         wall = time.perf_counter() - started
         cpu_after = [bench_load.cpu_seconds(r.process.pid) for r in replicas]
         busy_after, driver_after = bench_load.machine_busy_seconds(), bench_load.own_cpu_seconds()
@@ -316,7 +253,7 @@ def table(results, args):
         f"Generated by `scripts/bench-dispatch` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
         f"{args.replicas} × `gemmactl serve -c {args.ctx_size} -t 1 -np 2` on 127.0.0.1 (fresh processes for each "
         f"policy), {cpu}, {cores} CPUs, {memory}. Workload: {args.conversations} conversations at once × {args.turns} "
-        f"turns, each turn re-sending the history; a shared system prompt of "
+        f"turns (bench_load's multi-turn scenario), each turn re-sending the history; a shared system prompt of "
         f"{results[0]['first_prompt_tokens'] or '?'} prompt tokens with the first question; streaming chat, "
         f"`temperature: 0`, `max_tokens: {args.max_tokens}`. The dispatcher applies the EPP v1.5.0 scorers to each "
         "replica's `/metrics`, scraped when the request arrives (see `scripts/bench_dispatch.py`).",
@@ -339,7 +276,7 @@ def table(results, args):
         "÷ (wall time × CPUs): the machine is shared, so compare the rows' cached shares first and their timings "
         "with this column in mind.",
         "",
-        f"Rerun: `scripts/bench-dispatch` (options: `--conversations`, `--turns`, `--max-tokens`, `--policy-timeout`).",
+        "Rerun: `scripts/bench-dispatch` (options: `--conversations`, `--turns`, `--max-tokens`, `--request-timeout`).",
         f"<!-- {SECTION}:end -->",
     ]
     return "\n".join(lines) + "\n"
@@ -354,7 +291,7 @@ def main():
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--ctx-size", type=int, default=4096)
-    parser.add_argument("--policy-timeout", type=float, default=600, help="seconds before a policy stops starting turns")
+    parser.add_argument("--request-timeout", type=float, default=300, help="seconds one turn may take")
     parser.add_argument("--policies", default="round-robin,least-queue,prefix+queue+kv")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--json", help="write the results here too")
@@ -367,6 +304,8 @@ def main():
     for policy in policies:
         if policy not in ("round-robin", "least-queue", "prefix+queue+kv"):
             parser.error(f"unknown policy '{policy}' (round-robin, least-queue, prefix+queue+kv)")
+    # A TERM unwinds like Ctrl-C, so every replica is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     key = "dispatch-" + secrets.token_hex(12)
     log_dir = tempfile.mkdtemp(prefix="gemmactl-dispatch.")
     print(f"==> server logs in {log_dir}", file=sys.stderr)

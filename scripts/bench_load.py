@@ -86,8 +86,9 @@ def conversation_reply(conversation, turn):
             f"details for question {turn + 1} are posted at the utility office and on the notice board.")
 
 
-def run_conversations(port, key, conversations, turns, max_tokens, request_timeout):
-    """Runs every conversation at once, each turn after the last one's answer; returns per-turn results."""
+def run_conversations(port, key, conversations, turns, max_tokens, request_timeout, route=None):
+    """Runs every conversation at once, each turn after the last one's answer; returns per-turn results.
+    `route(messages)`, when given, picks the port of each turn (scripts/bench_dispatch.py's replicas)."""
     results = []
     lock = threading.Lock()
 
@@ -95,8 +96,9 @@ def run_conversations(port, key, conversations, turns, max_tokens, request_timeo
         messages = [{"role": "system", "content": SHARED_SYSTEM}]
         for turn in range(turns):
             messages.append({"role": "user", "content": conversation_turn(conversation, turn)})
-            outcome = stream_chat(port, key, messages, max_tokens, request_timeout)
-            outcome.update(conversation=conversation, turn=turn)
+            turn_port = route(messages) if route else port
+            outcome = stream_chat(turn_port, key, messages, max_tokens, request_timeout)
+            outcome.update(conversation=conversation, turn=turn, port=turn_port)
             with lock:
                 results.append(outcome)
             if not outcome["ok"]:
