@@ -115,5 +115,41 @@ class MergeTests(unittest.TestCase):
         self.assertEqual(merged["levels"][0]["generated_tps"], 2.0)
 
 
+class MarkedSectionTests(unittest.TestCase):
+    def test_a_section_is_replaced_in_place_and_survives_a_report(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "BENCHMARKS.md")
+            bench_load.write_atomic(path, "# Benchmarks\n\nbody\n")
+            first = "<!-- bench-dispatch:start -->\nold\n<!-- bench-dispatch:end -->\n"
+            second = "<!-- bench-dispatch:start -->\nnew\n<!-- bench-dispatch:end -->\n"
+            bench_load.put_marked_section(path, "bench-dispatch", first)
+            bench_load.put_marked_section(path, "bench-dispatch", second)
+            with open(path) as f:
+                self.assertEqual(f.read(), "# Benchmarks\n\nbody\n\n" + second)
+            self.assertEqual(bench_load.marked_sections(path), [second])
+
+
+class DispatchTests(unittest.TestCase):
+    """scripts/bench_dispatch.py's imitation of the EPP's scorers."""
+
+    def test_prefix_index_scores_the_share_of_leading_blocks_seen(self):
+        import bench_dispatch
+        shared = "system prompt " * 40
+        seen = bench_dispatch.block_hashes(shared + "first conversation", 16)
+        index = bench_dispatch.PrefixIndex(2)
+        index.record(0, seen, capacity=1000)
+        again = bench_dispatch.block_hashes(shared + "second conversation, a little longer", 16)
+        self.assertGreater(index.match_ratio(0, again), 0.5)
+        self.assertLess(index.match_ratio(0, again), 1.0)
+        self.assertEqual(index.match_ratio(1, again), 0.0)
+        index.record(1, again, capacity=3)  # an LRU of 3 blocks keeps only the newest
+        self.assertEqual(len(index.seen[1]), 3)
+
+    def test_queue_score_prefers_the_shortest_queue_and_is_neutral_when_equal(self):
+        import bench_dispatch
+        self.assertEqual(bench_dispatch.normalised_low_is_good([0, 2, 4]), [1.0, 0.5, 0.0])
+        self.assertEqual(bench_dispatch.normalised_low_is_good([1, 1]), [1.0, 1.0])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
