@@ -120,10 +120,9 @@ class MarkedSectionTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "BENCHMARKS.md")
             bench_load.write_atomic(path, "# Benchmarks\n\nbody\n")
-            first = "<!-- bench-dispatch:start -->\nold\n<!-- bench-dispatch:end -->\n"
-            second = "<!-- bench-dispatch:start -->\nnew\n<!-- bench-dispatch:end -->\n"
-            bench_load.put_marked_section(path, "bench-dispatch", first)
-            bench_load.put_marked_section(path, "bench-dispatch", second)
+            bench_load.put_marked_section(path, "bench-dispatch", "old\n")
+            bench_load.put_marked_section(path, "bench-dispatch", "new\n")
+            second = "<!-- scripts/bench-dispatch -->\nnew\n<!-- /scripts/bench-dispatch -->\n"
             with open(path) as f:
                 self.assertEqual(f.read(), "# Benchmarks\n\nbody\n\n" + second)
             self.assertEqual(bench_load.marked_sections(path), [second])
