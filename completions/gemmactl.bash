@@ -186,9 +186,9 @@ _gemmactl() {
 
 _gemmactl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--no-auth --offline --log-prompts --repack --fast-kernels --version -h --help)
+    non_repeating_flags=(--no-auth --offline --log-prompts --deterministic --version -h --help)
     repeating_options=()
-    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --log-level)
+    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -254,6 +254,12 @@ _gemmactl_serve() {
         return
         ;;
     '--metrics-port')
+        return
+        ;;
+    '--cache-ram'|'-cram')
+        return
+        ;;
+    '--slot-save-path')
         return
         ;;
     '--log-level')
@@ -439,7 +445,7 @@ _gemmactl_render() {
     repeating_flags=()
     non_repeating_flags=(--legacy-endpoints --print-values --version -h --help)
     repeating_options=(--set --model)
-    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o --plan-from)
+    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --external-host --replicas --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o --plan-from)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -472,6 +478,12 @@ _gemmactl_render() {
         return
         ;;
     '--external-ip')
+        return
+        ;;
+    '--external-host')
+        return
+        ;;
+    '--replicas')
         return
         ;;
     '--ctx-size')
