@@ -4,11 +4,13 @@ import Testing
 
 /// The operations commands against the real llama-server built from the pinned llama.cpp, with the
 /// real default model: llama-server's own JSON, not a stand-in's idea of it.
-@Suite("Operations against llama-server", .serialized, .enabled(if: ServerProcess.llamaServer != nil, "llama-server is not built (scripts/setup)"))
+/// scripts/test builds llama-server (`scripts/setup --tools`); a missing one fails the suite.
+@Suite("Operations against llama-server", .serialized)
 struct LlamaServerOperationsTests {
     @Test func healthSlotsAndDoctorAgainstLlamaServer() async throws {
         let model = try DefaultModel.path()
-        let server = try ServerProcess(executable: ServerProcess.llamaServer!) { port in
+        let llamaServer = try #require(ServerProcess.llamaServer, "llama-server is not built: run scripts/setup --tools")
+        let server = try ServerProcess(executable: llamaServer) { port in
             ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", "2048", "-np", "2", "-t", "2",
              "--api-key", "llama-key", "--slots"]
         }
