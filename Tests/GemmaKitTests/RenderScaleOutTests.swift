@@ -19,17 +19,27 @@ struct RenderScaleOutTests {
     @Test("the pool selects the server's pods and port; the route, picker Service and metrics port line up")
     func poolWiring() throws {
         let all = try objects(RenderScenario.gemmactlPool.values)
-        #expect(all.map(\.kind) == ["Namespace", "ExternalSecret", "Service", "Deployment", "InferencePool", "ServiceAccount", "Role",
+        #expect(all.map(\.kind) == ["Namespace", "ExternalSecret", "Service", "StatefulSet", "InferencePool", "ServiceAccount", "Role",
                                     "RoleBinding", "ConfigMap", "Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget",
                                     "NetworkPolicy", "HTTPRoute"])
-        let server = try one(all, "Deployment", "gemma"), pool = try one(all, "InferencePool")
+        let server = try one(all, "StatefulSet", "gemma"), pool = try one(all, "InferencePool")
         let podLabels = try #require(server["spec"]?["template"]?["metadata"]?["labels"]?.mapping)
         let selector = try #require(pool["spec"]?["selector"]?["matchLabels"]?.mapping)
         #expect(selector == server["spec"]?["selector"]?["matchLabels"]?.mapping)
         #expect(selector.allSatisfy { podLabels[$0.key] == $0.value })
         #expect(pool["spec"]?["targetPorts"]?[0]?["number"]?.int == 8080)
         #expect(server["spec"]?["replicas"]?.int == 3)
-        #expect(server["spec"]?["strategy"]?["rollingUpdate"]?["maxSurge"]?.int == 0)
+        // Each pod's own model volume, kept across restarts: no shared claim, and the pull writes into it.
+        #expect(!all.contains { $0.kind == "PersistentVolumeClaim" })
+        let claim = try #require(server["spec"]?["volumeClaimTemplates"]?[0])
+        #expect(claim["metadata"]?["name"]?.string == "models")
+        #expect(strings(claim["spec"]?["accessModes"]) == ["ReadWriteOnce"])
+        #expect(server["spec"]?["template"]?["spec"]?["volumes"]?.sequence?.contains { $0["name"]?.string == "models" } == false)
+        let mounts = try #require(server["spec"]?["template"]?["spec"]?["initContainers"]?[0]?["volumeMounts"]?.sequence)
+        #expect(mounts.contains { $0["name"]?.string == "models" })
+        #expect(server["spec"]?["serviceName"]?.string == "gemma")
+        #expect(server["spec"]?["podManagementPolicy"]?.string == "Parallel")
+        #expect(server["spec"]?["persistentVolumeClaimRetentionPolicy"]?["whenScaled"]?.string == "Retain")
 
         let container = try #require(server["spec"]?["template"]?["spec"]?["containers"]?[0])
         let args = strings(container["args"])
@@ -129,6 +139,18 @@ struct RenderScaleOutTests {
         let hpa = try objects(cpu)
         #expect(!hpa.contains { $0.kind == "ScaledObject" })
         #expect(try one(hpa, "HorizontalPodAutoscaler")["spec"]?["scaleTargetRef"]?["name"]?.string == "gemma")
+
+        // Per-pod volumes: both scalers target the StatefulSet, which has no replica count of its own.
+        for scaler in ["keda", "cpu"] {
+            var perPod = RenderScenario.gemmactlPoolKEDA.values
+            perPod.autoscaling.scaler = scaler
+            perPod.storage.accessMode = "ReadWriteOnce"
+            perPod.storage.perPod = true
+            let all = try objects(perPod)
+            let target = try one(all, scaler == "keda" ? "ScaledObject" : "HorizontalPodAutoscaler")["spec"]?["scaleTargetRef"]
+            #expect(target?["kind"]?.string == "StatefulSet" && target?["name"]?.string == "gemma")
+            #expect(try one(all, "StatefulSet", "gemma")["spec"]?["replicas"] == nil)
+        }
     }
 
     @Test("bad scale-out values name the field", arguments: [

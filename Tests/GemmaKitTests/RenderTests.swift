@@ -141,7 +141,7 @@ struct RenderTests {
         #expect(try kinds(.gemmactl) == ["Namespace", "ExternalSecret", "PersistentVolumeClaim", "Service", "Deployment", "NetworkPolicy", "HTTPRoute"])
         #expect(try kinds(.gemmactlPodValues) == ["ExternalSecret", "PersistentVolumeClaim", "Service", "Deployment", "NetworkPolicy", "HTTPRoute"])
         #expect(try kinds(.llamaServer) == ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service",
-                                            "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "HTTPRoute"])
+                                            "StatefulSet", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "HTTPRoute"])
         #expect(try kinds(.ollama) == ["Namespace", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "HTTPRoute"])
         #expect(try kinds(.externalOllama) == ["Namespace", "Service", "EndpointSlice", "AgentgatewayBackend", "AgentgatewayBackend", "HTTPRoute", "HTTPRoute"])
         #expect(try kinds(.externalOllamaLegacy) == ["Namespace", "Service", "Endpoints", "AgentgatewayBackend", "HTTPRoute"])
@@ -213,8 +213,9 @@ struct RenderTests {
         perPod.storage.perPod = true
         let manifests = try renderer.render(perPod)
         #expect(!manifests.contains { $0.kind == "PersistentVolumeClaim" })
-        let volume = try object(try #require(manifests.first { $0.kind == "Deployment" }))["spec"]?["template"]?["spec"]?["volumes"]?[0]
-        #expect(volume?["ephemeral"]?["volumeClaimTemplate"]?["spec"]?["resources"]?["requests"]?["storage"]?.string == "5Gi")
+        #expect(!manifests.contains { $0.kind == "Deployment" && $0.name == "gemma" })
+        let workload = try object(try #require(manifests.first { $0.kind == "StatefulSet" }))
+        #expect(workload["spec"]?["volumeClaimTemplates"]?[0]?["spec"]?["resources"]?["requests"]?["storage"]?.string == "5Gi")
     }
 
     @Test("the NetworkPolicy lets in the gateway's data-plane namespace, not the Gateway object's")
@@ -274,7 +275,7 @@ struct RenderTests {
         #expect(nginx.contains("access_log /dev/stdout gemma;"))
         #expect(lua.contains("api-key-previous"))
         #expect(lua.contains("hmac_sha1"))
-        let deployment = try object(try #require(manifests.first { $0.kind == "Deployment" }))
+        let deployment = try object(try #require(manifests.first { $0.kind == "StatefulSet" }))
         let keyVolume = deployment["spec"]?["template"]?["spec"]?["volumes"]?.sequence?.first { $0["name"]?.string == "api-key" }
         #expect(keyVolume?["secret"]?["items"] == nil, "every item of the Secret is mounted, api-key-previous included")
     }

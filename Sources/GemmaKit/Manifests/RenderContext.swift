@@ -175,6 +175,8 @@ enum RenderContext {
             "workload": .map([
                 // Several pods: replace them one at a time (never two copies of one pod's memory on a node).
                 "rolling": .bool(!external && (values.replicas > 1 || values.autoscaling.enabled)),
+                // Per-pod model volumes that outlive the pod need a StatefulSet's volumeClaimTemplates.
+                "statefulSet": .bool(values.storage.perPod),
             ]),
             "pool": .map([
                 "enabled": .bool(pool),

@@ -90,7 +90,7 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var storageClass = ""
         /// ReadWriteOnce; ReadWriteMany where pods on several nodes share the model volume.
         public var accessMode = "ReadWriteOnce"
-        /// Each pod gets its own model volume (a generic ephemeral volume, deleted with the pod) instead
+        /// Each pod gets its own model volume (a StatefulSet's volumeClaimTemplates, kept across restarts) instead
         /// of one shared PersistentVolumeClaim: several replicas without ReadWriteMany storage.
         public var perPod = false
     }
