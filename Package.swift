@@ -44,8 +44,10 @@ let package = Package(
             resources: [.copy("Resources/templates")],
             linkerSettings: [
                 // Lets LlamaBackend reach llama.cpp's CPU backend as it is created, to switch it to
-                // the batch-invariant reference kernels (GNU ld / lld only, hence Linux only).
-                .unsafeFlags(["-Xlinker", "--wrap=ggml_backend_init_by_type"], .when(platforms: [.linux])),
+                // the batch-invariant reference kernels, and keep llamafile's kernels out of such a
+                // backend (GNU ld / lld only, hence Linux only).
+                .unsafeFlags(["-Xlinker", "--wrap=ggml_backend_init_by_type", "-Xlinker", "--wrap=llamafile_sgemm"],
+                             .when(platforms: [.linux])),
             ]
         ),
         .executableTarget(

@@ -5,8 +5,9 @@
 //
 //   determinism-check MODEL.gguf [--tokens N] [--threads N] [--fast-kernels]
 //
-// Link with -Wl,--wrap=ggml_backend_init_by_type: like gemmactl (LlamaBackend.swift), it switches
-// the CPU backend llama.cpp creates to ggml's reference kernels, unless --fast-kernels.
+// Link with -Wl,--wrap=ggml_backend_init_by_type -Wl,--wrap=llamafile_sgemm: like gemmactl
+// (LlamaBackend.swift), it switches the CPU backend llama.cpp creates to ggml's reference kernels and
+// keeps llamafile's kernels out of it, unless --fast-kernels.
 // Exit status: 0 when every prompt's tokens and logits match bit for bit, 1 on a mismatch (the
 // first divergence is printed), 2 on bad arguments or a llama.cpp failure.
 #define _POSIX_C_SOURCE 199309L
@@ -44,6 +45,26 @@ ggml_backend_t __wrap_ggml_backend_init_by_type(enum ggml_backend_dev_type type,
         ggml_backend_cpu_set_use_ref(backend, true);
     }
     return backend;
+}
+
+// The leading fields of ggml's struct ggml_compute_params (ggml-cpu-impl.h, not installed), as in
+// gemmactl's Sources/CLlama/shim.h.
+struct ggml_compute_params;
+struct compute_params_head { int ith, nth; size_t wsize; void * wdata; void * threadpool; bool use_ref; };
+
+bool __real_llamafile_sgemm(const struct ggml_compute_params * params, int64_t m, int64_t n, int64_t k,
+                            const void * a, int64_t lda, const void * b, int64_t ldb, void * c, int64_t ldc,
+                            int Atype, int Btype, int Ctype);
+
+// llamafile's tinyBLAS computes a row differently when other rows share the batch: declined (false,
+// ggml's own kernels run) on a backend switched to reference kernels.
+bool __wrap_llamafile_sgemm(const struct ggml_compute_params * params, int64_t m, int64_t n, int64_t k,
+                            const void * a, int64_t lda, const void * b, int64_t ldb, void * c, int64_t ldc,
+                            int Atype, int Btype, int Ctype) {
+    if (params != NULL && ((const struct compute_params_head *) (const void *) params)->use_ref) {
+        return false;
+    }
+    return __real_llamafile_sgemm(params, m, n, k, a, lda, b, ldb, c, ldc, Atype, Btype, Ctype);
 }
 
 static void quiet_log(enum ggml_log_level level, const char * text, void * user_data) {

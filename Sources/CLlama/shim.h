@@ -40,4 +40,26 @@ static inline unsigned long gemmactl_hwcap2(void) { return getauxval(AT_HWCAP2);
 // The linker's --wrap=ggml_backend_init_by_type (Package.swift) sends llama.cpp's call for its
 // CPU backend to gemmactl's __wrap_ function, which calls this original; see LlamaBackend.swift.
 ggml_backend_t __real_ggml_backend_init_by_type(enum ggml_backend_dev_type type, const char * params);
+
+// --wrap=llamafile_sgemm sends ggml's matrix multiplications to gemmactl's __wrap_ function first, which
+// declines (false: ggml's own kernels) for a backend switched to reference kernels, else calls this
+// original (ggml-cpu/llamafile/sgemm.h).
+struct ggml_compute_params;
+bool __real_llamafile_sgemm(const struct ggml_compute_params * params, int64_t m, int64_t n, int64_t k,
+                            const void * a, int64_t lda, const void * b, int64_t ldb, void * c, int64_t ldc,
+                            int Atype, int Btype, int Ctype);
+
+// The leading fields of ggml's struct ggml_compute_params (ggml-cpu-impl.h, not installed) at the pinned
+// llama.cpp commit; EngineTests' batch-invariance tests fail if they move.
+struct gemmactl_compute_params_head {
+    int ith, nth;
+    size_t wsize;
+    void * wdata;
+    void * threadpool;
+    bool use_ref;
+};
+
+static inline bool gemmactl_compute_params_use_ref(const struct ggml_compute_params * params) {
+    return ((const struct gemmactl_compute_params_head *) (const void *) params)->use_ref;
+}
 #endif

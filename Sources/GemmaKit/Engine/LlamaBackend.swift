@@ -104,4 +104,16 @@ func wrappedBackendInitByType(_ type: ggml_backend_dev_type, _ params: UnsafePoi
     }
     return backend
 }
+
+/// llamafile's tinyBLAS kernels (on in llama.cpp's default build, and fast for prompts) compute a row
+/// differently when other rows share the batch. `--wrap=llamafile_sgemm` (Package.swift) routes ggml's
+/// call here: a backend switched to reference kernels declines them, so ggml's own per-row kernels run.
+@_cdecl("__wrap_llamafile_sgemm")
+func wrappedLlamafileSgemm(_ params: OpaquePointer?, _ m: Int64, _ n: Int64, _ k: Int64,
+                           _ a: UnsafeRawPointer?, _ lda: Int64, _ b: UnsafeRawPointer?, _ ldb: Int64,
+                           _ c: UnsafeMutableRawPointer?, _ ldc: Int64,
+                           _ aType: Int32, _ bType: Int32, _ cType: Int32) -> Bool {
+    if let params, gemmactl_compute_params_use_ref(params) { return false }
+    return __real_llamafile_sgemm(params, m, n, k, a, lda, b, ldb, c, ldc, aType, bType, cType)
+}
 #endif
