@@ -119,11 +119,11 @@ struct EngineTests {
         let prompt = model.tokenize("A JSON object describing a cat:")
         let result = try await engine.complete(GenerationRequest(
             prompt: prompt, sampling: SamplingParameters(temperature: 0, grammar: JSONGrammar.object), maxTokens: 80))
+        #expect(result.text.hasPrefix("{"))
+        #expect(JSONPrefix.isValid(result.text), "not the start of a JSON object: \(result.text)")
         if result.stats?.finishReason == .stop {
             let object = try JSONSerialization.jsonObject(with: Data(result.text.utf8))
             #expect(object is [String: Any])
-        } else {
-            #expect(result.text.hasPrefix("{"))
         }
     }
 

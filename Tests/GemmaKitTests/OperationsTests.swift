@@ -218,11 +218,8 @@ struct OperationsKeyTests {
 
 @Suite("Operations: doctor")
 struct OperationsDoctorTests {
-    @Test func memoryEstimateIsThePlannersForTheRealModel() throws {
+    @Test func memoryEstimateCountsTheRealModelsWeightsAndGrowsWithTheContext() throws {
         let estimate = try PlannerMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 8192, parallel: 4)
-        let plan = try MemoryPlanner.plan(path: TestModel.path, options: PlanOptions(contextSize: 8192, parallel: 4))
-        #expect(estimate.totalBytes == plan.totalBytes)
-        #expect(estimate.kvCacheBytes == plan.kvCacheBytes)
         #expect(estimate.weightsBytes == (try GGUFFile(path: TestModel.path)).tensorDataBytes)
         let smaller = try PlannerMemoryEstimator().estimate(modelPath: TestModel.path, contextSize: 4096, parallel: 4)
         #expect(smaller.kvCacheBytes < estimate.kvCacheBytes)

@@ -319,7 +319,9 @@ struct SchedulerTests {
         _ = try await iterator.next()  // started: the slot is taken
         while engine.slots.first?.isProcessing != true { try await Task.sleep(for: .milliseconds(5)) }
         let queued = try engine.generate(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 1))
-        #expect(throws: EngineError.self) { _ = try engine.generate(GenerationRequest(prompt: prompt)) }
+        #expect { _ = try engine.generate(GenerationRequest(prompt: prompt)) } throws: { error in
+            (error as? EngineError)?.code == .queueFull
+        }
         _ = queued
     }
 }

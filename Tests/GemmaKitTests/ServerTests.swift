@@ -231,6 +231,7 @@ struct ServerTests {
         let jsonChoice = try #require((json.object["choices"] as? [[String: Any]])?.first)
         let text = try #require((jsonChoice["message"] as? [String: Any])?["content"] as? String)
         #expect(text.hasPrefix("{"))
+        #expect(JSONPrefix.isValid(text), "not the start of a JSON object: \(text)")
         if jsonChoice["finish_reason"] as? String == "stop" {
             #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) is [String: Any], "not JSON: \(text)")
         }

@@ -3,11 +3,16 @@ import GemmaKit
 import Testing
 
 /// The operations commands against the real `gemmactl serve` (issue 3) with the default model and a
-/// keys file. Enabled once the binary has a `serve` subcommand.
-@Suite("Operations against gemmactl serve", .serialized, .enabled(if: ServerProcess.gemmactlServeExists, "gemmactl has no serve subcommand yet"))
+/// keys file.
+@Suite("Operations against gemmactl serve", .serialized)
 struct ServeOperationsTests {
     static func startServe(keysFile: String) throws -> ServerProcess {
-        try ServerProcess(executable: GemmactlBinary.path) { port in
+        // A binary without a working `serve` fails this suite instead of skipping it.
+        let help = try GemmactlBinary.runBlocking(["serve", "--help"], environment: [:], stdin: nil)
+        guard help.stdout.contains("USAGE: gemmactl serve") else {
+            throw ServeUnavailable(output: help.stdout + help.stderr)
+        }
+        return try ServerProcess(executable: GemmactlBinary.path) { port in
             ["serve", "--host", "127.0.0.1", "--port", String(port), "--api-key-file", keysFile, "-c", "2048", "-np", "2"]
         }
     }
@@ -67,4 +72,10 @@ struct ServeOperationsTests {
         #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "old-key"]).status == 3)
         #expect(try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": newKey]).status == 0)
     }
+}
+
+/// `gemmactl serve --help` did not show serve's usage: the binary under test cannot serve.
+struct ServeUnavailable: Error, CustomStringConvertible {
+    let output: String
+    var description: String { "gemmactl serve --help did not print serve's usage:\n\(output.prefix(2000))" }
 }

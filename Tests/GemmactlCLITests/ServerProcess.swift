@@ -40,11 +40,6 @@ final class ServerProcess: @unchecked Sendable {
     deinit { stop() }
 
     /// Whether the built gemmactl has a `serve` subcommand yet.
-    static let gemmactlServeExists: Bool = {
-        // An unknown subcommand's --help shows the root help (exit 0), so look for serve's own usage line.
-        (try? GemmactlBinary.runBlocking(["serve", "--help"], environment: [:], stdin: nil).stdout)?.contains("USAGE: gemmactl serve") == true
-    }()
-
     static let llamaServer: String? = {
         let home = FileManager.default.homeDirectoryForCurrentUser.path
         let cache = ProcessInfo.processInfo.environment["GEMMACTL_CACHE_DIR"] ?? "\(home)/.cache/gemmactl"
