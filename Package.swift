@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "gemmactl",
-    platforms: [.macOS(.v15)],
+    // Linux only: the server uses Linux APIs (epoll through NIO, /proc and cgroup files, GNU ld's --wrap).
     products: [
         .executable(name: "gemmactl", targets: ["gemmactl"]),
         .library(name: "GemmaKit", targets: ["GemmaKit"]),
@@ -50,14 +50,16 @@ let package = Package(
                              .when(platforms: [.linux])),
             ]
         ),
-        .executableTarget(
-            name: "gemmactl",
+        // The subcommands, as a library so that tests can call them; the executable is main only.
+        .target(
+            name: "GemmactlCommands",
             dependencies: [
                 "GemmaKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "gemmactl", dependencies: ["GemmactlCommands"]),
         .testTarget(
             name: "GemmaKitTests",
             dependencies: [
@@ -75,6 +77,8 @@ let package = Package(
             name: "GemmactlCLITests",
             dependencies: [
                 "GemmaKit",
+                "GemmactlCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -188,12 +188,30 @@ _gemmactl_serve() {
     repeating_flags=()
     non_repeating_flags=(--no-auth --offline --log-prompts --deterministic --version -h --help)
     repeating_options=()
-    non_repeating_options=(-m --model --hf-repo --hf-file --alias -c --ctx-size --parallel -np -t --threads --threads-batch -b --batch-size --ubatch-size -ub --n-gpu-layers -ngl --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --log-level)
+    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --hf-repo --hf-file --alias --threads-batch --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
-    '-m'|'--model')
+    '--model'|'-m')
+        return
+        ;;
+    '--ctx-size'|'-c')
+        return
+        ;;
+    '--parallel'|'-np')
+        return
+        ;;
+    '--threads'|'-t')
+        return
+        ;;
+    '--batch-size'|'-b')
+        return
+        ;;
+    '--ubatch-size'|'-ub')
+        return
+        ;;
+    '--n-gpu-layers'|'-ngl')
         return
         ;;
     '--hf-repo')
@@ -205,25 +223,7 @@ _gemmactl_serve() {
     '--alias')
         return
         ;;
-    '-c'|'--ctx-size')
-        return
-        ;;
-    '--parallel'|'-np')
-        return
-        ;;
-    '-t'|'--threads')
-        return
-        ;;
     '--threads-batch')
-        return
-        ;;
-    '-b'|'--batch-size')
-        return
-        ;;
-    '--ubatch-size'|'-ub')
-        return
-        ;;
-    '--n-gpu-layers'|'-ngl')
         return
         ;;
     '--host')
@@ -272,12 +272,18 @@ _gemmactl_generate() {
     repeating_flags=()
     non_repeating_flags=(--chat --version -h --help)
     repeating_options=(--stop)
-    non_repeating_options=(-m --model --n-gpu-layers -ngl --log-level --prompt -p --max-tokens -n --temperature --seed --ctx-size -c --threads -t)
+    non_repeating_options=(--model -m --ctx-size -c --threads -t --n-gpu-layers -ngl --log-level --prompt -p --max-tokens -n --temperature --seed)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
-    '-m'|'--model')
+    '--model'|'-m')
+        return
+        ;;
+    '--ctx-size'|'-c')
+        return
+        ;;
+    '--threads'|'-t')
         return
         ;;
     '--n-gpu-layers'|'-ngl')
@@ -299,12 +305,6 @@ _gemmactl_generate() {
         return
         ;;
     '--stop')
-        return
-        ;;
-    '--ctx-size'|'-c')
-        return
-        ;;
-    '--threads'|'-t')
         return
         ;;
     esac
@@ -412,18 +412,30 @@ _gemmactl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--ctx-size -c --parallel -np --ubatch-size -ub --cache-type-k --cache-type-v --memory-limit --cache-dir)
+    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --cache-type-k --cache-type-v --memory-limit --cache-dir)
     __gemmactl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
+    '--model'|'-m')
+        return
+        ;;
     '--ctx-size'|'-c')
         return
         ;;
     '--parallel'|'-np')
         return
         ;;
+    '--threads'|'-t')
+        return
+        ;;
+    '--batch-size'|'-b')
+        return
+        ;;
     '--ubatch-size'|'-ub')
+        return
+        ;;
+    '--n-gpu-layers'|'-ngl')
         return
         ;;
     '--cache-type-k')
@@ -616,7 +628,7 @@ _gemmactl_doctor() {
     repeating_flags=()
     non_repeating_flags=(--insecure --json --stream-check --version -h --help)
     repeating_options=()
-    non_repeating_options=(--url --api-key-file --timeout --memory-limit -m --model --ctx-size -c --parallel -np --namespace -s --selector --gateway-url --stuck-interval)
+    non_repeating_options=(--url --api-key-file --timeout --memory-limit --model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --namespace -s --selector --gateway-url --stuck-interval)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -633,13 +645,25 @@ _gemmactl_doctor() {
     '--memory-limit')
         return
         ;;
-    '-m'|'--model')
+    '--model'|'-m')
         return
         ;;
     '--ctx-size'|'-c')
         return
         ;;
     '--parallel'|'-np')
+        return
+        ;;
+    '--threads'|'-t')
+        return
+        ;;
+    '--batch-size'|'-b')
+        return
+        ;;
+    '--ubatch-size'|'-ub')
+        return
+        ;;
+    '--n-gpu-layers'|'-ngl')
         return
         ;;
     '--namespace')

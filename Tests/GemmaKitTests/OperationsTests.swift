@@ -6,16 +6,18 @@ import Yams
 @Suite("Operations: parsing")
 struct OperationsParsingTests {
     @Test func durations() throws {
-        #expect(try DurationParser.parse("120s", field: "--timeout") == .seconds(120))
-        #expect(try DurationParser.parse("2m", field: "--timeout") == .seconds(120))
-        #expect(try DurationParser.parse("1m30s", field: "--timeout") == .seconds(90))
-        #expect(try DurationParser.parse("500ms", field: "--timeout") == .milliseconds(500))
-        #expect(try DurationParser.parse("1.5h", field: "--grace") == .seconds(5400))
-        for bad in ["", "120", "2 minutes", "s", "-1s", "0s", "5d"] {
-            #expect(throws: OpsError.self) { try DurationParser.parse(bad, field: "--timeout") }
+        #expect(try DurationText.parse("120s", field: "--timeout") == .seconds(120))
+        #expect(try DurationText.parse("2m", field: "--timeout") == .seconds(120))
+        #expect(try DurationText.parse("1m30s", field: "--timeout") == .seconds(90))
+        #expect(try DurationText.parse("500ms", field: "--timeout") == .milliseconds(500))
+        #expect(try DurationText.parse("1.5h", field: "--grace") == .seconds(5400))
+        #expect(try DurationText.parse("0s", field: "--request-timeout") == .zero)
+        // One rule for every duration: a unit is required, so a bare number is refused.
+        for bad in ["", "120", "2 minutes", "s", "-1s", "5d", "400d"] {
+            #expect(throws: InputError.self) { try DurationText.parse(bad, field: "--timeout") }
         }
         do {
-            _ = try DurationParser.parse("soon", field: "--grace")
+            _ = try DurationText.parse("soon", field: "--grace")
             Issue.record("parsed 'soon'")
         } catch {
             #expect(error.message.contains("--grace"))
@@ -24,12 +26,18 @@ struct OperationsParsingTests {
     }
 
     @Test func quantities() throws {
-        #expect(try ByteQuantity.parse("4Gi", field: "--memory-limit") == 4 << 30)
-        #expect(try ByteQuantity.parse("512Mi", field: "--memory-limit") == 512 << 20)
-        #expect(try ByteQuantity.parse("4G", field: "--memory-limit") == 4_000_000_000)
-        #expect(try ByteQuantity.parse("1024", field: "--memory-limit") == 1024)
-        #expect(throws: OpsError.self) { try ByteQuantity.parse("4GB", field: "--memory-limit") }
-        #expect(throws: OpsError.self) { try ByteQuantity.parse("lots", field: "--memory-limit") }
+        #expect(try ByteSize.parse("4Gi", field: "--memory-limit") == 4 << 30)
+        #expect(try ByteSize.parse("512Mi", field: "--memory-limit") == 512 << 20)
+        #expect(try ByteSize.parse("4G", field: "--memory-limit") == 4_000_000_000)
+        #expect(try ByteSize.parse("1024", field: "--memory-limit") == 1024)
+        #expect(try ByteSize.parse("8MiB", field: "--max-body-size") == 8 << 20)
+        #expect(try ByteSize.parse("1.5Gi", field: "--memory-limit") == 3 << 29)
+        for bad in ["4GB", "lots", "", "0", "-1Mi", "4Gb"] {
+            #expect(throws: InputError.self) { try ByteSize.parse(bad, field: "--memory-limit") }
+        }
+        #expect { try ByteSize.parse("4GB", field: "--memory-limit") } throws: { error in
+            "\(error)".contains("--memory-limit") && "\(error)".contains("'4GB'")
+        }
     }
 
     @Test func endpointRejectsBadURLs() throws {

@@ -164,7 +164,7 @@ struct RenderScaleOutTests {
     ])
     func badValues(sets: [String], message: String) throws {
         let values = try ValuesLoader.load(file: nil, sets: sets + ["storage.perPod=true"]).resolved()
-        let error = try #require(throws: RenderError.self) { try values.validate() }
+        let error = try #require(throws: InputError.self) { try values.validate() }
         #expect(error.message.contains(message), "\(error.message)")
     }
 }

@@ -206,7 +206,7 @@ struct RenderTests {
     ])
     func multiAttach(set: String, named: String) throws {
         let values = try ValuesLoader.load(file: nil, sets: [set]).resolved()
-        let error = try #require(throws: RenderError.self) { try values.validate() }
+        let error = try #require(throws: InputError.self) { try values.validate() }
         #expect(error.message.contains(named) && error.message.contains("storage.accessMode ReadWriteOnce"), "\(error.message)")
         #expect(error.recovery?.contains("storage.perPod") == true)
         var shared = values
@@ -349,7 +349,7 @@ struct RenderTests {
         let secret = try object(try #require(plain.first { $0.kind == "Secret" }))
         #expect(secret["data"]?["api-key"]?.string == Data("s3cret".utf8).base64EncodedString())
         #expect(!plain.contains { $0.kind == "ExternalSecret" })
-        #expect(throws: RenderError.self) { try renderer.render(values, apiKey: nil) }
+        #expect(throws: InputError.self) { try renderer.render(values, apiKey: nil) }
 
         values.secret.source = "none"
         let none = try renderer.render(values)
@@ -401,16 +401,16 @@ struct RenderValuesTests {
     func unknownField() throws {
         let file = try temporaryFile("gateway:\n  hostnme: llm.example.com\n")
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let error = try #require(throws: RenderError.self) { try ValuesLoader.load(file: file, sets: []) }
+        let error = try #require(throws: InputError.self) { try ValuesLoader.load(file: file, sets: []) }
         #expect(error.message.contains("unknown field 'gateway.hostnme'"))
     }
 
     @Test("a value of the wrong type is an error naming the field and the value")
     func wrongType() throws {
-        let error = try #require(throws: RenderError.self) { try ValuesLoader.load(file: nil, sets: ["server.port=eighty"]) }
+        let error = try #require(throws: InputError.self) { try ValuesLoader.load(file: nil, sets: ["server.port=eighty"]) }
         #expect(error.message.contains("server.port"))
         #expect(error.message.contains("eighty"))
-        let unknown = try #require(throws: RenderError.self) { try ValuesLoader.load(file: nil, sets: ["server.prot=80"]) }
+        let unknown = try #require(throws: InputError.self) { try ValuesLoader.load(file: nil, sets: ["server.prot=80"]) }
         #expect(unknown.message.contains("server.prot"))
     }
 
@@ -445,7 +445,7 @@ struct RenderValuesTests {
     ])
     func rejected(field: String, value: String, expected: String) throws {
         let values = try ValuesLoader.load(file: nil, sets: ["\(field)=\(value)"])
-        let error = try #require(throws: RenderError.self) { try values.resolved().validate() }
+        let error = try #require(throws: InputError.self) { try values.resolved().validate() }
         #expect(error.message.contains(expected), "\(error.message)")
     }
 
@@ -465,7 +465,7 @@ struct RenderValuesTests {
     func podFieldsRejected(yaml: String, expected: String) throws {
         let file = try temporaryFile(yaml)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let error = try #require(throws: RenderError.self) { try ValuesLoader.load(file: file, sets: []).resolved().validate() }
+        let error = try #require(throws: InputError.self) { try ValuesLoader.load(file: file, sets: []).resolved().validate() }
         #expect(error.message.contains(expected), "\(error.message)")
     }
 
@@ -479,7 +479,7 @@ struct RenderValuesTests {
         let file = try temporaryFile("model:\n  ollama: gemma3:4b\n")
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try ValuesLoader.load(file: file, sets: []).model.ollama == ["gemma3:4b"])
-        let whole = try #require(throws: RenderError.self) { try ValuesLoader.load(file: nil, sets: ["podLabels=x"]) }
+        let whole = try #require(throws: InputError.self) { try ValuesLoader.load(file: nil, sets: ["podLabels=x"]) }
         #expect(whole.message.contains("mapping of keys"))
     }
 
@@ -488,17 +488,17 @@ struct RenderValuesTests {
         var ollama = RenderValues()
         ollama.profile = "ollama"
         ollama.server.extraArgs = ["--verbose"]
-        let args = try #require(throws: RenderError.self) { try ollama.resolved().validate() }
+        let args = try #require(throws: InputError.self) { try ollama.resolved().validate() }
         #expect(args.message.contains("server.extraArgs"))
         var external = RenderValues()
         external.profile = "external-ollama"
         external.external.ip = "192.168.1.50"
         external.podLabels = ["app": "gemma"]
-        let labels = try #require(throws: RenderError.self) { try external.resolved().validate() }
+        let labels = try #require(throws: InputError.self) { try external.resolved().validate() }
         #expect(labels.message.contains("podLabels is set, but the external-ollama profile runs no pod"))
         external.podLabels = [:]
         external.external.hostname = "ollama.example.ts.net"
-        let both = try #require(throws: RenderError.self) { try external.resolved().validate() }
+        let both = try #require(throws: InputError.self) { try external.resolved().validate() }
         #expect(both.message.contains("external.ip and external.hostname are both set"))
     }
 
@@ -506,10 +506,10 @@ struct RenderValuesTests {
     func externalIPRequired() throws {
         var values = RenderValues()
         values.profile = "external-ollama"
-        let missing = try #require(throws: RenderError.self) { try values.resolved().validate() }
+        let missing = try #require(throws: InputError.self) { try values.resolved().validate() }
         #expect(missing.message.contains("external.ip or external.hostname"))
         values.external.ip = "not-an-ip"
-        let bad = try #require(throws: RenderError.self) { try values.resolved().validate() }
+        let bad = try #require(throws: InputError.self) { try values.resolved().validate() }
         #expect(bad.message.contains("'not-an-ip'"))
         values.external.ip = "fd00::5"
         try values.resolved().validate()
@@ -526,7 +526,7 @@ struct RenderValuesTests {
 struct TemplateEngineTests {
     private func engine(_ files: [String: String]) -> TemplateEngine {
         TemplateEngine { name in
-            guard let text = files[name] else { throw RenderError("no \(name)") }
+            guard let text = files[name] else { throw InputError("no \(name)") }
             return text
         }
     }
@@ -568,17 +568,17 @@ struct TemplateEngineTests {
             end: 1
 
             """)
-        let scalar = try #require(throws: RenderError.self) { try engine.render("main", context: context.merging(["env": .string("x")]) { $1 }) }
+        let scalar = try #require(throws: InputError.self) { try engine.render("main", context: context.merging(["env": .string("x")]) { $1 }) }
         #expect(scalar.message.contains("'env' is a single value"))
     }
 
     @Test("template mistakes name the template and line")
     func mistakes() throws {
-        let unclosed = try #require(throws: RenderError.self) {
+        let unclosed = try #require(throws: InputError.self) {
             try engine(["t": "x: 1\n{{#if a}}\ny: 2\n"]).render("t", context: ["a": .bool(true)])
         }
         #expect(unclosed.message.contains("template t line 2"))
-        let missing = try #require(throws: RenderError.self) {
+        let missing = try #require(throws: InputError.self) {
             try engine(["t": "x: {{ nope }}\n"]).render("t", context: [:])
         }
         #expect(missing.message.contains("line 1: no value 'nope'"))

@@ -5,7 +5,7 @@ import Foundation
 enum TestModel {
     static let path: String = {
         if let path = ProcessInfo.processInfo.environment["GEMMA_TEST_MODEL"] { return path }
-        do { return try DefaultModel.path() } catch { fatalError("\(error) (the test suite needs the default model: run scripts/setup)") }
+        do { return try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment)) } catch { fatalError("\(error) (the test suite needs the default model: run scripts/setup)") }
     }()
 
     static let shared: LlamaModel = {

@@ -8,7 +8,7 @@ import Testing
 @Suite("Operations against llama-server", .serialized)
 struct LlamaServerOperationsTests {
     @Test func healthSlotsAndDoctorAgainstLlamaServer() async throws {
-        let model = try DefaultModel.path()
+        let model = try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment))
         let llamaServer = try #require(ServerProcess.llamaServer, "llama-server is not built: run scripts/setup --tools")
         let server = try ServerProcess(executable: llamaServer) { port in
             ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", "2048", "-np", "2", "-t", "2",

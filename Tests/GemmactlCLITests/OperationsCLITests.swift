@@ -74,7 +74,8 @@ struct OperationsCLITests {
     @Test func badDurationsAndURLsAreClearErrors() async throws {
         let duration = try await GemmactlBinary.run(["health", "--timeout", "soon"])
         #expect(duration.status != 0)
-        #expect(duration.stderr.contains("--timeout must be a duration such as"))
+        #expect(duration.stderr.contains("'--timeout <duration>'"), "\(duration.stderr)")
+        #expect(duration.stderr.contains("must be a duration such as"), "\(duration.stderr)")
         let url = try await GemmactlBinary.run(["health", "--url", "127.0.0.1:8000"])
         #expect(url.status != 0)
         #expect(url.stderr.contains("--url must be an http:// or https:// URL"))

@@ -5,7 +5,7 @@ import Testing
 @Suite("gemmactl render --plan-from")
 struct RenderPlanTests {
     @Test func planSetsTheServerResourcesAndFlagsStillWin() throws {
-        let model = try DefaultModel.path()
+        let model = try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment))
         let planned = try CLIProcess.run(["render", "--plan-from", model, "--ctx-size", "8192"])
         #expect(planned.status == 0, "\(planned.stderr)")
         let plan = try MemoryPlanner.plan(path: model, options: PlanOptions(contextSize: 8192, parallel: 2))

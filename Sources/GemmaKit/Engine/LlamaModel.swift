@@ -47,7 +47,7 @@ public final class LlamaModel: @unchecked Sendable {
             header = try GGUFFile(path: path)
             _ = try header.otherShards()
         } catch {
-            throw EngineError(Self.code(for: error.code), error.message, recovery: error.recovery)
+            throw EngineError(error.code.engineCode, error.message, recovery: error.recovery)
         }
         var params = llama_model_default_params()
         params.n_gpu_layers = Int32(clamping: options.gpuLayers)
@@ -84,17 +84,6 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     deinit { llama_model_free(pointer) }
-
-    private static func code(for code: GGUFError.Code) -> EngineError.Code {
-        switch code {
-        case .notFound: .modelNotFound
-        case .unreadable: .modelUnreadable
-        case .notGGUF: .notGGUF
-        case .truncated: .truncatedModel
-        case .unsupportedVersion, .corrupt: .corruptModel
-        case .splitModel: .modelLoadFailed
-        }
-    }
 
     // MARK: Facts
 

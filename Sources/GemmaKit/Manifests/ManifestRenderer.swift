@@ -33,7 +33,7 @@ public struct ManifestRenderer: Sendable {
             do {
                 return try String(contentsOf: url, encoding: .utf8)
             } catch {
-                throw RenderError("cannot read template \(url.path): \(error.localizedDescription)",
+                throw InputError("cannot read template \(url.path): \(error.localizedDescription)",
                                   recovery: "point --templates at a copy of gemmactl's templates/ directory")
             }
         }
@@ -45,7 +45,7 @@ public struct ManifestRenderer: Sendable {
         try values.validate()
         if values.secretSource == .secret && values.deploymentProfile != .externalOllama {
             guard let apiKey, !apiKey.isEmpty else {
-                throw RenderError("secret.source is 'secret' but the API key is empty",
+                throw InputError("secret.source is 'secret' but the API key is empty",
                                   recovery: "put the key in the file given to --api-key-file")
             }
         }
@@ -71,7 +71,7 @@ public struct ManifestRenderer: Sendable {
         do {
             try files.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw RenderError("cannot create output directory \(directory.path): \(error.localizedDescription)",
+            throw InputError("cannot create output directory \(directory.path): \(error.localizedDescription)",
                               recovery: "choose a directory you can write to with -o")
         }
         var names: [String] = []
@@ -123,14 +123,14 @@ public struct ManifestRenderer: Sendable {
         do {
             parsed = Array(try Yams.compose_all(yaml: document))
         } catch {
-            throw RenderError("template \(template) rendered invalid YAML: \(error)",
+            throw InputError("template \(template) rendered invalid YAML: \(error)",
                               recovery: "fix the template; values are always quoted, so the template text is at fault")
         }
         guard parsed.count == 1, let root = parsed.first?.mapping,
               let kind = root["kind"]?.string, root["apiVersion"]?.string != nil,
               let name = root["metadata"]?.mapping?["name"]?.string
         else {
-            throw RenderError("template \(template) rendered something that is not one Kubernetes object",
+            throw InputError("template \(template) rendered something that is not one Kubernetes object",
                               recovery: "each document needs apiVersion, kind and metadata.name")
         }
         return RenderedManifest(kind: kind, name: name, text: document)
@@ -147,7 +147,7 @@ public struct ManifestRenderer: Sendable {
             if rename(temp.path, url.path) != 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } catch {
             try? files.removeItem(at: temp)
-            throw RenderError("cannot write \(url.path): \(error.localizedDescription)",
+            throw InputError("cannot write \(url.path): \(error.localizedDescription)",
                               recovery: "check that the output directory is writable")
         }
     }
@@ -157,11 +157,11 @@ public struct ManifestRenderer: Sendable {
 /// executable (`gemmactl_GemmaKit.resources/templates`, where SwiftPM and the Dockerfile put it), then
 /// `../share/gemmactl/templates` beside the executable.
 public enum TemplateLocator {
-    public static func directory(override: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
+    public static func directory(override: String?, environment: [String: String]) throws -> URL {
         if let override {
             let url = URL(fileURLWithPath: override)
             guard FileManager.default.fileExists(atPath: url.appendingPathComponent("deployment.yaml").path) else {
-                throw RenderError("--templates \(override) holds no deployment.yaml",
+                throw InputError("--templates \(override) holds no deployment.yaml",
                                   recovery: "point --templates at a copy of gemmactl's templates/ directory")
             }
             return url
@@ -178,7 +178,7 @@ public enum TemplateLocator {
         if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("deployment.yaml").path) }) {
             return found
         }
-        throw RenderError("cannot find gemmactl's manifest templates (looked in \(candidates.map(\.path).joined(separator: ", ")))",
+        throw InputError("cannot find gemmactl's manifest templates (looked in \(candidates.map(\.path).joined(separator: ", ")))",
                           recovery: "pass --templates DIR with the repository's templates/ directory, or set GEMMACTL_TEMPLATES")
     }
 }

@@ -144,7 +144,7 @@ extension Check {
                 && parts[0].wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/) != nil
         }
         guard ok else {
-            throw RenderError("\(field): key '\(key)' is not a valid Kubernetes key",
+            throw InputError("\(field): key '\(key)' is not a valid Kubernetes key",
                               recovery: "use an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', e.g. example.com/team")
         }
     }
@@ -154,7 +154,7 @@ extension Check {
             try qualifiedName(key, field: field)
             let ok = value.isEmpty || (value.count <= 63 && value.wholeMatch(of: /[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?/) != nil)
             guard ok else {
-                throw RenderError("\(field).\(key): '\(value)' is not a valid label value",
+                throw InputError("\(field).\(key): '\(value)' is not a valid label value",
                                   recovery: "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
             }
         }
@@ -163,7 +163,7 @@ extension Check {
     static func annotations(_ annotations: [String: String], field: String) throws {
         for key in annotations.keys.sorted() { try qualifiedName(key, field: field) }
         guard annotations.reduce(0, { $0 + $1.key.utf8.count + $1.value.utf8.count }) <= 256 * 1024 else {
-            throw RenderError("\(field) is larger than Kubernetes' 256 KiB limit for annotations", recovery: "shorten the values")
+            throw InputError("\(field) is larger than Kubernetes' 256 KiB limit for annotations", recovery: "shorten the values")
         }
     }
 
@@ -172,30 +172,30 @@ extension Check {
         for (index, variable) in variables.enumerated() {
             let at = "\(field)[\(index)]"
             guard variable.name.wholeMatch(of: /[-._a-zA-Z][-._a-zA-Z0-9]*/) != nil else {
-                throw RenderError("\(at).name '\(variable.name)' is not a valid environment variable name",
+                throw InputError("\(at).name '\(variable.name)' is not a valid environment variable name",
                                   recovery: "use letters, digits, '_', '-' or '.', not starting with a digit, e.g. HF_TOKEN")
             }
             guard !reserved.contains(variable.name) else {
-                throw RenderError("\(at).name '\(variable.name)' is set by gemmactl render itself",
+                throw InputError("\(at).name '\(variable.name)' is set by gemmactl render itself",
                                   recovery: "drop it from \(field); its value comes from the other values")
             }
             guard seen.insert(variable.name).inserted else {
-                throw RenderError("\(at).name '\(variable.name)' appears twice in \(field)", recovery: "keep one of them")
+                throw InputError("\(at).name '\(variable.name)' appears twice in \(field)", recovery: "keep one of them")
             }
             switch (variable.value, variable.valueFrom) {
             case (nil, nil), (.some, .some):
-                throw RenderError("\(at) (\(variable.name)) needs exactly one of value and valueFrom",
+                throw InputError("\(at) (\(variable.name)) needs exactly one of value and valueFrom",
                                   recovery: "e.g. value: \"1\", or valueFrom: {secretKeyRef: {name: hf-token, key: token}}")
             case (_, let source?):
                 let refs = [source.secretKeyRef, source.configMapKeyRef].compactMap { $0 }
                 guard refs.count + (source.fieldRef == nil ? 0 : 1) == 1 else {
-                    throw RenderError("\(at).valueFrom needs exactly one of secretKeyRef, configMapKeyRef and fieldRef",
+                    throw InputError("\(at).valueFrom needs exactly one of secretKeyRef, configMapKeyRef and fieldRef",
                                       recovery: "e.g. valueFrom: {secretKeyRef: {name: hf-token, key: token}}")
                 }
                 for ref in refs {
                     try subdomain(ref.name, field: "\(at).valueFrom name")
                     guard ref.key.count <= 253, ref.key.wholeMatch(of: /[-._a-zA-Z0-9]+/) != nil else {
-                        throw RenderError("\(at).valueFrom key '\(ref.key)' is not a valid Secret or ConfigMap key",
+                        throw InputError("\(at).valueFrom key '\(ref.key)' is not a valid Secret or ConfigMap key",
                                           recovery: "use letters, digits, '-', '_' or '.'")
                     }
                 }
@@ -213,16 +213,16 @@ extension Check {
             let op = toleration.operator ?? "Equal"
             try oneOf(op, field: "\(at).operator", ["Equal", "Exists"])
             if op == "Exists", !(toleration.value ?? "").isEmpty {
-                throw RenderError("\(at): operator Exists takes no value", recovery: "drop the value, or use operator: Equal")
+                throw InputError("\(at): operator Exists takes no value", recovery: "drop the value, or use operator: Equal")
             }
             if (toleration.key ?? "").isEmpty, op != "Exists" {
-                throw RenderError("\(at): a toleration without a key needs operator: Exists", recovery: "give a key, or use operator: Exists")
+                throw InputError("\(at): a toleration without a key needs operator: Exists", recovery: "give a key, or use operator: Exists")
             }
             if let effect = toleration.effect, !effect.isEmpty {
                 try oneOf(effect, field: "\(at).effect", ["NoSchedule", "PreferNoSchedule", "NoExecute"])
             }
             if toleration.tolerationSeconds != nil, toleration.effect != "NoExecute" {
-                throw RenderError("\(at): tolerationSeconds applies only to effect NoExecute", recovery: "set effect: NoExecute or drop tolerationSeconds")
+                throw InputError("\(at): tolerationSeconds applies only to effect NoExecute", recovery: "set effect: NoExecute or drop tolerationSeconds")
             }
         }
     }
@@ -235,7 +235,7 @@ extension Check {
                 try oneOf(requirement.operator, field: "\(at).operator", operators)
                 let needsValues = ["In", "NotIn", "Gt", "Lt"].contains(requirement.operator)
                 if needsValues == (requirement.values ?? []).isEmpty {
-                    throw RenderError("\(at): operator \(requirement.operator) \(needsValues ? "needs" : "takes no") values",
+                    throw InputError("\(at): operator \(requirement.operator) \(needsValues ? "needs" : "takes no") values",
                                       recovery: needsValues ? "add values: [...]" : "drop the values")
                 }
             }
@@ -259,7 +259,7 @@ extension Check {
             let at = "\(field).nodeAffinity"
             if let required = node.requiredDuringSchedulingIgnoredDuringExecution {
                 guard !required.nodeSelectorTerms.isEmpty else {
-                    throw RenderError("\(at).requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms is empty",
+                    throw InputError("\(at).requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms is empty",
                                       recovery: "give at least one term")
                 }
                 for (index, term) in required.nodeSelectorTerms.enumerated() {

@@ -1,16 +1,5 @@
 import Foundation
 
-/// A bad value, file or template for `gemmactl render`.
-public struct RenderError: ActionableError, Equatable {
-    public let message: String
-    public let recovery: String?
-
-    public init(_ message: String, recovery: String? = nil) {
-        self.message = message
-        self.recovery = recovery
-    }
-}
-
 extension RenderValues {
     /// Checks every value before anything is rendered; the first problem is thrown, naming field and value.
     public func validate() throws {
@@ -33,12 +22,12 @@ extension RenderValues {
         try Check.port(server.port, field: "server.port")
         try Check.port(server.backendPort, field: "server.backendPort")
         if deploymentProfile == .llamaServer, server.port == server.backendPort {
-            throw RenderError("server.port and server.backendPort are both \(server.port)",
+            throw InputError("server.port and server.backendPort are both \(server.port)",
                               recovery: "the auth sidecar and llama-server need different ports")
         }
         try Check.oneOf(server.readinessCheck, field: "server.readinessCheck", ["health", "slots"])
         if server.readinessCheck == "slots", deploymentProfile == .ollama {
-            throw RenderError("server.readinessCheck 'slots' needs llama-server or gemmactl; Ollama has no /slots",
+            throw InputError("server.readinessCheck 'slots' needs llama-server or gemmactl; Ollama has no /slots",
                               recovery: "use --set server.readinessCheck=health with the ollama profile")
         }
         try Check.range(server.shutdownGraceSeconds, field: "server.shutdownGraceSeconds", 1...3600)
@@ -55,7 +44,7 @@ extension RenderValues {
         let mostReplicas = autoscaling.enabled ? autoscaling.maxReplicas : replicas
         if mostReplicas > 1, storage.accessMode != "ReadWriteMany", !storage.perPod, deploymentProfile != .externalOllama {
             let what = autoscaling.enabled ? "autoscaling.maxReplicas \(autoscaling.maxReplicas)" : "replicas \(replicas)"
-            throw RenderError("\(what) with storage.accessMode \(storage.accessMode): pods on other nodes cannot mount the one model volume (Multi-Attach error)",
+            throw InputError("\(what) with storage.accessMode \(storage.accessMode): pods on other nodes cannot mount the one model volume (Multi-Attach error)",
                               recovery: "set storage.accessMode=ReadWriteMany on storage that supports it (e.g. NFS), or storage.perPod=true to give each pod its own volume, or keep one replica")
         }
         if !storage.storageClass.isEmpty { try Check.subdomain(storage.storageClass, field: "storage.storageClass") }
@@ -67,12 +56,12 @@ extension RenderValues {
         if !secret.previousRemoteKey.isEmpty {
             try Check.nonEmpty(secret.previousRemoteKey, field: "secret.previousRemoteKey")
             guard secretSource == .externalSecret else {
-                throw RenderError("secret.previousRemoteKey needs secret.source external-secret",
+                throw InputError("secret.previousRemoteKey needs secret.source external-secret",
                                   recovery: "with another source, add the item api-key-previous to the Secret yourself (see docs/render.md)")
             }
         }
         if secretSource == .secret, secret.apiKeyFile.isEmpty {
-            throw RenderError("secret.source is 'secret' but no API key file was given",
+            throw InputError("secret.source is 'secret' but no API key file was given",
                               recovery: "pass --api-key-file PATH (a file holding the key), or choose --secret-source external-secret")
         }
         if gateway.enabled {
@@ -91,7 +80,7 @@ extension RenderValues {
             try Check.oneOf(autoscaling.scaler, field: "autoscaling.scaler", ["cpu", "keda"])
             if autoscaling.scaler == "keda" {
                 guard deploymentProfile == .gemmactl else {
-                    throw RenderError("autoscaling.scaler 'keda' scales on gemmactl serve's queue metrics; the \(profile) profile has none",
+                    throw InputError("autoscaling.scaler 'keda' scales on gemmactl serve's queue metrics; the \(profile) profile has none",
                                       recovery: "use --set autoscaling.scaler=cpu with the \(profile) profile")
                 }
                 try Check.httpURL(autoscaling.prometheusAddress, field: "autoscaling.prometheusAddress")
@@ -110,32 +99,32 @@ extension RenderValues {
         if servesMetricsPort {
             try Check.port(server.metricsPort, field: "server.metricsPort")
             guard server.metricsPort != server.port else {
-                throw RenderError("server.metricsPort and server.port are both \(server.port)",
+                throw InputError("server.metricsPort and server.port are both \(server.port)",
                                   recovery: "the metrics port is a second listener; choose another, e.g. 9090")
             }
             if let index = server.extraArgs.firstIndex(where: { $0 == "--metrics-port" || $0.hasPrefix("--metrics-port=") }) {
-                throw RenderError("server.extraArgs[\(index)] '\(server.extraArgs[index])' is set by server.metricsPort (the endpoint picker or KEDA reads it)",
+                throw InputError("server.extraArgs[\(index)] '\(server.extraArgs[index])' is set by server.metricsPort (the endpoint picker or KEDA reads it)",
                                   recovery: "set server.metricsPort instead of passing --metrics-port")
             }
         }
         if deploymentProfile == .externalOllama {
             switch (external.ip.isEmpty, external.hostname.isEmpty) {
             case (true, true):
-                throw RenderError("external.ip or external.hostname is required for the external-ollama profile",
+                throw InputError("external.ip or external.hostname is required for the external-ollama profile",
                                   recovery: "pass --external-ip with the Ollama host's address (e.g. 192.168.1.50), or --external-host with its HTTPS name (e.g. ollama.example.ts.net)")
             case (false, false):
-                throw RenderError("external.ip and external.hostname are both set",
+                throw InputError("external.ip and external.hostname are both set",
                                   recovery: "give one: --external-ip for a plain-HTTP host by address, --external-host for an HTTPS name")
             case (false, true):
                 try Check.ipAddress(external.ip, field: "external.ip")
             case (true, false):
                 try Check.subdomain(external.hostname, field: "external.hostname")
                 if (try? Check.ipAddress(external.hostname, field: "")) != nil {
-                    throw RenderError("external.hostname '\(external.hostname)' is an IP address",
+                    throw InputError("external.hostname '\(external.hostname)' is an IP address",
                                       recovery: "pass an address with --external-ip; --external-host takes the DNS name TLS is checked against")
                 }
                 guard external.hostname.contains(".") else {
-                    throw RenderError("external.hostname '\(external.hostname)' is not a fully qualified name",
+                    throw InputError("external.hostname '\(external.hostname)' is not a fully qualified name",
                                       recovery: "give the host's full DNS name without scheme or port, e.g. ollama.example.ts.net")
                 }
             }
@@ -143,17 +132,17 @@ extension RenderValues {
             try Check.httpPath(external.pathPrefix, field: "external.pathPrefix")
             try Check.subdomain(external.clusterDomain, field: "external.clusterDomain")
             guard !external.models.isEmpty else {
-                throw RenderError("external.models is empty", recovery: "pass --model at least once, e.g. --model llama3.2")
+                throw InputError("external.models is empty", recovery: "pass --model at least once, e.g. --model llama3.2")
             }
             var seen: Set<String> = []
             for route in externalRoutes {
                 try Check.nonEmpty(route.model, field: "external.models (\(route.spec))")
                 guard route.model.count <= 256 else {
-                    throw RenderError("external.models: model '\(route.model)' is longer than 256 characters")
+                    throw InputError("external.models: model '\(route.model)' is longer than 256 characters")
                 }
                 try Check.label(route.route, field: "external.models route name (from '\(route.spec)')", maxLength: 63 - name.count - 1)
                 guard seen.insert(route.route).inserted else {
-                    throw RenderError("external.models: two models map to the route name '\(route.route)'",
+                    throw InputError("external.models: two models map to the route name '\(route.route)'",
                                       recovery: "name the routes yourself: --model ROUTE=MODEL, e.g. --model llama=llama3.2")
                 }
             }
@@ -181,17 +170,17 @@ extension RenderValues {
         for (field, labels) in [("commonLabels", commonLabels), ("podLabels", podLabels)] {
             try Check.labels(labels, field: field)
             if let own = labels.keys.sorted().first(where: Self.ownLabelKeys.contains) {
-                throw RenderError("\(field): '\(own)' is a label gemmactl render sets itself", recovery: "use another key, e.g. app")
+                throw InputError("\(field): '\(own)' is a label gemmactl render sets itself", recovery: "use another key, e.g. app")
             }
         }
         if let both = podLabels.keys.sorted().first(where: { commonLabels[$0] != nil }) {
-            throw RenderError("podLabels and commonLabels both set '\(both)'", recovery: "keep it in one of them (commonLabels reach the pods too)")
+            throw InputError("podLabels and commonLabels both set '\(both)'", recovery: "keep it in one of them (commonLabels reach the pods too)")
         }
         try Check.annotations(podAnnotations, field: "podAnnotations")
         if !nodeArch.isEmpty { try Check.oneOf(nodeArch, field: "nodeArch", ["amd64", "arm64"]) }
         try Check.labels(nodeSelector, field: "nodeSelector")
         if !nodeArch.isEmpty, nodeSelector["kubernetes.io/arch"] != nil {
-            throw RenderError("nodeArch and nodeSelector both set kubernetes.io/arch", recovery: "keep one of them")
+            throw InputError("nodeArch and nodeSelector both set kubernetes.io/arch", recovery: "keep one of them")
         }
         try Check.tolerations(tolerations, field: "tolerations")
         try Check.affinity(affinity, field: "affinity")
@@ -204,7 +193,7 @@ extension RenderValues {
                 ("imagePullSecrets", !imagePullSecrets.isEmpty), ("storage.perPod", storage.perPod),
             ]
             if let (field, _) = podOnly.first(where: { $0.1 }) {
-                throw RenderError("\(field) is set, but the external-ollama profile runs no pod", recovery: "drop \(field) for external-ollama")
+                throw InputError("\(field) is set, but the external-ollama profile runs no pod", recovery: "drop \(field) for external-ollama")
             }
         }
     }
@@ -252,14 +241,14 @@ enum Check {
     static func extraArgs(_ args: [String], profile: DeploymentProfile) throws {
         guard !args.isEmpty else { return }
         guard profile == .gemmactl || profile == .llamaServer else {
-            throw RenderError("server.extraArgs is set, but the \(profile.rawValue) profile's server takes no extra arguments",
+            throw InputError("server.extraArgs is set, but the \(profile.rawValue) profile's server takes no extra arguments",
                               recovery: profile == .ollama ? "configure Ollama with server.extraEnv (OLLAMA_* variables) instead" : "drop server.extraArgs")
         }
         for (index, arg) in args.enumerated() {
             try nonEmpty(arg, field: "server.extraArgs[\(index)]")
             let flag = arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg
             if let field = flagsSetByValues[flag] {
-                throw RenderError("server.extraArgs[\(index)] '\(arg)' is set by \(field)", recovery: "set \(field) instead of passing \(flag)")
+                throw InputError("server.extraArgs[\(index)] '\(arg)' is set by \(field)", recovery: "set \(field) instead of passing \(flag)")
             }
         }
     }
@@ -267,11 +256,11 @@ enum Check {
     /// Ollama model names: at least one, and each safe to pass through the pull script's word splitting.
     static func ollamaModels(_ models: [String], field: String) throws {
         guard !models.isEmpty else {
-            throw RenderError("\(field) is empty", recovery: "give at least one model, e.g. --model gemma3:1b")
+            throw InputError("\(field) is empty", recovery: "give at least one model, e.g. --model gemma3:1b")
         }
         for (index, model) in models.enumerated() {
             guard model.count <= 256, model.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._:\/-]*/) != nil else {
-                throw RenderError("\(field)[\(index)] '\(model)' is not an Ollama model name",
+                throw InputError("\(field)[\(index)] '\(model)' is not an Ollama model name",
                                   recovery: "write it like gemma3:1b or namespace/model:tag")
             }
         }
@@ -280,7 +269,7 @@ enum Check {
     static func label(_ value: String, field: String, maxLength: Int) throws {
         let ok = !value.isEmpty && value.count <= maxLength && value.wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?/) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not a DNS-1123 label",
+            throw InputError("\(field) '\(value)' is not a DNS-1123 label",
                               recovery: "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most \(maxLength) characters")
         }
     }
@@ -288,7 +277,7 @@ enum Check {
     static func subdomain(_ value: String, field: String) throws {
         let ok = value.count <= 253 && value.wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not a DNS-1123 subdomain",
+            throw InputError("\(field) '\(value)' is not a DNS-1123 subdomain",
                               recovery: "use lowercase letters, digits, '-' and '.', at most 253 characters")
         }
     }
@@ -296,34 +285,34 @@ enum Check {
     static func hostname(_ value: String, field: String) throws {
         let ok = value.count <= 253 && value.wholeMatch(of: /(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not a valid hostname",
+            throw InputError("\(field) '\(value)' is not a valid hostname",
                               recovery: "use a lowercase DNS name such as llm.example.com (a leading '*.' is allowed), without scheme, port or path")
         }
     }
 
     static func oneOf(_ value: String, field: String, _ allowed: [String]) throws {
         guard allowed.contains(value) else {
-            throw RenderError("\(field) '\(value)' is not one of \(allowed.joined(separator: ", "))",
+            throw InputError("\(field) '\(value)' is not one of \(allowed.joined(separator: ", "))",
                               recovery: "choose one of \(allowed.joined(separator: ", "))")
         }
     }
 
     static func range(_ value: Int, field: String, _ range: ClosedRange<Int>) throws {
         guard range.contains(value) else {
-            throw RenderError("\(field) \(value) is out of range",
+            throw InputError("\(field) \(value) is out of range",
                               recovery: "use a value from \(range.lowerBound) to \(range.upperBound)")
         }
     }
 
     static func port(_ value: Int, field: String) throws {
         guard (1...65535).contains(value) else {
-            throw RenderError("\(field) \(value) is not a valid port", recovery: "use a port from 1 to 65535")
+            throw InputError("\(field) \(value) is not a valid port", recovery: "use a port from 1 to 65535")
         }
     }
 
     static func nonEmpty(_ value: String, field: String) throws {
         guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw RenderError("\(field) is empty", recovery: "give it a value")
+            throw InputError("\(field) is empty", recovery: "give it a value")
         }
     }
 
@@ -331,7 +320,7 @@ enum Check {
     static func quantity(_ value: String, field: String) throws {
         let ok = value.wholeMatch(of: /[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?/) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not a Kubernetes quantity",
+            throw InputError("\(field) '\(value)' is not a Kubernetes quantity",
                               recovery: "write it without spaces, e.g. 4Gi or 512Mi for memory, 2 or 1200m for CPU")
         }
     }
@@ -339,14 +328,14 @@ enum Check {
     /// A Go duration as External Secrets reads it: 1h, 30m, 1h30m.
     static func duration(_ value: String, field: String) throws {
         guard value.wholeMatch(of: /([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+/) != nil else {
-            throw RenderError("\(field) '\(value)' is not a duration", recovery: "write it like 1h, 30m or 1h30m")
+            throw InputError("\(field) '\(value)' is not a duration", recovery: "write it like 1h, 30m or 1h30m")
         }
     }
 
     /// A Gateway API duration: up to four parts of up to five digits, in h, m, s or ms.
     static func gatewayDuration(_ value: String, field: String) throws {
         guard value.wholeMatch(of: /([0-9]{1,5}(h|m|s|ms)){1,4}/) != nil else {
-            throw RenderError("\(field) '\(value)' is not a Gateway API duration",
+            throw InputError("\(field) '\(value)' is not a Gateway API duration",
                               recovery: "write it like 600s, 10m or 1h (0s: no timeout)")
         }
     }
@@ -354,7 +343,7 @@ enum Check {
     static func httpURL(_ value: String, field: String) throws {
         let ok = value.wholeMatch(of: #/https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/\S*)?/#) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not an http(s) URL",
+            throw InputError("\(field) '\(value)' is not an http(s) URL",
                               recovery: "write it like http://prometheus-operated.monitoring.svc:9090")
         }
     }
@@ -362,14 +351,14 @@ enum Check {
     static func httpPath(_ value: String, field: String) throws {
         let ok = value.hasPrefix("/") && value.count <= 1024 && !value.contains(where: { $0.isWhitespace || $0 == "#" })
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not an absolute URL path", recovery: "start it with '/', without spaces, e.g. /v1")
+            throw InputError("\(field) '\(value)' is not an absolute URL path", recovery: "start it with '/', without spaces, e.g. /v1")
         }
     }
 
     static func imageReference(_ value: String, field: String) throws {
         let ok = value.wholeMatch(of: /[a-z0-9][A-Za-z0-9._\-\/:]*[A-Za-z0-9](@sha256:[a-f0-9]{64})?/) != nil
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not an image reference",
+            throw InputError("\(field) '\(value)' is not an image reference",
                               recovery: "write it like registry.example.com/team/gemmactl:0.1.0")
         }
     }
@@ -378,7 +367,7 @@ enum Check {
         var v4 = in_addr(), v6 = in6_addr()
         let ok = inet_pton(AF_INET, value, &v4) == 1 || inet_pton(AF_INET6, value, &v6) == 1
         guard ok else {
-            throw RenderError("\(field) '\(value)' is not an IP address",
+            throw InputError("\(field) '\(value)' is not an IP address",
                               recovery: "give the Ollama host's IPv4 or IPv6 address, e.g. 192.168.1.50 (EndpointSlices take no hostnames)")
         }
     }

@@ -33,6 +33,25 @@ public struct RenderValues: Codable, Equatable, Sendable {
         /// Empty: the profile's default tag; for the gemmactl profile, this gemmactl's version.
         public var tag = ""
         public var pullPolicy = "IfNotPresent"
+
+        /// Sets repository and tag from a reference: `registry:5000/team/gemmactl:0.1` splits at the
+        /// tag's colon, `repo@sha256:…` at the digest; without either, the tag is left as it is.
+        mutating func set(reference: String) {
+            if let at = reference.firstIndex(of: "@") {
+                repository = String(reference[..<at])
+                tag = String(reference[reference.index(after: at)...])
+            } else if let colon = reference.lastIndex(of: ":"), !reference[colon...].contains("/") {
+                repository = String(reference[..<colon])
+                tag = String(reference[reference.index(after: colon)...])
+            }
+        }
+
+        /// `--image`: the whole reference; one without a tag clears the tag.
+        public mutating func replace(with reference: String) {
+            repository = reference
+            tag = ""
+            set(reference: reference)
+        }
     }
 
     public struct Model: Codable, Equatable, Sendable {
@@ -232,14 +251,7 @@ public struct RenderValues: Codable, Equatable, Sendable {
     /// The values with every profile-dependent default filled in: what `--print-values` shows.
     public func resolved() -> RenderValues {
         var values = self
-        let image = mainImage
-        if let at = image.firstIndex(of: "@") {
-            values.image.repository = String(image[..<at])
-            values.image.tag = String(image[image.index(after: at)...])
-        } else if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
-            values.image.repository = String(image[..<colon])
-            values.image.tag = String(image[image.index(after: colon)...])
-        }
+        values.image.set(reference: mainImage)
         let external = deploymentProfile == .externalOllama
         if gateway.name.isEmpty { values.gateway.name = external ? "agentgateway-proxy" : "eg" }
         if gateway.namespace.isEmpty { values.gateway.namespace = external ? "agentgateway-system" : "envoy-gateway-system" }

@@ -158,8 +158,8 @@ public struct TemplateEngine: Sendable {
             }
             let inner = trimmed.dropFirst(2).dropLast(2).trimmingCharacters(in: .whitespaces)
             let words = inner.dropFirst(sigil == "e" ? 0 : 1).split(separator: " ").map(String.init)
-            func fail(_ what: String) -> RenderError {
-                RenderError("template \(template) line \(number): \(what)", recovery: "fix the template (see templates/README.md)")
+            func fail(_ what: String) -> InputError {
+                InputError("template \(template) line \(number): \(what)", recovery: "fix the template (see templates/README.md)")
             }
             switch sigil {
             case "!":
@@ -201,7 +201,7 @@ public struct TemplateEngine: Sendable {
         }
         guard stack.count == 1, let root = stack.first else {
             let open = stack.last!
-            throw RenderError("template \(template) line \(open.line): {{#\(open.kind) \(open.path)}} is never closed",
+            throw InputError("template \(template) line \(open.line): {{#\(open.kind) \(open.path)}} is never closed",
                               recovery: "add {{/\(open.kind)}}")
         }
         return root.parts
@@ -211,7 +211,7 @@ public struct TemplateEngine: Sendable {
 
     private func render(_ name: String, scope: Scope, into lines: inout [String], depth: Int) throws {
         guard depth < 8 else {
-            throw RenderError("template \(name): partials nest more than 8 deep", recovery: "look for a partial that includes itself")
+            throw InputError("template \(name): partials nest more than 8 deep", recovery: "look for a partial that includes itself")
         }
         let parts = try parse(try load(name), template: name)
         try render(parts, template: name, scope: scope, into: &lines, depth: depth)
@@ -224,12 +224,12 @@ public struct TemplateEngine: Sendable {
                 lines.append(try substitute(text, template: template, line: line, scope: scope))
             case .conditional(let path, let negated, let then, let otherwise, let line):
                 guard let value = scope.lookup(path) else {
-                    throw RenderError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
+                    throw InputError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
                 }
                 try render(value.isTruthy != negated ? then : otherwise, template: template, scope: scope, into: &lines, depth: depth)
             case .loop(let path, let alias, let body, let line):
                 guard case .list(let items)? = scope.lookup(path) else {
-                    throw RenderError("template \(template) line \(line): '\(path)' is not a list", recovery: "fix the name in the template")
+                    throw InputError("template \(template) line \(line): '\(path)' is not a list", recovery: "fix the name in the template")
                 }
                 for item in items {
                     var inner = scope
@@ -241,9 +241,9 @@ public struct TemplateEngine: Sendable {
                 case let value? where value.isCollection:
                     lines += Self.block(value).map { indent + $0 }
                 case nil:
-                    throw RenderError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
+                    throw InputError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
                 default:
-                    throw RenderError("template \(template) line \(line): '\(path)' is a single value, not a mapping or list",
+                    throw InputError("template \(template) line \(line): '\(path)' is a single value, not a mapping or list",
                                       recovery: "substitute it with {{ \(path) }}")
                 }
             case .partial(let name, let indent, _):
@@ -262,7 +262,7 @@ public struct TemplateEngine: Sendable {
         while let open = rest.range(of: "{{") {
             out += rest[..<open.lowerBound]
             guard let close = rest[open.upperBound...].range(of: "}}") else {
-                throw RenderError("template \(template) line \(line): '{{' without '}}'", recovery: "close the placeholder")
+                throw InputError("template \(template) line \(line): '{{' without '}}'", recovery: "close the placeholder")
             }
             let path = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
             switch scope.lookup(path) {
@@ -270,9 +270,9 @@ public struct TemplateEngine: Sendable {
             case .int(let i)?: out += String(i)
             case .bool(let b)?: out += b ? "true" : "false"
             case nil:
-                throw RenderError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
+                throw InputError("template \(template) line \(line): no value '\(path)'", recovery: "fix the name in the template")
             default:
-                throw RenderError("template \(template) line \(line): '\(path)' is a list or mapping, not a value",
+                throw InputError("template \(template) line \(line): '\(path)' is a list or mapping, not a value",
                                   recovery: "loop over it with {{#each \(path) as item}}")
             }
             rest = rest[close.upperBound...]

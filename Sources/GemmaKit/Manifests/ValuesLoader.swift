@@ -14,7 +14,7 @@ public enum ValuesLoader {
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
             } catch {
-                throw RenderError("cannot read values file \(file): \(error.localizedDescription)",
+                throw InputError("cannot read values file \(file): \(error.localizedDescription)",
                                   recovery: "pass an existing YAML file to --values")
             }
             tree = try merge(text: text, source: "values file \(file)", into: tree)
@@ -31,11 +31,11 @@ public enum ValuesLoader {
         do {
             node = try Yams.compose(yaml: text)
         } catch {
-            throw RenderError("\(source) is not valid YAML: \(error)", recovery: "fix the YAML syntax at the position shown")
+            throw InputError("\(source) is not valid YAML: \(error)", recovery: "fix the YAML syntax at the position shown")
         }
         guard let node else { return tree }  // an empty file changes nothing
         guard node.mapping != nil else {
-            throw RenderError("\(source) must be a mapping of fields (name: gemma, …), got a \(kindName(node))",
+            throw InputError("\(source) must be a mapping of fields (name: gemma, …), got a \(kindName(node))",
                               recovery: "see `gemmactl render --print-values` for the fields")
         }
         return try merge(node, into: tree, path: [], source: source)
@@ -46,12 +46,12 @@ public enum ValuesLoader {
     /// `podAnnotations.prometheus.io/scrape=true`).
     public static func apply(set assignment: String, to tree: Node) throws -> Node {
         guard let equals = assignment.firstIndex(of: "=") else {
-            throw RenderError("--set \(assignment) has no '='", recovery: "write --set path=value, e.g. --set server.ctxSize=8192")
+            throw InputError("--set \(assignment) has no '='", recovery: "write --set path=value, e.g. --set server.ctxSize=8192")
         }
         var path = assignment[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         let raw = String(assignment[assignment.index(after: equals)...])
         guard !path.contains(where: \.isEmpty) else {
-            throw RenderError("--set \(assignment): the path '\(path.joined(separator: "."))' has an empty part",
+            throw InputError("--set \(assignment): the path '\(path.joined(separator: "."))' has an empty part",
                               recovery: "write dotted field names, e.g. --set gateway.hostname=llm.example.com")
         }
         let defaults = try defaultsTree()
@@ -60,7 +60,7 @@ public enum ValuesLoader {
             return replacing(path, in: tree, with: .scalar(.init(raw, Tag(.str), .doubleQuoted)))
         }
         guard let existing = lookup(path, in: tree) else {
-            throw RenderError("--set \(assignment): unknown field '\(path.joined(separator: "."))'",
+            throw InputError("--set \(assignment): unknown field '\(path.joined(separator: "."))'",
                               recovery: "see `gemmactl render --print-values` for the fields")
         }
         let field = path.joined(separator: ".")
@@ -72,10 +72,10 @@ public enum ValuesLoader {
             let parts = items.isEmpty ? [] : items.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             value = .sequence(.init(parts.map { Node.Scalar($0, Tag(.str), .doubleQuoted) }.map(Node.scalar)))
         case .mapping where isFreeMapping(lookup(path, in: defaults)):
-            throw RenderError("--set \(assignment): '\(field)' is a mapping of keys to values",
+            throw InputError("--set \(assignment): '\(field)' is a mapping of keys to values",
                               recovery: "set one key, e.g. --set \(field).app=gemma")
         case .mapping:
-            throw RenderError("--set \(assignment): '\(field)' is a group of fields, not a value",
+            throw InputError("--set \(assignment): '\(field)' is a group of fields, not a value",
                               recovery: "set one of its fields, e.g. --set \(field).<field>=…, or write it in a --values file")
         default:
             value = .scalar(.init(raw, .implicit, .plain))
@@ -97,7 +97,7 @@ public enum ValuesLoader {
 
     private static func defaultsTree(encoding values: RenderValues) throws -> Node {
         guard let node = try Yams.compose(yaml: try YAMLEncoder().encode(values)) else {
-            throw RenderError("the values encode to an empty document")
+            throw InputError("the values encode to an empty document")
         }
         return node
     }
@@ -112,7 +112,7 @@ public enum ValuesLoader {
                 let name = key.string ?? ""
                 guard let child = decodedByName[name] else {
                     let field = (path + [name]).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-                    throw RenderError("unknown field '\(field)'",
+                    throw InputError("unknown field '\(field)'",
                                       recovery: "check the spelling against the Kubernetes API (docs/render.md lists the fields gemmactl takes)")
                 }
                 try rejectUnknownFields(given: value, decoded: child, path: path + [name])
@@ -148,7 +148,7 @@ public enum ValuesLoader {
             let field = path.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
             let got = lookup(context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }, in: tree)
             let shown = got.map { ", got '\(describe($0))'" } ?? ""
-            throw RenderError("field '\(field)' must be \(expected)\(shown)",
+            throw InputError("field '\(field)' must be \(expected)\(shown)",
                               recovery: "fix the value in the values file or --set")
         }
     }
@@ -168,11 +168,11 @@ public enum ValuesLoader {
         case (.mapping(var baseMap), .mapping(let overrideMap)):
             for (keyNode, value) in overrideMap {
                 guard let key = keyNode.string else {
-                    throw RenderError("\(source): a key under '\(field)' is not a string", recovery: "use plain field names")
+                    throw InputError("\(source): a key under '\(field)' is not a string", recovery: "use plain field names")
                 }
                 let childPath = path + [key]
                 guard let existing = baseMap[keyNode] ?? baseMap[Node(key)] else {
-                    throw RenderError("\(source): unknown field '\(childPath.joined(separator: "."))'",
+                    throw InputError("\(source): unknown field '\(childPath.joined(separator: "."))'",
                                       recovery: "check the spelling; `gemmactl render --print-values` lists every field")
                 }
                 if value.null != nil {
@@ -182,19 +182,19 @@ public enum ValuesLoader {
             }
             return .mapping(baseMap)
         case (.mapping, _):
-            throw RenderError("\(source): field '\(field)' must be a mapping of fields, got '\(describe(override))'",
+            throw InputError("\(source): field '\(field)' must be a mapping of fields, got '\(describe(override))'",
                               recovery: "see `gemmactl render --print-values` for its fields")
         case (.sequence, .sequence):
             return override  // item types are checked when decoded
         case (.sequence, .scalar):
             return .sequence(.init([override]))  // one value where a list goes: a list of one
         case (.sequence, _):
-            throw RenderError("\(source): field '\(field)' must be a list, got '\(describe(override))'",
+            throw InputError("\(source): field '\(field)' must be a list, got '\(describe(override))'",
                               recovery: "write it as [a, b]")
         case (_, .scalar):
             return override
         default:
-            throw RenderError("\(source): field '\(field)' must be a single value, got a \(kindName(override))",
+            throw InputError("\(source): field '\(field)' must be a single value, got a \(kindName(override))",
                               recovery: "see `gemmactl render --print-values` for its type")
         }
     }

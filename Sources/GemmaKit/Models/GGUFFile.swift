@@ -40,16 +40,44 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 
 /// Errors reading a GGUF file. Each names the file and what is wrong with it.
 public struct GGUFError: ActionableError, Equatable {
-    public enum Code: String, Sendable { case notFound, unreadable, notGGUF, unsupportedVersion, truncated, corrupt, splitModel }
+    /// Which kind of failure this is: a struct around a private code, so kinds can be added without
+    /// breaking callers; compare with the static members (`error.code == .notFound`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case notFound, unreadable, notGGUF, unsupportedVersion, truncated, corrupt, splitModel
+        }
+        fileprivate let base: Base
+        public var description: String { base.rawValue }
+
+        public static let notFound = Code(base: .notFound)
+        public static let unreadable = Code(base: .unreadable)
+        public static let notGGUF = Code(base: .notGGUF)
+        public static let unsupportedVersion = Code(base: .unsupportedVersion)
+        public static let truncated = Code(base: .truncated)
+        public static let corrupt = Code(base: .corrupt)
+        public static let splitModel = Code(base: .splitModel)
+
+        /// The engine's code for a model that failed to open for this reason.
+        var engineCode: EngineError.Code {
+            switch base {
+            case .notFound: .modelNotFound
+            case .unreadable: .modelUnreadable
+            case .notGGUF: .notGGUF
+            case .truncated: .truncatedModel
+            case .unsupportedVersion, .corrupt: .corruptModel
+            case .splitModel: .modelLoadFailed
+            }
+        }
+    }
     public let code: Code
     public let path: String
     public let message: String
     public let recovery: String?
 
-    init(_ code: Code, path: String, _ detail: String) {
+    public init(_ code: Code, path: String, _ detail: String) {
         self.code = code
         self.path = path
-        switch code {
+        switch code.base {
         case .notFound:
             message = "model file not found: \(path)"
             recovery = "check the path, or fetch the default model with scripts/fetch-model or a model with `gemmactl pull`"

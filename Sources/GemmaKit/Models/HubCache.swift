@@ -9,8 +9,8 @@ public struct HubCache: Sendable, Equatable {
 
     /// The cache directory, chosen as llama.cpp's -hf chooses it: LLAMA_CACHE, HF_HUB_CACHE,
     /// HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub.
-    public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
-                               override: String? = nil) -> HubCache {
+    /// The command that reads `environment` passes it in: nothing below a command reads the process's.
+    public static func resolve(environment: [String: String], override: String? = nil) -> HubCache {
         func nonEmpty(_ key: String) -> String? { environment[key].flatMap { $0.isEmpty ? nil : $0 } }
         let path: String
         if let override, !override.isEmpty { path = override }
@@ -61,7 +61,7 @@ public enum DefaultModel {
     public static let size: UInt64 = 253_113_024
 
     /// The cached default model, or an error that says how to install it.
-    public static func path(in cache: HubCache = .resolve()) throws(EngineError) -> String {
+    public static func path(in cache: HubCache) throws(EngineError) -> String {
         if let url = cache.cachedFile(repo: repo, file: file) { return url.path }
         throw EngineError(.modelNotFound,
                           "the default model (\(repo)/\(file)) is not in the model cache \(cache.root.path)",

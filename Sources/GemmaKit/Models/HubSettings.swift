@@ -24,7 +24,7 @@ public struct HubSettings: Sendable, Equatable {
 
     /// Settings from the environment (`HF_ENDPOINT`, `OLLAMA_REGISTRY`, `HF_TOKEN`, `HF_HUB_OFFLINE`),
     /// overridden by flags: a token file and `--offline`.
-    public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
+    public static func resolve(environment: [String: String],
                                tokenFile: String? = nil, offline: Bool = false) throws -> HubSettings {
         var settings = HubSettings()
         if let value = Environment.value("HF_ENDPOINT", in: environment) {

@@ -171,17 +171,6 @@ public enum MemoryPlanner {
         let mib = (bytes + (1 << 20) - 1) >> 20
         return mib % 1024 == 0 && mib > 0 ? "\(mib / 1024)Gi" : "\(mib)Mi"
     }
-
-    /// Parses a Kubernetes-style memory quantity: `4Gi`, `512Mi`, `1G`, `1500000000`.
-    public static func parseQuantity(_ text: String) -> UInt64? {
-        let units: [(String, Double)] = [("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
-                                         ("k", 1e3), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
-            return UInt64(exactly: (number * factor).rounded())
-        }
-        return UInt64(text)
-    }
 }
 
 /// The text breakdown `gemmactl plan` prints.

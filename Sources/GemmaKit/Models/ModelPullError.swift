@@ -3,9 +3,25 @@ import Foundation
 /// Why a pull or a model lookup failed. Each case names the repository, file or host involved and
 /// says what to do.
 public struct ModelPullError: ActionableError, Equatable {
-    public enum Code: String, Sendable {
-        case unauthorized, notFound, network, checksumMismatch, diskFull, cacheNotWritable
-        case offlineNotCached, badReference, noMatchingFile, badResponse
+    /// Which kind of failure this is: a struct around a private code, so kinds can be added without
+    /// breaking callers; compare with the static members (`error.code == .unauthorized`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case unauthorized, notFound, network, checksumMismatch, diskFull, cacheNotWritable, offlineNotCached, badReference, noMatchingFile, badResponse
+        }
+        fileprivate let base: Base
+        public var description: String { base.rawValue }
+
+        public static let unauthorized = Code(base: .unauthorized)
+        public static let notFound = Code(base: .notFound)
+        public static let network = Code(base: .network)
+        public static let checksumMismatch = Code(base: .checksumMismatch)
+        public static let diskFull = Code(base: .diskFull)
+        public static let cacheNotWritable = Code(base: .cacheNotWritable)
+        public static let offlineNotCached = Code(base: .offlineNotCached)
+        public static let badReference = Code(base: .badReference)
+        public static let noMatchingFile = Code(base: .noMatchingFile)
+        public static let badResponse = Code(base: .badResponse)
     }
 
     public let code: Code

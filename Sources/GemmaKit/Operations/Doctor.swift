@@ -54,9 +54,11 @@ public struct Doctor: Sendable {
         /// A gateway URL to send the stream check through (defaults to `endpoint`).
         public var gateway: ServerEndpoint?
         public var memoryLimit: UInt64?
+        /// The GGUF the server runs; nil: the default model in `modelCache`.
         public var modelPath: String?
-        public var contextSize = 4096
-        public var parallel = 4
+        public var modelCache = HubCache.resolve(environment: [:])
+        public var contextSize = ServeSettings.contextSize.defaultValue!
+        public var parallel = ServeSettings.parallel.defaultValue!
         public var namespace: String?
         public var selector: String?
         public var streamCheck = false
@@ -198,7 +200,7 @@ public struct Doctor: Sendable {
         }
         let ids = stuck.map { $0.id.map(String.init) ?? "?" }.joined(separator: ", ")
         return DoctorFinding("slots", .fail,
-                             "slot\(stuck.count == 1 ? "" : "s") \(ids) processing with no progress in \(DurationParser.format(options.stuckInterval)) (task \(stuck.map { $0.task.map(String.init) ?? "-" }.joined(separator: ", ")))",
+                             "slot\(stuck.count == 1 ? "" : "s") \(ids) processing with no progress in \(DurationText.format(options.stuckInterval)) (task \(stuck.map { $0.task.map(String.init) ?? "-" }.joined(separator: ", ")))",
                              fix: "a request may hang on a client that stopped reading or on a very long prompt; if it persists, restart the server",
                              commands: ["gemmactl slots --url \(client.endpoint.baseURL) --watch", "kubectl rollout restart deploy/NAME"])
     }
@@ -213,7 +215,7 @@ public struct Doctor: Sendable {
         if let modelPath = options.modelPath {
             path = modelPath
         } else {
-            do { path = try DefaultModel.path() } catch {
+            do { path = try DefaultModel.path(in: options.modelCache) } catch {
                 return DoctorFinding("memory", .skip, "no --model given and the default model is not cached", fix: "pass --model PATH to the GGUF the server runs")
             }
         }
@@ -223,17 +225,17 @@ public struct Doctor: Sendable {
         } catch {
             return DoctorFinding("memory", .fail, "cannot estimate the memory for \(path): \(error)", fix: "pass --model PATH to a readable GGUF file")
         }
-        let need = ByteQuantity.format(estimate.totalBytes)
-        let breakdown = "weights \(ByteQuantity.format(estimate.weightsBytes)) + KV cache \(ByteQuantity.format(estimate.kvCacheBytes)) + buffers \(ByteQuantity.format(estimate.overheadBytes)); \(estimate.source)"
+        let need = ByteSize.format(estimate.totalBytes)
+        let breakdown = "weights \(ByteSize.format(estimate.weightsBytes)) + KV cache \(ByteSize.format(estimate.kvCacheBytes)) + buffers \(ByteSize.format(estimate.overheadBytes)); \(estimate.source)"
         if estimate.totalBytes > limit {
             return DoctorFinding("memory", .fail,
-                                 "-c \(options.contextSize) needs \(need), limit is \(ByteQuantity.format(limit)) (\(breakdown))",
+                                 "-c \(options.contextSize) needs \(need), limit is \(ByteSize.format(limit)) (\(breakdown))",
                                  fix: "reduce -c or use a smaller quantization, or raise the memory limit (an OOMKilled pod restarts in a loop)",
                                  commands: ["kubectl describe pod -l app.kubernetes.io/name=gemma | grep -A3 'Last State'"])
         }
         let share = Double(estimate.totalBytes) / Double(limit) * 100
         return DoctorFinding("memory", .pass, String(format: "-c %d needs %@ of the %@ limit (%.0f%%; %@)",
-                                                     options.contextSize, need, ByteQuantity.format(limit), share, breakdown))
+                                                     options.contextSize, need, ByteSize.format(limit), share, breakdown))
     }
 }
 
@@ -265,7 +267,7 @@ struct StreamCheck: Sendable {
             }
             let text = String(decoding: response.body, as: UTF8.self)
             let events = text.components(separatedBy: "\n").filter { $0.hasPrefix("data:") }.count
-            let timing = "first byte after \(DurationParser.format(firstByte ?? .zero)), largest gap between chunks \(DurationParser.format(largestGap)), \(events) events in \(reads) reads"
+            let timing = "first byte after \(DurationText.format(firstByte ?? .zero)), largest gap between chunks \(DurationText.format(largestGap)), \(events) events in \(reads) reads"
             guard text.contains("data: [DONE]") else {
                 return DoctorFinding("stream", .fail, "the stream ended without data: [DONE] (\(timing))",
                                      fix: "something between client and server cuts streams: raise the gateway's idle/read timeout (e.g. nginx proxy_read_timeout, an OCI load balancer's idle timeout)")

@@ -174,7 +174,7 @@ public struct HealthCheck: Sendable {
             var report = await run()
             if report.status == .ready || report.status == .keyRejected { return report }
             if clock.now + interval >= deadline || Task.isCancelled {
-                report.detail += (report.detail.isEmpty ? "" : "; ") + "still \(report.status.rawValue) after waiting \(DurationParser.format(timeout))"
+                report.detail += (report.detail.isEmpty ? "" : "; ") + "still \(report.status.rawValue) after waiting \(DurationText.format(timeout))"
                 return report
             }
             onPoll(report)

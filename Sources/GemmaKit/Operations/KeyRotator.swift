@@ -63,7 +63,7 @@ public struct KeyRotator: Sendable {
                 message += " (it had no key before)"
             } else {
                 message += "; \(oldKeys.count) old key\(oldKeys.count == 1 ? "" : "s") stay valid"
-                message += options.grace.map { " for \(DurationParser.format($0)) (recorded in the file)" } ?? ""
+                message += options.grace.map { " for \(DurationText.format($0)) (recorded in the file)" } ?? ""
                 message += "\n  when every client uses the new key: gemmactl rotate-key --keys-file \(path) --finish"
             }
             output.info(message)
@@ -157,21 +157,10 @@ public struct KeyRotator: Sendable {
                 try? await Task.sleep(for: .milliseconds(250))
             }
             throw OpsError(.verificationFailed,
-                           "\(endpoint.baseURL) did not \(accepted ? "accept" : "reject") \(what) within \(DurationParser.format(options.verifyTimeout)) (last: \(last))",
+                           "\(endpoint.baseURL) did not \(accepted ? "accept" : "reject") \(what) within \(DurationText.format(options.verifyTimeout)) (last: \(last))",
                            recovery: accepted
                                ? "check that the server reads this keys file (--api-key-file) and reloads it; the old key still works"
                                : "the server still accepts the old key: check it reloads its keys file, then run --finish --verify again")
         }
-    }
-}
-
-extension OpsClient {
-    /// `with`, keeping the body's typed error.
-    static func withTyped<T: Sendable, E: Error>(_ endpoint: ServerEndpoint, _ body: (OpsClient) async throws(E) -> T) async throws(E) -> T {
-        let client = OpsClient(endpoint: endpoint)
-        let result: Result<T, E>
-        do { result = .success(try await body(client)) } catch { result = .failure(error) }
-        await client.shutdown()
-        return try result.get()
     }
 }

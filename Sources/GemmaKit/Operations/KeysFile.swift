@@ -139,6 +139,17 @@ public struct KeysFile: Sendable, Equatable {
         text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The one key a client sends, or `render` puts in a Secret: the first key line of the file at
+    /// `path` (blank and `#` lines skipped). `flag` names the option the path came from.
+    public static func firstKey(path: String, flag: String) throws(OpsError) -> String {
+        let text = String(decoding: try AtomicFile.read(path, what: "API key file"), as: UTF8.self)
+        guard let key = keyLines(text).first else {
+            throw OpsError(.noKey, "\(flag) \(path) holds no key (only blank or # lines)",
+                           recovery: "put the key on a line of its own, e.g. openssl rand -hex 32 > \(path)")
+        }
+        return key
+    }
+
     /// The keys a server reads from a keys file's text: every non-blank line not starting with `#`, trimmed.
     public static func keyLines(_ text: String) -> [String] {
         lines(text).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }

@@ -49,7 +49,7 @@ public struct ProxySetting: Sendable, Equatable {
     public var port: Int
 
     /// The proxy the environment names for `url`, or nil when the request should go direct.
-    public static func fromEnvironment(for url: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> ProxySetting? {
+    public static func fromEnvironment(for url: String, environment: [String: String]) -> ProxySetting? {
         guard let components = URLComponents(string: url), let host = components.host?.lowercased() else { return nil }
         if ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") { return nil }
         func env(_ name: String) -> String? {
@@ -196,7 +196,7 @@ public final class OpsClient: Sendable {
     private func classify(_ error: any Error, path: String) -> OpsError {
         let url = endpoint.baseURL + path
         if let error = error as? HTTPClientError, [.readTimeout, .deadlineExceeded, .connectTimeout].contains(error) {
-            return OpsError(.timedOut, "no answer from \(url) within \(DurationParser.format(endpoint.timeout))",
+            return OpsError(.timedOut, "no answer from \(url) within \(DurationText.format(endpoint.timeout))",
                             recovery: "the server may be overloaded or a gateway may be holding the request; raise --timeout or check the server's logs")
         }
         let detail = String(describing: error)
@@ -220,5 +220,16 @@ func jsonBool(_ value: Any?) -> Bool? {
     case let bool as Bool: return bool
     case let int as Int: return int != 0
     default: return nil
+    }
+}
+
+extension OpsClient {
+    /// `with`, keeping the body's typed error.
+    static func withTyped<T: Sendable, E: Error>(_ endpoint: ServerEndpoint, _ body: (OpsClient) async throws(E) -> T) async throws(E) -> T {
+        let client = OpsClient(endpoint: endpoint)
+        let result: Result<T, E>
+        do { result = .success(try await body(client)) } catch { result = .failure(error) }
+        await client.shutdown()
+        return try result.get()
     }
 }

@@ -141,7 +141,7 @@ public enum SlotsSnapshot: Sendable, Equatable {
         case .ollama(let models):
             var rows = [["MODEL", "SIZE", "VRAM", "CONTEXT", "EXPIRES"]]
             for model in models {
-                rows.append([model.name, model.sizeBytes.map(ByteQuantity.format) ?? "-", model.vramBytes.map(ByteQuantity.format) ?? "-",
+                rows.append([model.name, model.sizeBytes.map(ByteSize.format) ?? "-", model.vramBytes.map(ByteSize.format) ?? "-",
                              cell(model.contextLength), model.expiresAt ?? "-"])
             }
             return Self.render(rows) + "\n\(models.count) model\(models.count == 1 ? "" : "s") loaded (Ollama)"

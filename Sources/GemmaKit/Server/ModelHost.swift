@@ -43,8 +43,8 @@ public final class ModelHost: Sendable {
             if let source = configuration.modelSource {
                 let logger = Logger(label: "gemmactl.serve")
                 let progress = PullProgressPrinter(style: .lines) { line, _ in logger.info("\(line.trimmingCharacters(in: .whitespacesAndNewlines))") }
-                path = try await ModelResolver(cache: configuration.modelCache ?? .resolve(),
-                                               settings: HubSettings.resolve(offline: configuration.offline))
+                path = try await ModelResolver(cache: configuration.modelCache ?? .resolve(environment: [:]),
+                                               settings: configuration.hubSettings)
                     .resolve(source, progress: progress.handler)
                 logger.info("model resolved", metadata: ["model": "\(source)", "path": "\(path)"])
             }

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var modelCache: HubCache?
     /// Take `modelSource` from the cache only, never the network (`--offline`, as llama-server).
     public var offline: Bool = false
+    /// Where `modelSource` is fetched from, resolved with the rest of the settings.
+    public var hubSettings = HubSettings()
     /// The model id in responses; default: the file name without `.gguf`.
     public var alias: String?
     public var engine: EngineOptions = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 4))

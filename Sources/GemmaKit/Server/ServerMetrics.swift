@@ -136,10 +136,9 @@ public final class ServerMetrics: Sendable {
 
     private func count(_ totals: DecodeTotals) {
         let (calls, tokens) = countedTotals.withLock { last in
-            // A reloaded model brings a new engine whose totals start again from zero.
-            let fresh = totals.calls < last.calls
+            // One engine per process (the model is loaded once): its totals only grow.
             defer { last = totals }
-            return fresh ? (totals.calls, totals.tokens) : (totals.calls - last.calls, totals.tokens - last.tokens)
+            return (totals.calls - last.calls, totals.tokens - last.tokens)
         }
         decodeCalls.increment(by: Int64(calls))
         decodeTokens.increment(by: Int64(tokens))

@@ -13,7 +13,10 @@ extension Gemmactl {
                 """
         )
 
-        @OptionGroup var model: Flags.Model
+        @Option(ServeSettings.model) var model: String?
+        @Option(ServeSettings.contextSize) var contextSize: Int?
+        @Option(ServeSettings.threads) var threads: Int?
+        @Option(ServeSettings.gpuLayers) var gpuLayers: Int?
         @OptionGroup var logging: Flags.Logging
 
         @Option(name: .shortAndLong, help: "The prompt text.")
@@ -31,26 +34,24 @@ extension Gemmactl {
         @Option(name: .customLong("stop"), help: "Stop when this text is generated (repeatable).")
         var stop: [String] = []
 
-        @Option(name: [.customLong("ctx-size"), .customShort("c")], help: "Context size in tokens.")
-        var contextSize: Int = 4096
-
-        @Option(name: [.customLong("threads"), .customShort("t")], help: "CPU threads (default: the CPUs this process may use).")
-        var threads: Int?
-
         @Flag(help: "Format the prompt as a user turn with the model's chat template.")
         var chat = false
 
         func validate() throws {
             guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, got \(maxTokens)") }
-            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
-            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         }
 
         func run() async throws {
             try logging.bootstrap(default: .warning)
-            let path = try model.model ?? Environment.value("GEMMA_MODEL") ?? DefaultModel.path()
-            let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: model.gpuLayers ?? 0))
-            let threads = threads ?? CPUBudget.defaultThreads
+            let environment = ProcessInfo.processInfo.environment
+            typealias S = ServeSettings
+            let contextSize = try S.contextSize.resolve(self.contextSize, in: environment)!
+            let threads = try S.threads.resolve(self.threads, in: environment) ?? CPUBudget.defaultThreads
+            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+            let path = try S.model.resolve(model, in: environment)
+                ?? DefaultModel.path(in: HubCache.resolve(environment: environment))
+            let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: try S.gpuLayers.resolve(gpuLayers, in: environment)!))
             let engine = try await InferenceEngine.start(model: loaded, options: EngineOptions(
                 context: ContextOptions(contextSize: contextSize, sequences: 1, threads: threads)))
             defer { engine.shutdown() }

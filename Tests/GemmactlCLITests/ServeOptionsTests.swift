@@ -1,18 +1,22 @@
 import Foundation
 import GemmaKit
+@testable import GemmactlCommands
 import Testing
 
-@Suite("Serve inputs")
-struct ServeInputsTests {
+@Suite("Serve options")
+struct ServeOptionsTests {
+    static let model = try! DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment))
+
     private func resolve(_ environment: [String: String], deterministic: Bool = false, cacheRam: Int? = nil,
                          slotSavePath: String? = nil) throws -> ServerConfiguration {
-        var inputs = ServeInputs()
-        inputs.model = TestModel.path
-        inputs.deterministic = deterministic
-        inputs.cacheRam = cacheRam
-        inputs.slotSavePath = slotSavePath
-        return try inputs.resolve(environment: environment)
+        var arguments = ["-m", Self.model]
+        if deterministic { arguments.append("--deterministic") }
+        if let cacheRam { arguments += ["-cram", String(cacheRam)] }
+        if let slotSavePath { arguments += ["--slot-save-path", slotSavePath] }
+        return try ServeOptions.parse(arguments).resolve(environment: environment)
     }
+
+    private func options(_ arguments: [String]) throws -> ServeOptions { try ServeOptions.parse(arguments) }
 
     @Test func fastKernelsAndRepackedWeightsAreTheDefault() throws {
         let configuration = try resolve([:])
@@ -33,6 +37,7 @@ struct ServeInputsTests {
         #expect(try resolve([:]).engine.promptCache == .automatic)
         #expect(try resolve([:], cacheRam: 0).engine.promptCache == .off)
         #expect(try resolve(["LLAMA_ARG_CACHE_RAM": "-1"]).engine.promptCache == .unlimited)
+        #expect(try options(["-m", Self.model, "--cache-ram", "-1"]).resolve(environment: [:]).engine.promptCache == .unlimited)
         #expect(try resolve(["GEMMA_CACHE_RAM": "256"], cacheRam: 512).engine.promptCache == .mebibytes(512))
         #expect(throws: InputError.self) { try resolve([:], cacheRam: -5) }
         #expect(throws: InputError.self) { try resolve(["LLAMA_ARG_CACHE_RAM": "lots"]) }
@@ -71,18 +76,15 @@ struct ServeInputsTests {
     }
 
     @Test func modelTakesARepositoryWithAQuantAsPullDoes() throws {
-        var inputs = ServeInputs()
-        inputs.model = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"
-        let configuration = try inputs.resolve(environment: ["LLAMA_OFFLINE": "1"])
+        let configuration = try options(["-m", "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"]).resolve(environment: ["LLAMA_OFFLINE": "1"])
         #expect(configuration.modelSource == .huggingFace(repo: "ggml-org/gemma-3-1b-it-GGUF", file: nil, quant: "Q4_K_M", revision: "main"))
         #expect(configuration.offline)
         #expect(configuration.modelID == "gemma-3-1b-it-GGUF:Q4_K_M")
         // A missing .gguf is still a missing file, not a bad repository name.
-        inputs.model = "missing-model.gguf"
-        #expect { _ = try inputs.resolve(environment: [:]) } throws: { error in "\(error)".contains("missing-model.gguf") }
-        inputs.model = "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"
-        inputs.hfFile = "x.gguf"
-        #expect { _ = try inputs.resolve(environment: [:]) } throws: { error in "\(error)".contains("--hf-repo") }
+        #expect { _ = try options(["-m", "missing-model.gguf"]).resolve(environment: [:]) } throws: { error in "\(error)".contains("missing-model.gguf") }
+        #expect { _ = try options(["-m", "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M", "--hf-file", "x.gguf"]).resolve(environment: [:]) } throws: { error in
+            "\(error)".contains("--hf-repo")
+        }
     }
 
     @Test func corsOriginsComeFromTheFlagOrLlamaServersVariable() throws {
@@ -93,5 +95,38 @@ struct ServeInputsTests {
         #expect { _ = try resolve(["GEMMA_CORS_ORIGINS": "https://a.example/path"]) } throws: { error in
             "\(error)".contains("--cors-origins") && "\(error)".contains("https://a.example/path")
         }
+    }
+
+    @Test func flagsBeatVariablesBeatDefaults() throws {
+        let defaults = try resolve([:])
+        #expect(defaults.engine.context.contextSize == 4096 && defaults.engine.context.sequences == 4)
+        #expect(defaults.port == 8000 && defaults.host == "127.0.0.1" && defaults.maxBodySize == 8 << 20)
+        #expect(defaults.shutdownGrace == .seconds(30) && defaults.requestTimeout == nil)
+        let fromVariables = try resolve(["LLAMA_ARG_CTX_SIZE": "8192", "GEMMA_PARALLEL": "2", "LLAMA_ARG_N_GPU_LAYERS": "0",
+                                         "GEMMA_MAX_BODY_SIZE": "1Mi", "GEMMA_REQUEST_TIMEOUT": "2m", "GEMMA_SHUTDOWN_GRACE": "0s"])
+        #expect(fromVariables.engine.context.contextSize == 8192 && fromVariables.engine.context.sequences == 2)
+        #expect(fromVariables.maxBodySize == 1 << 20 && fromVariables.requestTimeout == .seconds(120) && fromVariables.shutdownGrace == .zero)
+        let flags = try options(["-m", Self.model, "-c", "1024", "-np", "1", "--max-body-size", "64Ki", "--request-timeout", "0s"])
+            .resolve(environment: ["GEMMA_CTX_SIZE": "8192", "GEMMA_REQUEST_TIMEOUT": "2m"])
+        #expect(flags.engine.context.contextSize == 1024 && flags.engine.context.sequences == 1)
+        #expect(flags.maxBodySize == 64 << 10 && flags.requestTimeout == nil)
+    }
+
+    @Test func badFlagTextIsRefusedWhileParsing() {
+        for arguments in [["-c", "big"], ["--request-timeout", "30"], ["--max-body-size", "8MB"], ["--shutdown-grace", "soon"]] {
+            #expect(throws: (any Error).self) { try ServeOptions.parse(arguments) }
+        }
+        #expect { _ = try resolve(["GEMMA_REQUEST_TIMEOUT": "600"]) } throws: { error in
+            "\(error)".contains("GEMMA_REQUEST_TIMEOUT") && "\(error)".contains("--request-timeout") && "\(error)".contains("'600'")
+        }
+    }
+
+    @Test func helpNamesEveryVariableThatIsRead() {
+        let help = Gemmactl.helpMessage(for: Gemmactl.Serve.self, columns: 1000)
+        for setting in [ServeSettings.contextSize.environment, ServeSettings.gpuLayers.environment, ServeSettings.offline.environment,
+                        ServeSettings.cacheRam.environment, ServeSettings.port.environment].joined() {
+            #expect(help.contains(setting), "serve --help does not name \(setting)")
+        }
+        #expect(help.contains("-np") && help.contains("-ngl") && help.contains("-cram"))
     }
 }

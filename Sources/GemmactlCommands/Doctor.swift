@@ -28,17 +28,12 @@ extension Gemmactl {
 
         @OptionGroup var client: Flags.Client
 
-        @Option(name: .customLong("memory-limit"), help: ArgumentHelp("The pod's memory limit to check against, e.g. 4Gi.", valueName: "quantity"))
-        var memoryLimit: String?
+        @Option(name: .customLong("memory-limit"), help: ArgumentHelp("The pod's memory limit to check against, e.g. 4Gi.", valueName: "quantity"),
+                transform: ArgumentValue.byteSize)
+        var memoryLimit: UInt64?
 
-        @Option(name: [.short, .customLong("model")], help: ArgumentHelp("The GGUF the server runs (default: the cached default model).", valueName: "path"))
-        var model: String?
-
-        @Option(name: [.customLong("ctx-size"), .customShort("c")], help: "The server's context size (-c).")
-        var contextSize: Int = 4096
-
-        @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)], help: "The server's slots (-np).")
-        var parallel: Int = 4
+        /// The server's model and compute, as its flags or variables give them.
+        @OptionGroup var compute: Flags.Compute
 
         @Option(help: ArgumentHelp("Kubernetes namespace of the server's pods (needs kubectl).", valueName: "namespace"))
         var namespace: String?
@@ -52,32 +47,34 @@ extension Gemmactl {
         @Option(name: .customLong("gateway-url"), help: ArgumentHelp("Send the stream check through this URL (a gateway or ingress) instead of --url.", valueName: "url"))
         var gatewayURL: String?
 
-        @Option(name: .customLong("stuck-interval"), help: ArgumentHelp("Time between the two reads of /slots.", valueName: "duration"))
-        var stuckInterval: String = "2s"
+        @Option(name: .customLong("stuck-interval"), help: ArgumentHelp("Time between the two reads of /slots (default: 2s).", valueName: "duration"),
+                transform: ArgumentValue.duration)
+        var stuckInterval: Duration = .seconds(2)
 
         func validate() throws {
-            if let memoryLimit { _ = try ByteQuantity.parse(memoryLimit, field: "--memory-limit") }
-            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
-            guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(parallel)") }
-            _ = try DurationParser.parse(stuckInterval, field: "--stuck-interval")
             if gatewayURL != nil && !streamCheck { throw ValidationError("--gateway-url is used by --stream-check: add --stream-check") }
         }
 
         func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let compute = try self.compute.resolve(in: environment)
+            guard compute.contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(compute.contextSize)") }
+            guard compute.parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(compute.parallel)") }
             let endpoint = try client.endpoint()
             var options = GemmaKit.Doctor.Options(endpoint: endpoint)
             if let gatewayURL {
                 options.gateway = try ServerEndpoint(baseURL: gatewayURL, apiKey: endpoint.apiKey, timeout: endpoint.timeout,
-                                                     insecure: endpoint.insecure, proxy: ProxySetting.fromEnvironment(for: gatewayURL))
+                                                     insecure: endpoint.insecure, proxy: ProxySetting.fromEnvironment(for: gatewayURL, environment: environment))
             }
-            options.memoryLimit = try memoryLimit.map { try ByteQuantity.parse($0, field: "--memory-limit") }
-            options.modelPath = model ?? Environment.value("GEMMA_MODEL")
-            options.contextSize = contextSize
-            options.parallel = parallel
+            options.memoryLimit = memoryLimit
+            options.modelPath = compute.model
+            options.modelCache = HubCache.resolve(environment: environment)
+            options.contextSize = compute.contextSize
+            options.parallel = compute.parallel
             options.namespace = namespace
             options.selector = selector
             options.streamCheck = streamCheck
-            options.stuckInterval = try DurationParser.parse(stuckInterval, field: "--stuck-interval")
+            options.stuckInterval = stuckInterval
             let report = await GemmaKit.Doctor(options: options, estimator: Self.memoryEstimator).run()
             Console.print(client.json ? report.json : report.text)
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }

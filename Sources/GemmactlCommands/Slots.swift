@@ -23,20 +23,18 @@ extension Gemmactl {
         @Flag(help: "Redraw every --interval (in place on a terminal) until interrupted.")
         var watch = false
 
-        @Option(help: ArgumentHelp("Time between redraws with --watch.", valueName: "duration"))
-        var interval: String = "2s"
+        @Option(help: ArgumentHelp("Time between redraws with --watch (default: 2s).", valueName: "duration"), transform: ArgumentValue.duration)
+        var interval: Duration = .seconds(2)
 
         @Option(help: .hidden)
         var iterations: Int?
 
         func validate() throws {
-            _ = try DurationParser.parse(interval, field: "--interval")
             if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
         }
 
         func run() async throws {
             let endpoint = try client.endpoint()
-            let interval = try DurationParser.parse(interval, field: "--interval")
             let redraw = watch && Console.stdoutIsTerminal && !client.json
             let rounds = watch ? (iterations ?? Int.max) : 1
             try await OpsClient.with(endpoint) { http in

@@ -21,13 +21,12 @@ extension Gemmactl {
 
             @OptionGroup var cacheOption: Flags.Cache
 
-            @Flag(help: "Print JSON.")
-            var json = false
+            @OptionGroup var output: Flags.JSONOutput
 
             func run() throws {
                 let cache = cacheOption.cache
                 let models = cache.listModels()
-                if json {
+                if output.json {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(models), as: UTF8.self))
@@ -59,8 +58,7 @@ extension Gemmactl {
 
             @OptionGroup var cacheOption: Flags.Cache
 
-            @Flag(help: "Print JSON.")
-            var json = false
+            @OptionGroup var output: Flags.JSONOutput
 
             func validate() throws {
                 let repo = model.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
@@ -73,7 +71,7 @@ extension Gemmactl {
                 let parts = model.split(separator: ":", maxSplits: 1).map(String.init)
                 let cache = cacheOption.cache
                 let removed = try cache.remove(repo: parts[0], file: parts.count > 1 ? parts[1] : nil)
-                if json {
+                if output.json {
                     let data = try JSONSerialization.data(withJSONObject: ["removed": removed], options: [.sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: data, as: UTF8.self))
                 } else {

@@ -21,17 +21,16 @@ extension Gemmactl {
 
         @OptionGroup var cacheOption: Flags.Cache
 
-        @Flag(help: "Print JSON.")
-        var json = false
+        @OptionGroup var output: Flags.JSONOutput
 
         @Flag(help: "Also print every metadata key and value.")
         var metadata = false
 
         func run() async throws {
-            let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir)
+            let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir, environment: ProcessInfo.processInfo.environment)
             let file = try GGUFFile(path: path)
             let summary = try ModelSummary(file)
-            if json {
+            if output.json {
                 var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(summary)) as? [String: Any] ?? [:]
                 object["slidingWindowPattern"] = summary.slidingWindowPatternDescription
                 if metadata {

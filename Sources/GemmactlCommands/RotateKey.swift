@@ -31,8 +31,9 @@ extension Gemmactl {
         @Flag(help: "Remove the old keys from --keys-file, keeping only the current one.")
         var finish = false
 
-        @Option(help: ArgumentHelp("Keep the old keys valid for this long (recorded in --keys-file), e.g. 24h.", valueName: "duration"))
-        var grace: String?
+        @Option(help: ArgumentHelp("Keep the old keys valid for this long (recorded in --keys-file), e.g. 24h.", valueName: "duration"),
+                transform: ArgumentValue.duration)
+        var grace: Duration?
 
         @Option(help: ArgumentHelp("A terraform.tfvars file whose API key variable to replace.", valueName: "path"))
         var tfvars: String?
@@ -61,8 +62,9 @@ extension Gemmactl {
         @Flag(help: "Check against --url that the server accepts the new key (and, with --finish, rejects the old ones).")
         var verify = false
 
-        @Option(name: .customLong("verify-timeout"), help: ArgumentHelp("How long --verify waits for the server to reload its keys.", valueName: "duration"))
-        var verifyTimeout: String = "15s"
+        @Option(name: .customLong("verify-timeout"), help: ArgumentHelp("How long --verify waits for the server to reload its keys (default: 15s).", valueName: "duration"),
+                transform: ArgumentValue.duration)
+        var verifyTimeout: Duration = .seconds(15)
 
         @OptionGroup var client: Flags.Client
 
@@ -76,10 +78,7 @@ extension Gemmactl {
             if keysFile == nil && tfvars == nil && secretName == nil && !show {
                 throw ValidationError("choose where the new key goes: --keys-file PATH, --tfvars PATH, --k8s-secret NAME, or --show to print it")
             }
-            if let grace {
-                guard keysFile != nil else { throw ValidationError("--grace needs --keys-file PATH (the deadline is recorded there)") }
-                _ = try DurationParser.parse(grace, field: "--grace")
-            }
+            if grace != nil, keysFile == nil { throw ValidationError("--grace needs --keys-file PATH (the deadline is recorded there)") }
             if apply && secretName == nil { throw ValidationError("--apply needs --k8s-secret NAME") }
             if namespace != nil && secretName == nil { throw ValidationError("--namespace needs --k8s-secret NAME") }
             if let secretName, !KeySecretManifest.isValidName(secretName) {
@@ -94,7 +93,6 @@ extension Gemmactl {
             guard prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
                 throw ValidationError("--prefix may hold only letters, digits, '_' and '-', got '\(prefix)'")
             }
-            _ = try DurationParser.parse(verifyTimeout, field: "--verify-timeout")
             if verify && keysFile == nil && !(secretName != nil && apply) {
                 throw ValidationError("--verify checks a key the server already reads: use it with --keys-file or --k8s-secret … --apply; after terraform apply, check with gemmactl health")
             }
@@ -111,10 +109,10 @@ extension Gemmactl {
             options.secretDataKey = secretDataKey
             options.applySecret = apply
             options.finish = finish
-            options.grace = try grace.map { try DurationParser.parse($0, field: "--grace") }
+            options.grace = grace
             options.prefix = prefix
             options.show = show
-            options.verifyTimeout = try DurationParser.parse(verifyTimeout, field: "--verify-timeout")
+            options.verifyTimeout = verifyTimeout
             if verify { options.verify = try client.endpoint() }
             let output = OpsOutput(stdout: { Console.write($0) }, info: { Console.info($0) })
             try await KeyRotator(options: options, output: output).run()

@@ -29,18 +29,13 @@ extension Gemmactl {
         @Flag(help: "Poll until the server is ready (or --timeout passes, or the key is rejected).")
         var wait = false
 
-        @Option(help: ArgumentHelp("Time between polls with --wait.", valueName: "duration"))
-        var interval: String = "1s"
-
-        func validate() throws {
-            _ = try DurationParser.parse(interval, field: "--interval")
-        }
+        @Option(help: ArgumentHelp("Time between polls with --wait (default: 1s).", valueName: "duration"), transform: ArgumentValue.duration)
+        var interval: Duration = .seconds(1)
 
         func run() async throws {
-            let total = try DurationParser.parse(client.timeout, field: "--timeout")
+            let total = client.timeout
             // With --wait, --timeout bounds the whole wait; each request gets at most 10 s of it.
             let endpoint = try client.endpoint(timeout: wait ? min(total, .seconds(10)) : total)
-            let interval = try DurationParser.parse(interval, field: "--interval")
             let json = client.json
             let report = try await OpsClient.with(endpoint) { http in
                 let check = HealthCheck(client: http)

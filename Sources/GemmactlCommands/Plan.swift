@@ -16,17 +16,10 @@ extension Gemmactl {
                 """
         )
 
-        @Argument(help: ArgumentHelp("Model file or cached model name (default: the default model).", valueName: "model"))
+        @Argument(help: ArgumentHelp("Model file or cached model name, as -m (default: the default model).", valueName: "model"))
         var model: String?
 
-        @Option(name: [.customLong("ctx-size"), .customShort("c")], help: "Total context in tokens, shared by the parallel sequences.")
-        var contextSize: Int = 4096
-
-        @Option(name: [.customLong("parallel"), .customLong("np", withSingleDash: true)], help: "Parallel sequences (server slots).")
-        var parallel: Int = 1
-
-        @Option(name: [.customLong("ubatch-size"), .customLong("ub", withSingleDash: true)], help: "Micro-batch, as serve's --ubatch-size: sizes the compute buffer.")
-        var microBatchSize: Int = ContextOptions.defaultMicroBatchSize
+        @OptionGroup var compute: Flags.Compute
 
         @Option(name: .customLong("cache-type-k"), help: "KV cache type for K: f16 or q8_0 (also f32, q4_0).")
         var cacheTypeK: String = "f16"
@@ -34,37 +27,37 @@ extension Gemmactl {
         @Option(name: .customLong("cache-type-v"), help: "KV cache type for V (quantized V needs flash attention).")
         var cacheTypeV: String = "f16"
 
-        @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).")
-        var memoryLimit: String?
+        @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).",
+                transform: ArgumentValue.byteSize)
+        var memoryLimit: UInt64?
 
         @OptionGroup var cacheOption: Flags.Cache
 
-        @Flag(help: "Print JSON.")
-        var json = false
+        @OptionGroup var output: Flags.JSONOutput
 
         func validate() throws {
-            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
-            guard (1...256).contains(parallel) else { throw ValidationError("--parallel must be 1 to 256, got \(parallel)") }
-            guard microBatchSize >= 1 else { throw ValidationError("--ubatch-size must be at least 1, got \(microBatchSize)") }
+            if model != nil && compute.model != nil { throw ValidationError("name the model once: as the argument or with -m") }
             guard KVCacheType(rawValue: cacheTypeK) != nil else {
                 throw ValidationError("--cache-type-k must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeK)'")
             }
             guard KVCacheType(rawValue: cacheTypeV) != nil else {
                 throw ValidationError("--cache-type-v must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeV)'")
             }
-            if let memoryLimit, MemoryPlanner.parseQuantity(memoryLimit) == nil {
-                throw ValidationError("--memory-limit must be a memory quantity such as 4Gi or 512Mi, got '\(memoryLimit)'")
-            }
         }
 
         func run() async throws {
-            let path = try await ModelArgument.localPath(model, cacheDir: cacheOption.cacheDir)
-            let options = PlanOptions(contextSize: contextSize, parallel: parallel,
+            let environment = ProcessInfo.processInfo.environment
+            let compute = try self.compute.resolve(in: environment)
+            guard compute.contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(compute.contextSize)") }
+            guard (1...256).contains(compute.parallel) else { throw ValidationError("--parallel must be 1 to 256, got \(compute.parallel)") }
+            guard compute.microBatchSize >= 1 else { throw ValidationError("--ubatch-size must be at least 1, got \(compute.microBatchSize)") }
+            let path = try await ModelArgument.localPath(model ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
+            let options = PlanOptions(contextSize: compute.contextSize, parallel: compute.parallel,
                                       cacheTypeK: KVCacheType(rawValue: cacheTypeK)!, cacheTypeV: KVCacheType(rawValue: cacheTypeV)!,
-                                      microBatch: microBatchSize,
-                                      memoryLimit: memoryLimit.flatMap(MemoryPlanner.parseQuantity))
+                                      microBatch: compute.microBatchSize,
+                                      memoryLimit: memoryLimit)
             let plan = try MemoryPlanner.plan(path: path, options: options)
-            if json {
+            if output.json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 var object = try JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any] ?? [:]

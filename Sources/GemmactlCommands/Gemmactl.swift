@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import GemmaKit
 
-@main
-struct Gemmactl: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `gemmactl` command line; the executable only calls `runAsMain()`.
+public struct Gemmactl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "gemmactl",
         abstract: "Serve, deploy and operate a small self-hosted LLM (Gemma 3 GGUF on llama.cpp).",
         discussion: """
@@ -22,8 +22,10 @@ struct Gemmactl: AsyncParsableCommand {
                       Health.self, Slots.self, RotateKey.self, Doctor.self]
     )
 
+    public init() {}
+
     /// Parses, runs, and turns errors into one line on stderr and an exit code.
-    static func main() async {
+    public static func runAsMain() async {
         do {
             // First, before any ggml code: a portable build on a CPU below its floor would die with SIGILL.
             try CPUFloor.linked.checkThisCPU()

@@ -111,7 +111,7 @@ extension Gemmactl {
                 return
             }
             let apiKey = try readAPIKey(values)
-            let renderer = ManifestRenderer(templatesDirectory: try TemplateLocator.directory(override: templates))
+            let renderer = ManifestRenderer(templatesDirectory: try TemplateLocator.directory(override: templates, environment: ProcessInfo.processInfo.environment))
             let manifests = try renderer.render(values, apiKey: apiKey)
             if let output {
                 try ManifestRenderer.write(manifests, to: URL(fileURLWithPath: output))
@@ -122,23 +122,11 @@ extension Gemmactl {
         }
 
         /// Flags win over the values file and --set.
-        private func applyFlags(to values: inout RenderValues) {
+        func applyFlags(to values: inout RenderValues) {
             if let profile { values.profile = profile }
             if let name { values.name = name }
             if let namespace { values.namespace = namespace }
-            if let image {
-                // registry:5000/team/gemmactl:0.1 -> repository and tag; a digest stays whole.
-                if let at = image.firstIndex(of: "@") {
-                    values.image.repository = String(image[..<at])
-                    values.image.tag = String(image[image.index(after: at)...])
-                } else if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
-                    values.image.repository = String(image[..<colon])
-                    values.image.tag = String(image[image.index(after: colon)...])
-                } else {
-                    values.image.repository = image
-                    values.image.tag = ""
-                }
-            }
+            if let image { values.image.replace(with: image) }
             if let hostname { values.gateway.hostname = hostname }
             if let gateway {
                 let parts = gateway.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -161,18 +149,9 @@ extension Gemmactl {
         }
 
         /// The key for `secret.source: secret`, read from the file and never printed.
-        private func readAPIKey(_ values: RenderValues) throws -> String? {
+        func readAPIKey(_ values: RenderValues) throws -> String? {
             guard values.secretSource == .secret, values.deploymentProfile != .externalOllama else { return nil }
-            let path = values.secret.apiKeyFile
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw RenderError("cannot read the API key file \(path)",
-                                  recovery: "pass --api-key-file with a readable file holding the key")
-            }
-            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !key.isEmpty else {
-                throw RenderError("the API key file \(path) is empty", recovery: "write the key into it (e.g. openssl rand -hex 32 > \(path))")
-            }
-            return key
+            return try KeysFile.firstKey(path: values.secret.apiKeyFile, flag: "--api-key-file")
         }
     }
 }

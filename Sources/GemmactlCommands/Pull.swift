@@ -35,8 +35,8 @@ extension Gemmactl {
 
         @OptionGroup var hub: Flags.Hub
 
-        @Flag(help: "Print one JSON event per line on stdout.")
-        var json = false
+        /// With --json: one JSON event per line on stdout.
+        @OptionGroup var output: Flags.JSONOutput
 
         @Flag(name: .shortAndLong, help: "Print nothing but errors (and the path at the end).")
         var quiet = false
@@ -59,10 +59,10 @@ extension Gemmactl {
             if case .file(let path) = reference {
                 throw ValidationError("'\(path)' is a local file; pull takes ORG/REPO[:QUANT] or ollama://NAME:TAG")
             }
-            let printer = PullProgressPrinter(style: PullProgressPrinter.automaticStyle(json: json, quiet: quiet))
+            let printer = PullProgressPrinter(style: PullProgressPrinter.automaticStyle(json: output.json, quiet: quiet))
             let resolver = ModelResolver(cache: hub.cache, settings: try hub.settings())
             let path = try await resolver.resolve(reference, sha256: sha256, progress: printer.handler)
-            if !json { print(path) }
+            if !output.json { print(path) }
         }
     }
 }

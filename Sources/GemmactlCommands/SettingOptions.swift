@@ -1,0 +1,36 @@
+import ArgumentParser
+import GemmaKit
+
+extension Setting {
+    /// The descriptor's spellings as ArgumentParser names: `--x` long, `-x` short, `-xy` single-dash long.
+    var nameSpecification: NameSpecification {
+        NameSpecification(names.map { name -> NameSpecification.Element in
+            if name.hasPrefix("--") { return .customLong(String(name.dropFirst(2))) }
+            let bare = String(name.dropFirst())
+            return bare.count == 1 ? .customShort(bare.first!) : .customLong(bare, withSingleDash: true)
+        })
+    }
+}
+
+extension Option {
+    /// An option whose names, help and parser come from `setting`; nil when not given, so that
+    /// `Setting.resolve` can fall back to the environment and the default.
+    init<T: Sendable>(_ setting: Setting<T>) where Value == T? {
+        // A number takes the next word even when it starts with "-": `--cache-ram -1`.
+        self.init(name: setting.nameSpecification, parsing: T.self == Int.self ? .unconditional : .next,
+                  help: ArgumentHelp(setting.helpText), transform: { text in try setting.parse(text) })
+    }
+}
+
+extension Flag where Value == Bool {
+    /// A switch whose names and help come from `setting`.
+    init(_ setting: Setting<Bool>) {
+        self.init(wrappedValue: false, name: setting.nameSpecification, help: ArgumentHelp(setting.helpText))
+    }
+}
+
+/// Value parsers for options outside the serve settings: each type parsed once, by its one parser.
+enum ArgumentValue {
+    static let duration: @Sendable (String) throws -> Duration = { try DurationText.parse($0) }
+    static let byteSize: @Sendable (String) throws -> UInt64 = { try ByteSize.parse($0) }
+}
