@@ -844,54 +844,44 @@ def cmd_report(args):
                 "| metric | better | c=" + " | c=".join(str(l["concurrency"]) for l in base["levels"]) + " | target | met |",
                 "|---|---|" + "---:|" * len(base["levels"]) + "---|---|"]
         levels = list(zip(base["levels"], candidate["levels"]))
-        def ratios(key):
-            return [paired_ratio(b, c, key) for b, c in levels]
-        def verdict(values, check):
-            known = [v for v in values if v is not None]
-            if not known:
-                return "n/a"
-            return "yes" if check(values) else "**no**"
-        gen = ratios("generated_tps")
         conc = [l["concurrency"] for l in base["levels"]]
-        def at(values, c):
-            return values[conc.index(c)] if c in conc else None
-        target_gen = lambda v: all(x is not None and x >= 1.0 for x in v)
-        out.append("| generated tok/s | higher | " + " | ".join(fmt(v, 2) for v in gen)
-                   + " | ≥ 1.00 at every level | " + verdict(gen, target_gen) + " |")
-        per = ratios("per_stream_tps_p50")
-        out.append("| per-stream tok/s | higher | " + " | ".join(fmt(v, 2) for v in per) + " | | |")
-        ttft50 = ratios("ttft_p50_ms")
-        c4 = at(ttft50, 4)
-        c1 = at(ttft50, 1)
-        firsts = [v for v in (c1, c4) if v is not None]
-        out.append("| TTFT p50 | lower | " + " | ".join(fmt(v, 2) for v in ttft50)
-                   + " | ≤ 1.00 at c=1 and c=4 | " + ("n/a" if not firsts else ("yes" if all(v <= 1.0 for v in firsts) else "**no**")) + " |")
-        out.append("| TTFT p95 | lower | " + " | ".join(fmt(v, 2) for v in ratios("ttft_p95_ms")) + " | | |")
-        prompt_rates = ratios("prompt_tps")
-        out.append("| prompt tok/s | higher | " + " | ".join(fmt(v, 2) for v in prompt_rates)
-                   + " | ≥ 1.00 at every level | " + verdict(prompt_rates, target_gen) + " |")
-        out.append("| server CPU per token | lower | " + " | ".join(fmt(v, 2) for v in ratios("cpu_ms_per_token")) + " | | |")
-        blank = " | ".join("" for _ in levels)
-        rss = ratio(candidate["peak_rss_kib"], base["peak_rss_kib"])
-        ready = ratio(candidate["ready_ms"], base["ready_ms"])
-        out.append(f"| peak RSS | lower | {fmt(rss, 2)}{' |' * (len(levels) - 1)} | ≤ 1.00 | "
-                   + ("n/a" if rss is None else ("yes" if rss <= 1.00 else "**no**")) + " |")
-        out.append(f"| ready time | lower | {fmt(ready, 2)}{' |' * (len(levels) - 1)} | ≤ 1.00 | "
-                   + ("n/a" if ready is None else ("yes" if ready <= 1.0 else "**no**")) + " |")
-        single = at([c["per_stream_tps_p50"] for b, c in levels], 1)
+        pad = " |" * (len(levels) - 1)
+
+        def met(values, check):
+            return "n/a" if all(v is None for v in values) else ("yes" if check(values) else "**no**")
+
+        def tail(target, verdict):
+            return f" | {target} | {verdict} |" if target or verdict else " | | |"
+
+        def row(label, better, key, target="", check=None, only=None):
+            """One metric's ratio per level; `check` judges the levels in `only` (all when None)."""
+            values = [paired_ratio(b, c, key) for b, c in levels]
+            judged = values if only is None else [v for v, n in zip(values, conc) if n in only and v is not None]
+            out.append(f"| {label} | {better} | " + " | ".join(fmt(v, 2) for v in values)
+                       + tail(target, met(judged, check) if check else ""))
+
+        def single(label, better, value, target="", check=None):
+            out.append(f"| {label} | {better} | {fmt(value, 2)}{pad}" + tail(target, met([value], check) if check else ""))
+
+        at_least_one = lambda v: all(x is not None and x >= 1.0 for x in v)
+        at_most_one = lambda v: all(x is not None and x <= 1.0 for x in v)
+        row("generated tok/s", "higher", "generated_tps", "≥ 1.00 at every level", at_least_one)
+        row("per-stream tok/s", "higher", "per_stream_tps_p50")
+        row("TTFT p50", "lower", "ttft_p50_ms", "≤ 1.00 at c=1 and c=4", at_most_one, only=(1, 4))
+        row("TTFT p95", "lower", "ttft_p95_ms")
+        row("prompt tok/s", "higher", "prompt_tps", "≥ 1.00 at every level", at_least_one)
+        row("server CPU per token", "lower", "cpu_ms_per_token")
+        single("peak RSS", "lower", ratio(candidate["peak_rss_kib"], base["peak_rss_kib"]), "≤ 1.00", at_most_one)
+        single("ready time", "lower", ratio(candidate["ready_ms"], base["ready_ms"]), "≤ 1.00", at_most_one)
+        single_at_1 = {n: (b["per_stream_tps_p50"], c["per_stream_tps_p50"]) for n, (b, c) in zip(conc, levels)}.get(1, (None, None))
         if tg:
-            vs_tg = ratio(single, tg)
-            out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate) | higher | {fmt(vs_tg, 2)}{' |' * (len(levels) - 1)} | ≥ 0.97 | "
-                       + ("n/a" if vs_tg is None else ("yes" if vs_tg >= 0.97 else "**no**")) + " |")
+            single("per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate)", "higher", ratio(single_at_1[1], tg),
+                   "≥ 0.97", lambda v: v[0] >= 0.97)
         tg_deep = next((e for e in at_depth or [] if not e.get("n_prompt") and e.get("n_gen")), None)
         if tg_deep:
-            vs_deep = ratio(single, tg_deep.get("avg_ts"))
-            out.append(f"| per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {tg_deep.get('n_depth')} (candidate) | higher | "
-                       f"{fmt(vs_deep, 2)}{' |' * (len(levels) - 1)} | | |")
-            base_single = at([b["per_stream_tps_p50"] for b, c in levels], 1)
-            out.append(f"| the same for {args.baseline} | higher | {fmt(ratio(base_single, tg_deep.get('avg_ts')), 2)}"
-                       f"{' |' * (len(levels) - 1)} | | |")
-        _ = blank
+            single(f"per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {tg_deep.get('n_depth')} (candidate)", "higher",
+                   ratio(single_at_1[1], tg_deep.get("avg_ts")))
+            single(f"the same for {args.baseline}", "higher", ratio(single_at_1[0], tg_deep.get("avg_ts")))
         same = total = 0
         for b, c in levels:
             for number, text in b.get("texts", {}).items():
@@ -899,7 +889,7 @@ def cmd_report(args):
                     total += 1
                     same += text == c["texts"][number]
         if total:
-            out.append(f"| identical greedy outputs | | {same} of {total} requests{' |' * (len(levels) - 1)} | | |")
+            out.append(f"| identical greedy outputs | | {same} of {total} requests{pad} | | |")
         out.append("")
         if rounds > 1:
             plain = " / ".join(fmt(ratio(c["generated_tps"], b["generated_tps"]), 2) for b, c in levels)

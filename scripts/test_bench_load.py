@@ -115,6 +115,43 @@ class MergeTests(unittest.TestCase):
         self.assertEqual(merged["levels"][0]["generated_tps"], 2.0)
 
 
+class ReportTests(unittest.TestCase):
+    """The report's ratio table against two canned results: values, targets and verdicts."""
+
+    @staticmethod
+    def result(name, gain, ttft):
+        def level(c, ttft_ms):
+            level = {"concurrency": c, "generated_tps": 10.0 * c * gain, "per_stream_tps_p50": 10.0, "ttft_p50_ms": ttft_ms,
+                     "ttft_p95_ms": 2 * ttft_ms, "prompt_tps": 50.0, "cpu_ms_per_token": 3.0, "other_cpu_share": 0.0,
+                     "cached_tokens": None, "finish_reasons": {"length": 4}, "errors": [], "texts": {"0": "same"}}
+            for key in bench_load.SUM_KEYS:
+                level.setdefault(key, 4)
+            return level
+        return {"name": name, "rounds": 1, "max_tokens": 16, "ready_ms": 900, "peak_rss_kib": 300000 / gain,
+                "loadavg_before": 0.0, "loadavg_after": 1.0, "command": name, "levels": [level(1, ttft), level(4, 2 * ttft)]}
+
+    def test_ratios_name_each_target_and_whether_it_is_met(self):
+        with tempfile.TemporaryDirectory() as directory:
+            paths = []
+            for name, gain, ttft in [("llama-server", 1.0, 100.0), ("gemmactl serve", 1.25, 110.0)]:
+                paths.append(os.path.join(directory, name + ".json"))
+                with open(paths[-1], "w") as f:
+                    json.dump(self.result(name, gain, ttft), f)
+            out = os.path.join(directory, "BENCHMARKS.md")
+            argv, sys.argv = sys.argv, ["bench_load.py", "report", "--result", paths[0], "--result", paths[1], "--out", out]
+            try:
+                bench_load.main()
+            finally:
+                sys.argv = argv
+            with open(out) as f:
+                report = f.read()
+        self.assertIn("| generated tok/s | higher | 1.25 | 1.25 | ≥ 1.00 at every level | yes |", report)
+        self.assertIn("| TTFT p50 | lower | 1.10 | 1.10 | ≤ 1.00 at c=1 and c=4 | **no** |", report)
+        self.assertIn("| per-stream tok/s | higher | 1.00 | 1.00 | | |", report)
+        self.assertIn("| peak RSS | lower | 0.80 | | ≤ 1.00 | yes |", report)
+        self.assertIn("| identical greedy outputs | | 2 of 2 requests | | | |", report)
+
+
 class MarkedSectionTests(unittest.TestCase):
     def test_a_section_is_replaced_in_place_and_survives_a_report(self):
         with tempfile.TemporaryDirectory() as directory:
