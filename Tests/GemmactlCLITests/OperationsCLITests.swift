@@ -86,8 +86,9 @@ struct OperationsCLITests {
         let server = StandInServer(state: .init(keys: ["k"], slots: StandInServer.busySlots))
         try await server.run { url in
             let table = try await GemmactlBinary.run(["slots", "--url", url], environment: ["GEMMA_API_KEY": "k"])
-            #expect(table.status == 0)
+            #expect(table.status == 0, "\(table.stderr)")
             let rows = table.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            try #require(rows.count >= 3, "\(table.stdout)\n\(table.stderr)")
             #expect(rows[0] == ["ID", "STATE", "CTX", "PROMPT", "CACHED", "GENERATED", "TASK"])
             #expect(rows[1] == ["0", "processing", "4096", "12", "8", "33", "57"])
             #expect(rows[2] == ["1", "idle", "4096", "-", "-", "-", "-"])

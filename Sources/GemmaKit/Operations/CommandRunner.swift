@@ -24,7 +24,7 @@ public protocol CommandRunner: Sendable {
 public struct ProcessRunner: CommandRunner {
     let searchPath: String
 
-    public init(searchPath: String? = Environment.value("PATH")) {
+    public init(searchPath: String? = Environment.value("PATH", in: ProcessInfo.processInfo.environment)) {
         self.searchPath = searchPath ?? "/usr/local/bin:/usr/bin:/bin"
     }
 

@@ -2,9 +2,10 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Reads environment variables in one place, so configuration is resolved where it is documented.
+/// Reads environment variables from the dictionary a command passes down (no default: the process's
+/// environment is read in the command's resolve step only).
 public enum Environment {
-    public static func value(_ name: String, in environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    public static func value(_ name: String, in environment: [String: String]) -> String? {
         guard let value = environment[name], !value.isEmpty else { return nil }
         return value
     }
