@@ -1,6 +1,17 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// Lets LlamaBackend reach llama.cpp's CPU backend as it is created, to switch it to the
+// batch-invariant reference kernels, and keep llamafile's kernels out of such a backend (GNU ld /
+// lld only, hence Linux only). Set on what links a program (the executable, the test bundles),
+// never on GemmaKit itself: SwiftPM refuses a dependency whose library target carries
+// unsafeFlags. Whatever links GemmaKit needs them, or the link fails on the undefined
+// `__real_ggml_backend_init_by_type` / `__real_llamafile_sgemm`.
+let wrapBackendInit: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--wrap=ggml_backend_init_by_type", "-Xlinker", "--wrap=llamafile_sgemm"],
+                 .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "gemmactl",
     // Linux only: the server uses Linux APIs (epoll through NIO, /proc and cgroup files, GNU ld's --wrap).
@@ -41,14 +52,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Resources/templates")],
-            linkerSettings: [
-                // Lets LlamaBackend reach llama.cpp's CPU backend as it is created, to switch it to
-                // the batch-invariant reference kernels, and keep llamafile's kernels out of such a
-                // backend (GNU ld / lld only, hence Linux only).
-                .unsafeFlags(["-Xlinker", "--wrap=ggml_backend_init_by_type", "-Xlinker", "--wrap=llamafile_sgemm"],
-                             .when(platforms: [.linux])),
-            ]
+            resources: [.copy("Resources/templates")]
         ),
         // The subcommands, as a library so that tests can call them; the executable is main only.
         .target(
@@ -57,7 +61,8 @@ let package = Package(
                 "GemmaKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            linkerSettings: wrapBackendInit
         ),
         .executableTarget(name: "gemmactl", dependencies: ["GemmactlCommands"]),
         .testTarget(
@@ -71,7 +76,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             // Expected `gemmactl render` output, read through #filePath (RenderGoldenTests).
-            exclude: ["Golden"]
+            exclude: ["Golden"],
+            linkerSettings: wrapBackendInit
         ),
         .testTarget(
             name: "GemmactlCLITests",
@@ -82,7 +88,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+            ],
+            linkerSettings: wrapBackendInit
         ),
     ],
     cxxLanguageStandard: .cxx17

@@ -32,6 +32,11 @@ public enum LlamaBackend {
     /// What the next CPU backend llama.cpp creates should use; read by the link-time hook.
     fileprivate static let nextBackendUsesReferenceKernels = Atomic<Bool>(false)
 
+    /// CPU backends switched to the reference kernels so far: stays 0 when the program was linked
+    /// without the `--wrap` hook, which the tests check.
+    static var referenceKernelBackends: Int { referenceKernelBackendCount.load(ordering: .sequentiallyConsistent) }
+    fileprivate static let referenceKernelBackendCount = Atomic<Int>(0)
+
     /// Runs `create` (a llama.cpp context creation) so that the CPU backend it makes computes with
     /// the reference kernels when `referenceKernels` is true.
     ///
@@ -101,6 +106,7 @@ func wrappedBackendInitByType(_ type: ggml_backend_dev_type, _ params: UnsafePoi
     if let backend, type == GGML_BACKEND_DEVICE_TYPE_CPU,
        LlamaBackend.nextBackendUsesReferenceKernels.load(ordering: .sequentiallyConsistent) {
         ggml_backend_cpu_set_use_ref(backend, true)
+        LlamaBackend.referenceKernelBackendCount.add(1, ordering: .sequentiallyConsistent)
     }
     return backend
 }
