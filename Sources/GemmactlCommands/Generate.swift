@@ -54,7 +54,10 @@ extension Gemmactl {
             let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: try S.gpuLayers.resolve(gpuLayers, in: environment)!))
             let engine = try await InferenceEngine.start(model: loaded, options: EngineOptions(
                 context: ContextOptions(contextSize: contextSize, sequences: 1, threads: threads)))
-            defer { engine.shutdown() }
+            try await engine.use { try await generate(on: $0, model: loaded) }
+        }
+
+        private func generate(on engine: InferenceEngine, model loaded: LlamaModel) async throws {
             let text = chat ? ChatFormatter(model: loaded).format([ChatMessage(role: "user", content: prompt)]) : prompt
             var sampling = SamplingParameters(temperature: temperature, seed: seed)
             if temperature == 0 { sampling = .greedy }

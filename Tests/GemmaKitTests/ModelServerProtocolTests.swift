@@ -40,55 +40,55 @@ struct ModelServerProtocolTests {
     }
 
     @Test func queueRunningAndKVCacheFollowTheLoad() async throws {
-        let server = try await TestServer.start(slots: 2, contextSize: 4096,
-                                                configure: { $0.ssePingInterval = .milliseconds(100) })
-        defer { Task { await server.stop() } }
-        func scrape() async throws -> [String: Double] { Self.samples(try await server.get("/metrics").body) }
+        try await TestServer.with(slots: 2, contextSize: 4096,
+                                                configure: { $0.ssePingInterval = .milliseconds(100) }) { server in
+            func scrape() async throws -> [String: Double] { Self.samples(try await server.get("/metrics").body) }
 
-        let idle = try await scrape()
-        #expect(idle["gemmactl_requests_queued"] == 0)
-        #expect(idle["gemmactl_requests_processing"] == 0)
-        #expect(idle["gemmactl_kv_cache_usage_ratio"] == 0)
-        #expect(idle["gemmactl_kv_cache_block_size_tokens"] == 16)
-        #expect(idle["gemmactl_kv_cache_blocks"] == 256)  // 4096 tokens of context in blocks of 16
+            let idle = try await scrape()
+            #expect(idle["gemmactl_requests_queued"] == 0)
+            #expect(idle["gemmactl_requests_processing"] == 0)
+            #expect(idle["gemmactl_kv_cache_usage_ratio"] == 0)
+            #expect(idle["gemmactl_kv_cache_block_size_tokens"] == 16)
+            #expect(idle["gemmactl_kv_cache_blocks"] == 256)  // 4096 tokens of context in blocks of 16
 
-        // Five requests on two slots: two run, three wait.
-        let release = Release()
-        let streams = (0..<5).map { _ in Task { try await Self.stream(on: server, until: release) } }
-        defer { release.set() }
-        var loaded: [String: Double] = [:]
-        try await eventually(timeout: .seconds(120)) {
-            loaded = try await scrape()
-            return loaded["gemmactl_requests_queued"] == 3 && loaded["gemmactl_requests_processing"] == 2
-                && (loaded["gemmactl_kv_cache_usage_ratio"] ?? 0) > 0
+            // Five requests on two slots: two run, three wait.
+            let release = Release()
+            let streams = (0..<5).map { _ in Task { try await Self.stream(on: server, until: release) } }
+            defer { release.set() }
+            var loaded: [String: Double] = [:]
+            try await eventually(timeout: .seconds(120)) {
+                loaded = try await scrape()
+                return loaded["gemmactl_requests_queued"] == 3 && loaded["gemmactl_requests_processing"] == 2
+                    && (loaded["gemmactl_kv_cache_usage_ratio"] ?? 0) > 0
+            }
+            #expect(loaded["gemmactl_slots_busy"] == 2)
+            let first = try #require(loaded["gemmactl_kv_cache_usage_ratio"])
+            #expect(first < 1)
+
+            // The running requests hold more tokens with every one they generate.
+            try await eventually(timeout: .seconds(120)) {
+                let now = try await scrape()
+                return now["gemmactl_requests_processing"] == 2 && (now["gemmactl_kv_cache_usage_ratio"] ?? 0) > first
+            }
+
+            // Clients gone: nothing waits or runs, and the cache counts as free.
+            release.set()
+            for stream in streams { try await stream.value }
+            try await eventually(timeout: .seconds(60)) {
+                let drained = try await scrape()
+                return drained["gemmactl_requests_queued"] == 0 && drained["gemmactl_requests_processing"] == 0
+                    && drained["gemmactl_kv_cache_usage_ratio"] == 0
+            }
+
+            // A finished request leaves its tokens in the slot for prefix reuse; they are not in use.
+            #expect(try await server.post("/v1/completions", busyRequest(2)).status == 200)
+            var after: [String: Double] = [:]
+            try await eventually(timeout: .seconds(60)) {  // the answer can go out just before the slot is freed
+                after = try await scrape()
+                return after["gemmactl_requests_processing"] == 0
+            }
+            #expect(after["gemmactl_kv_cache_usage_ratio"] == 0)
+            #expect((after["gemmactl_kv_cache_tokens"] ?? 0) > 0)
         }
-        #expect(loaded["gemmactl_slots_busy"] == 2)
-        let first = try #require(loaded["gemmactl_kv_cache_usage_ratio"])
-        #expect(first < 1)
-
-        // The running requests hold more tokens with every one they generate.
-        try await eventually(timeout: .seconds(120)) {
-            let now = try await scrape()
-            return now["gemmactl_requests_processing"] == 2 && (now["gemmactl_kv_cache_usage_ratio"] ?? 0) > first
-        }
-
-        // Clients gone: nothing waits or runs, and the cache counts as free.
-        release.set()
-        for stream in streams { try await stream.value }
-        try await eventually(timeout: .seconds(60)) {
-            let drained = try await scrape()
-            return drained["gemmactl_requests_queued"] == 0 && drained["gemmactl_requests_processing"] == 0
-                && drained["gemmactl_kv_cache_usage_ratio"] == 0
-        }
-
-        // A finished request leaves its tokens in the slot for prefix reuse; they are not in use.
-        #expect(try await server.post("/v1/completions", busyRequest(2)).status == 200)
-        var after: [String: Double] = [:]
-        try await eventually(timeout: .seconds(60)) {  // the answer can go out just before the slot is freed
-            after = try await scrape()
-            return after["gemmactl_requests_processing"] == 0
-        }
-        #expect(after["gemmactl_kv_cache_usage_ratio"] == 0)
-        #expect((after["gemmactl_kv_cache_tokens"] ?? 0) > 0)
     }
 }

@@ -26,7 +26,7 @@ struct RawGGUFWriter {
 }
 
 /// A temporary directory removed when the test ends.
-final class TemporaryDirectory {
+final class TemporaryDirectory: Sendable {
     let url: URL
     init() {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-test-\(UUID().uuidString)")

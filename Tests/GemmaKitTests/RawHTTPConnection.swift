@@ -9,17 +9,26 @@ import Glibc
 final class RawHTTPConnection: @unchecked Sendable {
     private var descriptor: Int32
 
-    init(port: Int, readTimeout: Duration = .seconds(30)) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw RawHTTPError("socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// Connects to `server`'s listener, whichever address family it bound.
+    convenience init(to server: TestServer, readTimeout: Duration = .seconds(30)) throws {
+        try self.init(host: server.host, port: server.port, readTimeout: readTimeout)
+    }
+
+    init(host: String, port: Int, readTimeout: Duration = .seconds(30)) throws {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let info = found else {
+            throw RawHTTPError("\(host) is not a numeric address")
         }
-        guard connected == 0 else { Glibc.close(descriptor); throw RawHTTPError("connect() failed: errno \(errno)") }
+        defer { freeaddrinfo(found) }
+        descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard descriptor >= 0 else { throw RawHTTPError("socket() failed: errno \(errno)") }
+        guard connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            Glibc.close(descriptor)
+            throw RawHTTPError("connect() to \(host) port \(port) failed: errno \(errno)")
+        }
         var timeout = timeval(tv_sec: Int(readTimeout.components.seconds), tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }

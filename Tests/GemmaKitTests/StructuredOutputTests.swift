@@ -106,95 +106,95 @@ struct StructuredOutputServerTests {
     static let prompt = "Invent a person who lives in a city. Answer as JSON."
 
     @Test func openAIJSONSchemaReplyValidates() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        for stream in [false, true] {
-            let reply = try await server.post("/v1/chat/completions", [
-                "messages": [["role": "user", "content": Self.prompt]], "max_tokens": 400, "temperature": 0, "stream": stream,
-                "response_format": ["type": "json_schema", "json_schema": ["name": "person", "strict": true, "schema": personSchema]],
-            ])
-            #expect(reply.status == 200, "\(reply.body)")
-            let text: String
-            if stream {
-                text = reply.body.split(separator: "\n").compactMap { line -> String? in
-                    guard line.hasPrefix("data: {"), let data = line.dropFirst(6).data(using: .utf8),
-                          let chunk = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                          let choice = (chunk["choices"] as? [[String: Any]])?.first else { return nil }
-                    return (choice["delta"] as? [String: Any])?["content"] as? String
-                }.joined()
-            } else {
-                let choice = try #require((reply.object["choices"] as? [[String: Any]])?.first)
-                #expect(choice["finish_reason"] as? String == "stop")
-                text = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+        try await TestServer.with { server in
+            for stream in [false, true] {
+                let reply = try await server.post("/v1/chat/completions", [
+                    "messages": [["role": "user", "content": Self.prompt]], "max_tokens": 400, "temperature": 0, "stream": stream,
+                    "response_format": ["type": "json_schema", "json_schema": ["name": "person", "strict": true, "schema": personSchema]],
+                ])
+                #expect(reply.status == 200, "\(reply.body)")
+                let text: String
+                if stream {
+                    text = reply.body.split(separator: "\n").compactMap { line -> String? in
+                        guard line.hasPrefix("data: {"), let data = line.dropFirst(6).data(using: .utf8),
+                              let chunk = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                              let choice = (chunk["choices"] as? [[String: Any]])?.first else { return nil }
+                        return (choice["delta"] as? [String: Any])?["content"] as? String
+                    }.joined()
+                } else {
+                    let choice = try #require((reply.object["choices"] as? [[String: Any]])?.first)
+                    #expect(choice["finish_reason"] as? String == "stop")
+                    text = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+                }
+                let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
+                #expect(personProblems(value).isEmpty, "\(personProblems(value)) in \(text)")
             }
-            let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
-            #expect(personProblems(value).isEmpty, "\(personProblems(value)) in \(text)")
         }
     }
 
     @Test func ollamaFormatSchemaReplyValidates() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let chat = try await server.post("/api/chat", [
-            "model": "gemma", "stream": false, "format": personSchema, "options": ["temperature": 0, "num_predict": 400],
-            "messages": [["role": "user", "content": Self.prompt]],
-        ])
-        #expect(chat.status == 200, "\(chat.body)")
-        let content = try #require((chat.object["message"] as? [String: Any])?["content"] as? String)
-        let value = try JSONSerialization.jsonObject(with: Data(content.utf8))
-        #expect(personProblems(value).isEmpty, "\(personProblems(value)) in \(content)")
+        try await TestServer.with { server in
+            let chat = try await server.post("/api/chat", [
+                "model": "gemma", "stream": false, "format": personSchema, "options": ["temperature": 0, "num_predict": 400],
+                "messages": [["role": "user", "content": Self.prompt]],
+            ])
+            #expect(chat.status == 200, "\(chat.body)")
+            let content = try #require((chat.object["message"] as? [String: Any])?["content"] as? String)
+            let value = try JSONSerialization.jsonObject(with: Data(content.utf8))
+            #expect(personProblems(value).isEmpty, "\(personProblems(value)) in \(content)")
 
-        let generate = try await server.post("/api/generate", [
-            "model": "gemma", "stream": false, "prompt": "Pick a colour.", "options": ["temperature": 0.8, "seed": 7],
-            "format": ["type": "object", "properties": ["colour": ["enum": ["red", "green"]]], "required": ["colour"]],
-        ])
-        #expect(generate.status == 200, "\(generate.body)")
-        let response = try #require(generate.object["response"] as? String)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(response.utf8)) as? [String: Any])
-        #expect(["red", "green"].contains(object["colour"] as? String ?? ""), "\(response)")
+            let generate = try await server.post("/api/generate", [
+                "model": "gemma", "stream": false, "prompt": "Pick a colour.", "options": ["temperature": 0.8, "seed": 7],
+                "format": ["type": "object", "properties": ["colour": ["enum": ["red", "green"]]], "required": ["colour"]],
+            ])
+            #expect(generate.status == 200, "\(generate.body)")
+            let response = try #require(generate.object["response"] as? String)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.utf8)) as? [String: Any])
+            #expect(["red", "green"].contains(object["colour"] as? String ?? ""), "\(response)")
+        }
     }
 
     @Test func unusableSchemasAre400sNamingTheField() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let messages = [["role": "user", "content": "Hi"]]
-        let cases: [([String: Any], String)] = [
-            (["type": "json_schema"], "response_format.json_schema"),
-            (["type": "json_schema", "json_schema": ["name": "x"]], "response_format.json_schema.schema"),
-            (["type": "json_schema", "json_schema": ["name": "x", "schema": "string"]], "response_format.json_schema.schema"),
-            (["type": "json_schema", "json_schema": ["name": "x", "schema": ["$ref": "#/$defs/nowhere"]]], "response_format.json_schema.schema"),
-            (["type": "json_object", "schema": ["type": "string", "format": 3]], "response_format.schema"),
-            (["type": "xml"], "response_format.type"),
-        ]
-        for (format, field) in cases {
-            let reply = try await server.post("/v1/chat/completions", ["messages": messages, "response_format": format])
-            #expect(reply.status == 400, "\(format): \(reply.body)")
-            #expect(reply.errorMessage.contains("'\(field)'"), "\(format): \(reply.errorMessage)")
-            #expect((reply.object["error"] as? [String: Any])?["param"] as? String == field)
-        }
-        for format: Any in [42, "yaml", ["$ref": "#/$defs/nowhere"]] {
-            let reply = try await server.post("/api/chat", ["messages": messages, "stream": false, "format": format])
-            #expect(reply.status == 400, "\(format): \(reply.body)")
-            // Ollama's error shape: {"error": "message"}.
-            #expect((reply.object["error"] as? String ?? "").contains("'format'"), "\(format): \(reply.body)")
+        try await TestServer.with { server in
+            let messages = [["role": "user", "content": "Hi"]]
+            let cases: [([String: Any], String)] = [
+                (["type": "json_schema"], "response_format.json_schema"),
+                (["type": "json_schema", "json_schema": ["name": "x"]], "response_format.json_schema.schema"),
+                (["type": "json_schema", "json_schema": ["name": "x", "schema": "string"]], "response_format.json_schema.schema"),
+                (["type": "json_schema", "json_schema": ["name": "x", "schema": ["$ref": "#/$defs/nowhere"]]], "response_format.json_schema.schema"),
+                (["type": "json_object", "schema": ["type": "string", "format": 3]], "response_format.schema"),
+                (["type": "xml"], "response_format.type"),
+            ]
+            for (format, field) in cases {
+                let reply = try await server.post("/v1/chat/completions", ["messages": messages, "response_format": format])
+                #expect(reply.status == 400, "\(format): \(reply.body)")
+                #expect(reply.errorMessage.contains("'\(field)'"), "\(format): \(reply.errorMessage)")
+                #expect((reply.object["error"] as? [String: Any])?["param"] as? String == field)
+            }
+            for format: Any in [42, "yaml", ["$ref": "#/$defs/nowhere"]] {
+                let reply = try await server.post("/api/chat", ["messages": messages, "stream": false, "format": format])
+                #expect(reply.status == 400, "\(format): \(reply.body)")
+                // Ollama's error shape: {"error": "message"}.
+                #expect((reply.object["error"] as? String ?? "").contains("'format'"), "\(format): \(reply.body)")
+            }
         }
     }
 
     @Test func toolsAreRefusedNotIgnored() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let messages = [["role": "user", "content": "What is the weather in Paris?"]]
-        let tool: [String: Any] = ["type": "function", "function": ["name": "weather", "parameters": ["type": "object"]]]
-        let withTools = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [tool]])
-        #expect(withTools.status == 400, "\(withTools.body)")
-        #expect((withTools.object["error"] as? [String: Any])?["param"] as? String == "tools")
-        let required = try await server.post("/v1/chat/completions", ["messages": messages, "tool_choice": "required"])
-        #expect(required.status == 400, "\(required.body)")
-        #expect((required.object["error"] as? [String: Any])?["param"] as? String == "tool_choice")
-        let none = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [], "tool_choice": "none", "max_tokens": 2])
-        #expect(none.status == 200, "\(none.body)")
-        let ollama = try await server.post("/api/chat", ["messages": messages, "stream": false, "tools": [tool]])
-        #expect(ollama.status == 400, "\(ollama.body)")
-        #expect((ollama.object["error"] as? String ?? "").contains("'tools'"), "\(ollama.body)")
+        try await TestServer.with { server in
+            let messages = [["role": "user", "content": "What is the weather in Paris?"]]
+            let tool: [String: Any] = ["type": "function", "function": ["name": "weather", "parameters": ["type": "object"]]]
+            let withTools = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [tool]])
+            #expect(withTools.status == 400, "\(withTools.body)")
+            #expect((withTools.object["error"] as? [String: Any])?["param"] as? String == "tools")
+            let required = try await server.post("/v1/chat/completions", ["messages": messages, "tool_choice": "required"])
+            #expect(required.status == 400, "\(required.body)")
+            #expect((required.object["error"] as? [String: Any])?["param"] as? String == "tool_choice")
+            let none = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [], "tool_choice": "none", "max_tokens": 2])
+            #expect(none.status == 200, "\(none.body)")
+            let ollama = try await server.post("/api/chat", ["messages": messages, "stream": false, "tools": [tool]])
+            #expect(ollama.status == 400, "\(ollama.body)")
+            #expect((ollama.object["error"] as? String ?? "").contains("'tools'"), "\(ollama.body)")
+        }
     }
 }

@@ -2,20 +2,29 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import HummingbirdTesting
 @testable import GemmaKit
 
-/// A real `GemmaServer` on 127.0.0.1 with an ephemeral port, on the real model.
-final class TestServer: @unchecked Sendable {
-    let port: Int
+/// A real `GemmaServer` on the real model, run by HummingbirdTesting's live mode: a real listener
+/// on an ephemeral port (port 0), torn down (HTTP server, then engine) before `with` returns.
+struct TestServer: Sendable {
+    /// Where the server listens, as the OS bound it.
+    let address: SocketAddress
     let server: GemmaServer
-    private let task: Task<Void, any Error>
     static let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    var port: Int { address.port ?? 0 }
+    var host: String { address.ipAddress ?? "127.0.0.1" }
+    var base: String {
+        if case .v6 = address { return "http://[\(host)]:\(port)" }
+        return "http://\(host):\(port)"
+    }
 
-    static func start(keys: [String] = ["test-key"], keyFile: String? = nil, slots: Int = 2, contextSize: Int = 4096,
-                      configure: (inout ServerConfiguration) -> Void = { _ in },
-                      beforeLoad: (@Sendable () async -> Void)? = nil, waitUntilReady: Bool = true) async throws -> TestServer {
+    /// Runs `body` against a fresh server, by default once its model has loaded.
+    static func with(keys: [String] = ["test-key"], keyFile: String? = nil, slots: Int = 2, contextSize: Int = 4096,
+                     configure: (inout ServerConfiguration) -> Void = { _ in },
+                     beforeLoad: (@Sendable () async -> Void)? = nil, waitUntilReady: Bool = true,
+                     _ body: @Sendable (TestServer) async throws -> Void) async throws {
         var configuration = ServerConfiguration(modelPath: TestModel.path)
         configuration.port = 0
         configuration.apiKeys = keys
@@ -25,31 +34,27 @@ final class TestServer: @unchecked Sendable {
         configuration.keyFilePollInterval = .milliseconds(50)
         configure(&configuration)
         let server = try GemmaServer(configuration: configuration)
-        let (portStream, portSink) = AsyncStream<Int>.makeStream()
-        let task = Task {
-            try await server.run(signals: [], beforeLoad: beforeLoad) { port in portSink.yield(port); portSink.finish() }
+        let (addresses, bound) = AsyncStream<SocketAddress>.makeStream()
+        let app = server.buildApplication(beforeLoad: beforeLoad) { address in
+            bound.yield(address)
+            bound.finish()
         }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw ServeError("the test server did not start") }
-        let instance = TestServer(port: port, server: server, task: task)
-        if waitUntilReady {
-            for _ in 0..<600 {
-                if try await instance.get("/health").status == 200 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+        try await app.test(.live) { _ in
+            var iterator = addresses.makeAsyncIterator()
+            guard let address = await iterator.next() else { throw ServeError("the test server did not start") }
+            let instance = TestServer(address: address, server: server)
+            if waitUntilReady { try await instance.waitUntilHealthy() }
+            try await body(instance)
         }
-        return instance
     }
 
-    private init(port: Int, server: GemmaServer, task: Task<Void, any Error>) {
-        self.port = port
-        self.server = server
-        self.task = task
-    }
-
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
+    /// Polls /health until the model has loaded (a minute at most).
+    private func waitUntilHealthy() async throws {
+        for _ in 0..<1200 {
+            if try await get("/health").status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServeError("the test server's model did not load within a minute")
     }
 
     struct Reply {

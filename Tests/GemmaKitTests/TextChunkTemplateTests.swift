@@ -12,9 +12,9 @@ import Testing
     }()
 
     @Test func chatChunkMatchesTheEncoderForEveryText() {
-        let template = TextChunkTemplate { ChatChunk(id: "chatcmpl-1", created: 1_700_000_000, model: "gemma-3", choices: [.init(delta: .init(content: $0))]) }
+        let template = TextChunkTemplate { ChatChunk(ResponseIdentity(id: "chatcmpl-1", created: 1_700_000_000, model: "gemma-3"), choices: [.init(delta: .init(content: $0))]) }
         for text in Self.texts {
-            let expected = JSONBody.string(ChatChunk(id: "chatcmpl-1", created: 1_700_000_000, model: "gemma-3",
+            let expected = JSONBody.string(ChatChunk(ResponseIdentity(id: "chatcmpl-1", created: 1_700_000_000, model: "gemma-3"),
                                                      choices: [.init(delta: .init(content: text))]))
             #expect(template.json(text) == expected, "text \(Array(text.unicodeScalars.map(\.value)))")
         }
@@ -22,15 +22,15 @@ import Testing
 
     @Test func completionChunkMatchesTheEncoderEvenWhenTheModelNameNeedsEscaping() {
         let model = "models/gemma \"3\"\n"
-        let template = TextChunkTemplate { TextCompletion(id: "cmpl-1", created: 5, model: model, choices: [.init(text: $0)]) }
+        let template = TextChunkTemplate { TextCompletion(ResponseIdentity(id: "cmpl-1", created: 5, model: model), choices: [.init(text: $0)]) }
         for text in Self.texts {
-            let expected = JSONBody.string(TextCompletion(id: "cmpl-1", created: 5, model: model, choices: [.init(text: text)]))
+            let expected = JSONBody.string(TextCompletion(ResponseIdentity(id: "cmpl-1", created: 5, model: model), choices: [.init(text: text)]))
             #expect(template.json(text) == expected)
         }
     }
 
     @Test func chunkParsesBackToTheSameText() throws {
-        let template = TextChunkTemplate { ChatChunk(id: "x", created: 0, model: "m", choices: [.init(delta: .init(content: $0))]) }
+        let template = TextChunkTemplate { ChatChunk(ResponseIdentity(id: "x", created: 0, model: "m"), choices: [.init(delta: .init(content: $0))]) }
         for text in Self.texts {
             let object = try JSONSerialization.jsonObject(with: Data(template.json(text).utf8)) as? [String: Any]
             let choices = object?["choices"] as? [[String: Any]]

@@ -16,16 +16,20 @@ public struct EngineOptions: Sendable {
     public var promptCache: PromptCacheSetting
     /// Where slots are saved on shutdown and restored from on start (`--slot-save-path`); nil: nowhere.
     public var slotSavePath: String?
+    /// Tokens one embedding input may have: the size of the embeddings context, which is created
+    /// on the first embedding request (see `EmbeddingRunner`).
+    public var embeddingContextSize: Int
 
     public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
                 admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2),
-                promptCache: PromptCacheSetting = .automatic, slotSavePath: String? = nil) {
+                promptCache: PromptCacheSetting = .automatic, slotSavePath: String? = nil, embeddingContextSize: Int = 2048) {
         self.context = context
         self.maxQueue = maxQueue
         self.admissionWindow = admissionWindow
         self.admissionGap = admissionGap
         self.promptCache = promptCache
         self.slotSavePath = slotSavePath
+        self.embeddingContextSize = embeddingContextSize
     }
 }
 
@@ -48,9 +52,11 @@ public final class InferenceEngine: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var queue: [Job] = []
+    private var embeddingQueue: [EmbeddingJob] = []
     private var cancelled: Set<UInt64> = []
     private var stopping = false
     private var stopped = false
+    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
     private var snapshots: [SlotSnapshot] = []
     private var totals = DecodeTotals()
     private var cacheUsage = PromptCacheUsage()
@@ -62,6 +68,12 @@ public final class InferenceEngine: @unchecked Sendable {
         let request: GenerationRequest
         let sink: GenerationSink
         let enqueued: ContinuousClock.Instant
+    }
+
+    /// Inputs to embed, and who waits for their vectors.
+    struct EmbeddingJob {
+        let inputs: [[Token]]
+        let done: CheckedContinuation<[[Float]], any Error>
     }
 
     private init(model: LlamaModel, options: EngineOptions) {
@@ -151,6 +163,28 @@ public final class InferenceEngine: @unchecked Sendable {
         return GenerationTicket(id: id) { [weak self] id in self?.cancel(id) }
     }
 
+    /// One L2-normalised, mean-pooled vector per input. They are computed on the engine's thread
+    /// between decode steps, one input per step, so embeddings and generations share the cores
+    /// in turn instead of each using all of them at once.
+    public func embed(_ inputs: [[Token]]) async throws -> [[Float]] {
+        let limit = options.embeddingContextSize
+        for (index, tokens) in inputs.enumerated() {
+            guard !tokens.isEmpty else { throw EngineError(.emptyPrompt, "input[\(index)] is empty") }
+            guard tokens.count <= limit else {
+                throw EngineError(.promptTooLong, "input[\(index)] is \(tokens.count) tokens but embeddings take at most \(limit)")
+            }
+        }
+        return try await withCheckedThrowingContinuation { done in
+            let refused: EngineError? = condition.withLock {
+                guard !stopping else { return EngineError(.shuttingDown, "the server is shutting down") }
+                embeddingQueue.append(EmbeddingJob(inputs: inputs, done: done))
+                condition.signal()
+                return nil
+            }
+            if let refused { done.resume(throwing: refused) }
+        }
+    }
+
     private func cancel(_ id: UInt64) {
         condition.withLock {
             if let index = queue.firstIndex(where: { $0.id == id }) {
@@ -162,17 +196,39 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// Cancels every request, stops the thread and waits for it; the context is freed on it.
-    public func shutdown() {
-        let dropped: [Job] = condition.withLock {
+    /// Cancels every request, stops the thread and returns once it has ended (the context is
+    /// freed on it), without blocking a thread of the caller's while it waits.
+    public func shutdown() async {
+        let (dropped, droppedEmbeddings) = condition.withLock {
             stopping = true
-            let jobs = queue
-            queue = []
+            defer { queue = []; embeddingQueue = [] }
             condition.broadcast()
-            return jobs
+            return (queue, embeddingQueue)
         }
-        for job in dropped { job.sink.finish(EngineError(.shuttingDown, "the server is shutting down")) }
-        condition.withLock { while !stopped { condition.wait() } }
+        let error = EngineError(.shuttingDown, "the server is shutting down")
+        for job in dropped { job.sink.finish(error) }
+        for job in droppedEmbeddings { job.done.resume(throwing: error) }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let alreadyStopped = condition.withLock {
+                if !stopped { stopWaiters.append(done) }
+                return stopped
+            }
+            if alreadyStopped { done.resume() }
+        }
+    }
+
+    /// Runs `body` with the engine, then shuts the engine down, also when `body` throws.
+    @discardableResult
+    public func use<T>(_ body: (InferenceEngine) async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body(self)
+        } catch {
+            await shutdown()
+            throw error
+        }
+        await shutdown()
+        return result
     }
 
     deinit {
@@ -214,11 +270,16 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     private func run(ready: CheckedContinuation<Void, any Error>) {
+        serve(ready: ready)
+        markStopped()
+    }
+
+    /// Creates the context, then steps until shutdown.
+    private func serve(ready: CheckedContinuation<Void, any Error>) {
         let context: LlamaContext
         do {
             context = try LlamaContext(model: model, options: options.context)
         } catch {
-            condition.withLock { stopped = true; condition.broadcast() }
             ready.resume(throwing: error)
             return
         }
@@ -237,13 +298,16 @@ public final class InferenceEngine: @unchecked Sendable {
             sequenceContext = context.sequenceContextSize
             snapshots = scheduler.snapshots()
         }
+        let embedder = EmbeddingRunner(model: model, contextSize: options.embeddingContextSize, threads: options.context.batchThreads)
         ready.resume()
 
+        // The embedding job in progress and the vectors it has so far.
+        var embedding: (job: EmbeddingJob, vectors: [[Float]])?
         while true {
             var incoming: [Job] = []
             var cancels: Set<UInt64> = []
             let keepGoing: Bool = condition.withLock {
-                while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork {
+                while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork, embedding == nil, embeddingQueue.isEmpty {
                     condition.wait()
                 }
                 if !scheduler.hasWork { gatherArrivals(freeSlots: scheduler.freeSlotCount) }
@@ -255,12 +319,27 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 cancels = cancelled
                 cancelled = []
+                if embedding == nil, !embeddingQueue.isEmpty { embedding = (embeddingQueue.removeFirst(), []) }
                 return true
             }
             guard keepGoing else { break }
             scheduler.cancel(cancels)
             for job in incoming { scheduler.assign(job) }
             scheduler.step()
+            if let (job, vectors) = embedding {
+                do {
+                    let next = vectors + [try embedder.embed(job.inputs[vectors.count])]
+                    if next.count == job.inputs.count {
+                        job.done.resume(returning: next)
+                        embedding = nil
+                    } else {
+                        embedding = (job, next)
+                    }
+                } catch {
+                    job.done.resume(throwing: error)
+                    embedding = nil
+                }
+            }
             let current = scheduler.snapshots()
             let usage = scheduler.promptCacheUsage
             condition.withLock {
@@ -268,14 +347,27 @@ public final class InferenceEngine: @unchecked Sendable {
                 cacheUsage = usage
             }
         }
-        scheduler.failAll(EngineError(.shuttingDown, "the server is shutting down"))
-        if let savedSlots { scheduler.saveSlots(to: savedSlots, modelKey: slotFileKey) }
-        condition.withLock {
-            snapshots = scheduler.snapshots()
-            stopped = true
-            condition.broadcast()
+        let shuttingDown = EngineError(.shuttingDown, "the server is shutting down")
+        scheduler.failAll(shuttingDown)
+        let waiting = condition.withLock {
+            defer { embeddingQueue = [] }
+            return embeddingQueue
         }
-        // `context` is freed here, on the thread that used it.
+        for job in (embedding.map { [$0.job] } ?? []) + waiting { job.done.resume(throwing: shuttingDown) }
+        if let savedSlots { scheduler.saveSlots(to: savedSlots, modelKey: slotFileKey) }
+        let last = scheduler.snapshots()
+        condition.withLock { snapshots = last }
+        // `context` is freed as this returns, on the thread that used it.
+    }
+
+    /// Tells `shutdown()` callers that the thread is done.
+    private func markStopped() {
+        let waiters: [CheckedContinuation<Void, Never>] = condition.withLock {
+            stopped = true
+            defer { stopWaiters = [] }
+            return stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
 

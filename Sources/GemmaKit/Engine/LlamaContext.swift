@@ -44,8 +44,8 @@ public struct ContextOptions: Sendable, Equatable {
 
 /// A llama.cpp context: KV cache and compute buffers over a model.
 ///
-/// Not thread-safe and not Sendable: exactly one thread (the engine's loop or the embedder's
-/// worker) creates, uses and frees it. It keeps its model alive and is freed before it.
+/// Not thread-safe and not Sendable: exactly one thread (the engine's loop) creates, uses and
+/// frees it. It keeps its model alive and is freed before it.
 final class LlamaContext {
     let pointer: OpaquePointer
     let model: LlamaModel

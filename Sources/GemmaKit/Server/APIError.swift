@@ -70,21 +70,29 @@ public struct APIError: HTTPResponseError, ActionableError {
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// The API error for an engine error.
-    static func from(_ error: EngineError) -> APIError {
-        switch error.code {
-        case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed:
-            return APIError(.badRequest, error.message)
-        case .queueFull:
-            var api = APIError(.serviceUnavailable, error.message, type: "unavailable_error")
-            api.headers[.retryAfter] = "1"
-            return api
-        case .shuttingDown:
-            var api = APIError(.serviceUnavailable, error.message, type: "unavailable_error")
-            api.headers[.retryAfter] = "5"
-            return api
+    /// What a client sees of `error`, the one mapping from errors to HTTP: API errors as they are,
+    /// engine refusals as 400 or 503 + Retry-After, anything else as `internal` (so no internal
+    /// text reaches a client). Used by `ErrorShapeMiddleware` for answers and by the generation
+    /// pipeline for errors that come after a stream's 200.
+    init(_ error: any Error) {
+        switch error {
+        case let api as APIError:
+            self = api
+        case let engine as EngineError:
+            switch engine.code {
+            case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed:
+                self = APIError(.badRequest, engine.message)
+            case .queueFull:
+                self = APIError(.serviceUnavailable, engine.message, type: "unavailable_error")
+                headers[.retryAfter] = "1"
+            case .shuttingDown:
+                self = APIError(.serviceUnavailable, engine.message, type: "unavailable_error")
+                headers[.retryAfter] = "5"
+            default:
+                self = APIError(.internalServerError, engine.message)
+            }
         default:
-            return APIError(.internalServerError, error.message)
+            self = .internal
         }
     }
 

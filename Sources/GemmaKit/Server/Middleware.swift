@@ -74,12 +74,12 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
 /// and the request metrics. Never logs headers or bodies.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
-    let knownPaths: Set<String>
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let path = request.uri.path
-        let endpoint = knownPaths.contains(path) ? path : "other"
+        let endpoint = routes.metricLabel(path)
         func log(_ status: Int) {
             let duration = ContinuousClock.now - started
             metrics.recordRequest(endpoint: endpoint, status: status, duration: duration)
@@ -107,7 +107,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Content-Length says so), 400 for a body whose HTTP framing is broken, and a 500 that says no
 /// more than that for anything unexpected (the detail goes to the log).
 struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
-    let methodsByPath: [String: Set<HTTPRequest.Method>]
+    let routes: RouteTable
     let maxBodySize: Int
     let logger: Logger
 
@@ -122,11 +122,13 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as EngineError {
+            throw APIError(error)
         } catch let error as HTTPError {
             let path = request.uri.path
             switch error.status {
             case .notFound:
-                if let methods = methodsByPath[path], !methods.contains(request.method) {
+                if let methods = routes.methodsByPath[path], !methods.contains(request.method) {
                     var api = APIError(.methodNotAllowed, "\(request.method) is not allowed on \(path); use \(methods.map(\.rawValue).sorted().joined(separator: " or "))")
                     api.headers[.allow] = methods.map(\.rawValue).sorted().joined(separator: ", ")
                     throw api

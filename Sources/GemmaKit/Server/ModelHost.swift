@@ -9,7 +9,6 @@ public final class ModelHost: Sendable {
     public struct Loaded: Sendable {
         public let model: LlamaModel
         public let engine: InferenceEngine
-        public let embedder: Embedder
         public let formatter: ChatFormatter
         public let loadDuration: Duration
         public let loadedAt: Date
@@ -54,10 +53,10 @@ public final class ModelHost: Sendable {
             let model = try await WorkerThread(name: "gemmactl-load").runOnce {
                 try LlamaModel(path: resolvedPath, options: options)
             }
-            let engine = try await InferenceEngine.start(model: model, options: configuration.engine)
-            let embedder = Embedder(model: model, contextSize: configuration.embeddingContextSize,
-                                    threads: configuration.engine.context.batchThreads)
-            let loaded = Loaded(model: model, engine: engine, embedder: embedder, formatter: ChatFormatter(model: model),
+            var engineOptions = configuration.engine
+            engineOptions.embeddingContextSize = configuration.embeddingContextSize
+            let engine = try await InferenceEngine.start(model: model, options: engineOptions)
+            let loaded = Loaded(model: model, engine: engine, formatter: ChatFormatter(model: model),
                                 loadDuration: .now - started, loadedAt: Date(), digest: FileDigest(path: resolvedPath))
             state.withLock { $0 = .ready(loaded) }
         } catch {
@@ -67,15 +66,7 @@ public final class ModelHost: Sendable {
     }
 
     /// Stops the engine: running generations end with an error, the context is freed.
-    public func shutdown() {
-        loaded?.engine.shutdown()
-    }
-}
-
-extension WorkerThread {
-    /// Runs `body` on a new thread that ends afterwards.
-    func runOnce<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        defer { stop {} }
-        return try await run(body)
+    public func shutdown() async {
+        await loaded?.engine.shutdown()
     }
 }

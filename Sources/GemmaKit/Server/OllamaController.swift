@@ -7,17 +7,20 @@ struct OllamaController: Sendable {
     typealias Context = ServeRequestContext
     let server: ServerCore
 
-    func addRoutes(to router: Router<Context>) {
-        router.post("/api/generate") { request, context in try await generate(request, context: context) }
-        router.post("/api/chat") { request, context in try await chat(request, context: context) }
-        router.post("/api/embed") { request, _ in try await embed(request) }
-        router.post("/api/embeddings") { request, _ in try await legacyEmbeddings(request) }
-        router.post("/api/show") { request, _ in try await show(request) }
-        router.get("/") { _, _ in Self.running(head: false) }
-        router.head("/") { _, _ in Self.running(head: true) }
-        router.get("/api/tags") { _, _ in tags() }
-        router.get("/api/ps") { _, _ in ps() }
-        router.get("/api/version") { _, _ in JSONBody.response(object: ["version": GemmactlVersion.current]) }
+    var endpoints: [Endpoint] {
+        let pipeline = GenerationPipeline(server: server)
+        return [
+            pipeline.endpoint("/api/generate") { request, _ in try await generate(request) },
+            pipeline.endpoint("/api/chat") { request, _ in try await chat(request) },
+            Endpoint(.post, "/api/embed") { request, _ in try await embed(request) },
+            Endpoint(.post, "/api/embeddings") { request, _ in try await legacyEmbeddings(request) },
+            Endpoint(.post, "/api/show") { request, _ in try await show(request) },
+            Endpoint(.get, "/", isPublic: true) { _, _ in Self.running(head: false) },
+            Endpoint(.head, "/", isPublic: true) { _, _ in Self.running(head: true) },
+            Endpoint(.get, "/api/tags") { _, _ in tags() },
+            Endpoint(.get, "/api/ps") { _, _ in ps() },
+            Endpoint(.get, "/api/version") { _, _ in JSONBody.response(object: ["version": GemmactlVersion.current]) },
+        ]
     }
 
     struct Options: Decodable {
@@ -87,34 +90,34 @@ struct OllamaController: Sendable {
                  body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: "Ollama is running")))
     }
 
-    func generate(_ request: Request, context: Context) async throws -> Response {
+    func generate(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(GenerateBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         let prompt = body.prompt ?? ""
         if prompt.isEmpty {
             // Ollama answers an empty prompt by loading the model.
-            return JSONBody.response(object: ["model": server.modelID, "created_at": Self.timestamp(), "response": "",
-                                              "done": true, "done_reason": "load"])
+            return .answered(JSONBody.response(object: ["model": server.modelID, "created_at": Self.timestamp(), "response": "",
+                                                        "done": true, "done_reason": "load"]))
         }
         var messages: [ChatMessage] = []
         if let system = body.system, !system.isEmpty { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))
-        let tokens: [Token]
+        let tokens: [Token], promptText: String
         if body.raw == true {
             tokens = try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded)
+            promptText = prompt
         } else {
-            tokens = try await server.prompt(chat: messages, loaded: loaded).tokens
+            (promptText, tokens) = try await server.prompt(chat: messages, loaded: loaded)
         }
         let options = body.options ?? Options()
         let generation = GenerationRequest(prompt: tokens,
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
-        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
-            ["response": text]
-        }
+        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
+                                        promptText: promptText, codec: OllamaCodec(model: server.modelID, shape: .generate)))
     }
 
-    func chat(_ request: Request, context: Context) async throws -> Response {
+    func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
@@ -124,44 +127,12 @@ struct OllamaController: Sendable {
         }
         let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
         let options = body.options ?? Options()
-        let generation = GenerationRequest(prompt: try await server.prompt(chat: messages, loaded: loaded).tokens,
+        let (promptText, tokens) = try await server.prompt(chat: messages, loaded: loaded)
+        let generation = GenerationRequest(prompt: tokens,
                                            sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
-        return try await answer(generation, engine: loaded.engine, stream: body.stream ?? true, context: context) { text, done in
-            ["message": ["role": "assistant", "content": text]]
-        }
-    }
-
-    /// Streams NDJSON lines (or one object) with Ollama's `done` and timing fields.
-    private func answer(_ generation: GenerationRequest, engine: InferenceEngine, stream: Bool, context: Context,
-                        payload: @escaping @Sendable (String, Bool) -> [String: Any]) async throws -> Response {
-        let feed = try server.start(generation, engine: engine, streamed: stream)
-        let model = server.modelID
-        let server = self.server
-        @Sendable func line(_ text: String) -> [String: Any] {
-            payload(text, false).merging(["model": model, "created_at": Self.timestamp(), "done": false]) { $1 }
-        }
-        @Sendable func final(_ stats: GenerationStats, text: String) -> [String: Any] {
-            server.metrics.record(stats)
-            let total = stats.queueDuration + stats.promptDuration + stats.generationDuration
-            return payload(text, true).merging([
-                "model": model, "created_at": Self.timestamp(), "done": true, "done_reason": stats.finishReason.rawValue,
-                "total_duration": total.nanoseconds, "load_duration": 0,
-                "prompt_eval_count": stats.promptTokens, "prompt_eval_duration": stats.promptDuration.nanoseconds,
-                "eval_count": stats.completionTokens, "eval_duration": stats.generationDuration.nanoseconds,
-            ]) { $1 }
-        }
-        if stream {
-            return server.ndjson(feed, on: context.eventLoop) { event in
-                switch event {
-                case .started: return []
-                case .text(let text, _): return text.isEmpty ? [] : [Self.json(line(text))]
-                case .finished(let stats): return [Self.json(final(stats, text: ""))]
-                }
-            }
-        }
-        let result = try await server.collect(feed, context: context)
-        return JSONBody.response(object: final(result.stats, text: result.text))
+        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
+                                        promptText: promptText, codec: OllamaCodec(model: server.modelID, shape: .chat)))
     }
 
     func embed(_ request: Request) async throws -> Response {
@@ -171,13 +142,9 @@ struct OllamaController: Sendable {
             throw APIError.badRequest("'input' must hold non-empty text", param: "input")
         }
         let tokens = body.input.values.map { loaded.model.tokenize($0) }
-        do {
-            let vectors = try await loaded.embedder.embed(tokens)
-            return JSONBody.response(object: ["model": server.modelID, "embeddings": vectors.map { $0.map(Double.init) },
-                                              "prompt_eval_count": tokens.reduce(0) { $0 + $1.count }])
-        } catch let error as EngineError {
-            throw APIError.from(error)
-        }
+        let vectors = try await loaded.engine.embed(tokens)
+        return JSONBody.response(object: ["model": server.modelID, "embeddings": vectors.map { $0.map(Double.init) },
+                                          "prompt_eval_count": tokens.reduce(0) { $0 + $1.count }])
     }
 
     /// Ollama's legacy embeddings: one `prompt`, one `embedding`.
@@ -185,12 +152,8 @@ struct OllamaController: Sendable {
         let body = try await JSONBody.decode(LegacyEmbeddingsBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.prompt.isEmpty else { throw APIError.badRequest("'prompt' must hold non-empty text", param: "prompt") }
-        do {
-            let vectors = try await loaded.embedder.embed([loaded.model.tokenize(body.prompt)])
-            return JSONBody.response(object: ["embedding": (vectors.first ?? []).map(Double.init)])
-        } catch let error as EngineError {
-            throw APIError.from(error)
-        }
+        let vectors = try await loaded.engine.embed([loaded.model.tokenize(body.prompt)])
+        return JSONBody.response(object: ["embedding": (vectors.first ?? []).map(Double.init)])
     }
 
     /// Ollama's model card: details, the GGUF's metadata as `model_info`, the default parameters,
@@ -282,8 +245,53 @@ struct OllamaController: Sendable {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
 
-    static func json(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+}
+
+/// `/api/generate` and `/api/chat`: NDJSON lines (or one object) with Ollama's `done` and timing
+/// fields; the two differ only in where the text goes.
+struct OllamaCodec: GenerationCodec {
+    enum Shape: Sendable {
+        /// `"response": text`
+        case generate
+        /// `"message": {"role": "assistant", "content": text}`
+        case chat
+    }
+
+    let model: String
+    let shape: Shape
+
+    var streamFormat: StreamFormat { .ndjson }
+
+    func encode(_ event: GenerationEvent) -> [String] {
+        switch event {
+        case .started: []
+        case .text(let text, _): text.isEmpty ? [] : [streamFormat.line(json: JSONBody.string(object: line(text)))]
+        case .finished(let stats): [streamFormat.line(json: JSONBody.string(object: final(stats, text: "")))]
+        }
+    }
+
+    func response(_ result: CollectedGeneration) -> Response {
+        JSONBody.response(object: final(result.stats, text: result.text))
+    }
+
+    private func payload(_ text: String) -> [String: Any] {
+        switch shape {
+        case .generate: ["response": text]
+        case .chat: ["message": ["role": "assistant", "content": text]]
+        }
+    }
+
+    private func line(_ text: String) -> [String: Any] {
+        payload(text).merging(["model": model, "created_at": OllamaController.timestamp(), "done": false]) { $1 }
+    }
+
+    private func final(_ stats: GenerationStats, text: String) -> [String: Any] {
+        let total = stats.queueDuration + stats.promptDuration + stats.generationDuration
+        return payload(text).merging([
+            "model": model, "created_at": OllamaController.timestamp(), "done": true, "done_reason": stats.finishReason.rawValue,
+            "total_duration": total.nanoseconds, "load_duration": 0,
+            "prompt_eval_count": stats.promptTokens, "prompt_eval_duration": stats.promptDuration.nanoseconds,
+            "eval_count": stats.completionTokens, "eval_duration": stats.generationDuration.nanoseconds,
+        ]) { $1 }
     }
 }

@@ -8,18 +8,19 @@ struct OpenAIController: Sendable {
     typealias Context = ServeRequestContext
     let server: ServerCore
 
-    func addRoutes(to router: Router<Context>) {
-        for prefix in ["/v1", ""] {
-            router.post("\(prefix)/chat/completions") { request, context in try await chat(request, context: context) }
-            router.post("\(prefix)/completions") { request, context in try await completions(request, context: context) }
-            router.post("\(prefix)/embeddings") { request, context in try await embeddings(request, context: context) }
-            router.get("\(prefix)/models") { _, _ in try models() }
-        }
+    var endpoints: [Endpoint] {
+        let pipeline = GenerationPipeline(server: server)
+        return ["/v1", ""].flatMap { prefix in [
+            pipeline.endpoint("\(prefix)/chat/completions") { request, _ in try await chat(request) },
+            pipeline.endpoint("\(prefix)/completions") { request, _ in try await completions(request) },
+            Endpoint(.post, "\(prefix)/embeddings") { request, _ in try await embeddings(request) },
+            Endpoint(.get, "\(prefix)/models") { _, _ in models() },
+        ] }
     }
 
     // MARK: Chat
 
-    func chat(_ request: Request, context: Context) async throws -> Response {
+    func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
@@ -40,50 +41,16 @@ struct OpenAIController: Sendable {
             prompt: promptTokens,
             sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
-        server.logPrompt(prompt, context: context)
-        let feed = try server.start(generation, engine: loaded.engine, streamed: body.sampling.stream == true)
-        let wantsLogprobs = topLogprobs != nil
-        let id = "chatcmpl-" + ServerCore.randomID()
-        let created = Int(Date().timeIntervalSince1970)
-        let model = server.modelID
-
-        if body.sampling.stream == true {
-            let includeUsage = body.sampling.streamOptions?.includeUsage == true
-            let textChunk = TextChunkTemplate { ChatChunk(id: id, created: created, model: model, choices: [.init(delta: .init(content: $0))]) }
-            return server.sse(feed, on: context.eventLoop) { event in
-                switch event {
-                case .started:
-                    return [Self.sse(ChatChunk(id: id, created: created, model: model,
-                                               choices: [.init(delta: .init(role: "assistant", content: ""))]))]
-                case .text(let text, let logprobs):
-                    guard wantsLogprobs else { return [Self.sse(json: textChunk.json(text))] }
-                    return [Self.sse(ChatChunk(id: id, created: created, model: model,
-                                               choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
-                case .finished(let stats):
-                    server.metrics.record(stats)
-                    var lines = [Self.sse(ChatChunk(id: id, created: created, model: model,
-                                                    choices: [.init(delta: .init(), finishReason: stats.finishReason.rawValue)]))]
-                    if includeUsage {
-                        lines.append(Self.sse(ChatChunk(id: id, created: created, model: model, choices: [], usage: Usage(stats))))
-                    }
-                    lines.append("data: [DONE]\n\n")
-                    return lines
-                }
-            }
-        }
-        let result = try await server.collect(feed, context: context)
-        server.metrics.record(result.stats)
-        return JSONBody.response(ChatCompletion(
-            id: id, created: created, model: model,
-            choices: [.init(message: .init(role: "assistant", content: result.text),
-                            logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
-                            finishReason: result.stats.finishReason.rawValue)],
-            usage: Usage(result.stats)))
+        let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
+                                        wantsLogprobs: topLogprobs != nil,
+                                        includeUsage: body.sampling.streamOptions?.includeUsage == true)
+        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
+                                        promptText: prompt, codec: codec))
     }
 
     // MARK: Completions
 
-    func completions(_ request: Request, context: Context) async throws -> Response {
+    func completions(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(CompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard body.prompt.values.count == 1 else {
@@ -97,46 +64,16 @@ struct OpenAIController: Sendable {
             prompt: try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded),
             sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
-        server.logPrompt(prompt, context: context)
-        let feed = try server.start(generation, engine: loaded.engine, streamed: body.sampling.stream == true)
-        let id = "cmpl-" + ServerCore.randomID()
-        let created = Int(Date().timeIntervalSince1970)
-        let model = server.modelID
-        let echo = body.echo == true ? prompt : ""
-
-        if body.sampling.stream == true {
-            let includeUsage = body.sampling.streamOptions?.includeUsage == true
-            let textChunk = TextChunkTemplate { TextCompletion(id: id, created: created, model: model, choices: [.init(text: $0)]) }
-            return server.sse(feed, on: context.eventLoop) { event in
-                switch event {
-                case .started:
-                    return echo.isEmpty ? [] : [Self.sse(json: textChunk.json(echo))]
-                case .text(let text, let logprobs):
-                    guard body.logprobs != nil else { return [Self.sse(json: textChunk.json(text))] }
-                    return [Self.sse(TextCompletion(id: id, created: created, model: model,
-                                                    choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: true))]))]
-                case .finished(let stats):
-                    server.metrics.record(stats)
-                    var lines = [Self.sse(TextCompletion(id: id, created: created, model: model,
-                                                         choices: [.init(text: "", finishReason: stats.finishReason.rawValue)]))]
-                    if includeUsage { lines.append(Self.sse(TextCompletion(id: id, created: created, model: model, choices: [], usage: Usage(stats)))) }
-                    lines.append("data: [DONE]\n\n")
-                    return lines
-                }
-            }
-        }
-        let result = try await server.collect(feed, context: context)
-        server.metrics.record(result.stats)
-        return JSONBody.response(TextCompletion(
-            id: id, created: created, model: model,
-            choices: [.init(text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: body.logprobs != nil),
-                            finishReason: result.stats.finishReason.rawValue)],
-            usage: Usage(result.stats)))
+        let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: server.modelID),
+                                    echo: body.echo == true ? prompt : "", wantsLogprobs: body.logprobs != nil,
+                                    includeUsage: body.sampling.streamOptions?.includeUsage == true)
+        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
+                                        promptText: prompt, codec: codec))
     }
 
     // MARK: Embeddings and models
 
-    func embeddings(_ request: Request, context: Context) async throws -> Response {
+    func embeddings(_ request: Request) async throws -> Response {
         let body = try await JSONBody.decode(EmbeddingsRequest.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         let inputs = body.input.values
@@ -150,12 +87,7 @@ struct OpenAIController: Sendable {
         for (index, list) in tokens.enumerated() where list.isEmpty || (list.count == 1 && inputs[index].isEmpty) {
             throw APIError.badRequest("'input[\(index)]' is empty", param: "input")
         }
-        let vectors: [[Float]]
-        do {
-            vectors = try await loaded.embedder.embed(tokens)
-        } catch let error as EngineError {
-            throw APIError.from(error)
-        }
+        let vectors = try await loaded.engine.embed(tokens)
         let count = tokens.reduce(0) { $0 + $1.count }
         let data: [[String: Any]] = vectors.enumerated().map { index, vector in
             let embedding: Any = format == "base64"
@@ -169,7 +101,7 @@ struct OpenAIController: Sendable {
         ])
     }
 
-    func models() throws -> Response {
+    func models() -> Response {
         var entry: [String: Any] = ["id": server.modelID, "object": "model", "owned_by": "gemmactl",
                                     "created": Int(server.startedAt.timeIntervalSince1970)]
         if let loaded = server.host.loaded {
@@ -180,9 +112,96 @@ struct OpenAIController: Sendable {
         }
         return JSONBody.response(object: ["object": "list", "data": [entry]])
     }
+}
 
-    static func sse(_ value: some Encodable) -> String { sse(json: JSONBody.string(value)) }
-    static func sse(json: String) -> String { "data: " + json + "\n\n" }
+// MARK: Codecs
+
+/// `/v1/chat/completions`: `chat.completion` whole, `chat.completion.chunk` events streamed.
+struct ChatCompletionCodec: GenerationCodec {
+    let identity: ResponseIdentity
+    let wantsLogprobs: Bool
+    let includeUsage: Bool
+    private let textChunk: TextChunkTemplate
+
+    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool) {
+        self.identity = identity
+        self.wantsLogprobs = wantsLogprobs
+        self.includeUsage = includeUsage
+        textChunk = TextChunkTemplate { ChatChunk(identity, choices: [.init(delta: .init(content: $0))]) }
+    }
+
+    var streamFormat: StreamFormat { .serverSentEvents }
+
+    func encode(_ event: GenerationEvent) -> [String] {
+        switch event {
+        case .started:
+            return [line(ChatChunk(identity, choices: [.init(delta: .init(role: "assistant", content: ""))]))]
+        case .text(let text, let logprobs):
+            guard wantsLogprobs else { return [streamFormat.line(json: textChunk.json(text))] }
+            return [line(ChatChunk(identity, choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
+        case .finished(let stats):
+            var lines = [line(ChatChunk(identity, choices: [.init(delta: .init(), finishReason: stats.finishReason.rawValue)]))]
+            if includeUsage { lines.append(line(ChatChunk(identity, choices: [], usage: Usage(stats)))) }
+            lines.append("data: [DONE]\n\n")
+            return lines
+        }
+    }
+
+    func response(_ result: CollectedGeneration) -> Response {
+        JSONBody.response(ChatCompletion(
+            id: identity.id, created: identity.created, model: identity.model,
+            choices: [.init(message: .init(role: "assistant", content: result.text),
+                            logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
+                            finishReason: result.stats.finishReason.rawValue)],
+            usage: Usage(result.stats)))
+    }
+}
+
+/// `/v1/completions`: `text_completion` objects, whole or streamed; `echo` puts the prompt first.
+struct CompletionCodec: GenerationCodec {
+    let identity: ResponseIdentity
+    let echo: String
+    let wantsLogprobs: Bool
+    let includeUsage: Bool
+    private let textChunk: TextChunkTemplate
+
+    init(identity: ResponseIdentity, echo: String, wantsLogprobs: Bool, includeUsage: Bool) {
+        self.identity = identity
+        self.echo = echo
+        self.wantsLogprobs = wantsLogprobs
+        self.includeUsage = includeUsage
+        textChunk = TextChunkTemplate { TextCompletion(identity, choices: [.init(text: $0)]) }
+    }
+
+    var streamFormat: StreamFormat { .serverSentEvents }
+
+    func encode(_ event: GenerationEvent) -> [String] {
+        switch event {
+        case .started:
+            return echo.isEmpty ? [] : [streamFormat.line(json: textChunk.json(echo))]
+        case .text(let text, let logprobs):
+            guard wantsLogprobs else { return [streamFormat.line(json: textChunk.json(text))] }
+            return [line(TextCompletion(identity, choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: true))]))]
+        case .finished(let stats):
+            var lines = [line(TextCompletion(identity, choices: [.init(text: "", finishReason: stats.finishReason.rawValue)]))]
+            if includeUsage { lines.append(line(TextCompletion(identity, choices: [], usage: Usage(stats)))) }
+            lines.append("data: [DONE]\n\n")
+            return lines
+        }
+    }
+
+    func response(_ result: CollectedGeneration) -> Response {
+        JSONBody.response(TextCompletion(
+            identity,
+            choices: [.init(text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: wantsLogprobs),
+                            finishReason: result.stats.finishReason.rawValue)],
+            usage: Usage(result.stats)))
+    }
+}
+
+extension GenerationCodec {
+    /// One JSON value as a line of this codec's stream.
+    func line(_ value: some Encodable) -> String { streamFormat.line(json: JSONBody.string(value)) }
 }
 
 // MARK: Wire types
@@ -273,14 +292,16 @@ typealias ChatChunk = CompletionEnvelope<ChatChunkChoice>
 typealias TextCompletion = CompletionEnvelope<TextChoice>
 
 extension CompletionEnvelope where Choice == ChatChunkChoice {
-    init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
-        self.init(id: id, object: "chat.completion.chunk", created: created, model: model, choices: choices, usage: usage)
+    init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: identity.id, object: "chat.completion.chunk", created: identity.created, model: identity.model,
+                  choices: choices, usage: usage)
     }
 }
 
 extension CompletionEnvelope where Choice == TextChoice {
-    init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
-        self.init(id: id, object: "text_completion", created: created, model: model, choices: choices, usage: usage)
+    init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: identity.id, object: "text_completion", created: identity.created, model: identity.model,
+                  choices: choices, usage: usage)
     }
 }
 

@@ -3,25 +3,28 @@ import Hummingbird
 import NIOCore
 
 /// Health, readiness, slots, metrics, tokenize and detokenize.
-struct OpsController<Context: RequestContext>: Sendable {
+struct OpsController: Sendable {
     let server: ServerCore
 
-    func addRoutes(to router: Router<Context>, metrics: Bool) {
+    var endpoints: [Endpoint] {
+        var endpoints: [Endpoint] = []
         for path in ["/health", "/v1/health"] {
-            router.get(RouterPath(path)) { _, _ in try health() }
+            endpoints.append(Endpoint(.get, path, isPublic: true) { _, _ in try health() })
             // HEAD as GET without the body, for probes that send HEAD.
-            router.head(RouterPath(path)) { _, _ in
+            endpoints.append(Endpoint(.head, path, isPublic: true) { _, _ in
                 var response = try health()
                 response.body = ResponseBody()
                 return response
-            }
+            })
         }
-        router.get("/ready") { _, _ in ready(withBody: true) }
-        router.head("/ready") { _, _ in ready(withBody: false) }
-        router.get("/slots") { request, _ in try slots(request) }
-        router.post("/tokenize") { request, _ in try await tokenize(request) }
-        router.post("/detokenize") { request, _ in try await detokenize(request) }
-        if metrics { router.get("/metrics") { _, _ in self.metrics() } }
+        return endpoints + [
+            Endpoint(.get, "/ready", isPublic: true) { _, _ in ready(withBody: true) },
+            Endpoint(.head, "/ready", isPublic: true) { _, _ in ready(withBody: false) },
+            Endpoint(.get, "/slots") { request, _ in try slots(request) },
+            Endpoint(.post, "/tokenize") { request, _ in try await tokenize(request) },
+            Endpoint(.post, "/detokenize") { request, _ in try await detokenize(request) },
+            Endpoint(.get, "/metrics") { _, _ in metrics() },
+        ]
     }
 
     func health() throws -> Response {

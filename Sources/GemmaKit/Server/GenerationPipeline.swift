@@ -1,0 +1,251 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// What an API family contributes to a generation: the shape of its answers. Reading its request
+/// into a `GenerationRequest` is the family's `prepare` step (see `GenerationPipeline.handle`);
+/// starting the generation, streaming or collecting it, metrics, a client that goes away and
+/// error mapping are the pipeline's, written once for every family.
+///
+/// To add an API: write its request decoding (returning a `GenerationPlan`) and a codec, then
+/// declare its endpoint with `GenerationPipeline.endpoint`.
+protocol GenerationCodec: Sendable {
+    /// How streamed answers go over the wire.
+    var streamFormat: StreamFormat { get }
+    /// The framed lines to stream for one event (none is fine).
+    func encode(_ event: GenerationEvent) -> [String]
+    /// The whole answer, for a request that did not ask to stream.
+    func response(_ result: CollectedGeneration) -> Response
+}
+
+/// What a request asks for, once read: the generation, whether to stream it, and how to answer.
+struct GenerationPlan: Sendable {
+    let request: GenerationRequest
+    let engine: InferenceEngine
+    let stream: Bool
+    /// The prompt as text, for `--log-prompts`.
+    let promptText: String
+    let codec: any GenerationCodec
+}
+
+/// What a generating endpoint's `prepare` step gives: a generation to run, or an answer that
+/// needs none (Ollama answers an empty prompt by loading the model).
+enum PreparedGeneration: Sendable {
+    case generate(GenerationPlan)
+    case answered(Response)
+}
+
+/// The wire formats of streamed answers.
+enum StreamFormat: Sendable {
+    /// Server-Sent Events (OpenAI): `data:` lines; a `: ping` comment keeps an idle stream open.
+    case serverSentEvents
+    /// Newline-delimited JSON (Ollama): no comments, so no keep-alive.
+    case ndjson
+
+    var headers: HTTPFields {
+        [.contentType: self == .serverSentEvents ? "text/event-stream" : "application/x-ndjson",
+         .cacheControl: "no-cache", .xAccelBuffering: "no"]
+    }
+
+    var ping: String? { self == .serverSentEvents ? ": ping\n\n" : nil }
+
+    /// The last lines of a stream that failed after its 200 went out.
+    func errorLines(_ error: APIError) -> [String] {
+        switch self {
+        case .serverSentEvents:
+            ["data: " + JSONBody.string(["error": ["message": error.message, "type": error.type, "code": "\(error.status.code)"]]) + "\n\n"]
+        case .ndjson:
+            [JSONBody.string(["error": error.message]) + "\n"]
+        }
+    }
+
+    /// One JSON value as a line of this format.
+    func line(json: String) -> String {
+        switch self {
+        case .serverSentEvents: "data: " + json + "\n\n"
+        case .ndjson: json + "\n"
+        }
+    }
+}
+
+/// A whole generation, gathered for an answer sent in one piece.
+struct CollectedGeneration: Sendable {
+    var text = ""
+    var logprobs: [TokenLogprob] = []
+    var stats: GenerationStats
+}
+
+/// The one handler behind every generating endpoint.
+struct GenerationPipeline: Sendable {
+    let server: ServerCore
+
+    typealias Prepare = @Sendable (Request, ServeRequestContext) async throws -> PreparedGeneration
+
+    /// A POST endpoint at `path` whose request `prepare` reads.
+    func endpoint(_ path: String, prepare: @escaping Prepare) -> Endpoint {
+        Endpoint(.post, path) { request, context in try await handle(request, context: context, prepare: prepare) }
+    }
+
+    /// Prepares, starts, then streams or collects the generation. Engine refusals (full queue,
+    /// prompt too long) become API errors through `APIError(_:)`, as everywhere else.
+    func handle(_ request: Request, context: ServeRequestContext, prepare: Prepare) async throws -> Response {
+        let plan: GenerationPlan
+        switch try await prepare(request, context) {
+        case .answered(let response): return response
+        case .generate(let prepared): plan = prepared
+        }
+        if server.configuration.logPrompts { context.logger.info("prompt", metadata: ["prompt": "\(plan.promptText)"]) }
+        let feed = try GenerationFeed(plan.request, engine: plan.engine, streamed: plan.stream)
+        if plan.stream { return stream(feed, codec: plan.codec, on: context.eventLoop) }
+        let result = try await collect(feed, context: context)
+        server.metrics.record(result.stats)
+        return plan.codec.response(result)
+    }
+
+    private var deadline: ContinuousClock.Instant? { server.configuration.requestTimeout.map { .now + $0 } }
+
+    /// A streamed answer, written from the connection's event loop (see `EventLoopTaskExecutor`).
+    /// The streamer stops the generation when the client goes away (its write fails).
+    private func stream(_ feed: GenerationFeed, codec: any GenerationCodec, on eventLoop: any EventLoop) -> Response {
+        let format = codec.streamFormat
+        let metrics = server.metrics
+        let streamer = GenerationStreamer(feed: feed, pingInterval: server.configuration.ssePingInterval,
+                                          ping: format.ping, deadline: deadline)
+        return Response(status: .ok, headers: format.headers, body: ResponseBody { writer in
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) {
+                try await streamer.run(writer: &writer, encode: { event in
+                    if case .finished(let stats) = event { metrics.record(stats) }
+                    return codec.encode(event)
+                }, onError: { format.errorLines(APIError($0)) })
+                try await writer.finish(nil)
+            }
+        })
+    }
+
+    /// The whole generation, bounded by --request-timeout. A client that goes away meanwhile
+    /// (see `ConnectionWatcher`) cancels it at once, freeing its slot, and is logged as a 499.
+    private func collect(_ feed: GenerationFeed, context: ServeRequestContext) async throws -> CollectedGeneration {
+        let connection = await context.connectionWatcher()
+        let registration = connection?.onGone { feed.cancel() }
+        defer { registration?.cancel() }
+        let work: @Sendable () async throws -> CollectedGeneration = {
+            var text = "", logprobs: [TokenLogprob] = []
+            for await item in feed.items {
+                switch item {
+                case .event(.started), .tick, .end: break
+                case .event(.text(let piece, let pieceLogprobs)):
+                    text += piece
+                    logprobs += pieceLogprobs
+                case .event(.finished(let stats)): return CollectedGeneration(text: text, logprobs: logprobs, stats: stats)
+                case .failed(let error): throw error
+                }
+            }
+            try Task.checkCancellation()
+            throw APIError(.internalServerError, "the generation ended without a result")
+        }
+        do {
+            guard let timeout = server.configuration.requestTimeout else { return try await work() }
+            return try await withThrowingTaskGroup(of: CollectedGeneration?.self) { group in
+                group.addTask { try await work() }
+                group.addTask { try await Task.sleep(for: timeout); return nil }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else {
+                    throw APIError(.gatewayTimeout, "the request took longer than --request-timeout (\(timeout))")
+                }
+                return result
+            }
+        } catch {
+            if connection?.isGone == true {
+                context.logger.info("client closed the connection; generation cancelled")
+                throw APIError.clientClosedRequest
+            }
+            throw error
+        }
+    }
+}
+
+/// Writes a generation as a streamed body: each event becomes zero or more lines, a keep-alive
+/// comment goes out when nothing was written for `pingInterval` (gateways cut idle streams), and
+/// a client that goes away cancels the generation (leaving the loop drops the feed).
+struct GenerationStreamer: Sendable {
+    let feed: GenerationFeed
+    let pingInterval: Duration
+    /// The keep-alive line, or nil for formats without comments (NDJSON).
+    let ping: String?
+    let deadline: ContinuousClock.Instant?
+
+    /// Calls `write` for each event (and `onError` for a failure mid-stream) and pings meanwhile.
+    func run(writer: inout any ResponseBodyWriter,
+             encode: @escaping (GenerationEvent) -> [String],
+             onError: (any Error) -> [String]) async throws {
+        let interval = deadline.map { min(pingInterval, max(.milliseconds(50), $0 - .now)) } ?? pingInterval
+        let ticks = feed.continuation
+        let ticker = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: min(interval, .seconds(1)))
+                ticks.yield(.tick)
+            }
+        }
+        var ended = false
+        defer {
+            ticker.cancel()
+            // A client that went away, or the deadline: the generation must stop too.
+            if !ended { feed.cancel() }
+        }
+        var lastWrite = ContinuousClock.now
+        loop: for await item in feed.items {
+            var lines: [String] = []
+            switch item {
+            case .event(let event):
+                lines = encode(event)
+            case .failed(let error):
+                ended = true
+                lines = onError(error)
+                try await writeLines(lines, to: &writer)
+                break loop
+            case .end:
+                ended = true
+                break loop
+            case .tick:
+                if let deadline, ContinuousClock.now >= deadline {
+                    lines = onError(APIError(.gatewayTimeout, "the request took longer than --request-timeout"))
+                    try await writeLines(lines, to: &writer)
+                    break loop
+                }
+                if let ping, ContinuousClock.now - lastWrite >= pingInterval { lines = [ping] }
+            }
+            if !lines.isEmpty {
+                try await writeLines(lines, to: &writer)
+                lastWrite = .now
+            }
+        }
+    }
+
+    private func writeLines(_ lines: [String], to writer: inout any ResponseBodyWriter) async throws {
+        guard !lines.isEmpty else { return }
+        try await writer.write(ByteBuffer(string: lines.joined()))
+    }
+}
+
+/// Fields every OpenAI answer of one request shares.
+struct ResponseIdentity: Sendable {
+    let id: String
+    let created: Int
+    let model: String
+
+    init(id: String, created: Int, model: String) {
+        self.id = id
+        self.created = created
+        self.model = model
+    }
+
+    /// A new answer's: a random id after `prefix`, created now.
+    init(prefix: String, model: String) {
+        self.init(id: prefix + Self.randomID(), created: Int(Date().timeIntervalSince1970), model: model)
+    }
+
+    static func randomID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<24).map { _ in alphabet.randomElement()! })
+    }
+}
