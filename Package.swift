@@ -61,10 +61,9 @@ let package = Package(
                 "GemmaKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            linkerSettings: wrapBackendInit
+            ]
         ),
-        .executableTarget(name: "gemmactl", dependencies: ["GemmactlCommands"]),
+        .executableTarget(name: "gemmactl", dependencies: ["GemmactlCommands"], linkerSettings: wrapBackendInit),
         .testTarget(
             name: "GemmaKitTests",
             dependencies: [
