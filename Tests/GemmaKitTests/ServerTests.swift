@@ -375,9 +375,10 @@ struct ServerTests {
     }
 
     @Test func metricsPortServesWithoutAuth() async throws {
-        let metricsPort = Int.random(in: 20000...40000)
-        try await TestServer.with(configure: { $0.metricsPort = metricsPort }) { server in
-            let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/metrics"), timeout: .seconds(10))
+        try await TestServer.with(configure: { $0.metricsPort = 0 }) { server in
+            let metricsPort = try #require(server.metricsAddress?.port)
+            #expect(metricsPort != server.port)
+            let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://\(server.host):\(metricsPort)/metrics"), timeout: .seconds(10))
             #expect(response.status == .ok)
             let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
             #expect(body.contains("gemmactl_model_ready 1"))

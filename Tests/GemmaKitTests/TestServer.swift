@@ -11,6 +11,8 @@ struct TestServer: Sendable {
     /// Where the server listens, as the OS bound it.
     let address: SocketAddress
     let server: GemmaServer
+    /// Where the --metrics-port listener bound, when the configuration asks for one.
+    let metricsAddress: SocketAddress?
     static let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
     var port: Int { address.port ?? 0 }
@@ -35,14 +37,25 @@ struct TestServer: Sendable {
         configure(&configuration)
         let server = try GemmaServer(configuration: configuration)
         let (addresses, bound) = AsyncStream<SocketAddress>.makeStream()
-        let app = server.buildApplication(beforeLoad: beforeLoad) { address in
+        let (metricsAddresses, metricsBound) = AsyncStream<SocketAddress>.makeStream()
+        let servesMetrics = configuration.metricsPort != nil
+        let app = server.buildApplication(beforeLoad: beforeLoad, onMetricsListening: { address in
+            metricsBound.yield(address)
+            metricsBound.finish()
+        }) { address in
             bound.yield(address)
             bound.finish()
         }
         try await app.test(.live) { _ in
             var iterator = addresses.makeAsyncIterator()
             guard let address = await iterator.next() else { throw ServeError("the test server did not start") }
-            let instance = TestServer(address: address, server: server)
+            var metricsAddress: SocketAddress?
+            if servesMetrics {
+                var metricsIterator = metricsAddresses.makeAsyncIterator()
+                metricsAddress = await metricsIterator.next()
+                guard metricsAddress != nil else { throw ServeError("the test server's metrics listener did not start") }
+            }
+            let instance = TestServer(address: address, server: server, metricsAddress: metricsAddress)
             if waitUntilReady { try await instance.waitUntilHealthy() }
             try await body(instance)
         }

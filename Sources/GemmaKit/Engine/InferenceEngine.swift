@@ -285,9 +285,9 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         let cacheBudget = options.promptCache.budgetMiB(limit: MemoryBudget.cgroupLimit(), resident: MemoryBudget.residentBytes())
         let scheduler = Scheduler(context: context, slotCount: options.context.sequences,
-                                  promptCache: cacheBudget.map(PromptCache.init(budgetMiB:)), logger: logger) { [self] totals in
-            condition.withLock { self.totals = totals }
-        }
+                                  promptCache: cacheBudget.map(PromptCache.init(budgetMiB:)), logger: logger,
+                                  onDecode: { [self] totals in condition.withLock { self.totals = totals } },
+                                  onRelease: { [self] slots in condition.withLock { snapshots = slots } })
         logger.info("prompt cache", metadata: ["budget": "\(cacheBudget.map { $0 < 0 ? "unlimited" : "\($0) MiB" } ?? "off")"])
         let savedSlots = options.slotSavePath.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let savedSlots {

@@ -16,11 +16,15 @@ final class Scheduler {
     private let promptCache: PromptCache?
     /// Told the new totals after each decode, before any of its tokens go out.
     private let onDecode: (DecodeTotals) -> Void
+    /// Gets the slots' state whenever a request leaves its slot, before its client hears it finished.
+    private let onRelease: ([SlotSnapshot]) -> Void
 
     init(context: LlamaContext, slotCount: Int, promptCache: PromptCache? = nil, logger: Logger,
-         onDecode: @escaping (DecodeTotals) -> Void = { _ in }) {
+         onDecode: @escaping (DecodeTotals) -> Void = { _ in },
+         onRelease: @escaping ([SlotSnapshot]) -> Void = { _ in }) {
         self.context = context
         self.onDecode = onDecode
+        self.onRelease = onRelease
         self.model = context.model
         self.promptCache = promptCache
         self.logger = logger
@@ -304,12 +308,16 @@ final class Scheduler {
         let now = ContinuousClock.now
         let started = slot.startedAt ?? now
         let first = slot.firstTokenAt ?? now
-        job.sink.receive(.finished(GenerationStats(
+        let stats = GenerationStats(
             finishReason: reason, promptTokens: job.request.prompt.count, cachedTokens: slot.reusedTokens,
             completionTokens: slot.generated, queueDuration: started - job.enqueued,
-            promptDuration: first - started, generationDuration: now - first, slot: slot.id)))
-        job.sink.finish(nil)
+            promptDuration: first - started, generationDuration: now - first, slot: slot.id)
+        // Free the slot, and say so to /slots, before the client hears it is done: a client that asks
+        // /slots after its answer must find the slot idle.
         release(slot, dropCache: false)
+        onRelease(snapshots())
+        job.sink.receive(.finished(stats))
+        job.sink.finish(nil)
     }
 
     private func logprob(of token: Token, bytes: [UInt8], row: Int32, top: Int) -> TokenLogprob {

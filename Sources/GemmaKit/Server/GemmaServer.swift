@@ -47,8 +47,10 @@ public struct GemmaServer: Sendable {
     /// The whole server as one application: the API on --host/--port, and as its services the
     /// model's lifetime (`ModelService`: load, keys-file watch, engine shutdown) and the
     /// --metrics-port listener. `run` serves it with signal handling; tests run it with
-    /// HummingbirdTesting's live mode. `onListening` gets the API's bound address.
+    /// HummingbirdTesting's live mode. `onListening` gets the API's bound address, `onMetricsListening`
+    /// the metrics listener's (both may be port 0, an ephemeral port).
     public func buildApplication(beforeLoad: (@Sendable () async -> Void)? = nil,
+                                 onMetricsListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in },
                                  onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }) -> some ApplicationProtocol {
         let configuration = core.configuration
         let logger = core.logger
@@ -57,6 +59,11 @@ public struct GemmaServer: Sendable {
             services.append(Application(
                 router: buildMetricsRouter(),
                 configuration: .init(address: .hostname(configuration.host, port: metricsPort), serverName: "gemmactl-metrics"),
+                onServerRunning: { channel in
+                    guard let address = channel.localAddress else { return }
+                    logger.info("metrics listening", metadata: ["port": "\(address.port ?? metricsPort)"])
+                    await onMetricsListening(address)
+                },
                 logger: logger))
         }
         return Application(

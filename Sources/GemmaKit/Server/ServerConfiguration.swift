@@ -71,8 +71,8 @@ public struct ServerConfiguration: Sendable {
         }
         guard (0...65535).contains(port) else { throw ServeError("--port must be between 0 and 65535, got \(port)") }
         if let metricsPort {
-            guard (1...65535).contains(metricsPort) else { throw ServeError("--metrics-port must be between 1 and 65535, got \(metricsPort)") }
-            guard metricsPort != port else { throw ServeError("--metrics-port must differ from --port (\(port))") }
+            guard (0...65535).contains(metricsPort) else { throw ServeError("--metrics-port must be between 0 and 65535, got \(metricsPort)") }
+            guard metricsPort != port || port == 0 else { throw ServeError("--metrics-port must differ from --port (\(port))") }
         }
         let context = engine.context
         guard context.sequences >= 1, context.sequences <= 64 else { throw ServeError("--parallel must be between 1 and 64, got \(context.sequences)") }
