@@ -180,21 +180,4 @@ struct StructuredOutputServerTests {
         }
     }
 
-    @Test func toolsAreRefusedNotIgnored() async throws {
-        try await TestServer.with { server in
-            let messages = [["role": "user", "content": "What is the weather in Paris?"]]
-            let tool: [String: Any] = ["type": "function", "function": ["name": "weather", "parameters": ["type": "object"]]]
-            let withTools = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [tool]])
-            #expect(withTools.status == 400, "\(withTools.body)")
-            #expect((withTools.object["error"] as? [String: Any])?["param"] as? String == "tools")
-            let required = try await server.post("/v1/chat/completions", ["messages": messages, "tool_choice": "required"])
-            #expect(required.status == 400, "\(required.body)")
-            #expect((required.object["error"] as? [String: Any])?["param"] as? String == "tool_choice")
-            let none = try await server.post("/v1/chat/completions", ["messages": messages, "tools": [], "tool_choice": "none", "max_tokens": 2])
-            #expect(none.status == 200, "\(none.body)")
-            let ollama = try await server.post("/api/chat", ["messages": messages, "stream": false, "tools": [tool]])
-            #expect(ollama.status == 400, "\(ollama.body)")
-            #expect((ollama.object["error"] as? String ?? "").contains("'tools'"), "\(ollama.body)")
-        }
-    }
 }

@@ -121,18 +121,17 @@ struct OllamaController: Sendable {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
-        if let tools = body.tools, !tools.isEmpty {
-            // Tool calls are not implemented: refused, not answered as if no tools were offered.
-            throw APIError.badRequest("'tools' is not supported by gemmactl serve; send the request without tools", param: "tools")
-        }
-        let messages = body.messages.map { ChatMessage(role: $0.role, content: $0.content?.text ?? "") }
+        let tools = try body.toolCalling()
+        let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
         let options = body.options ?? Options()
+        var sampling = try options.sampling(format: body.format)
+        sampling.grammar = tools?.grammar ?? sampling.grammar
         let (promptText, tokens) = try await server.prompt(chat: messages, loaded: loaded)
-        let generation = GenerationRequest(prompt: tokens,
-                                           sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
+        let generation = GenerationRequest(prompt: tokens, sampling: sampling, maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
+        let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
-                                        promptText: promptText, codec: OllamaCodec(model: server.modelID, shape: .chat)))
+                                        promptText: promptText, codec: codec))
     }
 
     func embed(_ request: Request) async throws -> Response {
@@ -191,7 +190,7 @@ struct OllamaController: Sendable {
     }
 
     /// What the served model can do, in Ollama's words.
-    static let capabilities = ["completion"]
+    static let capabilities = ["completion", "tools"]
 
     static func jsonValue(_ value: GGUFValue) -> Any {
         switch value {
@@ -259,35 +258,48 @@ struct OllamaCodec: GenerationCodec {
 
     let model: String
     let shape: Shape
+    /// With tools offered (chat): reads the constrained reply back as calls or content (this request's state).
+    var tools: ToolCalling? = nil
+    var toolReplies: ToolReplyDecoder? = nil
 
     var streamFormat: StreamFormat { .ndjson }
 
     func encode(_ event: GenerationEvent) -> [String] {
         switch event {
-        case .started: []
-        case .text(let text, _): text.isEmpty ? [] : [streamFormat.line(json: JSONBody.string(object: line(text)))]
-        case .finished(let stats): [streamFormat.line(json: JSONBody.string(object: final(stats, text: "")))]
+        case .started:
+            return []
+        case .text(let text, _):
+            let content = toolReplies?.feed(text) ?? text
+            return content.isEmpty ? [] : [streamFormat.line(json: JSONBody.string(object: line(content)))]
+        case .finished(let stats):
+            let last = streamFormat.line(json: JSONBody.string(object: final(stats, text: "")))
+            guard let end = toolReplies?.finish(stats.finishReason), !end.content.isEmpty || !end.calls.isEmpty else { return [last] }
+            return [streamFormat.line(json: JSONBody.string(object: line(end.content, calls: end.calls))), last]
         }
     }
 
     func response(_ result: CollectedGeneration) -> Response {
-        JSONBody.response(object: final(result.stats, text: result.text))
+        let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
+        return JSONBody.response(object: final(result.stats, text: reply.content, calls: reply.calls))
     }
 
-    private func payload(_ text: String) -> [String: Any] {
+    private func payload(_ text: String, calls: [ToolCall]) -> [String: Any] {
         switch shape {
-        case .generate: ["response": text]
-        case .chat: ["message": ["role": "assistant", "content": text]]
+        case .generate: return ["response": text]
+        case .chat:
+            var message: [String: Any] = ["role": "assistant", "content": text]
+            if !calls.isEmpty { message["tool_calls"] = calls.map(\.ollama) }
+            return ["message": message]
         }
     }
 
-    private func line(_ text: String) -> [String: Any] {
-        payload(text).merging(["model": model, "created_at": OllamaController.timestamp(), "done": false]) { $1 }
+    private func line(_ text: String, calls: [ToolCall] = []) -> [String: Any] {
+        payload(text, calls: calls).merging(["model": model, "created_at": OllamaController.timestamp(), "done": false]) { $1 }
     }
 
-    private func final(_ stats: GenerationStats, text: String) -> [String: Any] {
+    private func final(_ stats: GenerationStats, text: String, calls: [ToolCall] = []) -> [String: Any] {
         let total = stats.queueDuration + stats.promptDuration + stats.generationDuration
-        return payload(text).merging([
+        return payload(text, calls: calls).merging([
             "model": model, "created_at": OllamaController.timestamp(), "done": true, "done_reason": stats.finishReason.rawValue,
             "total_duration": total.nanoseconds, "load_duration": 0,
             "prompt_eval_count": stats.promptTokens, "prompt_eval_duration": stats.promptDuration.nanoseconds,

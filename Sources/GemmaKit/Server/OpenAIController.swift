@@ -25,11 +25,12 @@ struct OpenAIController: Sendable {
         let loaded = try server.requireModel()
         guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
         for (index, message) in body.messages.enumerated() where !["system", "user", "assistant", "developer", "tool"].contains(message.role) {
-            throw APIError.badRequest("'messages[\(index)].role' must be system, user or assistant, got '\(message.role)'", param: "messages[\(index)].role")
+            throw APIError.badRequest("'messages[\(index)].role' must be system, developer, user, assistant or tool, got '\(message.role)'",
+                                      param: "messages[\(index)].role")
         }
-        try body.refuseTools()
-        let grammar = try body.responseFormat?.grammar()
-        let messages = body.messages.map { ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content?.text ?? "") }
+        let tools = try body.toolCalling()
+        let grammar = try tools?.grammar ?? body.responseFormat?.grammar()
+        let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
         let (prompt, promptTokens) = try await server.prompt(chat: messages, loaded: loaded)
         var topLogprobs: Int?
         if body.logprobs == true {
@@ -43,7 +44,8 @@ struct OpenAIController: Sendable {
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
                                         wantsLogprobs: topLogprobs != nil,
-                                        includeUsage: body.sampling.streamOptions?.includeUsage == true)
+                                        includeUsage: body.sampling.streamOptions?.includeUsage == true,
+                                        toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools)
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
                                         promptText: prompt, codec: codec))
     }
@@ -121,12 +123,18 @@ struct ChatCompletionCodec: GenerationCodec {
     let identity: ResponseIdentity
     let wantsLogprobs: Bool
     let includeUsage: Bool
+    /// With tools offered: reads the constrained reply back as calls or content (this request's state).
+    let toolReplies: ToolReplyDecoder?
+    let tools: ToolCalling?
     private let textChunk: TextChunkTemplate
 
-    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool) {
+    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool,
+         toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
         self.identity = identity
         self.wantsLogprobs = wantsLogprobs
         self.includeUsage = includeUsage
+        self.toolReplies = toolReplies
+        self.tools = tools
         textChunk = TextChunkTemplate { ChatChunk(identity, choices: [.init(delta: .init(content: $0))]) }
     }
 
@@ -137,10 +145,24 @@ struct ChatCompletionCodec: GenerationCodec {
         case .started:
             return [line(ChatChunk(identity, choices: [.init(delta: .init(role: "assistant", content: ""))]))]
         case .text(let text, let logprobs):
+            if let toolReplies {
+                let content = toolReplies.feed(text)
+                return content.isEmpty ? [] : [streamFormat.line(json: textChunk.json(content))]
+            }
             guard wantsLogprobs else { return [streamFormat.line(json: textChunk.json(text))] }
             return [line(ChatChunk(identity, choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
         case .finished(let stats):
-            var lines = [line(ChatChunk(identity, choices: [.init(delta: .init(), finishReason: stats.finishReason.rawValue)]))]
+            var lines: [String] = []
+            var finishReason = stats.finishReason.rawValue
+            if let end = toolReplies?.finish(stats.finishReason) {
+                if !end.content.isEmpty { lines.append(streamFormat.line(json: textChunk.json(end.content))) }
+                if !end.calls.isEmpty {
+                    let calls = end.calls.enumerated().map { OpenAIToolCall($1, index: $0) }
+                    lines.append(line(ChatChunk(identity, choices: [.init(delta: .init(toolCalls: calls))])))
+                }
+                finishReason = end.finishReason
+            }
+            lines.append(line(ChatChunk(identity, choices: [.init(delta: .init(), finishReason: finishReason)])))
             if includeUsage { lines.append(line(ChatChunk(identity, choices: [], usage: Usage(stats)))) }
             lines.append("data: [DONE]\n\n")
             return lines
@@ -148,11 +170,11 @@ struct ChatCompletionCodec: GenerationCodec {
     }
 
     func response(_ result: CollectedGeneration) -> Response {
-        JSONBody.response(ChatCompletion(
+        let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
+        return JSONBody.response(ChatCompletion(
             id: identity.id, created: identity.created, model: identity.model,
-            choices: [.init(message: .init(role: "assistant", content: result.text),
-                            logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
-                            finishReason: result.stats.finishReason.rawValue)],
+            choices: [.init(message: .init(reply), logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
+                            finishReason: reply.finishReason)],
             usage: Usage(result.stats)))
     }
 }
@@ -275,7 +297,25 @@ struct ChatCompletion: Encodable {
             try container.encode(finishReason, forKey: .finishReason)
         }
     }
-    struct Message: Encodable { let role: String, content: String }
+    /// The assistant's message: `content` null when it called tools, `tool_calls` left out when it did not.
+    struct Message: Encodable {
+        let role = "assistant"
+        let content: String?
+        let toolCalls: [OpenAIToolCall]?
+
+        init(_ reply: ToolReply) {
+            content = reply.calls.isEmpty ? reply.content : nil
+            toolCalls = reply.calls.isEmpty ? nil : reply.calls.map { OpenAIToolCall($0) }
+        }
+
+        enum CodingKeys: String, CodingKey { case role, content, toolCalls = "tool_calls" }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(role, forKey: .role)
+            try container.encode(content, forKey: .content)
+            try container.encodeIfPresent(toolCalls, forKey: .toolCalls)
+        }
+    }
 }
 
 /// The fields every completion object shares; `usage` is left out while nil (chunks before the last).
@@ -315,6 +355,8 @@ struct ChatChunkChoice: Encodable {
     struct Delta: Encodable {
         var role: String?
         var content: String?
+        var toolCalls: [OpenAIToolCall]?
+        enum CodingKeys: String, CodingKey { case role, content, toolCalls = "tool_calls" }
     }
 
     enum CodingKeys: String, CodingKey { case index, delta, logprobs, finishReason = "finish_reason" }

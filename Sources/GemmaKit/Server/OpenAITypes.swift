@@ -45,9 +45,21 @@ struct MessageContent: Decodable, Equatable {
     }
 }
 
+/// One message of a chat request, OpenAI's or Ollama's (see `ToolCalling.chatMessages`).
 struct ChatMessageBody: Decodable {
     var role: String
     var content: MessageContent?
+    /// An assistant turn's calls: `[{"id":…, "function": {"name":…, "arguments":…}}]`.
+    var toolCalls: [JSONValue]?
+    /// A `tool` turn's call (OpenAI).
+    var toolCallID: String?
+    /// A `tool` turn's function: OpenAI's `name`, Ollama's `tool_name`.
+    var name: String?
+    var toolName: String?
+
+    enum CodingKeys: String, CodingKey {
+        case role, content, toolCalls = "tool_calls", toolCallID = "tool_call_id", name, toolName = "tool_name"
+    }
 }
 
 /// Sampling and length fields shared by chat and completions.
@@ -123,6 +135,7 @@ struct ChatCompletionRequest: Decodable {
     var topLogprobs: Int?
     var tools: [JSONValue]?
     var toolChoice: JSONValue?
+    var parallelToolCalls: Bool?
 
     struct ResponseFormat: Decodable {
         var type: String
@@ -143,7 +156,7 @@ struct ChatCompletionRequest: Decodable {
 
     enum CodingKeys: String, CodingKey {
         case model, messages, responseFormat = "response_format", logprobs, topLogprobs = "top_logprobs"
-        case tools, toolChoice = "tool_choice"
+        case tools, toolChoice = "tool_choice", parallelToolCalls = "parallel_tool_calls"
     }
 
     init(from decoder: any Decoder) throws {
@@ -155,17 +168,8 @@ struct ChatCompletionRequest: Decodable {
         topLogprobs = try container.decodeIfPresent(Int.self, forKey: .topLogprobs)
         tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
         toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
+        parallelToolCalls = try container.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
         sampling = try SamplingFields(from: decoder)
-    }
-
-    /// Tool calls are not implemented: a request that offers tools is refused, not answered as if it had none.
-    func refuseTools() throws {
-        if let tools, !tools.isEmpty {
-            throw APIError.badRequest("'tools' is not supported by gemmactl serve; send the request without tools", param: "tools")
-        }
-        if let toolChoice, toolChoice != .string("none"), toolChoice != .string("auto") {
-            throw APIError.badRequest("'tool_choice' can only be 'none' or 'auto' (gemmactl serve does not call tools)", param: "tool_choice")
-        }
     }
 }
 
