@@ -16,7 +16,8 @@ import time
 import httpx
 import ollama
 
-from openai_client_check import PERSON_PROMPT, PERSON_SCHEMA, SCHEMA_MAX_TOKENS, Checks, expect, validate_person
+from openai_client_check import (PERSON_PROMPT, PERSON_SCHEMA, SCHEMA_MAX_TOKENS, TOOL_MAX_TOKENS, TOOL_PROMPT, TOOLS, Checks,
+                                 expect, validate_person, validate_tool_call)
 
 
 def main():
@@ -58,6 +59,7 @@ def main():
         expect(shown.modelinfo.get("general.architecture") == "gemma3", "model_info lacks general.architecture")
         expect(isinstance(shown.modelinfo.get("gemma3.context_length"), int), "model_info lacks gemma3.context_length")
         expect("completion" in (shown.capabilities or []), f"capabilities {shown.capabilities}")
+        expect("tools" in (shown.capabilities or []), f"capabilities {shown.capabilities}")
         expect(shown.template and "start_of_turn" in shown.template, "no chat template")
         expect(shown.parameters and "temperature" in shown.parameters, f"parameters {shown.parameters!r}")
         return f"{len(shown.modelinfo)} model_info keys, capabilities {shown.capabilities}"
@@ -99,6 +101,29 @@ def main():
             expect(isinstance(json.loads(json_mode.response), dict), f"format json gave {json_mode.response!r}")
         return f"{sorted(value)}"
 
+    def tools():
+        # Ollama has no tool_choice: offered one tool and asked to use it, the model calls it or answers.
+        weather = [TOOLS[0]]
+        prompt = [{"role": "user", "content": "Use the tool to get the weather in Paris."}]
+        options = {"temperature": 0, "num_predict": TOOL_MAX_TOKENS}
+        response = client.chat(model=state.get("model", "gemma"), messages=prompt, tools=weather, options=options)
+        calls = response.message.tool_calls or []
+        expect(calls, f"no tool_calls: {response.message!r}")
+        for call in calls:
+            expect(call.function.name == "get_weather", f"called {call.function.name!r}")
+            expect(isinstance(call.function.arguments, dict), f"arguments {call.function.arguments!r} are not an object")
+            validate_tool_call(call.function.name, call.function.arguments)
+        streamed = [part for part in client.chat(model=state.get("model", "gemma"), messages=prompt, tools=weather,
+                                                 options=options, stream=True)]
+        expect(streamed and streamed[-1].done, "the stream did not end with done")
+        streamed_calls = [call for part in streamed for call in (part.message.tool_calls or [])]
+        expect(len(streamed_calls) == 1, f"{len(streamed_calls)} streamed tool calls")
+        validate_tool_call(streamed_calls[0].function.name, streamed_calls[0].function.arguments)
+        history = prompt + [response.message, {"role": "tool", "content": '{"temperature": 21}', "tool_name": "get_weather"}]
+        answer = client.chat(model=state.get("model", "gemma"), messages=history, tools=weather, options=options)
+        expect(answer.done, "the answer to the tool result is not done")
+        return f"get_weather({json.dumps(calls[0].function.arguments)}), streamed too"
+
     def embeddings():
         legacy = client.embeddings(model=state.get("model", "gemma"), prompt="The cat sat on the mat.")
         embed = client.embed(model=state.get("model", "gemma"), input="The cat sat on the mat.")
@@ -123,6 +148,7 @@ def main():
     checks.run("chat stream", chat_stream)
     checks.run("generate", generate)
     checks.run("chat format=<schema> validates (jsonschema), generate format=json", format_schema)
+    checks.run("chat tools=[…]: message.tool_calls validate (jsonschema), streamed, tool result in history", tools)
     checks.run("embeddings (legacy) and embed agree", embeddings)
     checks.run("wrong key raises ResponseError", wrong_key)
     print(f"{checks.passed} passed, {checks.failed} failed")

@@ -50,6 +50,33 @@ PERSON_SCHEMA = {
 }
 PERSON_PROMPT = [{"role": "user", "content": "Invent a person who lives in a city. Answer as JSON."}]
 
+WEATHER_PARAMETERS = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 30}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+# Each tool's parameters, by name, to validate a call's arguments with jsonschema.
+TOOL_PARAMETERS = {"get_weather": WEATHER_PARAMETERS, "record_person": PERSON_SCHEMA}
+TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                      "parameters": WEATHER_PARAMETERS}},
+    {"type": "function", "function": {"name": "record_person", "description": "Stores a person.",
+                                      "parameters": PERSON_SCHEMA}},
+]
+TOOL_PROMPT = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOL_MAX_TOKENS = 400
+
+
+def validate_tool_call(name, arguments):
+    """Validates a call's arguments (a dict, or JSON text as OpenAI sends it) against its tool's parameters."""
+    expect(name in TOOL_PARAMETERS, f"a call of an unknown tool {name!r}")
+    value = json.loads(arguments) if isinstance(arguments, str) else arguments
+    jsonschema.validate(value, TOOL_PARAMETERS[name])
+    if name == "record_person" and "born" in value:
+        expect(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value["born"]), f"born is {value['born']!r}")
+    return value
+
 
 def validate_person(text):
     """Parses `text` and validates it against PERSON_SCHEMA; `born` must look like a date.
@@ -313,6 +340,99 @@ def main():
             return "400 naming response_format.json_schema.schema"
         raise AssertionError("an unresolvable $ref did not raise openai.BadRequestError")
 
+    def tool_calls_checked(choice, expected_name=None):
+        expect(choice.finish_reason == "tool_calls", f"finish_reason {choice.finish_reason!r}: {choice.message!r}")
+        calls = choice.message.tool_calls or []
+        expect(len(calls) >= 1, f"no tool_calls: {choice.message!r}")
+        for call in calls:
+            expect(call.type == "function" and call.id, f"call {call!r}")
+            if expected_name:
+                expect(call.function.name == expected_name, f"called {call.function.name!r}, not {expected_name!r}")
+            validate_tool_call(call.function.name, call.function.arguments)
+        return calls
+
+    def chat_tools_required():
+        response = client.chat.completions.create(
+            model=state.get("model", "default"), messages=TOOL_PROMPT, tools=TOOLS, tool_choice="required",
+            max_tokens=TOOL_MAX_TOKENS, temperature=0)
+        choice = response.choices[0]
+        calls = tool_calls_checked(choice)
+        expect(choice.message.content is None, f"content {choice.message.content!r} beside the tool calls")
+        state["tool_turn"] = choice.message
+        return ", ".join(f"{c.function.name}({c.function.arguments})" for c in calls)[:120]
+
+    def chat_tools_named():
+        response = client.chat.completions.create(
+            model=state.get("model", "default"), messages=PERSON_PROMPT, tools=TOOLS,
+            tool_choice={"type": "function", "function": {"name": "record_person"}},
+            max_tokens=TOOL_MAX_TOKENS, temperature=0)
+        calls = tool_calls_checked(response.choices[0], "record_person")
+        return f"{len(calls)} call(s) of record_person, arguments validate"
+
+    def chat_tools_stream():
+        stream = client.chat.completions.create(
+            model=state.get("model", "default"), messages=TOOL_PROMPT, tools=TOOLS,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+            max_tokens=TOOL_MAX_TOKENS, temperature=0, stream=True)
+        calls, finish, content = {}, None, ""
+        for chunk in stream:
+            for choice in chunk.choices:
+                content += choice.delta.content or ""
+                for delta in choice.delta.tool_calls or []:
+                    call = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+                    call["id"] = delta.id or call["id"]
+                    if delta.function:
+                        call["name"] += delta.function.name or ""
+                        call["arguments"] += delta.function.arguments or ""
+                finish = choice.finish_reason or finish
+        expect(finish == "tool_calls", f"finish_reason {finish!r}")
+        expect(not content, f"content {content!r} beside the tool calls")
+        expect(list(calls) == [0], f"tool call indexes {list(calls)}")
+        expect(calls[0]["id"], "the streamed call has no id")
+        expect(calls[0]["name"] == "get_weather", f"called {calls[0]['name']!r}")
+        validate_tool_call(calls[0]["name"], calls[0]["arguments"])
+        return f"get_weather({calls[0]['arguments']})"
+
+    def chat_tools_history():
+        turn = state.get("tool_turn")
+        expect(turn is not None, "no tool call from the required check to answer")
+        call = turn.tool_calls[0]
+        history = TOOL_PROMPT + [turn.model_dump(exclude_none=True),
+                                 {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temperature": 21, "sky": "clear"})}]
+        response = client.chat.completions.create(model=state.get("model", "default"), messages=history, tools=TOOLS,
+                                                  max_tokens=TOOL_MAX_TOKENS, temperature=0)
+        choice = response.choices[0]
+        if choice.finish_reason == "tool_calls":
+            tool_calls_checked(choice)
+            return "answered with another call"
+        expect(choice.finish_reason == "stop", f"finish_reason {choice.finish_reason!r}")
+        expect(isinstance(choice.message.content, str) and not choice.message.tool_calls, f"message {choice.message!r}")
+        return f"answered {choice.message.content[:40]!r}"
+
+    def chat_tools_none():
+        response = client.chat.completions.create(model=state.get("model", "default"), messages=TOOL_PROMPT, tools=TOOLS,
+                                                  tool_choice="none", max_tokens=MAX_TOKENS, temperature=0)
+        choice = response.choices[0]
+        expect(not choice.message.tool_calls, f"tool_calls with tool_choice none: {choice.message.tool_calls!r}")
+        expect(isinstance(choice.message.content, str) and choice.message.content, f"content {choice.message.content!r}")
+        expect(choice.finish_reason in ("stop", "length"), f"finish_reason {choice.finish_reason!r}")
+
+    def chat_tools_invalid():
+        for fields, field in [
+            ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "launch_rocket"}}},
+             "tool_choice.function.name"),
+            ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+            ({"tools": TOOLS, "response_format": {"type": "json_object"}}, "response_format"),
+        ]:
+            try:
+                client.chat.completions.create(model=state.get("model", "default"), messages=TOOL_PROMPT, max_tokens=4, **fields)
+            except openai.BadRequestError as error:
+                expect(error.status_code == 400, f"status {error.status_code}")
+                expect(field in str(error), f"the error does not name {field}: {error}")
+            else:
+                raise AssertionError(f"{sorted(fields)} did not raise openai.BadRequestError")
+        return "400s name tool_choice.function.name, tools[0].function.name, response_format"
+
     checks.run("models.list", models_list)
     checks.run("chat.completions.create", chat_non_stream)
     checks.run("chat.completions.create stream", chat_stream)
@@ -324,10 +444,16 @@ def main():
     checks.run("wrong key raises AuthenticationError (chat)", wrong_key_chat)
     checks.run("chat.completions.create json_schema validates (jsonschema)", chat_json_schema)
     checks.run("chat.completions.create json_schema stream, sampled, validates", chat_json_schema_stream)
+    checks.run("chat.completions.create tools, tool_choice=required: tool_calls validate (jsonschema)", chat_tools_required)
+    checks.run("chat.completions.create tools, tool_choice=<function>: that function, validates", chat_tools_named)
+    checks.run("chat.completions.create tools stream: tool_calls deltas validate", chat_tools_stream)
+    checks.run("chat.completions.create with the call and a role=tool result in the history", chat_tools_history)
+    checks.run("chat.completions.create tools, tool_choice=none: plain content", chat_tools_none)
     if args.server == "gemmactl":  # llama-server answers empty messages with 200
         checks.run("empty messages raise BadRequestError", empty_messages)
         checks.run("an abandoned request frees its slot within 1 s", abandoned_request_frees_its_slot)
         checks.run("an unusable json_schema raises BadRequestError naming the field", chat_json_schema_invalid)
+        checks.run("tools that cannot be honoured raise BadRequestError naming the field", chat_tools_invalid)
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)
