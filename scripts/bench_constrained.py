@@ -3,8 +3,9 @@
 
   bench_constrained.py --port P --rounds R --max-tokens N --out FILE --command TEXT --commit SHA
 
-Writes its section into FILE (BENCHMARKS.md) between the markers below, replacing the last run's
-section or appending one; scripts/bench keeps the section when it rewrites the file.
+Writes its section into FILE (BENCHMARKS.md) between `<!-- scripts/bench-constrained -->` markers
+(bench_load.put_marked_section), replacing the last run's section or appending one; scripts/bench
+keeps the section when it rewrites the file.
 
 Modes: `plain` (no response_format), `json_object`, and `schema5` (json_schema with five
 properties). Levels: 1 stream (3 requests) and 4 streams (8 requests). Every request is the same
@@ -21,9 +22,13 @@ import json
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_load  # noqa: E402  (the marked-section writer scripts/bench's report keeps)
 
 PROMPT = ("Write a JSON object about a fictional library: its name, city, opening year, "
           "a list of ten book titles and a long description.")
@@ -45,22 +50,7 @@ MODES = {
     "schema5": {"type": "json_schema", "json_schema": {"name": "library", "strict": True, "schema": SCHEMA5}},
 }
 LEVELS = [(1, 3), (4, 8)]
-BEGIN = "<!-- scripts/bench-constrained -->"
-END = "<!-- /scripts/bench-constrained -->"
-
-
-def write_section(path, section):
-    """Replaces the marked section of `path` (or appends it), atomically."""
-    text = open(path).read() if os.path.exists(path) else ""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+SECTION = "bench-constrained"
 
 
 def one_request(port, key, max_tokens, response_format):
@@ -130,6 +120,8 @@ def main():
     args = parser.parse_args()
     key = os.environ["BENCH_API_KEY"]
 
+    # The machine may be shared: its load average goes next to the table.
+    load_before = os.getloadavg()
     one_request(args.port, key, 8, None)  # warm-up, uncounted
     names = list(MODES)
     measured = {(mode, streams): [] for mode in names for streams, _ in LEVELS}
@@ -158,6 +150,7 @@ def main():
                                                                  f"{ratio(mode, streams, 'decode'):.2f}")
             lines.append(f"| {mode} | {streams} | {median(mode, streams, 'generated'):.1f} | "
                          f"{median(mode, streams, 'decode'):.1f} | {tokens:,} | {ratios[0]} | {ratios[1]} |")
+    load_after = os.getloadavg()
     cpus = os.cpu_count()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     section = "\n".join([
@@ -171,8 +164,12 @@ def main():
         "*generated tok/s* = completion tokens ÷ the level's wall time; *decode tok/s* = (completion tokens − 1) ÷ "
         "(last content delta − first content delta), the requests' median; ratios are medians of each round's "
         "mode ÷ plain. Target: ≥ 0.8.", "",
-        *lines, "", "Command: `" + args.command + "`", ""])
-    write_section(args.out, section)
+        *lines, "",
+        "Load average (1, 5, 15 min) at the start: " + ", ".join(f"{v:.2f}" for v in load_before)
+        + "; at the end: " + ", ".join(f"{v:.2f}" for v in load_after)
+        + f" (the server's own load is up to 4 streams on {cpus} CPUs; more means other work shared the machine).", "",
+        "Command: `" + args.command + "`", ""])
+    bench_load.put_marked_section(args.out, SECTION, section)
     print(section)
 
 
