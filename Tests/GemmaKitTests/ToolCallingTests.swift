@@ -164,234 +164,234 @@ struct ToolCallingServerTests {
     }
 
     @Test func requiredAndNamedChoicesCallAFunctionWithValidArguments() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let named: [String: Any] = ["type": "function", "function": ["name": "get_weather"]]
-        let choices: [(Any, String?)] = [("required", nil), (named, "get_weather")]
-        for (choice, expectedName) in choices {
-            let reply = try await server.post("/v1/chat/completions", [
-                "messages": Self.messages, "tools": toolsOffered, "tool_choice": choice, "max_tokens": 400, "temperature": 0,
-            ])
-            #expect(reply.status == 200, "\(reply.body)")
-            let (answer, calls) = try Self.toolCalls(reply)
-            #expect(answer["finish_reason"] as? String == "tool_calls", "\(reply.body)")
-            #expect((answer["message"] as? [String: Any])?["content"] is NSNull, "content must be null: \(reply.body)")
-            #expect(calls.count == 1)
-            for call in calls { try Self.checkCall(call) }
-            if let expectedName {
-                #expect((calls.first?["function"] as? [String: Any])?["name"] as? String == expectedName)
+        try await TestServer.with { server in
+            let named: [String: Any] = ["type": "function", "function": ["name": "get_weather"]]
+            let choices: [(Any, String?)] = [("required", nil), (named, "get_weather")]
+            for (choice, expectedName) in choices {
+                let reply = try await server.post("/v1/chat/completions", [
+                    "messages": Self.messages, "tools": toolsOffered, "tool_choice": choice, "max_tokens": 400, "temperature": 0,
+                ])
+                #expect(reply.status == 200, "\(reply.body)")
+                let (answer, calls) = try Self.toolCalls(reply)
+                #expect(answer["finish_reason"] as? String == "tool_calls", "\(reply.body)")
+                #expect((answer["message"] as? [String: Any])?["content"] is NSNull, "content must be null: \(reply.body)")
+                #expect(calls.count == 1)
+                for call in calls { try Self.checkCall(call) }
+                if let expectedName {
+                    #expect((calls.first?["function"] as? [String: Any])?["name"] as? String == expectedName)
+                }
             }
-        }
-        let parallel = try await server.post("/v1/chat/completions", [
-            "messages": Self.messages, "tools": [toolsOffered[1]], "tool_choice": "required", "parallel_tool_calls": true,
-            "max_tokens": 300, "temperature": 0,
-        ])
-        let (answer, calls) = try Self.toolCalls(parallel)
-        if answer["finish_reason"] as? String == "tool_calls" {
-            #expect(!calls.isEmpty)
-            for call in calls { try Self.checkCall(call) }
-        } else {
-            // The 270M model tends to repeat calls in the array until max_tokens: then the raw text, never a call.
-            #expect(answer["finish_reason"] as? String == "length", "\(parallel.body)")
-            #expect(calls.isEmpty)
-            let content = try #require((answer["message"] as? [String: Any])?["content"] as? String, "\(parallel.body)")
-            #expect(content.contains(#""tool_calls""#), "not the array form: \(content)")
+            let parallel = try await server.post("/v1/chat/completions", [
+                "messages": Self.messages, "tools": [toolsOffered[1]], "tool_choice": "required", "parallel_tool_calls": true,
+                "max_tokens": 300, "temperature": 0,
+            ])
+            let (answer, calls) = try Self.toolCalls(parallel)
+            if answer["finish_reason"] as? String == "tool_calls" {
+                #expect(!calls.isEmpty)
+                for call in calls { try Self.checkCall(call) }
+            } else {
+                // The 270M model tends to repeat calls in the array until max_tokens: then the raw text, never a call.
+                #expect(answer["finish_reason"] as? String == "length", "\(parallel.body)")
+                #expect(calls.isEmpty)
+                let content = try #require((answer["message"] as? [String: Any])?["content"] as? String, "\(parallel.body)")
+                #expect(content.contains(#""tool_calls""#), "not the array form: \(content)")
+            }
         }
     }
 
     @Test func autoEitherCallsOrAnswersAndNoneAnswers() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let prompts = ["What is the weather in Rome?", "Say hello to me."]
-        for prompt in prompts {
-            let reply = try await server.post("/v1/chat/completions", [
-                "messages": [["role": "user", "content": prompt]], "tools": toolsOffered, "max_tokens": 400, "temperature": 0,
-            ])
-            #expect(reply.status == 200, "\(reply.body)")
-            let (answer, calls) = try Self.toolCalls(reply)
-            let content = (answer["message"] as? [String: Any])?["content"]
-            if answer["finish_reason"] as? String == "tool_calls" {
-                #expect(calls.count == 1 && content is NSNull, "\(reply.body)")
-                for call in calls { try Self.checkCall(call) }
-            } else {
-                // A plain answer: the text of the reply's `response`, not the JSON around it.
-                #expect(answer["finish_reason"] as? String == "stop", "\(reply.body)")
-                let text = try #require(content as? String, "\(reply.body)")
-                #expect(!text.contains(#""response""#), "\(text)")
-                #expect(calls.isEmpty)
+        try await TestServer.with { server in
+            let prompts = ["What is the weather in Rome?", "Say hello to me."]
+            for prompt in prompts {
+                let reply = try await server.post("/v1/chat/completions", [
+                    "messages": [["role": "user", "content": prompt]], "tools": toolsOffered, "max_tokens": 400, "temperature": 0,
+                ])
+                #expect(reply.status == 200, "\(reply.body)")
+                let (answer, calls) = try Self.toolCalls(reply)
+                let content = (answer["message"] as? [String: Any])?["content"]
+                if answer["finish_reason"] as? String == "tool_calls" {
+                    #expect(calls.count == 1 && content is NSNull, "\(reply.body)")
+                    for call in calls { try Self.checkCall(call) }
+                } else {
+                    // A plain answer: the text of the reply's `response`, not the JSON around it.
+                    #expect(answer["finish_reason"] as? String == "stop", "\(reply.body)")
+                    let text = try #require(content as? String, "\(reply.body)")
+                    #expect(!text.contains(#""response""#), "\(text)")
+                    #expect(calls.isEmpty)
+                }
             }
-        }
-        // Streamed, a plain answer goes out as it is generated, not held until the JSON is complete.
-        let chat: [[String: Any]] = [["role": "user", "content": "Hi!"], ["role": "assistant", "content": "Hello! How can I help you?"],
-                                     ["role": "user", "content": "Tell me a joke about cats."]]
-        let streamed = try await server.post("/v1/chat/completions", [
-            "messages": chat, "tools": toolsOffered, "max_tokens": 60, "temperature": 0, "stream": true,
-        ])
-        let choices = streamed.body.split(separator: "\n").compactMap { line -> [String: Any]? in
-            guard line.hasPrefix("data: {") else { return nil }
-            return (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
-                .flatMap { ($0["choices"] as? [[String: Any]])?.first }
-        }
-        let pieces = choices.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.filter { !$0.isEmpty }
-        switch choices.last?["finish_reason"] as? String {
-        case "tool_calls"?:
-            let calls = choices.compactMap { ($0["delta"] as? [String: Any])?["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
-            #expect(calls.count == 1 && pieces.isEmpty, "\(streamed.body)")
-            for call in calls { try Self.checkCall(call) }
-        case let reason:
-            #expect(["stop", "length"].contains(reason ?? ""), "\(streamed.body)")
-            #expect(pieces.count >= 2, "the answer came in \(pieces.count) piece(s): \(streamed.body)")
-            #expect(!pieces.joined().contains(#""response""#), "\(pieces.joined())")
-        }
+            // Streamed, a plain answer goes out as it is generated, not held until the JSON is complete.
+            let chat: [[String: Any]] = [["role": "user", "content": "Hi!"], ["role": "assistant", "content": "Hello! How can I help you?"],
+                                         ["role": "user", "content": "Tell me a joke about cats."]]
+            let streamed = try await server.post("/v1/chat/completions", [
+                "messages": chat, "tools": toolsOffered, "max_tokens": 60, "temperature": 0, "stream": true,
+            ])
+            let choices = streamed.body.split(separator: "\n").compactMap { line -> [String: Any]? in
+                guard line.hasPrefix("data: {") else { return nil }
+                return (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
+                    .flatMap { ($0["choices"] as? [[String: Any]])?.first }
+            }
+            let pieces = choices.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.filter { !$0.isEmpty }
+            switch choices.last?["finish_reason"] as? String {
+            case "tool_calls"?:
+                let calls = choices.compactMap { ($0["delta"] as? [String: Any])?["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
+                #expect(calls.count == 1 && pieces.isEmpty, "\(streamed.body)")
+                for call in calls { try Self.checkCall(call) }
+            case let reason:
+                #expect(["stop", "length"].contains(reason ?? ""), "\(streamed.body)")
+                #expect(pieces.count >= 2, "the answer came in \(pieces.count) piece(s): \(streamed.body)")
+                #expect(!pieces.joined().contains(#""response""#), "\(pieces.joined())")
+            }
 
-        let none = try await server.post("/v1/chat/completions", [
-            "messages": Self.messages, "tools": toolsOffered, "tool_choice": "none", "max_tokens": 8, "temperature": 0,
-        ])
-        let (answer, calls) = try Self.toolCalls(none)
-        #expect(none.status == 200 && calls.isEmpty, "\(none.body)")
-        #expect(["stop", "length"].contains(answer["finish_reason"] as? String ?? ""), "\(none.body)")
-        #expect(((answer["message"] as? [String: Any])?["content"] as? String)?.isEmpty == false)
+            let none = try await server.post("/v1/chat/completions", [
+                "messages": Self.messages, "tools": toolsOffered, "tool_choice": "none", "max_tokens": 8, "temperature": 0,
+            ])
+            let (answer, calls) = try Self.toolCalls(none)
+            #expect(none.status == 200 && calls.isEmpty, "\(none.body)")
+            #expect(["stop", "length"].contains(answer["finish_reason"] as? String ?? ""), "\(none.body)")
+            #expect(((answer["message"] as? [String: Any])?["content"] as? String)?.isEmpty == false)
+        }
     }
 
     @Test func streamedCallsArriveAsToolCallDeltas() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let reply = try await server.post("/v1/chat/completions", [
-            "messages": Self.messages, "tools": toolsOffered, "tool_choice": "required", "max_tokens": 400, "temperature": 0,
-            "stream": true,
-        ])
-        #expect(reply.status == 200, "\(reply.body)")
-        let chunks = reply.body.split(separator: "\n").compactMap { line -> [String: Any]? in
-            guard line.hasPrefix("data: {") else { return nil }
-            return try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+        try await TestServer.with { server in
+            let reply = try await server.post("/v1/chat/completions", [
+                "messages": Self.messages, "tools": toolsOffered, "tool_choice": "required", "max_tokens": 400, "temperature": 0,
+                "stream": true,
+            ])
+            #expect(reply.status == 200, "\(reply.body)")
+            let chunks = reply.body.split(separator: "\n").compactMap { line -> [String: Any]? in
+                guard line.hasPrefix("data: {") else { return nil }
+                return try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+            }
+            let choices = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first }
+            let deltas = choices.compactMap { $0["delta"] as? [String: Any] }
+            let calls = deltas.compactMap { $0["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
+            #expect(calls.count == 1, "\(reply.body)")
+            #expect(calls.first?["index"] as? Int == 0)
+            for call in calls { try Self.checkCall(call) }
+            #expect(deltas.allSatisfy { ($0["content"] as? String ?? "").isEmpty }, "a call leaked into content: \(reply.body)")
+            #expect(choices.last?["finish_reason"] as? String == "tool_calls")
+            #expect(reply.body.hasSuffix("data: [DONE]\n\n"))
         }
-        let choices = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first }
-        let deltas = choices.compactMap { $0["delta"] as? [String: Any] }
-        let calls = deltas.compactMap { $0["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
-        #expect(calls.count == 1, "\(reply.body)")
-        #expect(calls.first?["index"] as? Int == 0)
-        for call in calls { try Self.checkCall(call) }
-        #expect(deltas.allSatisfy { ($0["content"] as? String ?? "").isEmpty }, "a call leaked into content: \(reply.body)")
-        #expect(choices.last?["finish_reason"] as? String == "tool_calls")
-        #expect(reply.body.hasSuffix("data: [DONE]\n\n"))
     }
 
     @Test func toolResultsInTheHistoryAreAccepted() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let history: [[String: Any]] = [
-            ["role": "user", "content": "What is the weather in Paris?"],
-            ["role": "assistant", "content": NSNull(), "tool_calls": [
-                ["id": "call_abc", "type": "function", "function": ["name": "get_weather", "arguments": #"{"city":"Paris","unit":"celsius"}"#]],
-            ]],
-            ["role": "tool", "tool_call_id": "call_abc", "content": #"{"temperature": 21, "sky": "clear"}"#],
-        ]
-        let reply = try await server.post("/v1/chat/completions", [
-            "messages": history, "tools": toolsOffered, "max_tokens": 200, "temperature": 0,
-        ])
-        #expect(reply.status == 200, "\(reply.body)")
-        let (answer, calls) = try Self.toolCalls(reply)
-        #expect(["stop", "tool_calls"].contains(answer["finish_reason"] as? String ?? ""), "\(reply.body)")
-        for call in calls { try Self.checkCall(call) }
-        // Without tools on offer the history still renders (tool turns become user turns).
-        let plain = try await server.post("/v1/chat/completions", ["messages": history, "max_tokens": 4])
-        #expect(plain.status == 200, "\(plain.body)")
+        try await TestServer.with { server in
+            let history: [[String: Any]] = [
+                ["role": "user", "content": "What is the weather in Paris?"],
+                ["role": "assistant", "content": NSNull(), "tool_calls": [
+                    ["id": "call_abc", "type": "function", "function": ["name": "get_weather", "arguments": #"{"city":"Paris","unit":"celsius"}"#]],
+                ]],
+                ["role": "tool", "tool_call_id": "call_abc", "content": #"{"temperature": 21, "sky": "clear"}"#],
+            ]
+            let reply = try await server.post("/v1/chat/completions", [
+                "messages": history, "tools": toolsOffered, "max_tokens": 200, "temperature": 0,
+            ])
+            #expect(reply.status == 200, "\(reply.body)")
+            let (answer, calls) = try Self.toolCalls(reply)
+            #expect(["stop", "tool_calls"].contains(answer["finish_reason"] as? String ?? ""), "\(reply.body)")
+            for call in calls { try Self.checkCall(call) }
+            // Without tools on offer the history still renders (tool turns become user turns).
+            let plain = try await server.post("/v1/chat/completions", ["messages": history, "max_tokens": 4])
+            #expect(plain.status == 200, "\(plain.body)")
+        }
     }
 
     @Test func aTruncatedCallIsRawContentWithFinishLength() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        for stream in [false, true] {
-            let reply = try await server.post("/v1/chat/completions", [
-                "messages": Self.messages, "tools": toolsOffered, "tool_choice": "required", "max_tokens": 6, "temperature": 0,
-                "stream": stream,
-            ])
-            #expect(reply.status == 200, "\(reply.body)")
-            #expect(!reply.body.contains("tool_calls\":[{"), "a call from a cut reply: \(reply.body)")
-            if stream {
-                #expect(reply.body.contains(#""finish_reason":"length""#), "\(reply.body)")
-                #expect(reply.body.contains(#""content":"{"#), "\(reply.body)")
-            } else {
-                let (answer, calls) = try Self.toolCalls(reply)
-                #expect(answer["finish_reason"] as? String == "length")
-                #expect(calls.isEmpty)
-                #expect(((answer["message"] as? [String: Any])?["content"] as? String)?.hasPrefix("{") == true, "\(reply.body)")
+        try await TestServer.with { server in
+            for stream in [false, true] {
+                let reply = try await server.post("/v1/chat/completions", [
+                    "messages": Self.messages, "tools": toolsOffered, "tool_choice": "required", "max_tokens": 6, "temperature": 0,
+                    "stream": stream,
+                ])
+                #expect(reply.status == 200, "\(reply.body)")
+                #expect(!reply.body.contains("tool_calls\":[{"), "a call from a cut reply: \(reply.body)")
+                if stream {
+                    #expect(reply.body.contains(#""finish_reason":"length""#), "\(reply.body)")
+                    #expect(reply.body.contains(#""content":"{"#), "\(reply.body)")
+                } else {
+                    let (answer, calls) = try Self.toolCalls(reply)
+                    #expect(answer["finish_reason"] as? String == "length")
+                    #expect(calls.isEmpty)
+                    #expect(((answer["message"] as? [String: Any])?["content"] as? String)?.hasPrefix("{") == true, "\(reply.body)")
+                }
             }
         }
     }
 
     @Test func ollamaToolsGiveMessageToolCalls() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let weatherOnly = [toolsOffered[1]]
-        for stream in [false, true] {
-            let reply = try await server.post("/api/chat", [
-                "model": "gemma", "stream": stream, "tools": weatherOnly, "options": ["temperature": 0, "num_predict": 200],
-                "messages": [["role": "user", "content": "Use the tool to get the weather in Paris."]],
-            ])
-            #expect(reply.status == 200, "\(reply.body)")
-            let lines = reply.body.split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        try await TestServer.with { server in
+            let weatherOnly = [toolsOffered[1]]
+            for stream in [false, true] {
+                let reply = try await server.post("/api/chat", [
+                    "model": "gemma", "stream": stream, "tools": weatherOnly, "options": ["temperature": 0, "num_predict": 200],
+                    "messages": [["role": "user", "content": "Use the tool to get the weather in Paris."]],
+                ])
+                #expect(reply.status == 200, "\(reply.body)")
+                let lines = reply.body.split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+                #expect(lines.last?["done"] as? Bool == true)
+                let messages = lines.compactMap { $0["message"] as? [String: Any] }
+                let calls = messages.compactMap { $0["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
+                let content = messages.compactMap { $0["content"] as? String }.joined()
+                if calls.isEmpty {
+                    // The model may answer instead (Ollama has no tool_choice), but as text, not JSON.
+                    #expect(!content.isEmpty && !content.contains(#""response""#), "\(reply.body)")
+                }
+                for call in calls {
+                    let function = try #require(call["function"] as? [String: Any])
+                    #expect(function["name"] as? String == "get_weather")
+                    let arguments = try #require(function["arguments"] as? [String: Any], "arguments must be an object: \(call)")
+                    #expect(weatherProblems(arguments).isEmpty, "\(weatherProblems(arguments))")
+                }
             }
-            #expect(lines.last?["done"] as? Bool == true)
-            let messages = lines.compactMap { $0["message"] as? [String: Any] }
-            let calls = messages.compactMap { $0["tool_calls"] as? [[String: Any]] }.flatMap { $0 }
-            let content = messages.compactMap { $0["content"] as? String }.joined()
-            if calls.isEmpty {
-                // The model may answer instead (Ollama has no tool_choice), but as text, not JSON.
-                #expect(!content.isEmpty && !content.contains(#""response""#), "\(reply.body)")
-            }
-            for call in calls {
-                let function = try #require(call["function"] as? [String: Any])
-                #expect(function["name"] as? String == "get_weather")
-                let arguments = try #require(function["arguments"] as? [String: Any], "arguments must be an object: \(call)")
-                #expect(weatherProblems(arguments).isEmpty, "\(weatherProblems(arguments))")
-            }
+            let shown = try await server.post("/api/show", ["model": "gemma"])
+            #expect((shown.object["capabilities"] as? [String])?.contains("tools") == true)
         }
-        let shown = try await server.post("/api/show", ["model": "gemma"])
-        #expect((shown.object["capabilities"] as? [String])?.contains("tools") == true)
     }
 
     @Test func whatCannotBeHonouredIsA400NamingTheField() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let messages = [["role": "user", "content": "Hi"]]
-        let weather = toolsOffered[1]
-        let cases: [([String: Any], String)] = [
-            (["tools": [["type": "retrieval"]]], "tools[0].type"),
-            (["tools": ["get_weather"]], "tools[0]"),
-            (["tools": [["type": "function"]]], "tools[0].function"),
-            (["tools": [["type": "function", "function": ["name": "get weather"]]]], "tools[0].function.name"),
-            (["tools": [["type": "function", "function": ["name": String(repeating: "a", count: 65)]]]], "tools[0].function.name"),
-            (["tools": [weather, weather]], "tools[1].function.name"),
-            (["tools": [["type": "function", "function": ["name": "f", "parameters": ["type": "string"]]]]], "tools[0].function.parameters"),
-            (["tools": [weather, ["type": "function", "function": ["name": "f", "parameters": ["$ref": "#/$defs/nowhere"]]]]],
-             "tools[1].function.parameters"),
-            (["tools": [weather], "tool_choice": "sometimes"], "tool_choice"),
-            (["tools": [weather], "tool_choice": ["type": "function", "function": ["name": "record_person"]]], "tool_choice.function.name"),
-            (["tools": [weather], "tool_choice": ["type": "function", "function": [:]]], "tool_choice.function.name"),
-            (["tool_choice": "required"], "tool_choice"),
-            (["tool_choice": ["type": "function", "function": ["name": "get_weather"]]], "tool_choice.function.name"),
-            (["tools": [weather], "response_format": ["type": "json_object"]], "response_format"),
-            (["tools": [weather], "logprobs": true], "logprobs"),
-            (["messages": [["role": "assistant", "tool_calls": [["function": ["arguments": "{}"]]]]]], "messages[0].tool_calls[0].function.name"),
-        ]
-        for (fields, field) in cases {
-            let reply = try await server.post("/v1/chat/completions", ["messages": messages, "max_tokens": 2].merging(fields) { $1 })
-            #expect(reply.status == 400, "\(fields): \(reply.body)")
-            #expect((reply.object["error"] as? [String: Any])?["param"] as? String == field, "\(fields): \(reply.body)")
-            #expect(reply.errorMessage.contains("'\(field)'"), "\(fields): \(reply.errorMessage)")
-        }
-        // With tool_choice none the tools are still checked, and the rest of the request works as without them.
-        let none = try await server.post("/v1/chat/completions", [
-            "messages": messages, "tools": [weather], "tool_choice": "none", "response_format": ["type": "json_object"], "max_tokens": 2,
-        ])
-        #expect(none.status == 200, "\(none.body)")
-        for (fields, field) in [(["tools": [["type": "function", "function": ["name": "x y"]]]] as [String: Any], "tools[0].function.name"),
-                                (["tools": [weather], "format": "json"], "format")] {
-            let reply = try await server.post("/api/chat", ["messages": messages, "stream": false].merging(fields) { $1 })
-            #expect(reply.status == 400, "\(fields): \(reply.body)")
-            #expect((reply.object["error"] as? String ?? "").contains("'\(field)'"), "\(fields): \(reply.body)")
+        try await TestServer.with { server in
+            let messages = [["role": "user", "content": "Hi"]]
+            let weather = toolsOffered[1]
+            let cases: [([String: Any], String)] = [
+                (["tools": [["type": "retrieval"]]], "tools[0].type"),
+                (["tools": ["get_weather"]], "tools[0]"),
+                (["tools": [["type": "function"]]], "tools[0].function"),
+                (["tools": [["type": "function", "function": ["name": "get weather"]]]], "tools[0].function.name"),
+                (["tools": [["type": "function", "function": ["name": String(repeating: "a", count: 65)]]]], "tools[0].function.name"),
+                (["tools": [weather, weather]], "tools[1].function.name"),
+                (["tools": [["type": "function", "function": ["name": "f", "parameters": ["type": "string"]]]]], "tools[0].function.parameters"),
+                (["tools": [weather, ["type": "function", "function": ["name": "f", "parameters": ["$ref": "#/$defs/nowhere"]]]]],
+                 "tools[1].function.parameters"),
+                (["tools": [weather], "tool_choice": "sometimes"], "tool_choice"),
+                (["tools": [weather], "tool_choice": ["type": "function", "function": ["name": "record_person"]]], "tool_choice.function.name"),
+                (["tools": [weather], "tool_choice": ["type": "function", "function": [:]]], "tool_choice.function.name"),
+                (["tool_choice": "required"], "tool_choice"),
+                (["tool_choice": ["type": "function", "function": ["name": "get_weather"]]], "tool_choice.function.name"),
+                (["tools": [weather], "response_format": ["type": "json_object"]], "response_format"),
+                (["tools": [weather], "logprobs": true], "logprobs"),
+                (["messages": [["role": "assistant", "tool_calls": [["function": ["arguments": "{}"]]]]]], "messages[0].tool_calls[0].function.name"),
+            ]
+            for (fields, field) in cases {
+                let reply = try await server.post("/v1/chat/completions", ["messages": messages, "max_tokens": 2].merging(fields) { $1 })
+                #expect(reply.status == 400, "\(fields): \(reply.body)")
+                #expect((reply.object["error"] as? [String: Any])?["param"] as? String == field, "\(fields): \(reply.body)")
+                #expect(reply.errorMessage.contains("'\(field)'"), "\(fields): \(reply.errorMessage)")
+            }
+            // With tool_choice none the tools are still checked, and the rest of the request works as without them.
+            let none = try await server.post("/v1/chat/completions", [
+                "messages": messages, "tools": [weather], "tool_choice": "none", "response_format": ["type": "json_object"], "max_tokens": 2,
+            ])
+            #expect(none.status == 200, "\(none.body)")
+            for (fields, field) in [(["tools": [["type": "function", "function": ["name": "x y"]]]] as [String: Any], "tools[0].function.name"),
+                                    (["tools": [weather], "format": "json"], "format")] {
+                let reply = try await server.post("/api/chat", ["messages": messages, "stream": false].merging(fields) { $1 })
+                #expect(reply.status == 400, "\(fields): \(reply.body)")
+                #expect((reply.object["error"] as? String ?? "").contains("'\(field)'"), "\(fields): \(reply.body)")
+            }
         }
     }
 }

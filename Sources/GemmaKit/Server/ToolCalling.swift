@@ -432,7 +432,7 @@ final class ToolReplyDecoder: Sendable {
                 if let items {
                     let calls = items.compactMap { item -> ToolCall? in
                         guard let call = item.objectValue, case .string(let name)? = call["name"] else { return nil }
-                        return ToolCall(id: "call_" + ServerCore.randomID(), name: name, arguments: call["arguments"] ?? .object([:]))
+                        return ToolCall(id: "call_" + ResponseIdentity.randomID(), name: name, arguments: call["arguments"] ?? .object([:]))
                     }
                     if !calls.isEmpty, calls.count == items.count {
                         return ToolReply(content: "", calls: calls, finishReason: "tool_calls")
