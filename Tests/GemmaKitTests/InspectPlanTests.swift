@@ -126,7 +126,11 @@ struct InspectPlanTests {
         #expect(plan.kvCacheBytes == 18 * 4096 * 1024)
         #expect(plan.kvGroups.map(\.layers) == [3, 15])
         #expect(plan.weightsBytes == summary.weightBytes)
-        #expect(plan.totalBytes == plan.weightsBytes + plan.kvCacheBytes + plan.computeBytes + plan.overheadBytes)
+        #expect(plan.totalBytes == plan.weightsBytes + plan.kvCacheBytes + plan.computeBytes + plan.embeddingsBytes + plan.overheadBytes)
+        // The embeddings context: one sequence in all 18 layers, plus the mask, which grow with its size.
+        let longer = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 4096, parallel: 1, embeddingContextSize: 4096))
+        #expect(longer.embeddingsBytes - plan.embeddingsBytes
+                == 18 * 2048 * 1024 + 2048 * UInt64(EmbeddingRunner.chunkSize) * 4)
         // Parallel 3 over 5000 tokens: n_ctx pads to 5120, 5120/3 = 1706 pads to 1792 per sequence.
         let split = MemoryPlanner.plan(summary, options: PlanOptions(contextSize: 5000, parallel: 3))
         #expect(split.contextPerSequence == 1792)

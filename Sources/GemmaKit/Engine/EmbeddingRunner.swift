@@ -4,41 +4,85 @@ import CLlama
 /// requests never take a generation slot and never compute at the same time as a decode (both
 /// would use every core).
 ///
-/// Its context (pooled embeddings, `contextSize` tokens, one sequence) is created on first use
-/// and freed with the runner, on the engine's thread. `MemoryPlanner` does not count it: llama.cpp
-/// computes logits for every token of an embeddings batch, so its memory grows with the input
-/// (measured with the default model: about 55 MB after a short input, about 4 GB for 2000 tokens).
+/// llama.cpp computes logits over the whole vocabulary for every token of an embeddings batch
+/// (262,144 floats a token for Gemma 3), in its output buffer and again in the compute graph:
+/// decoding a 2,000-token input at once took about 4 GB. A causal model's per-token states do not
+/// depend on what comes after them, so the runner decodes an input `chunkSize` tokens per step,
+/// continuing the same sequence, and mean-pools the per-token states itself: memory stays
+/// bounded by the chunk (see `MemoryPlanner`), and a long input shares the cores with generation
+/// step by step. A non-causal model (an encoder) sees the whole input in one decode.
+///
+/// Its context (one sequence, `contextSize` tokens) is created on first use and freed with the
+/// runner, on the engine's thread.
 final class EmbeddingRunner {
+    /// Tokens decoded per step for a causal model.
+    static let chunkSize = 64
+
     private let model: LlamaModel
-    private let options: ContextOptions
+    private let contextSize: Int
+    private let threads: Int
     private var context: LlamaContext?
     private var batch: LlamaBatch?
+    /// The input in progress: the sum of its per-token states and how many tokens are in.
+    private var progress: (sum: [Double], decoded: Int)?
 
     init(model: LlamaModel, contextSize: Int, threads: Int) {
         self.model = model
-        options = ContextOptions(contextSize: contextSize, sequences: 1, batchSize: contextSize, microBatchSize: contextSize,
-                                 threads: threads, embeddings: true)
+        self.contextSize = contextSize
+        self.threads = threads
     }
 
-    /// The L2-normalised mean-pooled vector of `tokens` (at most the context size, checked on submit).
-    func embed(_ tokens: [Token]) throws(EngineError) -> [Float] {
-        if context == nil {
-            context = try LlamaContext(model: model, options: options)
-            batch = LlamaBatch(capacity: options.contextSize)
+    /// Decodes the next chunk of `tokens` (at most the context size, checked on submit); returns
+    /// its L2-normalised mean-pooled vector once the whole input is in, nil while it is not.
+    /// The same input must be passed until it returns a vector or throws.
+    func advance(_ tokens: [Token]) throws(EngineError) -> [Float]? {
+        let context = try preparedContext()
+        var (sum, decoded) = progress ?? ([Double](repeating: 0, count: model.embeddingSize), 0)
+        if decoded == 0 { context.removeTokens(sequence: 0) }
+        do throws(EngineError) {
+            let end = context.isCausal ? min(tokens.count, decoded + Self.chunkSize) : tokens.count
+            let batch = batch!
+            batch.clear()
+            for position in decoded..<end {
+                batch.append(tokens[position], position: Int32(position), sequence: 0, wantsLogits: true)
+            }
+            try context.decode(batch)
+            for row in 0..<Int32(end - decoded) {
+                guard let state = context.embedding(at: row) else {
+                    throw EngineError(.embeddingsFailed, "llama.cpp returned no embedding")
+                }
+                for index in sum.indices { sum[index] += Double(state[index]) }
+            }
+            decoded = end
+        } catch {
+            progress = nil
+            context.removeTokens(sequence: 0)
+            throw error
         }
-        let context = context!, batch = batch!
+        guard decoded == tokens.count else {
+            progress = (sum, decoded)
+            return nil
+        }
+        progress = nil
         context.removeTokens(sequence: 0)
-        defer { context.removeTokens(sequence: 0) }
-        batch.clear()
-        for (position, token) in tokens.enumerated() {
-            batch.append(token, position: Int32(position), sequence: 0, wantsLogits: true)
+        let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return sum.map { Float(norm > 0 ? $0 / norm : $0) }
+    }
+
+    private func preparedContext() throws(EngineError) -> LlamaContext {
+        if let context { return context }
+        // Chunk-sized buffers first (the logits llama.cpp keeps scale with the batch); an encoder,
+        // which must see its whole input in one decode, gets a context sized for that instead.
+        var options = ContextOptions(contextSize: contextSize, sequences: 1, batchSize: Self.chunkSize,
+                                     microBatchSize: Self.chunkSize, threads: threads, embeddings: true)
+        var created = try LlamaContext(model: model, options: options)
+        if !created.isCausal {
+            options.batchSize = contextSize
+            options.microBatchSize = contextSize
+            created = try LlamaContext(model: model, options: options)
         }
-        try context.decode(batch)
-        guard let pooled = context.pooledEmbedding(sequence: 0) else {
-            throw EngineError(.embeddingsFailed, "llama.cpp returned no embedding")
-        }
-        let vector = Array(UnsafeBufferPointer(start: pooled, count: model.embeddingSize))
-        let norm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-        return norm > 0 ? vector.map { Float(Double($0) / norm) } : vector
+        context = created
+        batch = LlamaBatch(capacity: options.batchSize)
+        return created
     }
 }

@@ -164,7 +164,7 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// One L2-normalised, mean-pooled vector per input. They are computed on the engine's thread
-    /// between decode steps, one input per step, so embeddings and generations share the cores
+    /// between decode steps, a chunk of an input per step, so embeddings and generations share the cores
     /// in turn instead of each using all of them at once.
     public func embed(_ inputs: [[Token]]) async throws -> [[Float]] {
         let limit = options.embeddingContextSize
@@ -328,7 +328,7 @@ public final class InferenceEngine: @unchecked Sendable {
             scheduler.step()
             if let (job, vectors) = embedding {
                 do {
-                    let next = vectors + [try embedder.embed(job.inputs[vectors.count])]
+                    let next = try embedder.advance(job.inputs[vectors.count]).map { vectors + [$0] } ?? vectors
                     if next.count == job.inputs.count {
                         job.done.resume(returning: next)
                         embedding = nil

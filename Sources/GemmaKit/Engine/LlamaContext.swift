@@ -12,7 +12,7 @@ public struct ContextOptions: Sendable, Equatable {
     public var microBatchSize: Int = 512
     public var threads: Int = CPUBudget.defaultThreads
     public var batchThreads: Int = CPUBudget.defaultThreads
-    /// Produce pooled embeddings instead of logits.
+    /// Produce per-token embeddings (unpooled: `EmbeddingRunner` pools them) besides logits.
     public var embeddings: Bool = false
     /// Compute with llama.cpp's reference CPU kernels so that a token's logits do not depend on
     /// what else shares its batch: greedy output is then the same alone or under concurrency.
@@ -65,8 +65,7 @@ final class LlamaContext {
         params.swa_full = true
         if options.embeddings {
             params.embeddings = true
-            params.pooling_type = LLAMA_POOLING_TYPE_MEAN
-            params.n_ubatch = params.n_batch
+            params.pooling_type = LLAMA_POOLING_TYPE_NONE
         }
         LlamaBackend.clearLastError()
         let created = LlamaBackend.creatingContext(referenceKernels: options.batchInvariant) { llama_init_from_model(model.pointer, params) }
@@ -152,8 +151,11 @@ final class LlamaContext {
     /// Logits for output row `index` of the last decode.
     func logits(at index: Int32) -> UnsafeMutablePointer<Float>? { llama_get_logits_ith(pointer, index) }
 
-    /// The pooled embedding of `sequence` after the last decode.
-    func pooledEmbedding(sequence: Int32) -> UnsafeMutablePointer<Float>? { llama_get_embeddings_seq(pointer, sequence) }
+    /// The embedding of output row `index` of the last decode (an embeddings context's).
+    func embedding(at index: Int32) -> UnsafeMutablePointer<Float>? { llama_get_embeddings_ith(pointer, index) }
+
+    /// Whether attention is causal: a token's state then does not depend on the tokens after it.
+    var isCausal: Bool { llama_get_causal_attn(pointer) }
 }
 
 /// A reusable llama_batch, owned with the context that decodes it.

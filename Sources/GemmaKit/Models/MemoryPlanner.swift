@@ -28,10 +28,13 @@ public struct PlanOptions: Sendable, Equatable {
     public var swaFull: Bool
     /// A memory limit to measure headroom against; nil: the recommended limit.
     public var memoryLimit: UInt64?
+    /// Tokens one embeddings input may have (the engine's embeddings context, see `EmbeddingRunner`).
+    public var embeddingContextSize: Int
 
     public init(contextSize: Int = 4096, parallel: Int = 1, cacheTypeK: KVCacheType = .f16,
                 cacheTypeV: KVCacheType = .f16, microBatch: Int = ContextOptions.defaultMicroBatchSize, swaFull: Bool = true,
-                memoryLimit: UInt64? = nil) {
+                memoryLimit: UInt64? = nil, embeddingContextSize: Int = 2048) {
+        self.embeddingContextSize = embeddingContextSize
         self.contextSize = contextSize; self.parallel = parallel; self.cacheTypeK = cacheTypeK
         self.cacheTypeV = cacheTypeV; self.microBatch = microBatch; self.swaFull = swaFull
         self.memoryLimit = memoryLimit
@@ -60,6 +63,9 @@ public struct MemoryPlan: Sendable, Equatable, Codable {
     public var kvCacheBytes: UInt64
     public var kvGroups: [KVLayerGroup]
     public var computeBytes: UInt64
+    /// The embeddings context, made on the first embeddings request: its KV cache and the
+    /// buffers of one chunk (llama.cpp keeps logits for every token of an embeddings batch).
+    public var embeddingsBytes: UInt64
     public var overheadBytes: UInt64
     public var totalBytes: UInt64
     public var limitBytes: UInt64
@@ -86,6 +92,9 @@ public struct MemoryPlan: Sendable, Equatable, Codable {
 ///   `swa_full` (the engine's setting), else `pad(min(n_ctx_seq, window + n_ubatch), 256)`;
 /// - compute: the graph's activations for one micro-batch (`n_ubatch × (2·n_ff + 2·n_embd + 2·n_head·head) × 4 B`),
 ///   the attention mask (`n_ctx_seq × n_ubatch × 4 B`) and the logits output (`n_vocab × parallel × 4 B`);
+/// - embeddings: the embeddings context, one sequence of `embeddingContextSize` cells in every
+///   layer, plus per `EmbeddingRunner.chunkSize` tokens their logits twice (output buffer and graph)
+///   and their activations;
 /// - overhead: the process itself (Swift runtime, llama.cpp and ggml code, threads) plus the
 ///   tokenizer tables (`n_vocab × 160 B`), calibrated with scripts/check-plan.
 public enum MemoryPlanner {
@@ -132,8 +141,14 @@ public enum MemoryPlanner {
         let logits = vocabulary * UInt64(parallel) * 4
         let compute = activations + mask + logits
 
+        let chunk = UInt64(EmbeddingRunner.chunkSize)
+        let embeddingCells = UInt64(pad(max(1, options.embeddingContextSize), 256))
+        let embeddings = UInt64(summary.layers) * embeddingCells * cellBytes
+            + chunk * (2 * vocabulary + embedding) * 4
+            + chunk * (2 * ff + 2 * embedding + 2 * attention) * 4 + embeddingCells * chunk * 4
+
         let overhead = processBaseBytes + vocabulary * bytesPerVocabularyEntry
-        let total = summary.weightBytes + kvBytes + compute + overhead
+        let total = summary.weightBytes + kvBytes + compute + embeddings + overhead
         let request = roundUp(total, to: 16 << 20)
         let recommendedLimit = roundUp(UInt64(Double(total) * (1 + limitMargin)), to: 64 << 20)
         let limit = options.memoryLimit ?? recommendedLimit
@@ -144,7 +159,7 @@ public enum MemoryPlanner {
             model: summary.path, contextSize: nCtx, contextPerSequence: perSequence, parallel: parallel,
             cacheTypeK: options.cacheTypeK.rawValue, cacheTypeV: options.cacheTypeV.rawValue,
             weightsBytes: summary.weightBytes, kvCacheBytes: kvBytes, kvGroups: groups, computeBytes: compute,
-            overheadBytes: overhead, totalBytes: total, limitBytes: limit,
+            embeddingsBytes: embeddings, overheadBytes: overhead, totalBytes: total, limitBytes: limit,
             headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: request,
             limitMemoryBytes: max(recommendedLimit, request),
             promptCacheBytes: limit > total ? UInt64(MemoryBudget.defaultPromptCacheMiB(limit: limit, resident: total)) << 20 : 0,
@@ -191,7 +206,8 @@ public enum MemoryPlanReport {
             "memory against a limit of \(MemoryPlanner.quantity(plan.limitBytes)):",
         ]
         let rows: [(String, UInt64)] = [("weights", plan.weightsBytes), ("KV cache", plan.kvCacheBytes),
-                                         ("compute", plan.computeBytes), ("overhead", plan.overheadBytes)]
+                                         ("compute", plan.computeBytes), ("embedding", plan.embeddingsBytes),
+                                         ("overhead", plan.overheadBytes)]
         for (label, bytes) in rows {
             lines.append("  \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(mib(bytes)) \(percent(bytes)) \(bar(bytes))")
         }

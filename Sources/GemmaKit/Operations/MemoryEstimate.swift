@@ -30,7 +30,7 @@ public struct PlannerMemoryEstimator: MemoryEstimating {
     public func estimate(modelPath: String, contextSize: Int, parallel: Int) throws -> MemoryEstimate {
         let plan = try MemoryPlanner.plan(path: modelPath, options: PlanOptions(contextSize: contextSize, parallel: parallel))
         return MemoryEstimate(weightsBytes: plan.weightsBytes, kvCacheBytes: plan.kvCacheBytes,
-                              overheadBytes: plan.computeBytes + plan.overheadBytes, source: "as planned by gemmactl plan")
+                              overheadBytes: plan.computeBytes + plan.embeddingsBytes + plan.overheadBytes, source: "as planned by gemmactl plan")
     }
 }
 

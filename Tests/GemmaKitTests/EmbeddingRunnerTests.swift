@@ -1,0 +1,67 @@
+import CLlama
+import Foundation
+import Testing
+@testable import GemmaKit
+
+/// The runner decodes a causal model's input a chunk at a time and pools the per-token states
+/// itself; the vector must be the one llama.cpp's own mean pooling gives for the whole input in
+/// one decode (the way the runner worked before, at about 4 GB for 2,000 tokens).
+@Suite struct EmbeddingRunnerTests {
+    @Test func chunkedPoolingMatchesOneDecodeMeanPooling() async throws {
+        let model = TestModel.shared
+        let text = (1...24).map { "Sentence \($0) talks about pods, volumes and gateways." }.joined(separator: " ")
+        let tokens = model.tokenize(text)
+        #expect(tokens.count > 3 * EmbeddingRunner.chunkSize, "the input must span several chunks")
+
+        // On a thread of its own, as the engine runs it: decoding must not hold up the test pool.
+        let (chunked, steps, again, reference) = try await WorkerThread(name: "embedding-test").runOnce {
+            let runner = EmbeddingRunner(model: model, contextSize: 1024, threads: 2)
+            func embed() throws -> ([Float], Int) {
+                var steps = 1
+                while true {
+                    if let vector = try runner.advance(tokens) { return (vector, steps) }
+                    steps += 1
+                }
+            }
+            let (first, steps) = try embed()
+            // The runner starts the next input from an empty sequence.
+            let (second, _) = try embed()
+            return (first, steps, second, Self.meanPooledInOneDecode(model: model, tokens: tokens))
+        }
+        #expect(steps == (tokens.count + EmbeddingRunner.chunkSize - 1) / EmbeddingRunner.chunkSize)
+        #expect(again == chunked)
+        let expected = try #require(reference)
+        #expect(chunked.count == expected.count)
+        let cosine = zip(chunked, expected).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(cosine > 0.9999, "cosine similarity \(cosine)")
+    }
+
+    /// llama.cpp's mean pooling over `tokens` in a single batch, L2-normalised.
+    static func meanPooledInOneDecode(model: LlamaModel, tokens: [Token]) -> [Float]? {
+        var params = llama_context_default_params()
+        params.n_ctx = UInt32(tokens.count)
+        params.n_batch = UInt32(tokens.count)
+        params.n_ubatch = UInt32(tokens.count)
+        params.n_seq_max = 1
+        params.n_threads = 2
+        params.n_threads_batch = 2
+        params.embeddings = true
+        params.pooling_type = LLAMA_POOLING_TYPE_MEAN
+        guard let context = llama_init_from_model(model.pointer, params) else { return nil }
+        defer { llama_free(context) }
+        var batch = llama_batch_init(Int32(tokens.count), 0, 1)
+        defer { llama_batch_free(batch) }
+        for (position, token) in tokens.enumerated() {
+            batch.token[position] = token
+            batch.pos[position] = Int32(position)
+            batch.n_seq_id[position] = 1
+            batch.seq_id[position]![0] = 0
+            batch.logits[position] = 1
+        }
+        batch.n_tokens = Int32(tokens.count)
+        guard llama_decode(context, batch) == 0, let pooled = llama_get_embeddings_seq(context, 0) else { return nil }
+        let vector = Array(UnsafeBufferPointer(start: pooled, count: model.embeddingSize))
+        let norm = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return vector.map { Float(Double($0) / norm) }
+    }
+}
