@@ -4,6 +4,7 @@
 import http.server
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -115,41 +116,164 @@ class MergeTests(unittest.TestCase):
         self.assertEqual(merged["levels"][0]["generated_tps"], 2.0)
 
 
+def level_figures(concurrency, **figures):
+    """One level of a drive result, as bench_load writes it; `figures` replace the defaults."""
+    numbers = [str(10 * concurrency + n) for n in range(4)]
+    level = {"concurrency": concurrency, "requested": 4, "completed": 4, "failed": 0, "skipped_after_deadline": 0,
+             "errors": [], "wall_s": 10.0, "completion_tokens": 64, "prompt_tokens": 640, "cached_tokens": None,
+             "generated_tps": 10.0, "per_stream_tps_p50": 10.0, "ttft_p50_ms": 100.0, "ttft_p95_ms": 200.0,
+             "prompt_tps": 50.0, "finish_reasons": {"length": 4}, "server_cpu_s": 2.0, "other_cpu_share": 0.01,
+             "texts": {n: "same" for n in numbers}, "prompt_tokens_by_number": {n: 160 for n in numbers},
+             "cpu_ms_per_token": 3.0}
+    level.update(figures)
+    return level
+
+
+def server_result(name, levels, **fields):
+    result = {"name": name, "command": f"{name} --port PORT", "ready_ms": 900.0, "peak_rss_kib": 300 * 1024,
+              "max_tokens": 16, "loadavg_before": 0.5, "loadavg_after": 1.25, "levels": levels}
+    result.update(fields)
+    return result
+
+
+def multiturn_result(name, **figures):
+    result = {"name": name, "command": name, "ready_ms": 700.0, "conversations": 12, "turns": 6, "max_tokens": 48,
+              "requests": 72, "prompt_tokens": 3000, "cached_tokens": 1500, "cached_share": 0.5, "ttft_p50_ms": 5000.0,
+              "ttft_p95_ms": 7000.0, "later_ttft_p50_ms": 5200.0, "prompt_tokens_by_number": {"0.0": 300, "0.1": 350}}
+    result.update(figures)
+    return result
+
+
 class ReportTests(unittest.TestCase):
-    """The report's ratio table against two canned results: values, targets and verdicts."""
+    """`bench_load.py report` on recorded results (fixtures written to files, as scripts/bench passes them)."""
 
-    @staticmethod
-    def result(name, gain, ttft):
-        def level(c, ttft_ms):
-            level = {"concurrency": c, "generated_tps": 10.0 * c * gain, "per_stream_tps_p50": 10.0, "ttft_p50_ms": ttft_ms,
-                     "ttft_p95_ms": 2 * ttft_ms, "prompt_tps": 50.0, "cpu_ms_per_token": 3.0, "other_cpu_share": 0.0,
-                     "cached_tokens": None, "finish_reasons": {"length": 4}, "errors": [], "texts": {"0": "same"}}
-            for key in bench_load.SUM_KEYS:
-                level.setdefault(key, 4)
-            return level
-        return {"name": name, "rounds": 1, "max_tokens": 16, "ready_ms": 900, "peak_rss_kib": 300000 / gain,
-                "loadavg_before": 0.0, "loadavg_after": 1.0, "command": name, "levels": [level(1, ttft), level(4, 2 * ttft)]}
-
-    def test_ratios_name_each_target_and_whether_it_is_met(self):
+    def report(self, results, multiturn=(), bench=None, bench_depth=None, old=None):
+        """Runs the report command as scripts/bench does; returns the Markdown it wrote."""
         with tempfile.TemporaryDirectory() as directory:
-            paths = []
-            for name, gain, ttft in [("llama-server", 1.0, 100.0), ("gemmactl serve", 1.25, 110.0)]:
-                paths.append(os.path.join(directory, name + ".json"))
-                with open(paths[-1], "w") as f:
-                    json.dump(self.result(name, gain, ttft), f)
-            out = os.path.join(directory, "BENCHMARKS.md")
-            argv, sys.argv = sys.argv, ["bench_load.py", "report", "--result", paths[0], "--result", paths[1], "--out", out]
+            def write(name, data):
+                path = os.path.join(directory, name)
+                with open(path, "w") as f:
+                    json.dump(data, f)
+                return path
+            argv = ["bench_load.py", "report", "--out", os.path.join(directory, "BENCHMARKS.md")]
+            for index, result in enumerate(results):
+                argv += ["--result", write(f"result{index}.json", result)]
+            for index, result in enumerate(multiturn):
+                argv += ["--multiturn", write(f"multiturn{index}.json", result)]
+            if bench:
+                argv += ["--llama-bench", write("llama-bench.json", bench)]
+            if bench_depth:
+                argv += ["--llama-bench-depth", write("llama-bench-depth.json", bench_depth)]
+            if old is not None:
+                with open(os.path.join(directory, "BENCHMARKS.md"), "w") as f:
+                    f.write(old)
+            saved, sys.argv = sys.argv, argv
             try:
                 bench_load.main()
             finally:
-                sys.argv = argv
-            with open(out) as f:
-                report = f.read()
-        self.assertIn("| generated tok/s | higher | 1.25 | 1.25 | ≥ 1.00 at every level | yes |", report)
-        self.assertIn("| TTFT p50 | lower | 1.10 | 1.10 | ≤ 1.00 at c=1 and c=4 | **no** |", report)
-        self.assertIn("| per-stream tok/s | higher | 1.00 | 1.00 | | |", report)
-        self.assertIn("| peak RSS | lower | 0.80 | | ≤ 1.00 | yes |", report)
-        self.assertIn("| identical greedy outputs | | 2 of 2 requests | | | |", report)
+                sys.argv = saved
+            with open(os.path.join(directory, "BENCHMARKS.md")) as f:
+                return f.read()
+
+    def test_a_server_table_shows_every_figure_of_each_level(self):
+        result = server_result("llama-server", [
+            level_figures(1),
+            level_figures(4, completed=3, failed=1, skipped_after_deadline=2, generated_tps=1234.56, cached_tokens=12,
+                          other_cpu_share=None, finish_reasons={"stop": 1, "length": 2}, errors=["HTTP 503: busy"])])
+        report = self.report([result])
+        self.assertIn("\n".join([
+            "## llama-server", "",
+            "| metric | c=1 | c=4 |",
+            "|---|---:|---:|",
+            "| requests ok / sent | 4 / 4 | 3 / 4 (2 skipped) |",
+            "| generated tok/s (aggregate) | 10.0 | 1,234.6 |",
+            "| per-stream tok/s (p50) | 10.0 | 10.0 |",
+            "| TTFT p50 (ms) | 100 | 100 |",
+            "| TTFT p95 (ms) | 200 | 200 |",
+            "| prompt tok/s | 50.0 | 50.0 |",
+            "| server CPU ms per token (prompt + generated) | 3.00 | 3.00 |",
+            "| other processes' share of the CPUs | 1.0% | n/a |",
+            "| completion tokens | 64 | 64 |",
+            "| prompt tokens | 640 | 640 |",
+            "| cached prompt tokens (reported) | n/a | 12 |",
+            "| finish reasons | length: 4 | length: 2, stop: 1 |", "",
+            "Ready (process start to first `/health` 200): **900 ms**; peak RSS (VmHWM): **300.0 MiB**; "
+            "1-min load average before / after the load: 0.50 / 1.25.", "",
+            "Errors: `HTTP 503: busy`", "",
+            "Command: `llama-server --port PORT`", ""]), report)
+        self.assertNotIn("## Ratios", report)
+
+    def test_ratios_name_each_target_and_whether_it_is_met(self):
+        def result(name, gain, ttft, ttft_at_8):
+            return server_result(name, [level_figures(1, generated_tps=10 * gain, ttft_p50_ms=ttft),
+                                        level_figures(4, generated_tps=40 * gain, ttft_p50_ms=2 * ttft),
+                                        level_figures(8, generated_tps=80 * gain, ttft_p50_ms=ttft_at_8)],
+                                 peak_rss_kib=300000 / gain)
+        report = self.report([result("llama-server", 1.0, 100.0, 800.0), result("gemmactl serve", 1.25, 90.0, 1200.0)])
+        self.assertIn("| metric | better | c=1 | c=4 | c=8 | target | met |\n|---|---|---:|---:|---:|---|---|\n", report)
+        self.assertIn("| generated tok/s | higher | 1.25 | 1.25 | 1.25 | ≥ 1.00 at every level | yes |", report)
+        # TTFT is judged at c=1 and c=4 only: c=8 queues behind the 4 slots on both servers.
+        self.assertIn("| TTFT p50 | lower | 0.90 | 0.90 | 1.50 | ≤ 1.00 at c=1 and c=4 | yes |", report)
+        self.assertIn("| per-stream tok/s | higher | 1.00 | 1.00 | 1.00 | | |", report)
+        self.assertIn("| peak RSS | lower | 0.80 | | | ≤ 1.00 | yes |", report)
+        self.assertIn("| ready time | lower | 1.00 | | | ≤ 1.00 | yes |", report)
+        self.assertIn("| identical greedy outputs | | 12 of 12 requests | | | | |", report)
+        slower = result("gemmactl serve", 0.9, 110.0, 800.0)
+        report = self.report([result("llama-server", 1.0, 100.0, 800.0), slower])
+        self.assertIn("| generated tok/s | higher | 0.90 | 0.90 | 0.90 | ≥ 1.00 at every level | **no** |", report)
+        self.assertIn("| TTFT p50 | lower | 1.10 | 1.10 | 1.00 | ≤ 1.00 at c=1 and c=4 | **no** |", report)
+
+    def test_with_rounds_ratios_are_medians_of_each_rounds_own_ratio(self):
+        def result(name, per_round):
+            return server_result(name, [level_figures(1, generated_tps=statistics.median(per_round),
+                                                      per_round={"generated_tps": per_round})],
+                                 rounds=len(per_round), ready_ms_per_round=[800.0, 1000.0])
+        # Round by round gemmactl is 1.2 and 0.9 times llama-server: the median 1.05. Their medians are equal (1.00).
+        report = self.report([result("llama-server", [10.0, 20.0]), result("gemmactl serve", [12.0, 18.0])])
+        self.assertIn("| generated tok/s, each round | 10.0 / 20.0 |", report)
+        self.assertIn("| generated tok/s, each round | 12.0 / 18.0 |", report)
+        self.assertIn("**900 ms** (median; rounds: 800 / 1,000)", report)
+        self.assertIn("| generated tok/s | higher | 1.05 | ≥ 1.00 at every level | yes |", report)
+        self.assertIn("Ratios are medians of the 2 rounds' own ratios", report)
+        self.assertIn("generated tok/s as the ratio of the two medians: 1.00.", report)
+
+    def test_llama_bench_gives_the_ceiling_of_a_single_stream(self):
+        bench = [{"n_prompt": 512, "n_gen": 0, "n_depth": 0, "n_threads": 2, "avg_ts": 800.0, "stddev_ts": 4.0},
+                 {"n_prompt": 0, "n_gen": 128, "n_depth": 0, "n_threads": 2, "avg_ts": 80.0, "stddev_ts": 1.0}]
+        depth = [{"n_prompt": 0, "n_gen": 128, "n_depth": 160, "n_threads": 2, "avg_ts": 50.0, "stddev_ts": 2.0}]
+        results = [server_result("llama-server", [level_figures(1, per_stream_tps_p50=40.0)]),
+                   server_result("gemmactl serve", [level_figures(1, per_stream_tps_p50=78.0)])]
+        report = self.report(results, bench=bench, bench_depth=depth)
+        self.assertIn("\n".join(["| test | threads | tok/s | ± |", "|---|---:|---:|---:|", "| pp512 | 2 | 800.0 | 4.0 |",
+                                 "| tg128 | 2 | 80.0 | 1.0 |",
+                                 "| tg128 at depth 160 (the load's prompt length) | 2 | 50.0 | 2.0 |"]), report)
+        self.assertIn("| per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate) | higher | 0.97 | ≥ 0.97 | yes |", report)
+        self.assertIn("| per-stream tok/s at c=1 ÷ llama-bench tg128 at depth 160 (candidate) | higher | 1.56 |", report)
+        self.assertIn("| the same for llama-server | higher | 0.80 |", report)
+
+    def test_deterministic_and_multiturn_results_get_their_tables(self):
+        results = [server_result("llama-server", [level_figures(1)]),
+                   server_result("gemmactl serve", [level_figures(1, generated_tps=20.0, cpu_ms_per_token=2.0)]),
+                   server_result("gemmactl serve --deterministic", [level_figures(1, generated_tps=15.0, ttft_p50_ms=150.0,
+                                                                                   cpu_ms_per_token=2.5)])]
+        multiturn = [multiturn_result("llama-server", cached_share=0.25),
+                     multiturn_result("gemmactl serve", ttft_p50_ms=2500.0, ttft_p95_ms=7700.0, cached_share=0.75)]
+        report = self.report(results, multiturn=multiturn)
+        self.assertIn("\n".join(["| metric | better | c=1 |", "|---|---|---:|",
+                                 "| generated tok/s | higher | 0.75 |",
+                                 "| TTFT p50 | lower | 1.50 |",
+                                 "| prompt tok/s | higher | 1.00 |",
+                                 "| server CPU per token | lower | 1.25 |"]), report)
+        self.assertIn("12 conversations at once, 6 turns each", report)
+        self.assertIn("| TTFT p50 (ms) | lower | 5,000 | 2,500 | 0.50 | ≤ 1.00 | yes |", report)
+        self.assertIn("| TTFT p95 (ms) | lower | 7,000 | 7,700 | 1.10 | ≤ 1.00 | **no** |", report)
+        self.assertIn("| cached share of prompt tokens | higher | 0.25 | 0.75 | 3.00 |", report)
+
+    def test_sections_of_other_scripts_are_carried_over(self):
+        kept = "<!-- scripts/bench-dispatch -->\nkept\n<!-- /scripts/bench-dispatch -->\n"
+        report = self.report([server_result("llama-server", [level_figures(1)])], old="# old\n\n" + kept)
+        self.assertTrue(report.endswith("\n" + kept), report[-200:])
+        self.assertNotIn("# old", report)
 
 
 class MarkedSectionTests(unittest.TestCase):
