@@ -4,7 +4,7 @@
   bench_constrained.py --port P --rounds R --max-tokens N --out FILE --command TEXT --commit SHA
 
 Writes its section into FILE (BENCHMARKS.md) between `<!-- scripts/bench-constrained -->` markers
-(bench_load.put_marked_section), replacing the last run's section or appending one; scripts/bench
+(bench_report.put_marked_section), replacing the last run's section or appending one; scripts/bench
 keeps the section when it rewrites the file.
 
 Modes: `plain` (no response_format), `json_object`, and `schema5` (json_schema with five
@@ -28,7 +28,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_load  # noqa: E402  (the marked-section writer scripts/bench's report keeps)
+import bench_report  # noqa: E402  (the marked-section writer scripts/bench's report keeps)
 
 PROMPT = ("Write a JSON object about a fictional library: its name, city, opening year, "
           "a list of ten book titles and a long description.")
@@ -169,7 +169,7 @@ def main():
         + "; at the end: " + ", ".join(f"{v:.2f}" for v in load_after)
         + f" (the server's own load is up to 4 streams on {cpus} CPUs; more means other work shared the machine).", "",
         "Command: `" + args.command + "`", ""])
-    bench_load.put_marked_section(args.out, SECTION, section)
+    bench_report.put_marked_section(args.out, SECTION, section)
     print(section)
 
 

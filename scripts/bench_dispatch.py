@@ -45,6 +45,7 @@ from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_load  # noqa: E402  (the load driver's SSE client, percentiles and CPU accounting)
+import bench_report  # noqa: E402  (figures and the marked section in BENCHMARKS.md)
 
 HOST = bench_load.HOST
 CHARS_PER_TOKEN = 4  # the EPP's estimate, used to turn a block of tokens into characters of prompt
@@ -244,8 +245,8 @@ def run_policy(policy, args, key, log_dir):
 
 
 def table(results, args):
-    fmt = bench_load.fmt
-    cpu, cores, memory = bench_load.machine()
+    fmt = bench_report.fmt
+    cpu, cores, memory = bench_report.machine()
     lines = [
         "## Replicas behind an endpoint picker (simulation)",
         "",
@@ -322,7 +323,7 @@ def main():
     if args.json:
         bench_load.write_atomic(args.json, json.dumps(results, indent=2) + "\n")
     if args.benchmarks:
-        bench_load.put_marked_section(args.benchmarks, SECTION, section)
+        bench_report.put_marked_section(args.benchmarks, SECTION, section)
     return 0
 
 

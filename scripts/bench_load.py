@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Load driver and report writer for scripts/bench. Standard library only.
+"""Load driver for scripts/bench: measures one server at a time and combines the results. Standard library only.
 
   bench_load.py free-port
   bench_load.py drive  --name NAME --pid PID --start-ns NS --port P --api-key-env VAR --out result.json [options]
+  bench_load.py multiturn --name NAME --pid PID --start-ns NS --port P --out result.json [options]
+  bench_load.py same-prompts --result a.json --result b.json
   bench_load.py mean-prompt result.json
+  bench_load.py join   --part c1.json --part c4.json --out joined.json
   bench_load.py merge  --round r1.json --round r2.json --out merged.json
   bench_load.py report --result a.json --result b.json [--llama-bench lb.json] --out BENCHMARKS.md [options]
+                       (the report itself is scripts/bench_report.py)
 
 `drive` waits for the server's first /health 200 (the ready time counts from --start-ns, taken
 by the caller just before it started the process), sends one short warm-up request, then the
@@ -15,13 +19,11 @@ answer from a cached prefix beyond the fixed system line. Only 127.0.0.1 is ever
 """
 
 import argparse
-import datetime
 import http.client
 import json
 import math
 import os
 import queue
-import re
 import socket
 import statistics
 import sys
@@ -139,42 +141,6 @@ def cmd_multiturn(args):
         "later_ttft_p50_ms": percentile(later, 0.50) * 1000 if later else None,
         "prompt_tokens_by_number": {f"{r['conversation']}.{r['turn']}": r["prompt_tokens"] for r in ok},
     }, indent=1))
-
-
-def multiturn_section(paths, baseline, candidate):
-    """The report's multi-turn table: medians over rounds, ratios candidate ÷ baseline."""
-    runs = load_json_files(paths)
-    by_name = {}
-    for run in runs:
-        by_name.setdefault(run["name"], []).append(run)
-    if baseline not in by_name or candidate not in by_name:
-        return []
-    def med(name, key):
-        return median_of([r[key] for r in by_name[name]])
-    first = runs[0]
-    out = ["## Multi-turn conversations and the prompt cache", "",
-           f"{first['conversations']} conversations at once, {first['turns']} turns each, every turn re-sending the "
-           f"whole history after a shared system prompt (~300 tokens), `max_tokens: {first['max_tokens']}`, through the "
-           f"same 4 slots: most turns find their slot taken by another conversation. llama-server keeps prompts in "
-           f"host memory (`--cache-ram`, default 8 GiB); so does gemmactl (same flag). Medians over {len(by_name[candidate])} "
-           "round(s), a fresh process per server and round.", "",
-           f"| metric | better | {baseline} | {candidate} | ratio | target | met |", "|---|---|---:|---:|---:|---|---|"]
-    for label, key, better, digits in [("TTFT p50 (ms)", "ttft_p50_ms", "lower", 0), ("TTFT p95 (ms)", "ttft_p95_ms", "lower", 0),
-                                       ("TTFT p50 after the first turn (ms)", "later_ttft_p50_ms", "lower", 0),
-                                       ("cached share of prompt tokens", "cached_share", "higher", 2)]:
-        b, c = med(baseline, key), med(candidate, key)
-        r = ratio(c, b)
-        if key == "cached_share":
-            met = "n/a" if b is None or c is None else ("yes" if c >= b else "**no**")
-            target = f"≥ {baseline}"
-        elif key in ("ttft_p50_ms", "ttft_p95_ms"):
-            met = "n/a" if r is None else ("yes" if r <= 1.0 else "**no**")
-            target = "≤ 1.00"
-        else:
-            met, target = "", ""
-        out.append(f"| {label} | {better} | {fmt(b, digits)} | {fmt(c, digits)} | {fmt(r, 2)} | {target} | {met} |")
-    out.append("")
-    return out
 
 
 # MARK: helpers
@@ -516,33 +482,6 @@ def mean_prompt_tokens(result):
 # MARK: merge
 
 
-def load_bench_runs(paths):
-    """llama-bench JSON entries from one or more runs (one per round); a test measured in several runs
-    becomes one entry with the median tok/s and the runs' spread (max − min) as ±."""
-    groups = {}
-    for path in paths or []:
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            try:
-                entries = json.load(f)
-            except ValueError:
-                continue
-        for entry in entries:
-            key = (entry.get("n_prompt"), entry.get("n_gen"), entry.get("n_depth"))
-            groups.setdefault(key, []).append(entry)
-    merged = []
-    for runs in groups.values():
-        entry = dict(runs[0])
-        if len(runs) > 1:
-            speeds = [r["avg_ts"] for r in runs if r.get("avg_ts") is not None]
-            entry["avg_ts"] = statistics.median(speeds) if speeds else None
-            entry["stddev_ts"] = max(speeds) - min(speeds) if speeds else None
-            entry["runs"] = len(runs)
-        merged.append(entry)
-    return merged or None
-
-
 MEDIAN_KEYS = ["wall_s", "generated_tps", "per_stream_tps_p50", "ttft_p50_ms", "ttft_p95_ms", "prompt_tps", "cpu_ms_per_token"]
 SUM_KEYS = ["requested", "completed", "failed", "skipped_after_deadline", "completion_tokens", "prompt_tokens",
             "cached_tokens", "server_cpu_s"]
@@ -649,54 +588,6 @@ def cmd_merge(args):
     write_atomic(args.out, json.dumps(merge_rounds(load_json_files(args.round)), indent=2))
 
 
-# MARK: report
-
-
-def machine():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = "unknown"
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                    break
-    except OSError:
-        pass
-    return cpu, os.cpu_count(), memory
-
-
-def fmt(value, digits=1, suffix=""):
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}{suffix}"
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def paired_ratio(base_level, candidate_level, key):
-    """candidate ÷ baseline for one level: with rounds, the median of the rounds' own ratios (a round
-    measures the two servers back to back, so a slow or fast spell of the machine hits both), else
-    the ratio of the two values."""
-    base_rounds = (base_level.get("per_round") or {}).get(key)
-    candidate_rounds = (candidate_level.get("per_round") or {}).get(key)
-    if base_rounds and candidate_rounds and len(base_rounds) == len(candidate_rounds):
-        return median_of([ratio(c, b) for b, c in zip(base_rounds, candidate_rounds)])
-    return ratio(candidate_level[key], base_level[key])
-
-
 def write_atomic(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -704,225 +595,6 @@ def write_atomic(path, text):
     with open(temporary, "w") as f:
         f.write(text)
     os.replace(temporary, path)
-
-
-# Sections other scripts keep in the same Markdown file (scripts/bench-constrained's, scripts/bench-dispatch's),
-# between "<!-- scripts/NAME -->" and "<!-- /scripts/NAME -->": a report rewrites the file but carries them over.
-MARKED_SECTION = re.compile(r"<!-- scripts/([a-z-]+) -->.*?<!-- /scripts/\1 -->\n?", re.DOTALL)
-
-
-def marked_sections(path):
-    try:
-        with open(path) as f:
-            return [m.group(0).rstrip("\n") + "\n" for m in MARKED_SECTION.finditer(f.read())]
-    except OSError:
-        return []
-
-
-def put_marked_section(path, name, section):
-    """Puts `section` between NAME's markers in the Markdown file, in place of the old one (or at the end); atomic."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    block = f"<!-- scripts/{name} -->\n{section.rstrip()}\n<!-- /scripts/{name} -->\n"
-    kept = [m for m in MARKED_SECTION.finditer(text) if m.group(1) == name]
-    if kept:
-        text = text[:kept[0].start()] + block + text[kept[0].end():]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block
-    write_atomic(path, text)
-
-
-def server_table(result):
-    levels = result["levels"]
-    header = "| metric | " + " | ".join(f"c={l['concurrency']}" for l in levels) + " |"
-    lines = [header, "|---|" + "---:|" * len(levels)]
-    def row(label, key, digits=1):
-        lines.append(f"| {label} | " + " | ".join(fmt(l[key], digits) for l in levels) + " |")
-    lines.append("| requests ok / sent | " + " | ".join(
-        f"{l['completed']} / {l['completed'] + l['failed']}" + (f" ({l['skipped_after_deadline']} skipped)" if l["skipped_after_deadline"] else "")
-        for l in levels) + " |")
-    row("generated tok/s (aggregate)", "generated_tps")
-    if result.get("rounds", 1) > 1:
-        lines.append("| generated tok/s, each round | " + " | ".join(
-            " / ".join(fmt(v) for v in l["per_round"]["generated_tps"]) for l in levels) + " |")
-    row("per-stream tok/s (p50)", "per_stream_tps_p50")
-    row("TTFT p50 (ms)", "ttft_p50_ms", 0)
-    row("TTFT p95 (ms)", "ttft_p95_ms", 0)
-    row("prompt tok/s", "prompt_tps")
-    row("server CPU ms per token (prompt + generated)", "cpu_ms_per_token", 2)
-    lines.append("| other processes' share of the CPUs | " + " | ".join(
-        "n/a" if l.get("other_cpu_share") is None else f"{100 * l['other_cpu_share']:.1f}%" for l in levels) + " |")
-    row("completion tokens", "completion_tokens", 0)
-    row("prompt tokens", "prompt_tokens", 0)
-    lines.append("| cached prompt tokens (reported) | " + " | ".join(
-        "n/a" if l["cached_tokens"] is None else str(l["cached_tokens"]) for l in levels) + " |")
-    lines.append("| finish reasons | " + " | ".join(
-        ", ".join(f"{k}: {v}" for k, v in sorted(l["finish_reasons"].items(), key=lambda kv: str(kv[0]))) or "n/a"
-        for l in levels) + " |")
-    lines.append("")
-    each = ""
-    if result.get("rounds", 1) > 1:
-        each = " (median; rounds: " + " / ".join(fmt(v, 0) for v in result["ready_ms_per_round"]) + ")"
-    lines.append(f"Ready (process start to first `/health` 200): **{fmt(result['ready_ms'], 0)} ms**{each}; "
-                 f"peak RSS (VmHWM): **{fmt(result['peak_rss_kib'] / 1024, 1)} MiB**; "
-                 f"1-min load average before / after the load: {result['loadavg_before']:.2f} / {result['loadavg_after']:.2f}.")
-    errors = [e for l in levels for e in l["errors"]]
-    if errors:
-        lines.append("")
-        lines.append("Errors: " + "; ".join(f"`{e}`" for e in errors[:5]))
-    lines.append("")
-    lines.append(f"Command: `{result['command']}`")
-    return "\n".join(lines)
-
-
-def cmd_report(args):
-    results = load_json_files(args.result)
-    bench = load_bench_runs(args.llama_bench)
-    at_depth = load_bench_runs(args.llama_bench_depth)
-    cpu, cores, memory = machine()
-    rounds = results[0].get("rounds", 1)
-    prompt_avg = mean_prompt_tokens(results[0]) or "?"
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = []
-    title = "# Benchmarks: gemmactl serve vs llama-server"
-    if args.quick:
-        title += " (quick smoke run, not for comparison)"
-    out += [title, "",
-            f"Generated by `scripts/bench` on {now} at commit `{args.commit}`.", "",
-            f"- Machine: {cpu}, {cores} CPUs, {memory} memory ({args.kernel})",
-            f"- llama.cpp: `{args.llama_version}`, one pinned source for both",
-            f"  - llama-server and llama-bench (the peer), llama.cpp's default options as users build them: `{args.peer_flags}`",
-            f"  - gemmactl's engine (`scripts/build-llama`): `{args.ours_flags.strip()}`",
-            f"- Model: `{os.path.basename(args.model)}` ({args.model_size})",
-            f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other, "
-            "level by level (a fresh process for each level, the servers back to back in alternating order)"
-            + (f", in {rounds} rounds; tables show the median of the rounds (counts are summed)" if rounds > 1 else ""),
-            f"- Load: streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
-            f"`stream_options.include_usage`; every request a distinct prompt (~{prompt_avg} prompt tokens); "
-            f"requests per level: {args.level_counts}; one uncounted warm-up request first", ""]
-    out += ["Definitions: *generated tok/s* = completion tokens (from `usage`) of the level ÷ the level's wall time; "
-            "*per-stream tok/s* = (completion tokens − 1) ÷ (last content delta − first content delta), median; "
-            "*TTFT* = request sent to first non-empty content delta; "
-            "*prompt tok/s* = Σ prompt tokens ÷ Σ TTFT; *server CPU ms per token* = the server process's user + system "
-            "CPU time during the level ÷ (prompt + completion tokens); *other processes' share* = busy CPU time in `/proc/stat` "
-            "that neither the server nor the load driver used, ÷ (wall time × CPUs), the largest of the rounds; "
-            "*peak RSS* = the largest `VmHWM` in `/proc/PID/status`.", ""]
-
-    if bench:
-        out += ["## llama-bench (the engine's ceiling)", "", "| test | threads | tok/s | ± |", "|---|---:|---:|---:|"]
-        for entry in bench + (at_depth or []):
-            test = f"pp{entry['n_prompt']}" if entry.get("n_prompt") else f"tg{entry['n_gen']}"
-            if entry.get("n_depth"):
-                test += f" at depth {entry['n_depth']} (the load's prompt length)"
-            if entry.get("runs"):
-                test += f", median of {entry['runs']} runs (one per round; ± is their range)"
-            out.append(f"| {test} | {entry.get('n_threads')} | {fmt(entry.get('avg_ts'), 1)} | {fmt(entry.get('stddev_ts'), 1)} |")
-        out.append("")
-
-    # The load average counts the servers under test themselves; what disturbs a measurement is CPU
-    # time that neither the server nor the load driver used.
-    shares = [l.get("other_cpu_share") for r in results for l in r["levels"] if l.get("other_cpu_share") is not None]
-    if shares and max(shares) > 0.05:
-        out += [f"> **Warning:** other processes used up to {100 * max(shares):.0f}% of the CPUs during a level: "
-                "wall-clock numbers are disturbed. *Server CPU ms per token* is the least disturbed comparison; "
-                "rerun on an idle machine for the targets.", ""]
-
-    for result in results:
-        out += [f"## {result['name']}", "", server_table(result), ""]
-
-    by_name = {r["name"]: r for r in results}
-    base = by_name.get(args.baseline)
-    candidate = by_name.get(args.candidate)
-    if base and candidate and base is not candidate:
-        tg = None
-        if bench:
-            tg = next((e.get("avg_ts") for e in bench if not e.get("n_prompt") and e.get("n_gen")), None)
-        out += [f"## Ratios {args.candidate} / {args.baseline}", "",
-                "| metric | better | c=" + " | c=".join(str(l["concurrency"]) for l in base["levels"]) + " | target | met |",
-                "|---|---|" + "---:|" * len(base["levels"]) + "---|---|"]
-        levels = list(zip(base["levels"], candidate["levels"]))
-        conc = [l["concurrency"] for l in base["levels"]]
-        pad = " |" * (len(levels) - 1)
-
-        def met(values, check):
-            return "n/a" if all(v is None for v in values) else ("yes" if check(values) else "**no**")
-
-        def tail(target, verdict):
-            return f" | {target} | {verdict} |" if target or verdict else " | | |"
-
-        def row(label, better, key, target="", check=None, only=None):
-            """One metric's ratio per level; `check` judges the levels in `only` (all when None)."""
-            values = [paired_ratio(b, c, key) for b, c in levels]
-            judged = values if only is None else [v for v, n in zip(values, conc) if n in only and v is not None]
-            out.append(f"| {label} | {better} | " + " | ".join(fmt(v, 2) for v in values)
-                       + tail(target, met(judged, check) if check else ""))
-
-        def single(label, better, value, target="", check=None):
-            out.append(f"| {label} | {better} | {fmt(value, 2)}{pad}" + tail(target, met([value], check) if check else ""))
-
-        at_least_one = lambda v: all(x is not None and x >= 1.0 for x in v)
-        at_most_one = lambda v: all(x is not None and x <= 1.0 for x in v)
-        row("generated tok/s", "higher", "generated_tps", "≥ 1.00 at every level", at_least_one)
-        row("per-stream tok/s", "higher", "per_stream_tps_p50")
-        row("TTFT p50", "lower", "ttft_p50_ms", "≤ 1.00 at c=1 and c=4", at_most_one, only=(1, 4))
-        row("TTFT p95", "lower", "ttft_p95_ms")
-        row("prompt tok/s", "higher", "prompt_tps", "≥ 1.00 at every level", at_least_one)
-        row("server CPU per token", "lower", "cpu_ms_per_token")
-        single("peak RSS", "lower", ratio(candidate["peak_rss_kib"], base["peak_rss_kib"]), "≤ 1.00", at_most_one)
-        single("ready time", "lower", ratio(candidate["ready_ms"], base["ready_ms"]), "≤ 1.00", at_most_one)
-        single_at_1 = {n: (b["per_stream_tps_p50"], c["per_stream_tps_p50"]) for n, (b, c) in zip(conc, levels)}.get(1, (None, None))
-        if tg:
-            single("per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate)", "higher", ratio(single_at_1[1], tg),
-                   "≥ 0.97", lambda v: v[0] >= 0.97)
-        tg_deep = next((e for e in at_depth or [] if not e.get("n_prompt") and e.get("n_gen")), None)
-        if tg_deep:
-            single(f"per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {tg_deep.get('n_depth')} (candidate)", "higher",
-                   ratio(single_at_1[1], tg_deep.get("avg_ts")))
-            single(f"the same for {args.baseline}", "higher", ratio(single_at_1[0], tg_deep.get("avg_ts")))
-        same = total = 0
-        for b, c in levels:
-            for number, text in b.get("texts", {}).items():
-                if number in c.get("texts", {}):
-                    total += 1
-                    same += text == c["texts"][number]
-        if total:
-            out.append(f"| identical greedy outputs | | {same} of {total} requests{pad} | | |")
-        out.append("")
-        if rounds > 1:
-            plain = " / ".join(fmt(ratio(c["generated_tps"], b["generated_tps"]), 2) for b, c in levels)
-            out.append(f"Ratios are medians of the {rounds} rounds' own ratios: each round measures every level on both "
-                       "servers back to back (a fresh process per level, in alternating order), so a slow or fast spell "
-                       "of the machine, which lasts minutes here, hits both sides of a ratio. The per-round rows above "
-                       f"show the spread. For comparison, generated tok/s as the ratio of the two medians: {plain}.")
-        else:
-            out.append("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
-                       "(compare the load averages above); `--rounds 3` alternates the servers and takes medians.")
-        out.append("")
-
-    strict = by_name.get(f"{args.candidate} --deterministic")
-    if candidate and strict:
-        pairs = list(zip(candidate["levels"], strict["levels"]))
-        def cost_ratios(key):
-            return " | ".join(fmt(paired_ratio(c, d, key), 2) for c, d in pairs)
-        out += [f"## Cost of batch invariance: {args.candidate} --deterministic / {args.candidate}", "",
-                "`--deterministic` runs llama.cpp's reference CPU kernels without weight repacking, so a request's "
-                "greedy output is the same alone or batched with others; the default lets ggml pick kernels by "
-                "batch shape, as llama-server does.", "",
-                "| metric | better | c=" + " | c=".join(str(c["concurrency"]) for c, _ in pairs) + " |",
-                "|---|---|" + "---:|" * len(pairs),
-                "| generated tok/s | higher | " + cost_ratios("generated_tps") + " |",
-                "| TTFT p50 | lower | " + cost_ratios("ttft_p50_ms") + " |",
-                "| prompt tok/s | higher | " + cost_ratios("prompt_tps") + " |",
-                "| server CPU per token | lower | " + cost_ratios("cpu_ms_per_token") + " |", ""]
-
-    if args.multiturn:
-        out += multiturn_section(args.multiturn, args.baseline, args.candidate)
-
-    out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
-    write_atomic(args.out, "\n".join(out + marked_sections(args.out)))
 
 
 def main():
@@ -1013,7 +685,8 @@ def main():
         elif args.command_name == "multiturn":
             cmd_multiturn(args)
         else:
-            cmd_report(args)
+            import bench_report  # here, not at the top: bench_report imports this module
+            bench_report.cmd_report(args)
     except RuntimeError as error:
         sys.exit(f"error: {error}")
 
