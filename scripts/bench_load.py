@@ -569,15 +569,21 @@ def prompt_token_mismatches(results):
     return mismatches, len(shared)
 
 
-def cmd_same_prompts(args):
-    results = load_json_files(args.result)
+def require_same_prompts(results, what="the results"):
+    """Raises unless the servers saw each request they all completed as the same number of prompt tokens
+    (a chat template that differs, say, makes the comparison unlike); returns how many requests they share."""
     mismatches, shared = prompt_token_mismatches(results)
-    if shared == 0:
-        raise RuntimeError("no request completed on every server: nothing to compare")
     if mismatches:
         number, seen = mismatches[0]
-        raise RuntimeError(f"{len(mismatches)} of {shared} prompts differ in token count, first request {number}: "
-                           + ", ".join(f"{name} {count}" for name, count in seen.items()))
+        raise RuntimeError(f"{what}: {len(mismatches)} of {shared} prompts differ in token count, first request {number}: "
+                           + ", ".join(f"{name} {count}" for name, count in seen.items())
+                           + " (not a like-for-like comparison)")
+    return shared
+
+
+def cmd_same_prompts(args):
+    if require_same_prompts(load_json_files(args.result)) == 0:
+        raise RuntimeError("no request completed on every server: nothing to compare")
 
 
 def cmd_join(args):

@@ -4,8 +4,9 @@
 
 What a figure is called, how it is rounded, which way is better and what target its ratio has is said
 once, in the metric lists below; each server's table, the ratio tables and their verdicts come from
-them. Sections that other scripts keep in the same file (put_marked_section) are carried over when
-the report rewrites it.
+them. Results whose servers saw a prompt as different numbers of tokens are refused: that is not a
+like-for-like comparison. Sections that other scripts keep in the same file (put_marked_section) are
+carried over when the report rewrites it.
 """
 
 import datetime
@@ -349,6 +350,8 @@ def multiturn_section(runs, baseline, candidate):
 def cmd_report(args):
     results = bench_load.load_json_files(args.result)
     multiturn = bench_load.load_json_files(args.multiturn or [])
+    bench_load.require_same_prompts(results, "the --result files")
+    bench_load.require_same_prompts(multiturn, "the --multiturn files")
     bench = load_bench_runs(args.llama_bench)
     at_depth = load_bench_runs(args.llama_bench_depth)
     by_name = {r["name"]: r for r in results}

@@ -149,33 +149,37 @@ def multiturn_result(name, **figures):
 class ReportTests(unittest.TestCase):
     """`bench_load.py report` on recorded results (fixtures written to files, as scripts/bench passes them)."""
 
+    def setUp(self):
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.directory = directory.name
+        self.out = os.path.join(self.directory, "BENCHMARKS.md")
+
     def report(self, results, multiturn=(), bench=None, bench_depth=None, old=None):
-        """Runs the report command as scripts/bench does; returns the Markdown it wrote."""
-        with tempfile.TemporaryDirectory() as directory:
-            def write(name, data):
-                path = os.path.join(directory, name)
-                with open(path, "w") as f:
-                    json.dump(data, f)
-                return path
-            argv = ["bench_load.py", "report", "--out", os.path.join(directory, "BENCHMARKS.md")]
-            for index, result in enumerate(results):
-                argv += ["--result", write(f"result{index}.json", result)]
-            for index, result in enumerate(multiturn):
-                argv += ["--multiturn", write(f"multiturn{index}.json", result)]
-            if bench:
-                argv += ["--llama-bench", write("llama-bench.json", bench)]
-            if bench_depth:
-                argv += ["--llama-bench-depth", write("llama-bench-depth.json", bench_depth)]
-            if old is not None:
-                with open(os.path.join(directory, "BENCHMARKS.md"), "w") as f:
-                    f.write(old)
-            saved, sys.argv = sys.argv, argv
-            try:
-                bench_load.main()
-            finally:
-                sys.argv = saved
-            with open(os.path.join(directory, "BENCHMARKS.md")) as f:
-                return f.read()
+        """Runs the report command as scripts/bench does; returns the Markdown it wrote to self.out."""
+        def write(name, data):
+            path = os.path.join(self.directory, name)
+            with open(path, "w") as f:
+                json.dump(data, f)
+            return path
+        argv = ["bench_load.py", "report", "--out", self.out]
+        for index, result in enumerate(results):
+            argv += ["--result", write(f"result{index}.json", result)]
+        for index, result in enumerate(multiturn):
+            argv += ["--multiturn", write(f"multiturn{index}.json", result)]
+        if bench:
+            argv += ["--llama-bench", write("llama-bench.json", bench)]
+        if bench_depth:
+            argv += ["--llama-bench-depth", write("llama-bench-depth.json", bench_depth)]
+        if old is not None:
+            bench_load.write_atomic(self.out, old)
+        saved, sys.argv = sys.argv, argv
+        try:
+            bench_load.main()
+        finally:
+            sys.argv = saved
+        with open(self.out) as f:
+            return f.read()
 
     def test_a_server_table_shows_every_figure_of_each_level(self):
         result = server_result("llama-server", [
@@ -236,6 +240,7 @@ class ReportTests(unittest.TestCase):
         self.assertIn("| generated tok/s, each round | 12.0 / 18.0 |", report)
         self.assertIn("**900 ms** (median; rounds: 800 / 1,000)", report)
         self.assertIn("| generated tok/s | higher | 1.05 | ≥ 1.00 at every level | yes |", report)
+        self.assertIn("| prompt tok/s | higher | 1.00 | ≥ 1.00 at every level | yes |", report)  # a tie meets it
         self.assertIn("Ratios are medians of the 2 rounds' own ratios", report)
         self.assertIn("generated tok/s as the ratio of the two medians: 1.00.", report)
 
@@ -271,6 +276,23 @@ class ReportTests(unittest.TestCase):
         self.assertIn("| TTFT p95 (ms) | lower | 7,000 | 7,700 | 1.10 | ≤ 1.00 | **no** |", report)
         self.assertIn("| TTFT p50 after the first turn (ms) | lower | 5,200 | 5,200 | 1.00 | | |", report)
         self.assertIn("| cached share of prompt tokens | higher | 0.25 | 0.75 | 3.00 | ≥ 1.00 | yes |", report)
+
+    def test_results_whose_servers_counted_a_prompt_differently_are_refused(self):
+        base = server_result("llama-server", [level_figures(1)])
+        other = server_result("gemmactl serve", [level_figures(1, prompt_tokens_by_number={"10": 160, "11": 171})])
+        old = "# Benchmarks from the last run\n"
+        for results, multiturn, message in [
+                ([base, other], [], "the --result files: 1 of 2 prompts differ in token count, first request 11: "
+                                    "llama-server 160, gemmactl serve 171"),
+                ([base], [multiturn_result("llama-server"),
+                          multiturn_result("gemmactl serve", prompt_tokens_by_number={"0.0": 300, "0.1": 351})],
+                 "the --multiturn files: 1 of 2 prompts differ in token count, first request 0.1")]:
+            with self.assertRaises(SystemExit) as exit:
+                self.report(results, multiturn=multiturn, old=old)
+            self.assertIn(message, str(exit.exception.code))
+            self.assertIn("not a like-for-like comparison", str(exit.exception.code))
+            with open(self.out) as f:
+                self.assertEqual(f.read(), old)
 
     def test_sections_of_other_scripts_are_carried_over(self):
         kept = "<!-- scripts/bench-dispatch -->\nkept\n<!-- /scripts/bench-dispatch -->\n"
