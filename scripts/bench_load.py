@@ -545,11 +545,23 @@ def join_levels(parts):
     return joined
 
 
-def load_json_files(paths):
+DRIVE_FIELDS = ("name", "max_tokens", "levels")
+DRIVE_RESULT = "a result of `bench_load.py drive` (or of merge or join)"
+
+
+def load_json_files(paths, required=(), kind="a result of bench_load.py"):
+    """The JSON documents in `paths`; a file that cannot be read, or lacks a `required` field, is an error naming it."""
     results = []
     for path in paths:
-        with open(path) as f:
-            results.append(json.load(f))
+        try:
+            with open(path) as f:
+                result = json.load(f)
+        except (OSError, ValueError) as error:
+            raise RuntimeError(f"cannot read {path}: {error}")
+        missing = [field for field in required if not isinstance(result, dict) or field not in result]
+        if missing:
+            raise RuntimeError(f"{path} has no {', '.join(missing)}: this option takes {kind}")
+        results.append(result)
     return results
 
 
@@ -587,11 +599,11 @@ def cmd_same_prompts(args):
 
 
 def cmd_join(args):
-    write_atomic(args.out, json.dumps(join_levels(load_json_files(args.part)), indent=2))
+    write_atomic(args.out, json.dumps(join_levels(load_json_files(args.part, DRIVE_FIELDS, DRIVE_RESULT)), indent=2))
 
 
 def cmd_merge(args):
-    write_atomic(args.out, json.dumps(merge_rounds(load_json_files(args.round)), indent=2))
+    write_atomic(args.out, json.dumps(merge_rounds(load_json_files(args.round, DRIVE_FIELDS, DRIVE_RESULT)), indent=2))
 
 
 def write_atomic(path, text):

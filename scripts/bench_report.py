@@ -348,8 +348,9 @@ def multiturn_section(runs, baseline, candidate):
 
 
 def cmd_report(args):
-    results = bench_load.load_json_files(args.result)
-    multiturn = bench_load.load_json_files(args.multiturn or [])
+    results = bench_load.load_json_files(args.result, bench_load.DRIVE_FIELDS, bench_load.DRIVE_RESULT)
+    multiturn = bench_load.load_json_files(args.multiturn or [], ("name", "conversations", "turns", "max_tokens"),
+                                           "a result of `bench_load.py multiturn`")
     bench_load.require_same_prompts(results, "the --result files")
     bench_load.require_same_prompts(multiturn, "the --multiturn files")
     bench = load_bench_runs(args.llama_bench)

@@ -294,6 +294,23 @@ class ReportTests(unittest.TestCase):
             with open(self.out) as f:
                 self.assertEqual(f.read(), old)
 
+    def test_a_file_of_the_wrong_kind_or_not_json_is_named(self):
+        old = "# Benchmarks from the last run\n"
+        with self.assertRaises(SystemExit) as exit:
+            self.report([multiturn_result("llama-server")], old=old)
+        self.assertRegex(str(exit.exception.code), r"result0\.json has no levels: this option takes a result of `bench_load.py drive`")
+        broken = os.path.join(self.directory, "broken.json")
+        bench_load.write_atomic(broken, '{"name": ')
+        saved, sys.argv = sys.argv, ["bench_load.py", "report", "--result", broken, "--out", self.out]
+        try:
+            with self.assertRaises(SystemExit) as exit:
+                bench_load.main()
+        finally:
+            sys.argv = saved
+        self.assertIn(f"cannot read {broken}", str(exit.exception.code))
+        with open(self.out) as f:
+            self.assertEqual(f.read(), old)
+
     def test_sections_of_other_scripts_are_carried_over(self):
         kept = "<!-- scripts/bench-dispatch -->\nkept\n<!-- /scripts/bench-dispatch -->\n"
         report = self.report([server_result("llama-server", [level_figures(1)])], old="# old\n\n" + kept)
