@@ -282,30 +282,28 @@ def ratio_section(args, base, candidate, bench, at_depth):
 
     for metric in RESULT_METRICS:
         single(metric, ratio(candidate[metric.key], base[metric.key]))
+    # How close one stream comes to llama-bench's decode speed (tg128), from an empty cache and at the load's depth.
     at_1 = next(((b, c) for b, c in pairs if b["concurrency"] == 1), ({}, {}))
-    tg = next((e.get("avg_ts") for e in bench or [] if not e.get("n_prompt") and e.get("n_gen")), None)
-    if tg:
-        single(Metric("", "per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate)", 2, better="higher", target=0.97),
-               ratio(at_1[1].get("per_stream_tps_p50"), tg))
+    tg = next((e for e in bench or [] if not e.get("n_prompt") and e.get("n_gen")), {}).get("avg_ts")
     deep = next((e for e in at_depth or [] if not e.get("n_prompt") and e.get("n_gen")), None)
+    ceilings = [("per-stream tok/s at c=1 ÷ llama-bench tg128 (candidate)", at_1[1], tg, 0.97)] if tg else []
     if deep:
-        for label, level in ((f"per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {deep.get('n_depth')} (candidate)", at_1[1]),
-                             (f"the same for {args.baseline}", at_1[0])):
-            single(Metric("", label, 2, better="higher"), ratio(level.get("per_stream_tps_p50"), deep.get("avg_ts")))
+        ceilings += [(f"per-stream tok/s at c=1 ÷ llama-bench tg128 at depth {deep.get('n_depth')} (candidate)", at_1[1],
+                      deep.get("avg_ts"), None), (f"the same for {args.baseline}", at_1[0], deep.get("avg_ts"), None)]
+    for label, level, ceiling, target in ceilings:
+        single(Metric("", label, 2, better="higher", target=target), ratio(level.get("per_stream_tps_p50"), ceiling))
     same = [text == c["texts"][n] for b, c in pairs for n, text in b.get("texts", {}).items() if n in c.get("texts", {})]
     if same:
         rows.append(["identical greedy outputs", "", f"{sum(same)} of {len(same)} requests", *blank, "", ""])
 
     rounds = base.get("rounds", 1)
-    if rounds > 1:
-        plain = " / ".join(fmt(ratio(c["generated_tps"], b["generated_tps"]), 2) for b, c in pairs)
-        note = (f"Ratios are medians of the {rounds} rounds' own ratios: each round measures every level on both "
-                "servers back to back (a fresh process per level, in alternating order), so a slow or fast spell "
-                "of the machine, which lasts minutes here, hits both sides of a ratio. The per-round rows above "
-                f"show the spread. For comparison, generated tok/s as the ratio of the two medians: {plain}.")
-    else:
-        note = ("Ratios are one run on a shared machine: treat differences under ~5 % as noise "
-                "(compare the load averages above); `--rounds 3` alternates the servers and takes medians.")
+    plain = " / ".join(fmt(ratio(c["generated_tps"], b["generated_tps"]), 2) for b, c in pairs)
+    note = (f"Ratios are medians of the {rounds} rounds' own ratios: each round measures every level on both servers "
+            "back to back (a fresh process per level, in alternating order), so a slow or fast spell of the machine, "
+            "which lasts minutes here, hits both sides of a ratio. The per-round rows above show the spread. For "
+            f"comparison, generated tok/s as the ratio of the two medians: {plain}." if rounds > 1 else
+            "Ratios are one run on a shared machine: treat differences under ~5 % as noise (compare the load averages "
+            "above); `--rounds 3` alternates the servers and takes medians.")
     header = ["metric", "better", *(f"c={n}" for n in concurrency), "target", "met"]
     return [f"## Ratios {args.candidate} / {args.baseline}", "",
             *markdown_table(header, rows, "ll" + "r" * len(pairs) + "ll"), "", note, ""]
@@ -353,22 +351,15 @@ def cmd_report(args):
                                            "a result of `bench_load.py multiturn`")
     bench_load.require_same_prompts(results, "the --result files")
     bench_load.require_same_prompts(multiturn, "the --multiturn files")
-    bench = load_bench_runs(args.llama_bench)
-    at_depth = load_bench_runs(args.llama_bench_depth)
+    bench, at_depth = load_bench_runs(args.llama_bench), load_bench_runs(args.llama_bench_depth)
     by_name = {r["name"]: r for r in results}
-    base, candidate = by_name.get(args.baseline), by_name.get(args.candidate)
-    strict = by_name.get(f"{args.candidate} --deterministic")
-
-    out = header_section(args, results)
-    if bench:
-        out += bench_section(bench, at_depth)
-    out += disturbance_warning(results)
+    base, candidate, strict = (by_name.get(name) for name in (args.baseline, args.candidate, f"{args.candidate} --deterministic"))
+    out = header_section(args, results) + (bench_section(bench, at_depth) if bench else []) + disturbance_warning(results)
     for result in results:
         out += server_section(result)
     if base and candidate and base is not candidate:
         out += ratio_section(args, base, candidate, bench, at_depth)
     if candidate and strict:
         out += cost_section(args, candidate, strict)
-    out += multiturn_section(multiturn, args.baseline, args.candidate)
-    out += ["## Rerun", "", "```sh", args.rerun, "```", ""]
+    out += multiturn_section(multiturn, args.baseline, args.candidate) + ["## Rerun", "", "```sh", args.rerun, "```", ""]
     bench_load.write_atomic(args.out, "\n".join(out + marked_sections(args.out)))
