@@ -64,3 +64,23 @@ venv_python() {  # CHECK REQUIREMENT...
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The peer of every benchmark: llama-server and llama-bench as their users build them, llama.cpp's
+# default CMake options from the same pinned source (scripts/build-llama must have fetched it).
+# Only what is not ggml changes: static binaries, no OpenSSL (no downloads here), no tests or
+# examples. Never gemmactl's flags. Sets stock_flags (the options) and peer_bin (their bin folder).
+stock_llama_build() {
+  stock_flags=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF)
+  local src="$GEMMACTL_CACHE_DIR/src/llama.cpp-$LLAMA_CPP_COMMIT"
+  [ -f "$src/include/llama.h" ] || die "no llama.cpp source at $src: run scripts/build-llama first"
+  local build="$GEMMACTL_CACHE_DIR/build/stock-$LLAMA_CPP_COMMIT-$(uname -m)-$(printf '%s\n' "${stock_flags[@]}" | sha256sum | cut -c1-8)"
+  if [ ! -x "$build/bin/llama-server" ] || [ ! -x "$build/bin/llama-bench" ]; then
+    log "building the stock llama-server and llama-bench (llama.cpp's default options) in $build"
+    local generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+    cmake -S "$src" -B "$build" "${generator[@]}" "${stock_flags[@]}" >&2 || die "configuring the stock llama.cpp failed"
+    cmake --build "$build" --target llama-server llama-bench -j "${JOBS:-$(nproc)}" >&2 || die "building the stock llama-server failed"
+  fi
+  peer_bin="$build/bin"
+  local tool
+  for tool in llama-server llama-bench; do [ -x "$peer_bin/$tool" ] || die "$peer_bin/$tool is missing after the stock build"; done
+}
