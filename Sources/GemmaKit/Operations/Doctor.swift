@@ -114,7 +114,7 @@ public struct Doctor: Sendable {
         case 503:
             findings.append(DoctorFinding("health", .fail, "/health answered 503: \(health.errorMessage)",
                                           fix: "a loading model answers 503 until it is ready; if it stays so, read the logs",
-                                          commands: ["gemmactl health --url \(url) --wait --timeout 5m", "kubectl logs deploy/NAME --tail=100"]))
+                                          commands: ["gemmactl health --url \(url) --wait --timeout 5m", "kubectl logs deploy/NAME --tail=100  # statefulset/NAME with storage.perPod"]))
         case 404:
             if let version = try? await client.get("/api/version"), version.status == 200,
                (version.json as? [String: Any])?["version"] is String {
