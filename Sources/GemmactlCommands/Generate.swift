@@ -58,7 +58,7 @@ extension Gemmactl {
         }
 
         private func generate(on engine: InferenceEngine, model loaded: LlamaModel) async throws {
-            let text = chat ? ChatFormatter(model: loaded).format([ChatMessage(role: "user", content: prompt)]) : prompt
+            let text = chat ? try ChatFormatter(model: loaded).format([ChatMessage(role: "user", content: prompt)]) : prompt
             var sampling = SamplingParameters(temperature: temperature, seed: seed)
             if temperature == 0 { sampling = .greedy }
             let request = GenerationRequest(prompt: loaded.tokenize(text, addSpecial: true, parseSpecial: chat),

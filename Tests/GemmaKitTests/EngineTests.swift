@@ -112,14 +112,14 @@ struct EngineTests {
         }
     }
 
-    @Test func chatFormattingUsesGemmaTurns() {
-        let prompt = ChatFormatter(model: model).format([
+    @Test func chatFormattingUsesGemmaTurns() throws {
+        let prompt = try ChatFormatter(model: model).format([
             ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi"),
         ])
         #expect(prompt.contains("<start_of_turn>user"))
         #expect(prompt.contains("Be brief."))
         #expect(prompt.hasSuffix("<start_of_turn>model\n"))
-        let fallback = ChatFormatter(template: nil).format([ChatMessage(role: "user", content: "Hi")])
+        let fallback = try ChatFormatter(template: nil).format([ChatMessage(role: "user", content: "Hi")])
         #expect(fallback == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
     }
 

@@ -136,7 +136,7 @@ struct ToolCallingUnitTests {
             + "\n" + #"{"tool_result": {"name": "get_weather", "content": "sunny <start_of_turn>"}}"#)
         #expect(messages[4].content == #"{"response": "Sunny, 21 \"C\"."}"#)
         // A tool's output is content: a control token in it stays text.
-        let prompt = ChatFormatter(template: nil).prompt(messages)
+        let prompt = try ChatFormatter(template: nil).prompt(messages)
         #expect(prompt.pieces.contains { $0.isContent && $0.text.contains("sunny <start_of_turn>") })
         let withoutTools = try ToolCalling.chatMessages(body, tools: nil)
         #expect(withoutTools.first?.content == "Be brief.")

@@ -1,4 +1,5 @@
 import CLlama
+import CLlamaCommon
 import Foundation
 
 /// One message of a chat.
@@ -33,38 +34,261 @@ public struct ChatPrompt: Sendable, Equatable {
     }
 }
 
+/// Which chat template `serve` renders chats with, and how: `--jinja`/`--no-jinja`,
+/// `--chat-template NAME`, `--chat-template-file PATH`, resolved once at start.
+public struct ChatTemplateOptions: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// The GGUF's own template (`tokenizer.chat_template`).
+        case model
+        /// One of llama.cpp's built-in formats by name (`--chat-template gemma`).
+        case builtIn(String)
+        /// A template file's text (`--chat-template-file`).
+        case file(path: String, text: String)
+    }
+
+    public var source: Source
+    /// Render Jinja templates with llama.cpp's Jinja engine (llama-server's default); off: only
+    /// the formats llama.cpp recognises by their text are used.
+    public var jinja: Bool
+
+    public init(source: Source = .model, jinja: Bool = true) {
+        self.source = source
+        self.jinja = jinja
+    }
+
+    /// llama.cpp's built-in format names, as `--chat-template` takes them.
+    public static var builtInNames: [String] {
+        let count = Int(llama_chat_builtin_templates(nil, 0))
+        var names = [UnsafePointer<CChar>?](repeating: nil, count: count)
+        let filled = Int(llama_chat_builtin_templates(&names, names.count))
+        return names.prefix(filled).compactMap { $0.map { String(cString: $0) } }
+    }
+
+    /// The options for these flag values, checked: a `--chat-template` that is not a built-in
+    /// name, and a `--chat-template-file` that cannot be read or is not a template this mode can
+    /// render, are errors naming the flag (the file also by path).
+    public static func resolve(name: String?, file: String?, jinja: Bool) throws(InputError) -> ChatTemplateOptions {
+        if name != nil, file != nil {
+            throw InputError("--chat-template and --chat-template-file cannot both be given", recovery: "keep one of them")
+        }
+        if let name {
+            guard builtInNames.contains(name) else {
+                throw InputError("--chat-template '\(name.prefix(60))' is not one of llama.cpp's built-in template names",
+                                 recovery: "use one of: \(builtInNames.joined(separator: ", ")); "
+                                    + "to use a Jinja template of your own, save it to a file and pass --chat-template-file PATH")
+            }
+            return ChatTemplateOptions(source: .builtIn(name), jinja: jinja)
+        }
+        guard let file else { return ChatTemplateOptions(jinja: jinja) }
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw InputError("--chat-template-file \(file) cannot be read: \((error as NSError).localizedDescription)",
+                             recovery: "give the path of a readable UTF-8 Jinja template, e.g. one of llama.cpp's models/templates/*.jinja")
+        }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw InputError("--chat-template-file \(file) is empty", recovery: "give a Jinja chat template file")
+        }
+        if jinja {
+            do {
+                let template = try JinjaChatTemplate(model: nil, source: text)
+                _ = try template.render([ChatMessage(role: "user", content: "test")], addGenerationPrompt: true, kwargsJSON: nil)
+            } catch {
+                throw InputError("--chat-template-file \(file) is not a template llama.cpp's Jinja engine can render: \(error.message)",
+                                 recovery: "fix the template, or try it with `curl /apply-template` against llama-server")
+            }
+        } else if ChatFormatter.applyBuiltIn(template: text, [ChatMessage(role: "user", content: "test")], addGenerationPrompt: true) == nil {
+            throw InputError("--chat-template-file \(file) is not a template llama.cpp recognises without Jinja (--no-jinja)",
+                             recovery: "drop --no-jinja to render it with the Jinja engine, or use --chat-template NAME")
+        }
+        return ChatTemplateOptions(source: .file(path: file, text: text), jinja: jinja)
+    }
+}
+
+/// A Jinja chat template parsed by llama.cpp's common library (the engine llama-server uses),
+/// with the model's BOS and EOS tokens. Read-only once made, so shared between requests.
+final class JinjaChatTemplate: @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    /// Parses `source`, or the model's own template when it is nil.
+    init(model: LlamaModel?, source: String?) throws(EngineError) {
+        var error: UnsafeMutablePointer<CChar>?
+        defer { gemma_common_free(error) }
+        guard let handle = gemma_chat_templates_init(model?.pointer, source, &error) else {
+            throw EngineError(.templateFailed, Self.reason(error))
+        }
+        self.handle = handle
+    }
+
+    deinit { gemma_chat_templates_free(handle) }
+
+    /// The template's source text.
+    var source: String { Self.take(gemma_chat_templates_source(handle)) ?? "" }
+
+    /// What the template supports (`supports_system_role`, `supports_tools`, …), as llama-server reports it.
+    var capabilitiesJSON: String { Self.take(gemma_chat_templates_caps(handle)) ?? "{}" }
+
+    /// The prompt `messages` render to; `kwargsJSON` is a JSON object of extra template variables.
+    func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, kwargsJSON: String?) throws(EngineError) -> String {
+        let messagesJSON = String(decoding: (try? JSONEncoder().encode(messages)) ?? Data("[]".utf8), as: UTF8.self)
+        var prompt: UnsafeMutablePointer<CChar>?
+        var error: UnsafeMutablePointer<CChar>?
+        defer {
+            gemma_common_free(prompt)
+            gemma_common_free(error)
+        }
+        guard gemma_chat_templates_apply(handle, messagesJSON, addGenerationPrompt, kwargsJSON, &prompt, &error) == 0,
+              let prompt else {
+            throw EngineError(.templateFailed, "the chat template could not render these messages: " + Self.reason(error),
+                              recovery: "check the messages against what the model's template accepts (e.g. alternating user and assistant turns)")
+        }
+        return String(cString: prompt)
+    }
+
+    /// The engine's error as one line of bounded length. A Jinja failure comes as several lines
+    /// (where in the template, a caret, then `Error: …`): the last says what went wrong, e.g. the
+    /// template's own `raise_exception` message.
+    private static func reason(_ error: UnsafeMutablePointer<CChar>?) -> String {
+        let text = error.map { String(cString: $0) } ?? "llama.cpp gave no reason"
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var line = lines.last { $0.hasPrefix("Error:") }.map { String($0.dropFirst("Error:".count)) } ?? lines.first ?? text
+        line = line.trimmingCharacters(in: .whitespaces)
+        if line.hasPrefix("Jinja Exception:") { line = String(line.dropFirst("Jinja Exception:".count)).trimmingCharacters(in: .whitespaces) }
+        return line.count > 300 ? String(line.prefix(300)) + "…" : line
+    }
+
+    private static func take(_ text: UnsafeMutablePointer<CChar>?) -> String? {
+        defer { gemma_common_free(text) }
+        return text.map { String(cString: $0) }
+    }
+}
+
 /// Renders a chat into the prompt text the model was trained on.
+///
+/// The rule, chosen once when the model loads: `--chat-template NAME` uses llama.cpp's built-in
+/// format of that name; a template file or the GGUF's own template is rendered by llama.cpp's
+/// Jinja engine (with `--no-jinja`, by llama.cpp's built-in format it recognises from the text);
+/// a GGUF without a template gets Gemma's turn format, gemmactl's default model being such a GGUF.
 public struct ChatFormatter: Sendable {
-    /// The template from the GGUF, if it has one.
-    public let template: String?
+    enum Renderer: Sendable {
+        case jinja(JinjaChatTemplate)
+        /// A built-in format's name, or template text llama.cpp recognises.
+        case builtIn(String)
+        case gemmaTurns
+    }
 
-    public init(model: LlamaModel) { template = model.chatTemplate }
-    public init(template: String?) { self.template = template }
+    let renderer: Renderer
 
-    /// The prompt for `messages`, ending where the assistant's reply begins.
-    public func format(_ messages: [ChatMessage]) -> String { prompt(messages).text }
+    /// The template in use as clients are shown it (`/props`, Ollama's /api/show): Jinja source,
+    /// a built-in format's name, or Gemma's turns written as Jinja.
+    public let template: String
 
-    /// The prompt for `messages` in pieces, ending where the assistant's reply begins.
-    ///
-    /// Uses the model's template through llama.cpp; when the GGUF has none, or llama.cpp does not
-    /// recognise it, falls back to Gemma's turn format. The template is rendered once with a
-    /// marker in place of each message's content, to find where content goes, and once with the
-    /// content, to check the pieces add up to exactly what the template makes of it (templates may
-    /// trim it); if they do not, Gemma's turns are used, whose pieces are known.
-    public func prompt(_ messages: [ChatMessage]) -> ChatPrompt {
-        if let template, let rendered = Self.apply(template: template, messages) {
-            let nonce = UInt64.random(in: .min ... .max)
-            let markers = messages.indices.map { "\u{E000}\(nonce)-\($0)\u{E001}" }
-            let marked = zip(messages, markers).map { ChatMessage(role: $0.role, content: $1) }
-            if let skeleton = Self.apply(template: template, marked) {
-                let transforms: [(String) -> String] = [{ $0 }, { $0.trimmingCharacters(in: .whitespacesAndNewlines) }]
-                for transform in transforms {
-                    let prompt = Self.fill(skeleton, markers: markers, contents: messages.map { transform($0.content) })
-                    if prompt.text == rendered { return prompt }
+    /// How the template renders, for `/props`: `jinja`, `built-in` or `gemma-turns`.
+    public var kind: String {
+        switch renderer {
+        case .jinja: "jinja"
+        case .builtIn: "built-in"
+        case .gemmaTurns: "gemma-turns"
+        }
+    }
+
+    /// The template's capabilities as JSON (`chat_template_caps`); nil unless it is Jinja.
+    public var capabilitiesJSON: String? {
+        if case .jinja(let template) = renderer { return template.capabilitiesJSON }
+        return nil
+    }
+
+    /// The formatter `options` choose for `model` (see the type's rule).
+    public init(model: LlamaModel, options: ChatTemplateOptions = ChatTemplateOptions()) throws(EngineError) {
+        switch options.source {
+        case .builtIn(let name):
+            renderer = .builtIn(name)
+            template = name
+        case .file(_, let text) where options.jinja:
+            let jinja = try JinjaChatTemplate(model: model, source: text)
+            renderer = .jinja(jinja)
+            template = jinja.source
+        case .file(_, let text):
+            renderer = .builtIn(text)
+            template = text
+        case .model:
+            guard let text = model.chatTemplate else {
+                renderer = .gemmaTurns
+                template = Self.gemmaTurnsTemplate
+                return
+            }
+            if options.jinja {
+                let jinja: JinjaChatTemplate
+                do {
+                    jinja = try JinjaChatTemplate(model: model, source: nil)
+                } catch {
+                    throw EngineError(.templateFailed, "\(model.path): its chat template does not parse in llama.cpp's Jinja engine: \(error.message)",
+                                      recovery: "start with --no-jinja to use llama.cpp's built-in format for it, or give a template with --chat-template-file PATH or --chat-template NAME")
                 }
+                renderer = .jinja(jinja)
+                template = jinja.source
+            } else {
+                renderer = Self.applyBuiltIn(template: text, [ChatMessage(role: "user", content: "test")], addGenerationPrompt: true) == nil
+                    ? .gemmaTurns : .builtIn(text)
+                template = text
             }
         }
-        return Self.gemmaTurns(messages)
+    }
+
+    /// A formatter without Jinja: llama.cpp's built-in format for `template` (a name or text it
+    /// recognises), Gemma's turns when it is nil or not recognised.
+    public init(template: String?) {
+        if let template, Self.applyBuiltIn(template: template, [ChatMessage(role: "user", content: "test")], addGenerationPrompt: true) != nil {
+            renderer = .builtIn(template)
+            self.template = template
+        } else {
+            renderer = .gemmaTurns
+            self.template = Self.gemmaTurnsTemplate
+        }
+    }
+
+    /// The prompt for `messages` as text, ending where the assistant's reply begins.
+    public func format(_ messages: [ChatMessage]) throws(EngineError) -> String { try prompt(messages).text }
+
+    /// The prompt for `messages` in pieces, ending where the assistant's reply begins unless
+    /// `addGenerationPrompt` is false. `kwargsJSON` (a JSON object, llama-server's
+    /// `chat_template_kwargs`) reaches a Jinja template as extra variables.
+    ///
+    /// The template is rendered once with a marker in place of each message's content, to find
+    /// where content goes, and once with the content, to check the pieces add up to exactly what
+    /// the template makes of it (templates may trim it). If they do not, the whole prompt is one
+    /// piece of template text, as llama-server tokenizes every prompt.
+    public func prompt(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                       kwargsJSON: String? = nil) throws(EngineError) -> ChatPrompt {
+        let render: ([ChatMessage]) throws(EngineError) -> String?
+        switch renderer {
+        case .gemmaTurns:
+            return Self.gemmaTurns(messages, addGenerationPrompt: addGenerationPrompt)
+        case .builtIn(let template):
+            render = { messages in Self.applyBuiltIn(template: template, messages, addGenerationPrompt: addGenerationPrompt) }
+        case .jinja(let template):
+            render = { messages throws(EngineError) in
+                try template.render(messages, addGenerationPrompt: addGenerationPrompt, kwargsJSON: kwargsJSON)
+            }
+        }
+        guard let rendered = try render(messages) else {
+            // Checked when the formatter was made; a built-in format does not fail on other messages.
+            return Self.gemmaTurns(messages, addGenerationPrompt: addGenerationPrompt)
+        }
+        let nonce = UInt64.random(in: .min ... .max)
+        let markers = messages.indices.map { "\u{E000}\(nonce)-\($0)\u{E001}" }
+        let marked = zip(messages, markers).map { ChatMessage(role: $0.role, content: $1) }
+        if let skeleton = try? render(marked) {
+            let transforms: [(String) -> String] = [{ $0 }, { $0.trimmingCharacters(in: .whitespacesAndNewlines) }]
+            for transform in transforms {
+                let prompt = Self.fill(skeleton, markers: markers, contents: messages.map { transform($0.content) })
+                if prompt.text == rendered { return prompt }
+            }
+        }
+        var whole = ChatPrompt()
+        whole.append(rendered, isContent: false)
+        return whole
     }
 
     /// `skeleton` split at each marker, the marker replaced by its message's content.
@@ -87,7 +311,9 @@ public struct ChatFormatter: Sendable {
         return prompt
     }
 
-    static func apply(template: String, _ messages: [ChatMessage]) -> String? {
+    /// `messages` in llama.cpp's built-in format `template` (a name, or text it recognises); nil
+    /// when llama.cpp knows no such format.
+    static func applyBuiltIn(template: String, _ messages: [ChatMessage], addGenerationPrompt: Bool) -> String? {
         let roles = messages.map { strdup($0.role) }
         let contents = messages.map { strdup($0.content) }
         defer { (roles + contents).forEach { free($0) } }
@@ -95,7 +321,7 @@ public struct ChatFormatter: Sendable {
         var capacity = Int32(clamping: max(1024, messages.reduce(0) { $0 + $1.content.utf8.count } * 2 + 512))
         for _ in 0..<2 {
             var buffer = [CChar](repeating: 0, count: Int(capacity))
-            let n = llama_chat_apply_template(template, chat, chat.count, true, &buffer, capacity)
+            let n = llama_chat_apply_template(template, chat, chat.count, addGenerationPrompt, &buffer, capacity)
             guard n >= 0 else { return nil }
             if n <= capacity {
                 return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -113,7 +339,7 @@ public struct ChatFormatter: Sendable {
         + "{% endif %}{% endfor %}<start_of_turn>model\n"
 
     /// Gemma's format: no system role, so a system message is folded into the first user turn.
-    static func gemmaTurns(_ messages: [ChatMessage]) -> ChatPrompt {
+    static func gemmaTurns(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> ChatPrompt {
         var prompt = ChatPrompt()
         var system = messages.filter { $0.role == "system" }.map(\.content).joined(separator: "\n\n")
         for message in messages where message.role != "system" {
@@ -131,7 +357,7 @@ public struct ChatFormatter: Sendable {
             prompt.append(system, isContent: true)
             prompt.append("<end_of_turn>\n", isContent: false)
         }
-        prompt.append("<start_of_turn>model\n", isContent: false)
+        if addGenerationPrompt { prompt.append("<start_of_turn>model\n", isContent: false) }
         return prompt
     }
 }

@@ -8,7 +8,7 @@ public struct EngineError: ActionableError, Equatable {
         fileprivate enum Base: String, Hashable, Sendable {
             case modelNotFound, modelUnreadable, notGGUF, truncatedModel, corruptModel
             case unsupportedArchitecture, modelLoadFailed, contextCreationFailed
-            case promptTooLong, emptyPrompt, decodeFailed, invalidParameter, grammarFailed
+            case promptTooLong, emptyPrompt, decodeFailed, invalidParameter, grammarFailed, templateFailed
             case queueFull, shuttingDown, cancelled, embeddingsFailed
         }
         fileprivate let base: Base
@@ -27,6 +27,8 @@ public struct EngineError: ActionableError, Equatable {
         public static let decodeFailed = Code(base: .decodeFailed)
         public static let invalidParameter = Code(base: .invalidParameter)
         public static let grammarFailed = Code(base: .grammarFailed)
+        /// The chat template could not render a request's messages.
+        public static let templateFailed = Code(base: .templateFailed)
         public static let queueFull = Code(base: .queueFull)
         public static let shuttingDown = Code(base: .shuttingDown)
         public static let cancelled = Code(base: .cancelled)

@@ -80,7 +80,7 @@ public struct APIError: HTTPResponseError, ActionableError {
             self = api
         case let engine as EngineError:
             switch engine.code {
-            case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed:
+            case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed, .templateFailed:
                 self = APIError(.badRequest, engine.message)
             case .queueFull:
                 self = APIError(.serviceUnavailable, engine.message, type: "unavailable_error")

@@ -56,7 +56,8 @@ public final class ModelHost: Sendable {
             var engineOptions = configuration.engine
             engineOptions.embeddingContextSize = configuration.embeddingContextSize
             let engine = try await InferenceEngine.start(model: model, options: engineOptions)
-            let loaded = Loaded(model: model, engine: engine, formatter: ChatFormatter(model: model),
+            let formatter = try ChatFormatter(model: model, options: configuration.chatTemplate)
+            let loaded = Loaded(model: model, engine: engine, formatter: formatter,
                                 loadDuration: .now - started, loadedAt: Date(), digest: FileDigest(path: resolvedPath))
             state.withLock { $0 = .ready(loaded) }
         } catch {

@@ -177,7 +177,7 @@ struct OllamaController: Sendable {
             ("min_p", "\(defaults.minP)"), ("repeat_penalty", "\(defaults.repeatPenalty)"),
             ("repeat_last_n", "\(defaults.penaltyLastN)"), ("num_ctx", "\(loaded.engine.slotContextSize)"),
         ].map { $0.0.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + $0.1 }.joined(separator: "\n")
-        let template = loaded.formatter.template ?? ChatFormatter.gemmaTurnsTemplate
+        let template = loaded.formatter.template
         return JSONBody.response(object: [
             "modelfile": "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
             "parameters": parameters,

@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     public var ssePingInterval: Duration = .seconds(15)
     public var logPrompts: Bool = false
+    /// The chat template and its engine (`--jinja`, `--chat-template`, `--chat-template-file`).
+    public var chatTemplate = ChatTemplateOptions()
     /// Context size of the separate embeddings context.
     public var embeddingContextSize: Int = 2048
     /// How often the keys file is checked for changes.

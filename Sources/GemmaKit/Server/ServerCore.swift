@@ -36,12 +36,17 @@ public final class ServerCore: Sendable {
     /// The chat's prompt text and tokens. A chat whose content alone has more bytes than a slot's
     /// context could hold is refused before any work; the rest is formatted and tokenized off
     /// Swift's cooperative pool, which has one thread per core and also answers /health.
-    func prompt(chat messages: [ChatMessage], loaded: ModelHost.Loaded) async throws -> (text: String, tokens: [Token]) {
+    /// `addGenerationPrompt` and `kwargsJSON` (`chat_template_kwargs`) go to the template; a chat
+    /// the template refuses is a 400 naming why.
+    func prompt(chat messages: [ChatMessage], addGenerationPrompt: Bool = true, kwargsJSON: String? = nil,
+                loaded: ModelHost.Loaded) async throws -> (text: String, tokens: [Token]) {
         try checkFits(bytes: messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
-        return await Self.offCooperativePool {
-            let prompt = loaded.formatter.prompt(messages)
-            return (prompt.text, loaded.model.tokenize(prompt))
-        }
+        return try await Self.offCooperativePool {
+            Result { () throws(EngineError) in
+                let prompt = try loaded.formatter.prompt(messages, addGenerationPrompt: addGenerationPrompt, kwargsJSON: kwargsJSON)
+                return (prompt.text, loaded.model.tokenize(prompt))
+            }
+        }.get()
     }
 
     /// The tokens of a prompt given as text (BOS added), refused early as `prompt(chat:)` is.
