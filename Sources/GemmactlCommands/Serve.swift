@@ -26,9 +26,11 @@ extension Gemmactl {
                 transform: ArgumentValue.duration)
         var debugLoadDelay: Duration?
         @OptionGroup var logging: Flags.Logging
+        @Flag(ServeSettings.verbose) var verbose: Bool
 
         func run() async throws {
-            try logging.bootstrap(default: .info)
+            let verbose = try ServeSettings.verbose.resolve(verbose, in: ProcessInfo.processInfo.environment)
+            try logging.bootstrap(default: verbose ? .debug : .info)
             let configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
             if configuration.offline, let source = configuration.modelSource {
                 // Before listening: a model missing from the cache is a start-up error that names it.

@@ -9,6 +9,7 @@ struct ServeOptions: ParsableArguments {
     @Option(ServeSettings.hfRepo) var hfRepo: String?
     @Option(ServeSettings.hfFile) var hfFile: String?
     @Option(ServeSettings.alias) var alias: String?
+    @Option(ServeSettings.tags) var tags: String?
     @Option(ServeSettings.threadsBatch) var threadsBatch: Int?
     @Option(ServeSettings.host) var host: String?
     @Option(ServeSettings.port) var port: Int?
@@ -26,6 +27,13 @@ struct ServeOptions: ParsableArguments {
     @Flag(ServeSettings.deterministic) var deterministic: Bool
     @Option(ServeSettings.cacheRam) var cacheRam: Int?
     @Option(ServeSettings.slotSavePath) var slotSavePath: String?
+    @Flag(inverting: ServeSettings.jinja) var jinja: Bool?
+    @Option(ServeSettings.chatTemplate) var chatTemplate: String?
+    @Option(ServeSettings.chatTemplateFile) var chatTemplateFile: String?
+    @Option(ServeSettings.pooling) var pooling: String?
+    @Flag(inverting: ServeSettings.slots) var slots: Bool?
+    @Flag(ServeSettings.metrics) var metrics: Bool
+    @Flag(ServeSettings.props) var props: Bool
 
     /// Every value checked; the environment is read here and nowhere below.
     func resolve(environment: [String: String], cache: HubCache? = nil) throws -> ServerConfiguration {
@@ -55,7 +63,8 @@ struct ServeOptions: ParsableArguments {
         }
         configuration.offline = try S.offline.resolve(offline, in: environment)
         configuration.hubSettings = try HubSettings.resolve(environment: environment, offline: configuration.offline)
-        configuration.alias = try S.alias.resolve(alias, in: environment)
+        configuration.aliases = Self.list(try S.alias.resolve(alias, in: environment))
+        configuration.tags = Self.list(try S.tags.resolve(tags, in: environment))
         let deterministic = try S.deterministic.resolve(deterministic, in: environment)
         var promptCache = PromptCacheSetting.automatic
         if let mib = try S.cacheRam.resolve(cacheRam, in: environment) {
@@ -72,10 +81,11 @@ struct ServeOptions: ParsableArguments {
             maxQueue: try S.maxQueue.resolve(maxQueue, in: environment)!,
             promptCache: promptCache,
             slotSavePath: try S.slotSavePath.resolve(slotSavePath, in: environment))
+        configuration.engine.embeddingPooling = try EmbeddingPooling.parse(try S.pooling.resolve(pooling, in: environment)!)
         configuration.gpuLayers = compute.gpuLayers
         // Repacked weights take another kernel path for several rows than for one.
         configuration.repackWeights = !deterministic
-        configuration.host = try S.host.resolve(host, in: environment)!
+        configuration.hosts = Self.list(try S.host.resolve(host, in: environment))
         configuration.port = try S.port.resolve(port, in: environment)!
         configuration.metricsPort = try S.metricsPort.resolve(metricsPort, in: environment)
         configuration.apiKeyFile = try S.apiKeyFile.resolve(apiKeyFile, in: environment)
@@ -85,8 +95,7 @@ struct ServeOptions: ParsableArguments {
             .filter { !$0.isEmpty }
         configuration.noAuth = try S.noAuth.resolve(noAuth, in: environment)
         configuration.maxBodySize = Int(clamping: try S.maxBodySize.resolve(maxBodySize, in: environment)!)
-        configuration.corsOrigins = (try S.corsOrigins.resolve(corsOrigins, in: environment) ?? "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        configuration.corsOrigins = Self.list(try S.corsOrigins.resolve(corsOrigins, in: environment))
         configuration.requestTimeout = try S.requestTimeout.resolve(requestTimeout, in: environment).flatMap { $0 == .zero ? nil : $0 }
         configuration.shutdownGrace = try S.shutdownGrace.resolve(shutdownGrace, in: environment)!
         configuration.ssePingInterval = try S.ssePingInterval.resolve(ssePingInterval, in: environment)!
@@ -94,7 +103,20 @@ struct ServeOptions: ParsableArguments {
             throw InputError("--sse-ping-interval must be at least 100ms")
         }
         configuration.logPrompts = try S.logPrompts.resolve(logPrompts, in: environment)
+        configuration.chatTemplate = try ChatTemplateOptions.resolve(
+            name: try S.chatTemplate.resolve(chatTemplate, in: environment),
+            file: try S.chatTemplateFile.resolve(chatTemplateFile, in: environment),
+            jinja: try S.jinja.resolve(jinja, in: environment)!)
+        configuration.slotsEndpoint = try S.slots.resolve(slots, in: environment)!
+        configuration.propsEndpoint = try S.props.resolve(props, in: environment)
+        // Accepted for llama-server's command lines; /metrics is always served.
+        _ = try S.metrics.resolve(metrics, in: environment)
         try configuration.validate()
         return configuration
+    }
+
+    /// A comma-separated setting's entries, trimmed, empty ones dropped (llama-server's rule).
+    private static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

@@ -29,6 +29,14 @@ extension Flag where Value == Bool {
     }
 }
 
+extension Flag where Value == Bool? {
+    /// A default-on switch with its `--no-` spelling (`--jinja` / `--no-jinja`); nil when neither
+    /// is given, so that the environment and the default decide.
+    init(inverting setting: Setting<Bool>) {
+        self.init(name: setting.nameSpecification, inversion: .prefixedNo, help: ArgumentHelp(setting.helpText))
+    }
+}
+
 /// Value parsers for options outside the serve settings: each type parsed once, by its one parser.
 enum ArgumentValue {
     static let duration: @Sendable (String) throws -> Duration = { try DurationText.parse($0) }

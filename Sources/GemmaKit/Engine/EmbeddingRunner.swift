@@ -8,7 +8,7 @@ import CLlama
 /// (262,144 floats a token for Gemma 3), in its output buffer and again in the compute graph:
 /// decoding a 2,000-token input at once took about 4 GB. A causal model's per-token states do not
 /// depend on what comes after them, so the runner decodes an input `chunkSize` tokens per step,
-/// continuing the same sequence, and mean-pools the per-token states itself: memory stays
+/// continuing the same sequence, and pools the per-token states itself (`--pooling`): memory stays
 /// bounded by the chunk (see `MemoryPlanner`), and a long input shares the cores with generation
 /// step by step. A non-causal model (an encoder) sees the whole input in one decode.
 ///
@@ -21,19 +21,21 @@ final class EmbeddingRunner {
     private let model: LlamaModel
     private let contextSize: Int
     private let threads: Int
+    private let pooling: EmbeddingPooling
     private var context: LlamaContext?
     private var batch: LlamaBatch?
-    /// The input in progress: the sum of its per-token states and how many tokens are in.
+    /// The input in progress: the sum of its pooled per-token states and how many tokens are in.
     private var progress: (sum: [Double], decoded: Int)?
 
-    init(model: LlamaModel, contextSize: Int, threads: Int) {
+    init(model: LlamaModel, contextSize: Int, threads: Int, pooling: EmbeddingPooling = .mean) {
         self.model = model
         self.contextSize = contextSize
         self.threads = threads
+        self.pooling = pooling
     }
 
     /// Decodes the next chunk of `tokens` (at most the context size, checked on submit); returns
-    /// its L2-normalised mean-pooled vector once the whole input is in, nil while it is not.
+    /// its L2-normalised pooled vector once the whole input is in, nil while it is not.
     /// The same input must be passed until it returns a vector or throws.
     func advance(_ tokens: [Token]) throws(EngineError) -> [Float]? {
         let context = try preparedContext()
@@ -47,7 +49,7 @@ final class EmbeddingRunner {
                 batch.append(tokens[position], position: Int32(position), sequence: 0, wantsLogits: true)
             }
             try context.decode(batch)
-            for row in 0..<Int32(end - decoded) {
+            for row in 0..<Int32(end - decoded) where pooling.includes(position: decoded + Int(row), of: tokens.count) {
                 guard let state = context.embedding(at: row) else {
                     throw EngineError(.embeddingsFailed, "llama.cpp returned no embedding")
                 }
@@ -84,5 +86,36 @@ final class EmbeddingRunner {
         context = created
         batch = LlamaBatch(capacity: options.batchSize)
         return created
+    }
+}
+
+/// How token states are pooled into one embedding: llama-server's `--pooling` values that give one
+/// vector per input (`none`, a vector per token, and `rank`, a reranker's score, do not).
+public enum EmbeddingPooling: String, Sendable, CaseIterable {
+    /// The mean of every token's state.
+    case mean
+    /// The first token's state.
+    case cls
+    /// The last token's state.
+    case last
+
+    /// Whether the state at `position` of an input of `count` tokens goes into the pooled vector.
+    func includes(position: Int, of count: Int) -> Bool {
+        switch self {
+        case .mean: true
+        case .cls: position == 0
+        case .last: position == count - 1
+        }
+    }
+
+    /// `--pooling`'s value, checked: llama-server's other values are refused by name.
+    public static func parse(_ text: String) throws(InputError) -> EmbeddingPooling {
+        if let pooling = EmbeddingPooling(rawValue: text) { return pooling }
+        let choices = allCases.map(\.rawValue).joined(separator: ", ")
+        if text == "none" || text == "rank" {
+            throw InputError("--pooling \(text) is not supported: gemmactl's embeddings endpoints return one pooled vector per input",
+                             recovery: "use one of \(choices)")
+        }
+        throw InputError("--pooling must be one of \(choices), got '\(text)'")
     }
 }

@@ -19,6 +19,8 @@ public struct EngineOptions: Sendable {
     /// Tokens one embedding input may have: the size of the embeddings context, which is created
     /// on the first embedding request (see `EmbeddingRunner`).
     public var embeddingContextSize: Int
+    /// How embeddings are pooled (`--pooling`).
+    public var embeddingPooling: EmbeddingPooling = .mean
 
     public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
                 admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2),
@@ -298,7 +300,8 @@ public final class InferenceEngine: @unchecked Sendable {
             sequenceContext = context.sequenceContextSize
             snapshots = scheduler.snapshots()
         }
-        let embedder = EmbeddingRunner(model: model, contextSize: options.embeddingContextSize, threads: options.context.batchThreads)
+        let embedder = EmbeddingRunner(model: model, contextSize: options.embeddingContextSize, threads: options.context.batchThreads,
+                                       pooling: options.embeddingPooling)
         ready.resume()
 
         // The embedding job in progress and the vectors it has so far.

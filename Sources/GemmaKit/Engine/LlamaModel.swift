@@ -109,6 +109,17 @@ public final class LlamaModel: @unchecked Sendable {
         return template.isEmpty ? nil : template
     }
 
+    /// llama.cpp's name of the weights' type, e.g. "Q4_K - Medium".
+    public var fileTypeName: String { String(cString: llama_ftype_name(llama_model_ftype(pointer))) }
+
+    /// The text of the BOS and EOS tokens ("" when the vocabulary has none), as templates see them.
+    public var bosTokenText: String { specialTokenText(llama_vocab_bos(vocab)) }
+    public var eosTokenText: String { specialTokenText(llama_vocab_eos(vocab)) }
+
+    private func specialTokenText(_ token: Token) -> String {
+        token == LLAMA_TOKEN_NULL ? "" : String(decoding: pieceBytes(token, special: true), as: UTF8.self)
+    }
+
     /// A metadata value as a string, as llama.cpp renders it.
     public func metadata(_ key: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 512)

@@ -42,6 +42,9 @@ public struct APIError: HTTPResponseError, ActionableError {
         return error
     }()
 
+    /// llama-server's 501 for an endpoint switched off by a flag; `message` says which flag turns it on.
+    static func notSupported(_ message: String) -> APIError { APIError(.notImplemented, message, type: "not_supported_error") }
+
     static let loading = APIError(.serviceUnavailable, "Loading model", type: "unavailable_error")
 
     /// What a client sees of an unexpected error; the detail goes to the server's log only.

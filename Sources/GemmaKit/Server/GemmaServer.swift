@@ -22,7 +22,7 @@ public struct GemmaServer: Sendable {
     /// Every endpoint, declared once (see `RouteTable`).
     var routes: RouteTable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
-                   + OllamaController(server: core).endpoints)
+                   + ChatTemplateController(server: core).endpoints + OllamaController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.
@@ -58,7 +58,7 @@ public struct GemmaServer: Sendable {
         if let metricsPort = configuration.metricsPort {
             services.append(Application(
                 router: buildMetricsRouter(),
-                configuration: .init(address: .hostname(configuration.host, port: metricsPort), serverName: "gemmactl-metrics"),
+                configuration: .init(address: .hostname(configuration.hosts[0], port: metricsPort), serverName: "gemmactl-metrics"),
                 onServerRunning: { channel in
                     guard let address = channel.localAddress else { return }
                     logger.info("metrics listening", metadata: ["port": "\(address.port ?? metricsPort)"])
@@ -66,14 +66,33 @@ public struct GemmaServer: Sendable {
                 },
                 logger: logger))
         }
+        // Each further --host listens on the port the first one bound (the same with --port 0).
+        let extraHosts = configuration.hosts.dropFirst().map { host in
+            let (port, announce) = AsyncStream.makeStream(of: Int.self)
+            services.append(ExtraListener(host: host, port: port, make: { port in apiApplication(host: host, port: port) }))
+            return announce
+        }
+        return apiApplication(host: configuration.hosts[0], port: configuration.port, services: services) { address in
+            for announce in extraHosts {
+                announce.yield(address.port ?? configuration.port)
+                announce.finish()
+            }
+            await onListening(address)
+        }
+    }
+
+    /// The API on one address; `onListening` gets the bound address.
+    private func apiApplication(host: String, port: Int, services: [any Service] = [],
+                                onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }) -> Application<RouterResponder<ServeRequestContext>> {
+        let logger = core.logger
         return Application(
             router: buildRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionWatcher()])),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "gemmactl"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "gemmactl"),
             services: services,
             onServerRunning: { [core] channel in
                 guard let address = channel.localAddress else { return }
-                logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(address.port ?? configuration.port)",
+                logger.info("listening", metadata: ["host": "\(host)", "port": "\(address.port ?? port)",
                                                     "auth": "\(core.keys.isEnabled ? "api-key" : "none")"])
                 await onListening(address)
             },
@@ -129,5 +148,19 @@ struct ModelService: Service {
         await core.keys.watch(every: core.configuration.keyFilePollInterval)
         // Without a keys file, stay until shutdown.
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+/// The API on a further `--host` address: waits for the port the first listener bound, then
+/// serves there until shutdown.
+struct ExtraListener: Service {
+    let host: String
+    let port: AsyncStream<Int>
+    let make: @Sendable (Int) -> Application<RouterResponder<ServeRequestContext>>
+
+    func run() async throws {
+        var ports = port.makeAsyncIterator()
+        guard let bound = await ports.next() else { return }
+        try await make(bound).run()
     }
 }

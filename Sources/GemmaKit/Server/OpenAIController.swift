@@ -23,15 +23,10 @@ struct OpenAIController: Sendable {
     func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
-        guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
-        for (index, message) in body.messages.enumerated() where !["system", "user", "assistant", "developer", "tool"].contains(message.role) {
-            throw APIError.badRequest("'messages[\(index)].role' must be system, developer, user, assistant or tool, got '\(message.role)'",
-                                      param: "messages[\(index)].role")
-        }
-        let tools = try body.toolCalling()
+        let rendered = try await server.render(chat: body, loaded: loaded)
+        let tools = rendered.tools
         let grammar = try tools?.grammar ?? body.responseFormat?.grammar()
-        let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
-        let (prompt, promptTokens) = try await server.prompt(chat: messages, loaded: loaded)
+        let (prompt, promptTokens) = (rendered.text, rendered.tokens)
         var topLogprobs: Int?
         if body.logprobs == true {
             let count = body.topLogprobs ?? 0
@@ -105,7 +100,9 @@ struct OpenAIController: Sendable {
 
     func models() -> Response {
         var entry: [String: Any] = ["id": server.modelID, "object": "model", "owned_by": "gemmactl",
-                                    "created": Int(server.startedAt.timeIntervalSince1970)]
+                                    "created": Int(server.startedAt.timeIntervalSince1970),
+                                    "aliases": server.configuration.aliases.isEmpty ? [server.modelID] : server.configuration.aliases,
+                                    "tags": server.configuration.tags]
         if let loaded = server.host.loaded {
             entry["created"] = Int(loaded.loadedAt.timeIntervalSince1970)
             entry["meta"] = ["n_params": loaded.model.parameterCount, "size": loaded.model.sizeInBytes,

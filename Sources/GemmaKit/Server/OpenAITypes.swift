@@ -136,6 +136,7 @@ struct ChatCompletionRequest: Decodable {
     var tools: [JSONValue]?
     var toolChoice: JSONValue?
     var parallelToolCalls: Bool?
+    var template: ChatTemplateFields
 
     struct ResponseFormat: Decodable {
         var type: String
@@ -163,6 +164,7 @@ struct ChatCompletionRequest: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         model = try container.decodeIfPresent(String.self, forKey: .model)
         messages = try container.decode([ChatMessageBody].self, forKey: .messages)
+        template = try ChatTemplateFields(from: decoder)
         responseFormat = try container.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
         logprobs = try container.decodeIfPresent(Bool.self, forKey: .logprobs)
         topLogprobs = try container.decodeIfPresent(Int.self, forKey: .topLogprobs)

@@ -50,6 +50,9 @@ struct OpsController: Sendable {
 
     /// llama-server's /slots shape, so tools written for it work.
     func slots(_ request: Request) throws -> Response {
+        guard server.configuration.slotsEndpoint else {
+            throw APIError.notSupported("This server does not support slots endpoint. Start it with `--slots`")
+        }
         let loaded = try server.requireModel()
         let slots = loaded.engine.slots
         if request.uri.queryParameters["fail_on_no_slot"].map({ $0 == "1" || $0 == "true" }) == true,

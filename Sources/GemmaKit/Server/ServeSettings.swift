@@ -28,12 +28,15 @@ public enum ServeSettings {
         summary: "Hugging Face repo of the model, with --hf-file.")
     public static let hfFile = Setting<String>(["--hf-file"], environment: ["GEMMA_HF_FILE", "LLAMA_ARG_HF_FILE"],
         summary: "GGUF file in --hf-repo.")
-    public static let alias = Setting<String>(["--alias"], environment: ["GEMMA_ALIAS", "LLAMA_ARG_ALIAS"],
-        defaultNote: "the file name", summary: "Model id in responses.")
+    public static let alias = Setting<String>(["--alias", "-a"], environment: ["GEMMA_ALIAS", "LLAMA_ARG_ALIAS"],
+        defaultNote: "the file name",
+        summary: "Model names, comma-separated: the first is the model id in responses, /v1/models lists them all.")
+    public static let tags = Setting<String>(["--tags"], environment: ["GEMMA_TAGS", "LLAMA_ARG_TAGS"],
+        summary: "Model tags, comma-separated, listed by /v1/models (informational).")
     public static let threadsBatch = Setting<Int>(["--threads-batch"], environment: ["GEMMA_THREADS_BATCH", "LLAMA_ARG_THREADS_BATCH"],
         defaultNote: "--threads", summary: "CPU threads for prompt processing.")
     public static let host = Setting<String>(["--host"], environment: ["GEMMA_HOST", "LLAMA_ARG_HOST"],
-        default: "127.0.0.1", summary: "Address to listen on.")
+        default: "127.0.0.1", summary: "Addresses to listen on, comma-separated (127.0.0.1,::1), all on --port.")
     public static let port = Setting<Int>(["--port"], environment: ["GEMMA_PORT", "LLAMA_ARG_PORT"],
         default: 8000, summary: "Port to listen on; 0 picks a free one.")
     public static let apiKeyFile = Setting<String>(["--api-key-file"], environment: ["GEMMA_API_KEY_FILE", "LLAMA_API_KEY_FILE"],
@@ -66,6 +69,23 @@ public enum ServeSettings {
         summary: "Host memory in MiB for prompt states whose slot moved on, restored when a conversation returns; -1: no limit, 0: off.")
     public static let slotSavePath = Setting<String>(["--slot-save-path"], environment: ["GEMMA_SLOT_SAVE_PATH", "LLAMA_ARG_SLOT_SAVE_PATH"],
         summary: "Directory where slots are saved on shutdown and restored from on start, e.g. on the model volume.")
+    public static let jinja = Setting<Bool>(switch: ["--jinja"], environment: ["GEMMA_JINJA", "LLAMA_ARG_JINJA"], default: true,
+        summary: "Render chat templates with llama.cpp's Jinja engine (--no-jinja: only llama.cpp's built-in formats, recognised from the template's text).")
+    public static let chatTemplate = Setting<String>(["--chat-template"], environment: ["GEMMA_CHAT_TEMPLATE", "LLAMA_ARG_CHAT_TEMPLATE"],
+        defaultNote: "the GGUF's template; Gemma's turns if it has none",
+        summary: "A llama.cpp built-in template by name (gemma, chatml, llama3, …), with or without Jinja; a template of your own goes in --chat-template-file.")
+    public static let chatTemplateFile = Setting<String>(["--chat-template-file"], environment: ["GEMMA_CHAT_TEMPLATE_FILE", "LLAMA_ARG_CHAT_TEMPLATE_FILE"],
+        summary: "A Jinja chat template file to use instead of the GGUF's, checked at start.")
+    public static let pooling = Setting<String>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
+        default: "mean", summary: "Embedding pooling: mean, cls or last (none and rank are not supported).")
+    public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"], default: true,
+        summary: "Serve GET /slots (--no-slots: 501, as llama-server).")
+    public static let metrics = Setting<Bool>(switch: ["--metrics"], environment: ["LLAMA_ARG_ENDPOINT_METRICS"],
+        summary: "Accepted for llama-server's command lines: gemmactl always serves /metrics.")
+    public static let props = Setting<Bool>(switch: ["--props"], environment: ["GEMMA_PROPS", "LLAMA_ARG_ENDPOINT_PROPS"],
+        summary: "Accept POST /props (it changes nothing; without this flag it is a 501, as llama-server).")
+    public static let verbose = Setting<Bool>(switch: ["--verbose", "-v", "--log-verbose"], environment: ["GEMMA_VERBOSE"],
+        summary: "Log at debug level (as --log-level debug).")
     /// Keys themselves come from the environment only (a flag would show them in `ps`).
     public static let apiKeyVariables = ["GEMMA_API_KEY", "LLAMA_API_KEY"]
 }

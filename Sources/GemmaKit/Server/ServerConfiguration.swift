@@ -12,13 +12,17 @@ public struct ServerConfiguration: Sendable {
     public var offline: Bool = false
     /// Where `modelSource` is fetched from, resolved with the rest of the settings.
     public var hubSettings = HubSettings()
-    /// The model id in responses; default: the file name without `.gguf`.
-    public var alias: String?
+    /// Model names (`--alias a,b`): the first is the model id in responses, /v1/models lists them
+    /// all; default: the file name without `.gguf`.
+    public var aliases: [String] = []
+    /// Model tags (`--tags`), listed by /v1/models.
+    public var tags: [String] = []
     public var engine: EngineOptions = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 4))
     public var gpuLayers: Int = 0
     /// Let llama.cpp repack weights for speed (see `ModelLoadOptions.repackWeights`).
     public var repackWeights: Bool = false
-    public var host: String = "127.0.0.1"
+    /// Addresses to listen on, all on `port`; the first is the main listener.
+    public var hosts: [String] = ["127.0.0.1"]
     public var port: Int = 8000
     /// A separate listener for /metrics without auth, if set.
     public var metricsPort: Int?
@@ -36,6 +40,10 @@ public struct ServerConfiguration: Sendable {
     public var logPrompts: Bool = false
     /// The chat template and its engine (`--jinja`, `--chat-template`, `--chat-template-file`).
     public var chatTemplate = ChatTemplateOptions()
+    /// Serve GET /slots (`--no-slots`: 501 as llama-server).
+    public var slotsEndpoint: Bool = true
+    /// Accept POST /props (`--props`).
+    public var propsEndpoint: Bool = false
     /// Context size of the separate embeddings context.
     public var embeddingContextSize: Int = 2048
     /// How often the keys file is checked for changes.
@@ -45,7 +53,7 @@ public struct ServerConfiguration: Sendable {
 
     /// The model id clients see.
     public var modelID: String {
-        if let alias, !alias.isEmpty { return alias }
+        if let alias = aliases.first, !alias.isEmpty { return alias }
         switch modelSource {
         case .huggingFace(let repo, let file, let quant, _)?:
             if let file { return file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file }
@@ -60,15 +68,17 @@ public struct ServerConfiguration: Sendable {
         return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
     }
 
-    /// Whether `host` only accepts connections from this machine.
+    /// Whether every address in `hosts` only accepts connections from this machine.
     public var isLoopbackHost: Bool {
-        ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.")
+        hosts.allSatisfy { host in ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") }
     }
 
     /// Refuses settings that would start an unsafe or broken server; the error names the flag.
     public func validate() throws(ServeError) {
+        guard !hosts.isEmpty else { throw ServeError("--host needs at least one address, e.g. 127.0.0.1 or 127.0.0.1,::1") }
+        guard Set(hosts).count == hosts.count else { throw ServeError("--host names an address twice: \(hosts.joined(separator: ","))") }
         if !noAuth, apiKeys.isEmpty, apiKeyFile == nil, !isLoopbackHost {
-            throw ServeError("refusing to listen on \(host) without an API key",
+            throw ServeError("refusing to listen on \(hosts.joined(separator: ",")) without an API key",
                              recovery: "set GEMMA_API_KEY or --api-key-file, or pass --no-auth to serve without authentication on purpose")
         }
         guard (0...65535).contains(port) else { throw ServeError("--port must be between 0 and 65535, got \(port)") }

@@ -73,16 +73,21 @@ extension Setting where Value == String {
 }
 
 extension Setting where Value == Bool {
-    /// A switch: off unless the flag is given or a variable says true.
-    public init(switch names: [String], environment: [String] = [], summary: String) {
-        self.init(names, environment: environment, default: false, defaultNote: nil, summary: summary) { text throws(InputError) in
+    /// A switch: `default` (off unless said) unless the flag is given or a variable says otherwise.
+    /// A switch that defaults to on also takes `--no-NAME` (see `negatedFlag`).
+    public init(switch names: [String], environment: [String] = [], default defaultValue: Bool = false, summary: String) {
+        self.init(names, environment: environment, default: defaultValue,
+                  defaultNote: defaultValue ? "on" : nil, summary: summary) { text throws(InputError) in
             switch text.lowercased() {
-            case "1", "true", "yes", "on": return true
-            case "0", "false", "no", "off": return false
+            case "1", "true", "yes", "on", "enabled": return true
+            case "0", "false", "no", "off", "disabled": return false
             default: throw InputError("must be true or false, got '\(text)'")
             }
         }
     }
+
+    /// `--no-jinja` for `--jinja`: the spelling that turns a default-on switch off.
+    public var negatedFlag: String { "--no-" + flag.dropFirst(2) }
 
     /// A switch is on when given; otherwise the environment decides.
     public func resolve(_ given: Bool, in environment: [String: String]) throws(InputError) -> Bool {
