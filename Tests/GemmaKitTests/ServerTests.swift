@@ -172,7 +172,7 @@ struct ServerTests {
     }
 
     @Test func modelsListsTheServedModel() async throws {
-        try await TestServer.with(configure: { $0.alias = "gemma-small" }) { server in
+        try await TestServer.with(configure: { $0.aliases = ["gemma-small"] }) { server in
             for path in ["/v1/models", "/models"] {
                 let reply = try await server.get(path)
                 let data = try #require(reply.object["data"] as? [[String: Any]])

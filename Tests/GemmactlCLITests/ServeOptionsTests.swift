@@ -100,7 +100,7 @@ struct ServeOptionsTests {
     @Test func flagsBeatVariablesBeatDefaults() throws {
         let defaults = try resolve([:])
         #expect(defaults.engine.context.contextSize == 4096 && defaults.engine.context.sequences == 4)
-        #expect(defaults.port == 8000 && defaults.host == "127.0.0.1" && defaults.maxBodySize == 8 << 20)
+        #expect(defaults.port == 8000 && defaults.hosts == ["127.0.0.1"] && defaults.maxBodySize == 8 << 20)
         #expect(defaults.shutdownGrace == .seconds(30) && defaults.requestTimeout == nil)
         let fromVariables = try resolve(["LLAMA_ARG_CTX_SIZE": "8192", "GEMMA_PARALLEL": "2", "LLAMA_ARG_N_GPU_LAYERS": "0",
                                          "GEMMA_MAX_BODY_SIZE": "1Mi", "GEMMA_REQUEST_TIMEOUT": "2m", "GEMMA_SHUTDOWN_GRACE": "0s"])
