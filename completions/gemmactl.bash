@@ -186,9 +186,9 @@ _gemmactl() {
 
 _gemmactl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--no-auth --offline --log-prompts --deterministic --version -h --help)
+    non_repeating_flags=(--no-auth --offline --log-prompts --deterministic --jinja --no-jinja --slots --no-slots --metrics --props --verbose -v --log-verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --hf-repo --hf-file --alias --threads-batch --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --log-level)
+    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --hf-repo --hf-file --alias -a --tags --threads-batch --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --chat-template --chat-template-file --pooling --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -220,7 +220,10 @@ _gemmactl_serve() {
     '--hf-file')
         return
         ;;
-    '--alias')
+    '--alias'|'-a')
+        return
+        ;;
+    '--tags')
         return
         ;;
     '--threads-batch')
@@ -260,6 +263,15 @@ _gemmactl_serve() {
         return
         ;;
     '--slot-save-path')
+        return
+        ;;
+    '--chat-template')
+        return
+        ;;
+    '--chat-template-file')
+        return
+        ;;
+    '--pooling')
         return
         ;;
     '--log-level')
