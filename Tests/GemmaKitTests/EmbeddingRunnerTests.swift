@@ -36,8 +36,31 @@ import Testing
         #expect(cosine > 0.9999, "cosine similarity \(cosine)")
     }
 
-    /// llama.cpp's mean pooling over `tokens` in a single batch, L2-normalised.
-    static func meanPooledInOneDecode(model: LlamaModel, tokens: [Token]) -> [Float]? {
+    /// `--pooling cls` and `last` take the first and last token's state, as llama.cpp's own pooling does.
+    @Test(arguments: [EmbeddingPooling.cls, .last])
+    func poolingMatchesLlamaCpps(_ pooling: EmbeddingPooling) async throws {
+        let llamaPooling = pooling == .cls ? LLAMA_POOLING_TYPE_CLS : LLAMA_POOLING_TYPE_LAST
+        let model = TestModel.shared
+        let tokens = model.tokenize((1...12).map { "Line \($0) is about clusters." }.joined(separator: " "))
+        #expect(tokens.count > EmbeddingRunner.chunkSize, "the input must span several chunks")
+        let (vector, mean, reference) = try await WorkerThread(name: "embedding-test").runOnce {
+            func embed(_ runner: EmbeddingRunner) throws -> [Float] {
+                while true { if let vector = try runner.advance(tokens) { return vector } }
+            }
+            return (try embed(EmbeddingRunner(model: model, contextSize: 1024, threads: 2, pooling: pooling)),
+                    try embed(EmbeddingRunner(model: model, contextSize: 1024, threads: 2)),
+                    Self.meanPooledInOneDecode(model: model, tokens: tokens, pooling: llamaPooling))
+        }
+        let expected = try #require(reference)
+        func cosine(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+        // One state, not an average: chunked and one-batch kernels differ a little more than for mean.
+        #expect(cosine(vector, expected) > 0.999, "\(pooling): cosine similarity \(cosine(vector, expected))")
+        #expect(cosine(vector, mean) < 0.99, "\(pooling) pools differently from mean: cosine \(cosine(vector, mean))")
+    }
+
+    /// llama.cpp's pooling (mean unless said) over `tokens` in a single batch, L2-normalised.
+    static func meanPooledInOneDecode(model: LlamaModel, tokens: [Token],
+                                      pooling: llama_pooling_type = LLAMA_POOLING_TYPE_MEAN) -> [Float]? {
         var params = llama_context_default_params()
         params.n_ctx = UInt32(tokens.count)
         params.n_batch = UInt32(tokens.count)
@@ -46,7 +69,7 @@ import Testing
         params.n_threads = 2
         params.n_threads_batch = 2
         params.embeddings = true
-        params.pooling_type = LLAMA_POOLING_TYPE_MEAN
+        params.pooling_type = pooling
         guard let context = llama_init_from_model(model.pointer, params) else { return nil }
         defer { llama_free(context) }
         var batch = llama_batch_init(Int32(tokens.count), 0, 1)
