@@ -161,12 +161,21 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The tokens of a chat prompt: control tokens parsed in the template's pieces only, message
     /// content as plain text. `addSpecial` adds BOS where the model wants it.
+    ///
+    /// Tokenized piece by piece, text can split differently at the seams than llama-server's
+    /// tokenizing of the whole prompt (Qwen's `\n` before `<|im_end|>`, say), so the whole text's
+    /// tokens are used when they hold exactly the control tokens the pieces do: then no content
+    /// turned into a control token, alone or with the template text beside it.
     public func tokenize(_ prompt: ChatPrompt, addSpecial: Bool = true) -> [Token] {
         var tokens = addSpecial ? tokenize("", addSpecial: true) : []
         for piece in prompt.pieces {
             tokens += tokenize(piece.text, addSpecial: false, parseSpecial: !piece.isContent)
         }
-        return tokens
+        let whole = tokenize(prompt.text, addSpecial: addSpecial, parseSpecial: true)
+        guard whole != tokens else { return tokens }
+        let control = LLAMA_TOKEN_ATTR_CONTROL.rawValue | LLAMA_TOKEN_ATTR_UNKNOWN.rawValue
+        let controls = { (tokens: [Token]) in tokens.filter { llama_vocab_get_attr(self.vocab, $0).rawValue & control != 0 } }
+        return controls(whole) == controls(tokens) ? whole : tokens
     }
 
     /// The raw bytes of one token's text. A multi-byte character may span tokens, so these are
