@@ -75,6 +75,55 @@ struct ChatTemplateTests {
         #expect(tokens.filter { $0 == startOfTurn }.count == 2)
     }
 
+    /// A copy of the default model with `template` as its `tokenizer.chat_template`: the key goes
+    /// first, padded with a Jinja comment to the file's 32-byte alignment so that everything after
+    /// it, tensor data included, is copied unchanged.
+    static func modelWithTemplate(_ template: String, in directory: TemporaryDirectory) throws -> String {
+        let original = try Data(contentsOf: URL(fileURLWithPath: TestModel.path))
+        let header = 4 + 4 + 8 + 8
+        var entry = RawGGUFWriter()
+        func encode(_ text: String) -> RawGGUFWriter {
+            var writer = RawGGUFWriter()
+            writer.string("tokenizer.chat_template")
+            writer.u32(8)
+            writer.string(text)
+            return writer
+        }
+        var padded = template
+        entry = encode(padded + "{##}")
+        padded += "{#" + String(repeating: " ", count: (32 - entry.bytes.count % 32) % 32) + "#}"
+        entry = encode(padded)
+        #expect(entry.bytes.count % 32 == 0)
+        var bytes = [UInt8](original.prefix(header))
+        let count = original.subdata(in: 16..<24).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        withUnsafeBytes(of: (count + 1).littleEndian) { bytes.replaceSubrange(16..<24, with: $0) }
+        let url = directory.file("with-template.gguf")
+        try (Data(bytes) + Data(entry.bytes) + original.dropFirst(header)).write(to: url)
+        return url.path
+    }
+
+    @Test func theGGUFsOwnTemplateRendersThroughJinja() async throws {
+        let directory = TemporaryDirectory()
+        let template = try String(contentsOfFile: LlamaTemplates.path("Qwen-Qwen2.5-7B-Instruct"), encoding: .utf8)
+        let path = try Self.modelWithTemplate(template, in: directory)
+        let model = try LlamaModel(path: path)
+        #expect(model.chatTemplate?.hasPrefix(template) == true)
+        let formatter = try ChatFormatter(model: model)
+        #expect(formatter.kind == "jinja")
+        #expect(try formatter.format(Self.chat) == Self.expected[2].prompt)
+        // Without Jinja, llama.cpp recognises ChatML in the text.
+        #expect(try ChatFormatter(model: model, options: ChatTemplateOptions(jinja: false)).kind == "built-in")
+        try await TestServer.with(slots: 1, configure: { $0.modelPath = path }) { server in
+            let props = try await server.get("/props").object
+            #expect((props["chat_template"] as? String)?.hasPrefix(template) == true)
+            #expect((props["chat_template_caps"] as? [String: Any])?["supports_system_role"] as? Bool == true)
+            let applied = try await server.post("/apply-template", ["messages": Self.chatJSON])
+            #expect(applied.object["prompt"] as? String == Self.expected[2].prompt)
+            let counted = try await server.post("/chat/completions/input_tokens", ["messages": Self.chatJSON])
+            #expect(counted.object["input_tokens"] as? Int == 84, "llama-server counts 84")
+        }
+    }
+
     @Test func theDefaultModelKeepsGemmaTurnsWhateverTheJinjaSetting() throws {
         for jinja in [true, false] {
             let formatter = try ChatFormatter(model: TestModel.shared, options: ChatTemplateOptions(jinja: jinja))
