@@ -30,7 +30,7 @@ struct ServeOptions: ParsableArguments {
     @Flag(inverting: ServeSettings.jinja) var jinja: Bool?
     @Option(ServeSettings.chatTemplate) var chatTemplate: String?
     @Option(ServeSettings.chatTemplateFile) var chatTemplateFile: String?
-    @Option(ServeSettings.pooling) var pooling: String?
+    @Option(ServeSettings.pooling) var pooling: EmbeddingPooling?
     @Flag(inverting: ServeSettings.slots) var slots: Bool?
     @Flag(ServeSettings.metrics) var metrics: Bool
     @Flag(ServeSettings.props) var props: Bool
@@ -81,7 +81,7 @@ struct ServeOptions: ParsableArguments {
             maxQueue: try S.maxQueue.resolve(maxQueue, in: environment)!,
             promptCache: promptCache,
             slotSavePath: try S.slotSavePath.resolve(slotSavePath, in: environment))
-        configuration.engine.embeddingPooling = try EmbeddingPooling.parse(try S.pooling.resolve(pooling, in: environment)!)
+        configuration.engine.embeddingPooling = try S.pooling.resolve(pooling, in: environment)!
         configuration.gpuLayers = compute.gpuLayers
         // Repacked weights take another kernel path for several rows than for one.
         configuration.repackWeights = !deterministic

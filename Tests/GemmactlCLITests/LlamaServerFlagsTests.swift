@@ -13,11 +13,12 @@ struct LlamaServerFlagsTests {
         try ServeOptions.parse(["-m", Self.model] + arguments).resolve(environment: environment)
     }
 
+    /// `arguments` and `environment` are refused, when parsed or resolved, with an error naming `words`.
     private func refuses(_ arguments: [String], _ environment: [String: String] = [:], naming words: [String]) {
         #expect {
             _ = try resolve(arguments, environment)
         } throws: { error in
-            let text = "\(error)"
+            let text = "\(error) " + ServeOptions.message(for: error)
             return words.allSatisfy { text.contains($0) }
         }
     }
@@ -71,9 +72,10 @@ struct LlamaServerFlagsTests {
         #expect(try resolve([]).engine.embeddingPooling == .mean)
         #expect(try resolve(["--pooling", "cls"]).engine.embeddingPooling == .cls)
         #expect(try resolve([], ["LLAMA_ARG_POOLING": "last"]).engine.embeddingPooling == .last)
-        refuses(["--pooling", "none"], naming: ["--pooling none", "not supported", "mean"])
-        refuses(["--pooling", "rank"], naming: ["--pooling rank", "not supported"])
+        refuses(["--pooling", "none"], naming: ["--pooling", "'none' is not supported", "mean, cls, last"])
+        refuses(["--pooling", "rank"], naming: ["--pooling", "'rank' is not supported"])
         refuses(["--pooling", "max"], naming: ["--pooling", "'max'"])
+        refuses([], ["LLAMA_ARG_POOLING": "none"], naming: ["LLAMA_ARG_POOLING", "--pooling", "'none' is not supported"])
     }
 
     @Test func endpointSwitches() throws {

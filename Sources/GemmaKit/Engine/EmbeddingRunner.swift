@@ -108,14 +108,14 @@ public enum EmbeddingPooling: String, Sendable, CaseIterable {
         }
     }
 
-    /// `--pooling`'s value, checked: llama-server's other values are refused by name.
+    /// `--pooling`'s value, checked (a `Setting` parser: the message starts with "must be");
+    /// llama-server's other values are refused by name.
     public static func parse(_ text: String) throws(InputError) -> EmbeddingPooling {
         if let pooling = EmbeddingPooling(rawValue: text) { return pooling }
         let choices = allCases.map(\.rawValue).joined(separator: ", ")
         if text == "none" || text == "rank" {
-            throw InputError("--pooling \(text) is not supported: gemmactl's embeddings endpoints return one pooled vector per input",
-                             recovery: "use one of \(choices)")
+            throw InputError("must be one of \(choices): '\(text)' is not supported, the embeddings endpoints return one pooled vector per input")
         }
-        throw InputError("--pooling must be one of \(choices), got '\(text)'")
+        throw InputError("must be one of \(choices), got '\(text)'")
     }
 }

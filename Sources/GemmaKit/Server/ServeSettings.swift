@@ -76,8 +76,9 @@ public enum ServeSettings {
         summary: "A llama.cpp built-in template by name (gemma, chatml, llama3, …), with or without Jinja; a template of your own goes in --chat-template-file.")
     public static let chatTemplateFile = Setting<String>(["--chat-template-file"], environment: ["GEMMA_CHAT_TEMPLATE_FILE", "LLAMA_ARG_CHAT_TEMPLATE_FILE"],
         summary: "A Jinja chat template file to use instead of the GGUF's, checked at start.")
-    public static let pooling = Setting<String>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
-        default: "mean", summary: "Embedding pooling: mean, cls or last (none and rank are not supported).")
+    public static let pooling = Setting<EmbeddingPooling>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
+        default: .mean, summary: "Embedding pooling: mean, cls (the first token's state) or last (none and rank are not supported).",
+        parse: EmbeddingPooling.parse)
     public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"], default: true,
         summary: "Serve GET /slots (--no-slots: 501, as llama-server).")
     public static let metrics = Setting<Bool>(switch: ["--metrics"], environment: ["LLAMA_ARG_ENDPOINT_METRICS"],

@@ -74,7 +74,7 @@ extension Setting where Value == String {
 
 extension Setting where Value == Bool {
     /// A switch: `default` (off unless said) unless the flag is given or a variable says otherwise.
-    /// A switch that defaults to on also takes `--no-NAME` (see `negatedFlag`).
+    /// A switch that defaults to on also takes `--no-NAME` (`Flag(inverting:)`).
     public init(switch names: [String], environment: [String] = [], default defaultValue: Bool = false, summary: String) {
         self.init(names, environment: environment, default: defaultValue,
                   defaultNote: defaultValue ? "on" : nil, summary: summary) { text throws(InputError) in
@@ -85,9 +85,6 @@ extension Setting where Value == Bool {
             }
         }
     }
-
-    /// `--no-jinja` for `--jinja`: the spelling that turns a default-on switch off.
-    public var negatedFlag: String { "--no-" + flag.dropFirst(2) }
 
     /// A switch is on when given; otherwise the environment decides.
     public func resolve(_ given: Bool, in environment: [String: String]) throws(InputError) -> Bool {
