@@ -433,6 +433,50 @@ def main():
                 raise AssertionError(f"{sorted(fields)} did not raise openai.BadRequestError")
         return "400s name tool_choice.function.name, tools[0].function.name, response_format"
 
+    def chat_n_choices_extra_body():
+        response = client.chat.completions.create(
+            model=state.get("model", "default"), messages=messages, max_tokens=4, n=2,
+            extra_body={"grammar": 'root ::= "yes" | "no"', "n_probs": 1, "cache_prompt": False})
+        expect([choice.index for choice in response.choices] == [0, 1], f"choices {response.choices!r}")
+        for choice in response.choices:
+            expect(choice.message.content in ("yes", "no"), f"grammar not followed: {choice.message.content!r}")
+        expect(response.system_fingerprint, "no system_fingerprint")
+        timings = (response.model_extra or {}).get("timings") or {}
+        expect(timings.get("predicted_n", 0) >= 1, f"no llama-server timings: {response.model_extra!r}")
+        return f"{[choice.message.content for choice in response.choices]}, fingerprint {response.system_fingerprint}"
+
+    def chat_stream_extra_body():
+        stream = client.chat.completions.create(
+            model=state.get("model", "default"), messages=messages, max_tokens=3, stream=True,
+            extra_body={"timings_per_token": True, "return_progress": True, "ignore_eos": True})
+        progress, timed, content = 0, 0, 0
+        for chunk in stream:
+            extra = chunk.model_extra or {}
+            progress += "prompt_progress" in extra
+            if chunk.choices and chunk.choices[0].delta.content:
+                content += 1
+                timed += "timings" in extra
+        expect(progress >= 1, "no prompt_progress chunk")
+        expect(content >= 1 and timed == content, f"{timed} of {content} content chunks carry timings")
+        return f"{progress} progress chunks, {content} content chunks with timings"
+
+    def completions_logit_bias_extra_body():
+        banned = client.completions.create(
+            model=state.get("model", "default"), prompt="The capital of France is", max_tokens=1, temperature=0,
+            logit_bias={"506": -100})
+        expect(banned.choices[0].text != " the", f"logit_bias ignored: {banned.choices[0].text!r}")
+        return f"first token {banned.choices[0].text!r} with ' the' banned"
+
+    def grammar_invalid_extra_body():
+        try:
+            client.chat.completions.create(model=state.get("model", "default"), messages=messages, max_tokens=2,
+                                           extra_body={"grammar": "root ::= nope"})
+        except openai.BadRequestError as error:
+            expect(error.status_code == 400, f"status {error.status_code}")
+            expect("grammar" in str(error), f"the error does not name the field: {error}")
+            return "400 naming grammar"
+        raise AssertionError("an invalid grammar did not raise openai.BadRequestError")
+
     checks.run("models.list", models_list)
     checks.run("chat.completions.create", chat_non_stream)
     checks.run("chat.completions.create stream", chat_stream)
@@ -449,11 +493,16 @@ def main():
     checks.run("chat.completions.create tools stream: tool_calls deltas validate", chat_tools_stream)
     checks.run("chat.completions.create with the call and a role=tool result in the history", chat_tools_history)
     checks.run("chat.completions.create tools, tool_choice=none: plain content", chat_tools_none)
+    checks.run("chat.completions.create n=2, extra_body grammar/n_probs/cache_prompt: timings, system_fingerprint",
+               chat_n_choices_extra_body)
+    checks.run("chat.completions.create stream, extra_body timings_per_token/return_progress/ignore_eos", chat_stream_extra_body)
+    checks.run("completions.create logit_bias bans a token", completions_logit_bias_extra_body)
     if args.server == "gemmactl":  # llama-server answers empty messages with 200
         checks.run("empty messages raise BadRequestError", empty_messages)
         checks.run("an abandoned request frees its slot within 1 s", abandoned_request_frees_its_slot)
         checks.run("an unusable json_schema raises BadRequestError naming the field", chat_json_schema_invalid)
         checks.run("tools that cannot be honoured raise BadRequestError naming the field", chat_tools_invalid)
+        checks.run("an invalid grammar raises BadRequestError naming the field", grammar_invalid_extra_body)
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)

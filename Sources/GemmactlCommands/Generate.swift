@@ -65,7 +65,7 @@ extension Gemmactl {
                                             sampling: sampling, maxTokens: maxTokens, stop: stop)
             let output = FileHandle.standardOutput
             for try await event in try engine.generate(request) {
-                if case .text(let piece, _) = event { output.write(Data(piece.utf8)) }
+                if case .text(let piece, _, _) = event { output.write(Data(piece.utf8)) }
             }
             output.write(Data("\n".utf8))
         }

@@ -370,6 +370,7 @@ extension GenerationEvent {
     var kind: String {
         switch self {
         case .started: "started"
+        case .promptProgress: "progress"
         case .text: "text"
         case .finished: "finished"
         }
@@ -385,9 +386,9 @@ struct GenerationFeedTests {
         var kinds: [String] = [], text = ""
         for await item in feed.items {
             switch item {
-            case .event(let event):
+            case .event(let event, _):
                 kinds.append(event.kind)
-                if case .text(let piece, _) = event { text += piece }
+                if case .text(let piece, _, _) = event { text += piece }
             case .failed: kinds.append("failed")
             case .end: kinds.append("end")
             case .tick: break
@@ -399,8 +400,8 @@ struct GenerationFeedTests {
     @Test func anAnswerSentWholeWakesItsHandlerOncePerEventKindWithTheSameText() async throws {
         try await TestModel.engine().use { engine in
             let request = GenerationRequest(prompt: model.tokenize("The three primary colors are"), sampling: .greedy, maxTokens: 24)
-            let streamed = await drain(try GenerationFeed(request, engine: engine, streamed: true))
-            let whole = await drain(try GenerationFeed(request, engine: engine, streamed: false))
+            let streamed = await drain(try GenerationFeed([request], engine: engine, streamed: true))
+            let whole = await drain(try GenerationFeed([request], engine: engine, streamed: false))
             #expect(streamed.kinds.filter { $0 == "text" }.count > 5)
             #expect(whole.kinds == ["started", "text", "finished", "end"])
             #expect(whole.text == streamed.text)

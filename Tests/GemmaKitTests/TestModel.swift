@@ -34,8 +34,8 @@ extension InferenceEngine {
         var completion = Completion()
         for try await event in try generate(request) {
             switch event {
-            case .started: break
-            case .text(let text, let logprobs):
+            case .started, .promptProgress: break
+            case .text(let text, let logprobs, _):
                 completion.text += text
                 completion.logprobs += logprobs
             case .finished(let stats): completion.stats = stats

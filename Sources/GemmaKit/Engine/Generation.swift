@@ -6,13 +6,25 @@ public enum FinishReason: String, Sendable, Codable {
     case length
 }
 
+/// How a generation stopped, in llama-server's words (`stop_type`).
+public enum StopType: String, Sendable {
+    /// An end-of-generation token.
+    case eos
+    /// A stop string (`stoppingWord` in the stats says which).
+    case word
+    /// The token limit, or the slot's context is full.
+    case limit
+}
+
 /// The log-probability of one generated token and its most likely alternatives.
 public struct TokenLogprob: Sendable, Equatable {
     public struct Alternative: Sendable, Equatable {
+        public let id: Token
         public let token: String
         public let bytes: [UInt8]
         public let logprob: Double
     }
+    public let id: Token
     public let token: String
     public let bytes: [UInt8]
     public let logprob: Double
@@ -29,14 +41,26 @@ public struct GenerationRequest: Sendable {
     public var stop: [String]
     /// Alternatives per token to report; nil: no log-probabilities.
     public var logprobs: Int?
+    /// The slot to run on (llama-server's `id_slot`); nil: the one whose cache fits best. A
+    /// pinned request waits for its slot even while others are free.
+    public var slot: Int?
+    /// false: evaluate the whole prompt, reusing nothing the slot or the prompt cache holds
+    /// (llama-server's `cache_prompt`).
+    public var cachePrompt: Bool
+    /// Report `promptProgress` events while the prompt is evaluated (llama-server's `return_progress`).
+    public var reportsProgress: Bool
 
     public init(prompt: [Token], sampling: SamplingParameters = SamplingParameters(), maxTokens: Int? = nil,
-                stop: [String] = [], logprobs: Int? = nil) {
+                stop: [String] = [], logprobs: Int? = nil, slot: Int? = nil, cachePrompt: Bool = true,
+                reportsProgress: Bool = false) {
         self.prompt = prompt
         self.sampling = sampling
         self.maxTokens = maxTokens
         self.stop = stop
         self.logprobs = logprobs
+        self.slot = slot
+        self.cachePrompt = cachePrompt
+        self.reportsProgress = reportsProgress
     }
 }
 
@@ -54,14 +78,34 @@ public struct GenerationStats: Sendable, Equatable {
     /// From the first token to the end.
     public var generationDuration: Duration
     public var slot: Int
+    /// `finishReason` in llama-server's finer words.
+    public var stopType: StopType = .limit
+    /// The stop string that ended the generation ("" unless `stopType` is `word`).
+    public var stoppingWord = ""
+    /// Tokens in the slot's KV cache when it ended (llama-server's `tokens_cached`).
+    public var contextTokens = 0
 }
 
-/// What a running generation reports, in order: `started`, any number of `text`, `finished`.
+/// How far a prompt's evaluation has come (llama-server's `prompt_progress`).
+public struct PromptProgress: Sendable, Equatable {
+    /// Prompt tokens in all.
+    public var total: Int
+    /// Tokens reused from a cache, not evaluated.
+    public var cached: Int
+    /// Tokens in the slot's cache so far, reused ones included.
+    public var processed: Int
+    /// Since the slot took the request.
+    public var elapsed: Duration
+}
+
+/// What a running generation reports, in order: `started`, `promptProgress` while the prompt is
+/// read (only when asked), any number of `text`, `finished`.
 public enum GenerationEvent: Sendable {
     case started(slot: Int, promptTokens: Int, cachedTokens: Int)
-    /// New text (never a partial UTF-8 character nor part of a stop string) and, if asked, the
-    /// log-probabilities of the tokens it came from.
-    case text(String, logprobs: [TokenLogprob])
+    case promptProgress(PromptProgress)
+    /// New text (never a partial UTF-8 character nor part of a stop string), the ids of the
+    /// tokens it came from and, if asked, their log-probabilities.
+    case text(String, logprobs: [TokenLogprob], tokens: [Token])
     case finished(GenerationStats)
 }
 

@@ -141,6 +141,17 @@ public final class InferenceEngine: @unchecked Sendable {
         if let maxTokens = request.maxTokens, maxTokens < 0 {
             throw EngineError(.invalidParameter, "max_tokens must be 0 or more, got \(maxTokens)")
         }
+        let vocabulary = Token(model.vocabularySize)
+        if let bad = request.prompt.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw EngineError(.invalidParameter, "prompt token \(bad) is not in the model's vocabulary (0..<\(vocabulary))")
+        }
+        if let bad = request.sampling.logitBias.first(where: { $0.token < 0 || $0.token >= vocabulary }) {
+            throw EngineError(.invalidParameter, "logit_bias token \(bad.token) is not in the model's vocabulary (0..<\(vocabulary))")
+        }
+        if let slot = request.slot, !(0..<slotCount).contains(slot) {
+            throw EngineError(.invalidParameter, "id_slot must be between 0 and \(slotCount - 1) (or -1 for any), got \(slot)")
+        }
+        if let grammar = request.sampling.grammar { try SamplerChain.checkGrammar(grammar, model: model) }
         let limit = slotContextSize
         guard request.prompt.count < limit else {
             throw EngineError(.promptTooLong,
@@ -271,6 +282,27 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// Called with `condition` held: the queued jobs that can start now, removed from the queue.
+    /// Jobs pinned to a slot (`id_slot`) claim their slot first when it is free (else they wait
+    /// for it); the others, in queue order, take what is left. Pinned jobs come first in the
+    /// result, so the scheduler hands them their slot before the others pick theirs.
+    private func takeAssignable(freeSlots: Set<Int>) -> [Job] {
+        guard !freeSlots.isEmpty, !queue.isEmpty else { return [] }
+        var free = freeSlots
+        var taken: [Job] = []
+        for job in queue {
+            guard let slot = job.request.slot, free.contains(slot) else { continue }
+            free.remove(slot)
+            taken.append(job)
+        }
+        for job in queue where job.request.slot == nil && taken.count < freeSlots.count {
+            taken.append(job)
+        }
+        let ids = Set(taken.map(\.id))
+        queue.removeAll { ids.contains($0.id) }
+        return taken
+    }
+
     private func run(ready: CheckedContinuation<Void, any Error>) {
         serve(ready: ready)
         markStopped()
@@ -315,11 +347,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 if !scheduler.hasWork { gatherArrivals(freeSlots: scheduler.freeSlotCount) }
                 if stopping { return false }
-                let free = scheduler.freeSlotCount
-                if free > 0, !queue.isEmpty {
-                    incoming = Array(queue.prefix(free))
-                    queue.removeFirst(incoming.count)
-                }
+                incoming = takeAssignable(freeSlots: scheduler.freeSlotIDs)
                 cancels = cancelled
                 cancelled = []
                 if embedding == nil, !embeddingQueue.isEmpty { embedding = (embeddingQueue.removeFirst(), []) }

@@ -22,10 +22,25 @@ public struct SamplingParameters: Sendable, Equatable {
     public var seed: UInt32?
     /// A GBNF grammar the output must match (root rule `root`).
     public var grammar: String?
+    /// Added to a token's logit before sampling; -infinity bans it.
+    public var logitBias: [LogitBias] = []
+    /// Never end at an end-of-generation token (they are banned): stop at the token limit only.
+    public var ignoreEOS = false
+
+    /// One `logit_bias` entry.
+    public struct LogitBias: Sendable, Equatable {
+        public var token: Token
+        public var bias: Float
+        public init(token: Token, bias: Float) {
+            self.token = token
+            self.bias = bias
+        }
+    }
 
     public init(temperature: Double = 0.8, topK: Int = 40, topP: Double = 0.95, minP: Double = 0.05,
                 repeatPenalty: Double = 1.0, presencePenalty: Double = 0, frequencyPenalty: Double = 0,
-                penaltyLastN: Int = 64, seed: UInt32? = nil, grammar: String? = nil) {
+                penaltyLastN: Int = 64, seed: UInt32? = nil, grammar: String? = nil,
+                logitBias: [LogitBias] = [], ignoreEOS: Bool = false) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -36,6 +51,8 @@ public struct SamplingParameters: Sendable, Equatable {
         self.penaltyLastN = penaltyLastN
         self.seed = seed
         self.grammar = grammar
+        self.logitBias = logitBias
+        self.ignoreEOS = ignoreEOS
     }
 
     /// These parameters with every field a request set replacing the default; nil keeps it.
@@ -96,7 +113,14 @@ final class SamplerChain {
     init(_ parameters: SamplingParameters, model: LlamaModel) throws(EngineError) {
         vocabularySize = model.vocabularySize
         let penalised = parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
-        isPlainArgmax = parameters.temperature <= 0 && !penalised
+        var biases = parameters.logitBias.map { llama_logit_bias(token: $0.token, bias: $0.bias) }
+        if parameters.ignoreEOS {
+            // As llama-server: every end-of-generation token gets -infinity.
+            for token in 0..<Token(model.vocabularySize) where model.isEndOfGeneration(token) {
+                biases.append(llama_logit_bias(token: token, bias: -.infinity))
+            }
+        }
+        isPlainArgmax = parameters.temperature <= 0 && !penalised && biases.isEmpty
         if let grammar = parameters.grammar {
             LlamaBackend.clearLastError()
             guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
@@ -111,6 +135,9 @@ final class SamplerChain {
         pointer = llama_sampler_chain_init(chainParams)
         func add(_ sampler: UnsafeMutablePointer<llama_sampler>?) { if let sampler { llama_sampler_chain_add(pointer, sampler) } }
 
+        if !biases.isEmpty {
+            add(llama_sampler_init_logit_bias(Int32(clamping: vocabularySize), Int32(clamping: biases.count), biases))
+        }
         let lastN = parameters.penaltyLastN == -1 ? model.contextTrainSize : parameters.penaltyLastN
         if penalised {
             add(llama_sampler_init_penalties(Int32(clamping: model.vocabularySize), Int32(clamping: lastN), Float(parameters.repeatPenalty),
@@ -125,6 +152,17 @@ final class SamplerChain {
             add(llama_sampler_init_temp(Float(parameters.temperature)))
             add(llama_sampler_init_dist(parameters.seed ?? UInt32.random(in: 0...UInt32.max - 1)))
         }
+    }
+
+    /// Throws when llama.cpp cannot parse `grammar` (GBNF, root rule `root`) for `model`, so a
+    /// request with a bad grammar is refused before it is queued. Parsing is read-only on the
+    /// vocabulary, so any thread may call this.
+    static func checkGrammar(_ grammar: String, model: LlamaModel) throws(EngineError) {
+        LlamaBackend.clearLastError()
+        guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
+            throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
+        }
+        llama_sampler_free(sampler)
     }
 
     deinit {

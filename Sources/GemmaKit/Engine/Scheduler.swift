@@ -40,6 +40,7 @@ final class Scheduler {
 
     var hasWork: Bool { slots.contains { $0.job != nil } }
     var freeSlotCount: Int { slots.filter { $0.job == nil }.count }
+    var freeSlotIDs: Set<Int> { Set(slots.filter { $0.job == nil }.map(\.id)) }
 
     func snapshots() -> [SlotSnapshot] {
         slots.map { slot in
@@ -54,17 +55,28 @@ final class Scheduler {
 
     // MARK: Assigning
 
-    /// Puts `job` on the idle slot that has the longest cached prefix of its prompt (else the one
-    /// used longest ago) and drops the rest of that slot's cache.
+    /// Puts `job` on its pinned slot, else on the idle slot that has the longest cached prefix of
+    /// its prompt (else the one used longest ago), and drops the rest of that slot's cache
+    /// (all of it when the request asks not to reuse it).
     func assign(_ job: InferenceEngine.Job) {
         let prompt = job.request.prompt
         let idle = slots.filter { $0.job == nil }
         guard !idle.isEmpty else { return }
-        let scored = idle.map { ($0, Self.commonPrefixLength($0.cached, prompt)) }
-        let best = scored.max { a, b in a.1 != b.1 ? a.1 < b.1 : a.0.lastUsed > b.0.lastUsed }!
-        let slot = best.1 > 0 ? best.0 : idle.min { $0.lastUsed < $1.lastUsed }!
-        var reusable = best.0 === slot ? best.1 : 0
-        if let promptCache, let match = promptCache.longestMatch(for: prompt), match.length > reusable {
+        let slot: Slot
+        var reusable: Int
+        if let pinned = job.request.slot {
+            // The engine only hands over a pinned job once its slot is free.
+            guard let free = idle.first(where: { $0.id == pinned }) else { return }
+            slot = free
+            reusable = Self.commonPrefixLength(slot.cached, prompt)
+        } else {
+            let scored = idle.map { ($0, Self.commonPrefixLength($0.cached, prompt)) }
+            let best = scored.max { a, b in a.1 != b.1 ? a.1 < b.1 : a.0.lastUsed > b.0.lastUsed }!
+            slot = best.1 > 0 ? best.0 : idle.min { $0.lastUsed < $1.lastUsed }!
+            reusable = best.0 === slot ? best.1 : 0
+        }
+        if !job.request.cachePrompt { reusable = 0 }
+        if job.request.cachePrompt, let promptCache, let match = promptCache.longestMatch(for: prompt), match.length > reusable {
             keepInPromptCache(slot)
             if context.restoreState(promptCache.use(match.index).state, into: slot.sequence) {
                 slot.cached = promptCache.entries[match.index].tokens
@@ -96,7 +108,8 @@ final class Scheduler {
         useCounter += 1
         slot.begin(job, sampler: sampler, reused: keep, use: useCounter)
         job.sink.receive(.started(slot: slot.id, promptTokens: prompt.count, cachedTokens: keep))
-        if job.request.maxTokens == 0 { finish(slot, .length) }
+        if job.request.reportsProgress { reportProgress(slot) }
+        if job.request.maxTokens == 0 { finish(slot, .limit) }
     }
 
     /// How many prompt tokens each reading slot gets this step: `budget` goes to the shortest
@@ -235,6 +248,7 @@ final class Scheduler {
             slot.promptIndex += take
             participants.append(slot)
         }
+        let progressing = reading.filter { $0.job?.request.reportsProgress == true }
         guard batch.count > 0 else { return }
         do {
             try context.decode(batch)
@@ -250,6 +264,7 @@ final class Scheduler {
         totals.busySlots += participants.count
         totals.tokens += batch.count
         onDecode(totals)
+        for slot in progressing where slot.job != nil { reportProgress(slot) }
         for slot in participants where slot.job != nil && slot.outputRow >= 0 {
             let row = slot.outputRow
             slot.outputRow = -1
@@ -259,13 +274,22 @@ final class Scheduler {
         }
     }
 
+    /// Tells the slot's client how far its prompt has come.
+    private func reportProgress(_ slot: Slot) {
+        guard let job = slot.job else { return }
+        job.sink.receive(.promptProgress(PromptProgress(
+            total: job.request.prompt.count, cached: slot.reusedTokens, processed: slot.cached.count,
+            elapsed: slot.startedAt.map { .now - $0 } ?? .zero)))
+    }
+
     private func accept(_ token: Token, row: Int32, in slot: Slot) {
         guard let job = slot.job else { return }
         if model.isEndOfGeneration(token) {
-            finish(slot, .stop)
+            finish(slot, .eos)
             return
         }
         slot.generated += 1
+        slot.pendingTokens.append(token)
         let bytes = model.pieceBytes(token)
         if let top = job.request.logprobs {
             slot.pendingLogprobs.append(logprob(of: token, bytes: bytes, row: row, top: top))
@@ -273,45 +297,51 @@ final class Scheduler {
         let text = slot.decoder.append(bytes)
         switch slot.stopper.feed(text) {
         case .text(let visible):
-            if !visible.isEmpty || (!slot.pendingLogprobs.isEmpty && slot.decoder.isEmpty) {
-                job.sink.receive(.text(visible, logprobs: slot.takeLogprobs()))
+            if !visible.isEmpty || (!slot.pendingTokens.isEmpty && slot.decoder.isEmpty) {
+                let (logprobs, tokens) = slot.takePending()
+                job.sink.receive(.text(visible, logprobs: logprobs, tokens: tokens))
             }
         case .stopped(let visible):
-            if !visible.isEmpty { job.sink.receive(.text(visible, logprobs: slot.takeLogprobs())) }
-            finish(slot, .stop, flush: false)
+            if !visible.isEmpty {
+                let (logprobs, tokens) = slot.takePending()
+                job.sink.receive(.text(visible, logprobs: logprobs, tokens: tokens))
+            }
+            finish(slot, .word, flush: false)
             return
         }
         if let maxTokens = job.request.maxTokens, slot.generated >= maxTokens {
-            finish(slot, .length)
+            finish(slot, .limit)
         } else if slot.cached.count + 1 >= context.sequenceContextSize {
             // No room to feed this token back: the context is full.
-            finish(slot, .length)
+            finish(slot, .limit)
         } else {
             slot.pendingToken = token
         }
     }
 
-    private func finish(_ slot: Slot, _ reason: FinishReason, flush: Bool = true) {
+    private func finish(_ slot: Slot, _ stopType: StopType, flush: Bool = true) {
         guard let job = slot.job else { return }
-        var reason = reason
+        var stopType = stopType
         if flush {
             let tail = slot.decoder.finish()
             var text: String
             switch slot.stopper.feed(tail) {
             case .text(let visible): text = visible + slot.stopper.flush()
-            case .stopped(let visible): text = visible; reason = .stop
+            case .stopped(let visible): text = visible; stopType = .word
             }
-            if !text.isEmpty || !slot.pendingLogprobs.isEmpty {
-                job.sink.receive(.text(text, logprobs: slot.takeLogprobs()))
+            if !text.isEmpty || !slot.pendingTokens.isEmpty {
+                let (logprobs, tokens) = slot.takePending()
+                job.sink.receive(.text(text, logprobs: logprobs, tokens: tokens))
             }
         }
         let now = ContinuousClock.now
         let started = slot.startedAt ?? now
         let first = slot.firstTokenAt ?? now
         let stats = GenerationStats(
-            finishReason: reason, promptTokens: job.request.prompt.count, cachedTokens: slot.reusedTokens,
-            completionTokens: slot.generated, queueDuration: started - job.enqueued,
-            promptDuration: first - started, generationDuration: now - first, slot: slot.id)
+            finishReason: stopType == .limit ? .length : .stop, promptTokens: job.request.prompt.count,
+            cachedTokens: slot.reusedTokens, completionTokens: slot.generated, queueDuration: started - job.enqueued,
+            promptDuration: first - started, generationDuration: now - first, slot: slot.id, stopType: stopType,
+            stoppingWord: stopType == .word ? slot.stopper.matched ?? "" : "", contextTokens: slot.cached.count)
         // Free the slot, and say so to /slots, before the client hears it is done: a client that asks
         // /slots after its answer must find the slot idle.
         release(slot, dropCache: false)
@@ -323,7 +353,7 @@ final class Scheduler {
     private func logprob(of token: Token, bytes: [UInt8], row: Int32, top: Int) -> TokenLogprob {
         let vocabulary = model.vocabularySize
         guard let logits = context.logits(at: row) else {
-            return TokenLogprob(token: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: 0, top: [])
+            return TokenLogprob(id: token, token: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: 0, top: [])
         }
         let maxLogit = logits[SamplerChain.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabulary))]
         var sum: Double = 0
@@ -342,10 +372,10 @@ final class Scheduler {
         }
         let alternatives = best.map { candidate in
             let candidateBytes = model.pieceBytes(candidate.0)
-            return TokenLogprob.Alternative(token: String(decoding: candidateBytes, as: UTF8.self), bytes: candidateBytes,
+            return TokenLogprob.Alternative(id: candidate.0, token: String(decoding: candidateBytes, as: UTF8.self), bytes: candidateBytes,
                                             logprob: Double(candidate.1) - logSum)
         }
-        return TokenLogprob(token: String(decoding: bytes, as: UTF8.self), bytes: bytes,
+        return TokenLogprob(id: token, token: String(decoding: bytes, as: UTF8.self), bytes: bytes,
                             logprob: Double(logits[Int(token)]) - logSum, top: alternatives)
     }
 }
@@ -371,6 +401,8 @@ final class Slot {
     var decoder = UTF8StreamDecoder()
     var stopper = StopStringMatcher([])
     var pendingLogprobs: [TokenLogprob] = []
+    /// Tokens generated since the last text event.
+    var pendingTokens: [Token] = []
 
     init(id: Int) { self.id = id }
 
@@ -390,6 +422,7 @@ final class Slot {
         decoder = UTF8StreamDecoder()
         stopper = StopStringMatcher(job.request.stop)
         pendingLogprobs = []
+        pendingTokens = []
     }
 
     func end() {
@@ -401,8 +434,12 @@ final class Slot {
         outputRow = -1
     }
 
-    func takeLogprobs() -> [TokenLogprob] {
-        defer { pendingLogprobs = [] }
-        return pendingLogprobs
+    /// The log-probabilities and ids of the tokens since the last text event.
+    func takePending() -> ([TokenLogprob], [Token]) {
+        defer {
+            pendingLogprobs = []
+            pendingTokens = []
+        }
+        return (pendingLogprobs, pendingTokens)
     }
 }

@@ -50,6 +50,8 @@ struct UTF8StreamDecoder {
 struct StopStringMatcher {
     let stops: [String]
     private var held = ""
+    /// The stop string found, once `feed` has returned `stopped`.
+    private(set) var matched: String?
 
     init(_ stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
 
@@ -67,6 +69,7 @@ struct StopStringMatcher {
         for stop in stops {
             if let range = held.range(of: stop), earliest.map({ range.lowerBound < $0 }) ?? true {
                 earliest = range.lowerBound
+                matched = stop
             }
         }
         if let earliest {

@@ -13,6 +13,8 @@ public struct APIError: HTTPResponseError, ActionableError {
     public var recovery: String? { nil }
     var headers: HTTPFields = [:]
     var ollamaShape = false
+    /// More members of the error object (llama-server's `n_prompt_tokens` and `n_ctx`).
+    var details: [String: Int] = [:]
 
     public init(_ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil) {
         self.status = status
@@ -47,6 +49,16 @@ public struct APIError: HTTPResponseError, ActionableError {
 
     static let loading = APIError(.serviceUnavailable, "Loading model", type: "unavailable_error")
 
+    /// A prompt a slot cannot hold, in llama-server's shape: type `exceed_context_size_error`
+    /// with the prompt's tokens and the slot's context.
+    static func exceedsContext(promptTokens: Int, contextSize: Int) -> APIError {
+        var error = APIError(.badRequest, "request (\(promptTokens) tokens) exceeds the available context size (\(contextSize) tokens); "
+            + "shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots",
+            type: "exceed_context_size_error")
+        error.details = ["n_prompt_tokens": promptTokens, "n_ctx": contextSize]
+        return error
+    }
+
     /// What a client sees of an unexpected error; the detail goes to the server's log only.
     static let `internal` = APIError(.internalServerError, "internal server error; the server log has the details")
 
@@ -65,6 +77,7 @@ public struct APIError: HTTPResponseError, ActionableError {
         } else {
             var error: [String: Any] = ["message": message, "type": type, "code": Int(status.code)]
             if let param { error["param"] = param }
+            for (key, value) in details { error[key] = value }
             body = ["error": error]
         }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
@@ -83,8 +96,10 @@ public struct APIError: HTTPResponseError, ActionableError {
             self = api
         case let engine as EngineError:
             switch engine.code {
-            case .promptTooLong, .emptyPrompt, .invalidParameter, .grammarFailed, .templateFailed:
+            case .promptTooLong, .emptyPrompt, .invalidParameter, .templateFailed:
                 self = APIError(.badRequest, engine.message)
+            case .grammarFailed:
+                self = APIError(.badRequest, engine.message, param: "grammar")
             case .queueFull:
                 self = APIError(.serviceUnavailable, engine.message, type: "unavailable_error")
                 headers[.retryAfter] = "1"

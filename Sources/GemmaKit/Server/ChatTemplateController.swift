@@ -86,6 +86,9 @@ extension ServerCore {
             throw APIError.badRequest("'messages[\(index)].role' must be system, developer, user, assistant or tool, got '\(message.role)'",
                                       param: "messages[\(index)].role")
         }
+        if body.template.addGenerationPrompt == true, body.template.continueFinalMessage == true {
+            throw APIError.badRequest("'add_generation_prompt' and 'continue_final_message' cannot both be true", param: "continue_final_message")
+        }
         let tools = try body.toolCalling()
         let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
         let (text, tokens) = try await prompt(chat: messages, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
@@ -101,8 +104,12 @@ struct ChatTemplateFields: Decodable {
     var addGenerationPrompt: Bool?
     /// Extra variables for a Jinja template, e.g. {"enable_thinking": false}.
     var chatTemplateKwargs: [String: JSONValue]?
+    /// Continue the last (assistant) message instead of starting a new one; read only to refuse
+    /// it together with `add_generation_prompt`, as llama-server does.
+    var continueFinalMessage: Bool?
 
     enum CodingKeys: String, CodingKey {
         case addGenerationPrompt = "add_generation_prompt", chatTemplateKwargs = "chat_template_kwargs"
+        case continueFinalMessage = "continue_final_message"
     }
 }

@@ -22,7 +22,8 @@ public struct GemmaServer: Sendable {
     /// Every endpoint, declared once (see `RouteTable`).
     var routes: RouteTable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
-                   + ChatTemplateController(server: core).endpoints + OllamaController(server: core).endpoints)
+                   + ChatTemplateController(server: core).endpoints + NativeCompletionController(server: core).endpoints
+                   + OllamaController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.

@@ -9,6 +9,11 @@ import NIOCore
 ///
 /// To add an API: write its request decoding (returning a `GenerationPlan`) and a codec, then
 /// declare its endpoint with `GenerationPipeline.endpoint`.
+///
+/// A plan may hold several generations (choices: OpenAI's `n`, llama-server's several prompts);
+/// the pipeline runs them together and tags each event with its choice. Codecs of families that
+/// answer with one choice only implement `encode(_:)` and `response(_:)`; the others override
+/// the choice-aware requirements, whose defaults forward to those.
 protocol GenerationCodec: Sendable {
     /// How streamed answers go over the wire.
     var streamFormat: StreamFormat { get }
@@ -16,16 +21,42 @@ protocol GenerationCodec: Sendable {
     func encode(_ event: GenerationEvent) -> [String]
     /// The whole answer, for a request that did not ask to stream.
     func response(_ result: CollectedGeneration) -> Response
+    /// The framed lines to stream for one event of choice `choice`.
+    func encode(_ event: GenerationEvent, choice: Int) -> [String]
+    /// The last lines of a stream, once every choice has finished (OpenAI's `[DONE]`).
+    func endOfStream(_ stats: [GenerationStats]) -> [String]
+    /// The whole answer for every choice, in order.
+    func response(_ results: [CollectedGeneration]) -> Response
 }
 
-/// What a request asks for, once read: the generation, whether to stream it, and how to answer.
+extension GenerationCodec {
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] { encode(event) }
+    func endOfStream(_ stats: [GenerationStats]) -> [String] { [] }
+    func response(_ results: [CollectedGeneration]) -> Response { response(results[0]) }
+}
+
+/// What a request asks for, once read: the generations (one per choice), whether to stream
+/// them, and how to answer.
 struct GenerationPlan: Sendable {
-    let request: GenerationRequest
+    let requests: [GenerationRequest]
     let engine: InferenceEngine
     let stream: Bool
     /// The prompt as text, for `--log-prompts`.
     let promptText: String
     let codec: any GenerationCodec
+
+    init(requests: [GenerationRequest], engine: InferenceEngine, stream: Bool, promptText: String, codec: any GenerationCodec) {
+        self.requests = requests
+        self.engine = engine
+        self.stream = stream
+        self.promptText = promptText
+        self.codec = codec
+    }
+
+    /// A plan with one choice.
+    init(request: GenerationRequest, engine: InferenceEngine, stream: Bool, promptText: String, codec: any GenerationCodec) {
+        self.init(requests: [request], engine: engine, stream: stream, promptText: promptText, codec: codec)
+    }
 }
 
 /// What a generating endpoint's `prepare` step gives: a generation to run, or an answer that
@@ -72,6 +103,7 @@ enum StreamFormat: Sendable {
 struct CollectedGeneration: Sendable {
     var text = ""
     var logprobs: [TokenLogprob] = []
+    var tokens: [Token] = []
     var stats: GenerationStats
 }
 
@@ -95,11 +127,15 @@ struct GenerationPipeline: Sendable {
         case .generate(let prepared): plan = prepared
         }
         if server.configuration.logPrompts { context.logger.info("prompt", metadata: ["prompt": "\(plan.promptText)"]) }
-        let feed = try GenerationFeed(plan.request, engine: plan.engine, streamed: plan.stream)
+        let contextSize = plan.engine.slotContextSize
+        if let long = plan.requests.first(where: { $0.prompt.count >= contextSize }) {
+            throw APIError.exceedsContext(promptTokens: long.prompt.count, contextSize: contextSize)
+        }
+        let feed = try GenerationFeed(plan.requests, engine: plan.engine, streamed: plan.stream)
         if plan.stream { return stream(feed, codec: plan.codec, on: context.eventLoop) }
-        let result = try await collect(feed, context: context)
-        server.metrics.record(result.stats)
-        return plan.codec.response(result)
+        let results = try await collect(feed, context: context)
+        for result in results { server.metrics.record(result.stats) }
+        return plan.codec.response(results)
     }
 
     private var deadline: ContinuousClock.Instant? { server.configuration.requestTimeout.map { .now + $0 } }
@@ -113,10 +149,10 @@ struct GenerationPipeline: Sendable {
                                           ping: format.ping, deadline: deadline)
         return Response(status: .ok, headers: format.headers, body: ResponseBody { writer in
             try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) {
-                try await streamer.run(writer: &writer, encode: { event in
+                try await streamer.run(writer: &writer, encode: { event, choice in
                     if case .finished(let stats) = event { metrics.record(stats) }
-                    return codec.encode(event)
-                }, onError: { format.errorLines(APIError($0)) })
+                    return codec.encode(event, choice: choice)
+                }, end: { codec.endOfStream($0) }, onError: { format.errorLines(APIError($0)) })
                 try await writer.finish(nil)
             }
         })
@@ -124,20 +160,29 @@ struct GenerationPipeline: Sendable {
 
     /// The whole generation, bounded by --request-timeout. A client that goes away meanwhile
     /// (see `ConnectionWatcher`) cancels it at once, freeing its slot, and is logged as a 499.
-    private func collect(_ feed: GenerationFeed, context: ServeRequestContext) async throws -> CollectedGeneration {
+    private func collect(_ feed: GenerationFeed, context: ServeRequestContext) async throws -> [CollectedGeneration] {
         let connection = await context.connectionWatcher()
         let registration = connection?.onGone { feed.cancel() }
         defer { registration?.cancel() }
-        let work: @Sendable () async throws -> CollectedGeneration = {
-            var text = "", logprobs: [TokenLogprob] = []
+        let work: @Sendable () async throws -> [CollectedGeneration] = {
+            var parts = [(text: String, logprobs: [TokenLogprob], tokens: [Token])](repeating: ("", [], []), count: feed.count)
+            var results = [CollectedGeneration?](repeating: nil, count: feed.count)
             for await item in feed.items {
                 switch item {
-                case .event(.started), .tick, .end: break
-                case .event(.text(let piece, let pieceLogprobs)):
-                    text += piece
-                    logprobs += pieceLogprobs
-                case .event(.finished(let stats)): return CollectedGeneration(text: text, logprobs: logprobs, stats: stats)
-                case .failed(let error): throw error
+                case .event(.started, _), .event(.promptProgress, _), .tick: break
+                case .event(.text(let piece, let pieceLogprobs, let tokens), let choice):
+                    parts[choice].text += piece
+                    parts[choice].logprobs += pieceLogprobs
+                    parts[choice].tokens += tokens
+                case .event(.finished(let stats), let choice):
+                    results[choice] = CollectedGeneration(text: parts[choice].text, logprobs: parts[choice].logprobs,
+                                                          tokens: parts[choice].tokens, stats: stats)
+                case .end:
+                    let finished = results.compactMap { $0 }
+                    if finished.count == feed.count { return finished }
+                case .failed(let error):
+                    feed.cancel()
+                    throw error
                 }
             }
             try Task.checkCancellation()
@@ -145,7 +190,7 @@ struct GenerationPipeline: Sendable {
         }
         do {
             guard let timeout = server.configuration.requestTimeout else { return try await work() }
-            return try await withThrowingTaskGroup(of: CollectedGeneration?.self) { group in
+            return try await withThrowingTaskGroup(of: [CollectedGeneration]?.self) { group in
                 group.addTask { try await work() }
                 group.addTask { try await Task.sleep(for: timeout); return nil }
                 defer { group.cancelAll() }
@@ -174,9 +219,11 @@ struct GenerationStreamer: Sendable {
     let ping: String?
     let deadline: ContinuousClock.Instant?
 
-    /// Calls `write` for each event (and `onError` for a failure mid-stream) and pings meanwhile.
+    /// Writes what `encode` makes of each event, what `end` makes of the choices' stats once
+    /// all have finished (or `onError` of a failure mid-stream), and pings meanwhile.
     func run(writer: inout any ResponseBodyWriter,
-             encode: @escaping (GenerationEvent) -> [String],
+             encode: @escaping (GenerationEvent, Int) -> [String],
+             end: ([GenerationStats]) -> [String],
              onError: (any Error) -> [String]) async throws {
         let interval = deadline.map { min(pingInterval, max(.milliseconds(50), $0 - .now)) } ?? pingInterval
         let ticks = feed.continuation
@@ -193,18 +240,22 @@ struct GenerationStreamer: Sendable {
             if !ended { feed.cancel() }
         }
         var lastWrite = ContinuousClock.now
+        var finished: [GenerationStats?] = Array(repeating: nil, count: feed.count)
         loop: for await item in feed.items {
             var lines: [String] = []
             switch item {
-            case .event(let event):
-                lines = encode(event)
+            case .event(let event, let choice):
+                if case .finished(let stats) = event { finished[choice] = stats }
+                lines = encode(event, choice)
             case .failed(let error):
-                ended = true
+                // Stops the other choices.
+                feed.cancel()
                 lines = onError(error)
                 try await writeLines(lines, to: &writer)
                 break loop
             case .end:
                 ended = true
+                try await writeLines(end(finished.compactMap { $0 }), to: &writer)
                 break loop
             case .tick:
                 if let deadline, ContinuousClock.now >= deadline {

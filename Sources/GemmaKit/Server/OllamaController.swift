@@ -266,9 +266,9 @@ struct OllamaCodec: GenerationCodec {
 
     func encode(_ event: GenerationEvent) -> [String] {
         switch event {
-        case .started:
+        case .started, .promptProgress:
             return []
-        case .text(let text, _):
+        case .text(let text, _, _):
             let content = toolReplies?.feed(text) ?? text
             return content.isEmpty ? [] : [streamFormat.line(json: JSONBody.string(object: line(content)))]
         case .finished(let stats):

@@ -10,12 +10,12 @@ struct OpenAIController: Sendable {
 
     var endpoints: [Endpoint] {
         let pipeline = GenerationPipeline(server: server)
+        // `/completions` without /v1 is llama-server's native completion (`NativeCompletionController`).
         return ["/v1", ""].flatMap { prefix in [
             pipeline.endpoint("\(prefix)/chat/completions") { request, _ in try await chat(request) },
-            pipeline.endpoint("\(prefix)/completions") { request, _ in try await completions(request) },
             Endpoint(.post, "\(prefix)/embeddings") { request, _ in try await embeddings(request) },
             Endpoint(.get, "\(prefix)/models") { _, _ in models() },
-        ] }
+        ] } + [pipeline.endpoint("/v1/completions") { request, _ in try await completions(request) }]
     }
 
     // MARK: Chat
@@ -25,6 +25,10 @@ struct OpenAIController: Sendable {
         let loaded = try server.requireModel()
         let rendered = try await server.render(chat: body, loaded: loaded)
         let tools = rendered.tools
+        let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
+        if tools != nil, choices > 1 {
+            throw APIError.badRequest("'n' must be 1 when tools are offered, got \(choices)", param: "n")
+        }
         let grammar = try tools?.grammar ?? body.responseFormat?.grammar()
         let (prompt, promptTokens) = (rendered.text, rendered.tokens)
         var topLogprobs: Int?
@@ -33,16 +37,18 @@ struct OpenAIController: Sendable {
             guard (0...20).contains(count) else { throw APIError.badRequest("'top_logprobs' must be between 0 and 20, got \(count)", param: "top_logprobs") }
             topLogprobs = count
         }
-        let generation = GenerationRequest(
+        var generation = GenerationRequest(
             prompt: promptTokens,
             sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
+        try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
-                                        wantsLogprobs: topLogprobs != nil,
+                                        wantsLogprobs: generation.logprobs != nil,
                                         includeUsage: body.sampling.streamOptions?.includeUsage == true,
+                                        reporting: StreamReporting(body.llama, choices: choices),
                                         toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools)
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
-                                        promptText: prompt, codec: codec))
+        return .generate(GenerationPlan(requests: Choices.requests(generation, count: choices), engine: loaded.engine,
+                                        stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }
 
     // MARK: Completions
@@ -57,15 +63,18 @@ struct OpenAIController: Sendable {
         if let logprobs = body.logprobs, !(0...20).contains(logprobs) {
             throw APIError.badRequest("'logprobs' must be between 0 and 20, got \(logprobs)", param: "logprobs")
         }
-        let generation = GenerationRequest(
+        let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
+        var generation = GenerationRequest(
             prompt: try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded),
             sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
+        try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: server.modelID),
-                                    echo: body.echo == true ? prompt : "", wantsLogprobs: body.logprobs != nil,
-                                    includeUsage: body.sampling.streamOptions?.includeUsage == true)
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
-                                        promptText: prompt, codec: codec))
+                                    echo: body.echo == true ? prompt : "", wantsLogprobs: generation.logprobs != nil,
+                                    includeUsage: body.sampling.streamOptions?.includeUsage == true,
+                                    reporting: StreamReporting(body.llama, choices: choices))
+        return .generate(GenerationPlan(requests: Choices.requests(generation, count: choices), engine: loaded.engine,
+                                        stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }
 
     // MARK: Embeddings and models
@@ -115,64 +124,116 @@ struct OpenAIController: Sendable {
 
 // MARK: Codecs
 
+/// What llama-server's extensions ask a stream to carry besides the text: running `timings` in
+/// every chunk (`timings_per_token`) and prompt-progress chunks (`return_progress`), with one
+/// clock per choice.
+struct StreamReporting: Sendable {
+    let timingsPerToken: Bool
+    let progress: Bool
+    let timers: [StreamTimer]
+
+    init(_ fields: LlamaRequestFields, choices: Int) {
+        timingsPerToken = fields.timingsPerToken == true
+        progress = fields.returnProgress == true
+        timers = (0..<choices).map { _ in StreamTimer() }
+    }
+
+    /// The running timings for `event` of `choice` when they go out with every chunk (the clock
+    /// sees every event either way).
+    func timings(_ event: GenerationEvent, choice: Int) -> LlamaTimings? {
+        let timings = timers[choice].observe(event)
+        return timingsPerToken ? timings : nil
+    }
+}
+
 /// `/v1/chat/completions`: `chat.completion` whole, `chat.completion.chunk` events streamed.
 struct ChatCompletionCodec: GenerationCodec {
     let identity: ResponseIdentity
     let wantsLogprobs: Bool
     let includeUsage: Bool
+    let reporting: StreamReporting
     /// With tools offered: reads the constrained reply back as calls or content (this request's state).
     let toolReplies: ToolReplyDecoder?
     let tools: ToolCalling?
-    private let textChunk: TextChunkTemplate
+    /// One per choice: the chunk around a text delta.
+    private let textChunks: [TextChunkTemplate]
 
-    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool,
+    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool, reporting: StreamReporting,
          toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
         self.identity = identity
         self.wantsLogprobs = wantsLogprobs
         self.includeUsage = includeUsage
+        self.reporting = reporting
         self.toolReplies = toolReplies
         self.tools = tools
-        textChunk = TextChunkTemplate { ChatChunk(identity, choices: [.init(delta: .init(content: $0))]) }
+        textChunks = reporting.timers.indices.map { choice in
+            TextChunkTemplate { ChatChunk(identity, choices: [.init(index: choice, delta: .init(content: $0))]) }
+        }
     }
 
     var streamFormat: StreamFormat { .serverSentEvents }
 
-    func encode(_ event: GenerationEvent) -> [String] {
+    func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
+
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        let timings = reporting.timings(event, choice: choice)
+        func chunk(_ delta: ChatChunkChoice.Delta, logprobs: ChatLogprobs? = nil, finishReason: String? = nil) -> String {
+            var deltaChunk = ChatChunk(identity, choices: [.init(index: choice, delta: delta, logprobs: logprobs, finishReason: finishReason)])
+            deltaChunk.timings = timings
+            return line(deltaChunk)
+        }
+        func text(_ content: String) -> String {
+            timings == nil ? streamFormat.line(json: textChunks[choice].json(content)) : chunk(.init(content: content))
+        }
         switch event {
         case .started:
-            return [line(ChatChunk(identity, choices: [.init(delta: .init(role: "assistant", content: ""))]))]
-        case .text(let text, let logprobs):
+            return [chunk(.init(role: "assistant", content: ""))]
+        case .promptProgress(let progress):
+            guard reporting.progress else { return [] }
+            var progressChunk = ChatChunk(identity, choices: [.init(index: choice, delta: .init(role: "assistant"))])
+            progressChunk.timings = timings
+            progressChunk.promptProgress = PromptProgressJSON(progress)
+            return [line(progressChunk)]
+        case .text(let content, let logprobs, _):
             if let toolReplies {
-                let content = toolReplies.feed(text)
-                return content.isEmpty ? [] : [streamFormat.line(json: textChunk.json(content))]
+                let visible = toolReplies.feed(content)
+                return visible.isEmpty ? [] : [text(visible)]
             }
-            guard wantsLogprobs else { return [streamFormat.line(json: textChunk.json(text))] }
-            return [line(ChatChunk(identity, choices: [.init(delta: .init(content: text), logprobs: ChatLogprobs(logprobs, enabled: true))]))]
+            guard wantsLogprobs else { return [text(content)] }
+            return [chunk(.init(content: content), logprobs: ChatLogprobs(logprobs, enabled: true))]
         case .finished(let stats):
             var lines: [String] = []
             var finishReason = stats.finishReason.rawValue
             if let end = toolReplies?.finish(stats.finishReason) {
-                if !end.content.isEmpty { lines.append(streamFormat.line(json: textChunk.json(end.content))) }
+                if !end.content.isEmpty { lines.append(text(end.content)) }
                 if !end.calls.isEmpty {
                     let calls = end.calls.enumerated().map { OpenAIToolCall($1, index: $0) }
-                    lines.append(line(ChatChunk(identity, choices: [.init(delta: .init(toolCalls: calls))])))
+                    lines.append(chunk(.init(toolCalls: calls)))
                 }
                 finishReason = end.finishReason
             }
-            lines.append(line(ChatChunk(identity, choices: [.init(delta: .init(), finishReason: finishReason)])))
-            if includeUsage { lines.append(line(ChatChunk(identity, choices: [], usage: Usage(stats)))) }
-            lines.append("data: [DONE]\n\n")
+            var last = ChatChunk(identity, choices: [.init(index: choice, delta: .init(), finishReason: finishReason)])
+            last.timings = LlamaTimings(stats)
+            lines.append(line(last))
             return lines
         }
     }
 
-    func response(_ result: CollectedGeneration) -> Response {
-        let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
+    func endOfStream(_ stats: [GenerationStats]) -> [String] {
+        (includeUsage ? [line(ChatChunk(identity, choices: [], usage: Usage(stats)))] : []) + ["data: [DONE]\n\n"]
+    }
+
+    func response(_ result: CollectedGeneration) -> Response { response([result]) }
+
+    func response(_ results: [CollectedGeneration]) -> Response {
+        let choices = results.enumerated().map { index, result in
+            let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
+            return ChatCompletion.Choice(index: index, message: .init(reply),
+                                         logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs), finishReason: reply.finishReason)
+        }
         return JSONBody.response(ChatCompletion(
-            id: identity.id, created: identity.created, model: identity.model,
-            choices: [.init(message: .init(reply), logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs),
-                            finishReason: reply.finishReason)],
-            usage: Usage(result.stats)))
+            id: identity.id, created: identity.created, model: identity.model, choices: choices,
+            usage: Usage(results.map(\.stats)), timings: results.first.map { LlamaTimings($0.stats) }))
     }
 }
 
@@ -182,39 +243,65 @@ struct CompletionCodec: GenerationCodec {
     let echo: String
     let wantsLogprobs: Bool
     let includeUsage: Bool
-    private let textChunk: TextChunkTemplate
+    let reporting: StreamReporting
+    private let textChunks: [TextChunkTemplate]
 
-    init(identity: ResponseIdentity, echo: String, wantsLogprobs: Bool, includeUsage: Bool) {
+    init(identity: ResponseIdentity, echo: String, wantsLogprobs: Bool, includeUsage: Bool, reporting: StreamReporting) {
         self.identity = identity
         self.echo = echo
         self.wantsLogprobs = wantsLogprobs
         self.includeUsage = includeUsage
-        textChunk = TextChunkTemplate { TextCompletion(identity, choices: [.init(text: $0)]) }
+        self.reporting = reporting
+        textChunks = reporting.timers.indices.map { choice in
+            TextChunkTemplate { TextCompletion(identity, choices: [.init(index: choice, text: $0)]) }
+        }
     }
 
     var streamFormat: StreamFormat { .serverSentEvents }
 
-    func encode(_ event: GenerationEvent) -> [String] {
+    func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
+
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        let timings = reporting.timings(event, choice: choice)
+        func chunk(_ text: String, logprobs: CompletionLogprobs? = nil, finishReason: String? = nil,
+                   timings: LlamaTimings?, progress: PromptProgressJSON? = nil) -> String {
+            var completion = TextCompletion(identity, choices: [.init(index: choice, text: text, logprobs: logprobs, finishReason: finishReason)])
+            completion.timings = timings
+            completion.promptProgress = progress
+            return line(completion)
+        }
+        func text(_ content: String) -> String {
+            timings == nil ? streamFormat.line(json: textChunks[choice].json(content)) : chunk(content, timings: timings)
+        }
         switch event {
         case .started:
-            return echo.isEmpty ? [] : [streamFormat.line(json: textChunk.json(echo))]
-        case .text(let text, let logprobs):
-            guard wantsLogprobs else { return [streamFormat.line(json: textChunk.json(text))] }
-            return [line(TextCompletion(identity, choices: [.init(text: text, logprobs: CompletionLogprobs(logprobs, enabled: true))]))]
+            return echo.isEmpty ? [] : [text(echo)]
+        case .promptProgress(let progress):
+            return reporting.progress ? [chunk("", timings: timings, progress: PromptProgressJSON(progress))] : []
+        case .text(let content, let logprobs, _):
+            guard wantsLogprobs else { return [text(content)] }
+            return [chunk(content, logprobs: CompletionLogprobs(logprobs, enabled: true), timings: timings)]
         case .finished(let stats):
-            var lines = [line(TextCompletion(identity, choices: [.init(text: "", finishReason: stats.finishReason.rawValue)]))]
-            if includeUsage { lines.append(line(TextCompletion(identity, choices: [], usage: Usage(stats)))) }
-            lines.append("data: [DONE]\n\n")
-            return lines
+            return [chunk("", finishReason: stats.finishReason.rawValue, timings: LlamaTimings(stats))]
         }
     }
 
-    func response(_ result: CollectedGeneration) -> Response {
-        JSONBody.response(TextCompletion(
+    func endOfStream(_ stats: [GenerationStats]) -> [String] {
+        (includeUsage ? [line(TextCompletion(identity, choices: [], usage: Usage(stats)))] : []) + ["data: [DONE]\n\n"]
+    }
+
+    func response(_ result: CollectedGeneration) -> Response { response([result]) }
+
+    func response(_ results: [CollectedGeneration]) -> Response {
+        var completion = TextCompletion(
             identity,
-            choices: [.init(text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: wantsLogprobs),
-                            finishReason: result.stats.finishReason.rawValue)],
-            usage: Usage(result.stats)))
+            choices: results.enumerated().map { index, result in
+                .init(index: index, text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: wantsLogprobs),
+                      finishReason: result.stats.finishReason.rawValue)
+            },
+            usage: Usage(results.map(\.stats)))
+        completion.timings = results.first.map { LlamaTimings($0.stats) }
+        return JSONBody.response(completion)
     }
 }
 
@@ -232,11 +319,14 @@ struct Usage: Encodable {
         let cachedTokens: Int
         enum CodingKeys: String, CodingKey { case cachedTokens = "cached_tokens" }
     }
-    init(_ stats: GenerationStats) {
-        promptTokens = stats.promptTokens
-        completionTokens = stats.completionTokens
-        totalTokens = stats.promptTokens + stats.completionTokens
-        promptTokensDetails = Details(cachedTokens: stats.cachedTokens)
+    init(_ stats: GenerationStats) { self.init([stats]) }
+
+    /// Of several choices of one prompt: the prompt counted once, the completions summed.
+    init(_ stats: [GenerationStats]) {
+        promptTokens = stats.first?.promptTokens ?? 0
+        completionTokens = stats.reduce(0) { $0 + $1.completionTokens }
+        totalTokens = promptTokens + completionTokens
+        promptTokensDetails = Details(cachedTokens: stats.first?.cachedTokens ?? 0)
     }
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
@@ -278,10 +368,15 @@ struct ChatCompletion: Encodable {
     let id: String
     let object = "chat.completion"
     let created: Int, model: String
+    let systemFingerprint = SystemFingerprint.value
     let choices: [Choice]
     let usage: Usage
+    let timings: LlamaTimings?
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, systemFingerprint = "system_fingerprint", choices, usage, timings
+    }
     struct Choice: Encodable {
-        let index = 0
+        let index: Int
         let message: Message
         let logprobs: ChatLogprobs?
         let finishReason: String
@@ -321,8 +416,18 @@ struct CompletionEnvelope<Choice: Encodable>: Encodable {
     let object: String
     let created: Int
     let model: String
+    var systemFingerprint = SystemFingerprint.value
     let choices: [Choice]
     var usage: Usage?
+    /// llama-server's: in the last chunk, or every chunk with `timings_per_token`.
+    var timings: LlamaTimings?
+    /// llama-server's `return_progress` chunks.
+    var promptProgress: PromptProgressJSON?
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, systemFingerprint = "system_fingerprint", choices, usage, timings
+        case promptProgress = "prompt_progress"
+    }
 }
 
 typealias ChatChunk = CompletionEnvelope<ChatChunkChoice>
@@ -331,14 +436,14 @@ typealias TextCompletion = CompletionEnvelope<TextChoice>
 extension CompletionEnvelope where Choice == ChatChunkChoice {
     init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
         self.init(id: identity.id, object: "chat.completion.chunk", created: identity.created, model: identity.model,
-                  choices: choices, usage: usage)
+                  choices: choices, usage: usage, timings: nil, promptProgress: nil)
     }
 }
 
 extension CompletionEnvelope where Choice == TextChoice {
     init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
         self.init(id: identity.id, object: "text_completion", created: identity.created, model: identity.model,
-                  choices: choices, usage: usage)
+                  choices: choices, usage: usage, timings: nil, promptProgress: nil)
     }
 }
 

@@ -91,16 +91,14 @@ struct SamplingFields: Decodable {
         case n, stream, streamOptions = "stream_options"
     }
 
-    /// Validates and converts to engine parameters; errors name the field.
+    /// Validates and converts to engine parameters; errors name the field. A seed of -1 is a
+    /// random one, as llama-server.
     func sampling(grammar: String? = nil) throws -> SamplingParameters {
-        if let n, n != 1 {
-            throw APIError.badRequest("'n' must be 1: this server generates one choice per request (got \(n))", param: "n")
-        }
-        if let seed, seed < 0 { throw APIError.badRequest("'seed' must be 0 or more, got \(seed)", param: "seed") }
+        if let seed, seed < -1 { throw APIError.badRequest("'seed' must be 0 or more (or -1 for a random one), got \(seed)", param: "seed") }
         let parameters = SamplingParameters().overriding(
             temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
             presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
-            seed: seed.map { UInt32(truncatingIfNeeded: $0) }, grammar: grammar)
+            seed: seed.flatMap { $0 == -1 ? nil : UInt32(truncatingIfNeeded: $0) }, grammar: grammar)
         do {
             try parameters.validate()
         } catch {
@@ -130,6 +128,7 @@ struct ChatCompletionRequest: Decodable {
     var model: String?
     var messages: [ChatMessageBody]
     var sampling: SamplingFields
+    var llama: LlamaRequestFields
     var responseFormat: ResponseFormat?
     var logprobs: Bool?
     var topLogprobs: Int?
@@ -172,6 +171,7 @@ struct ChatCompletionRequest: Decodable {
         toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
         parallelToolCalls = try container.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
         sampling = try SamplingFields(from: decoder)
+        llama = try LlamaRequestFields(from: decoder)
     }
 }
 
@@ -179,6 +179,7 @@ struct CompletionRequest: Decodable {
     var model: String?
     var prompt: StringOrArray
     var sampling: SamplingFields
+    var llama: LlamaRequestFields
     var logprobs: Int?
     var echo: Bool?
 
@@ -191,6 +192,7 @@ struct CompletionRequest: Decodable {
         logprobs = try container.decodeIfPresent(Int.self, forKey: .logprobs)
         echo = try container.decodeIfPresent(Bool.self, forKey: .echo)
         sampling = try SamplingFields(from: decoder)
+        llama = try LlamaRequestFields(from: decoder)
     }
 }
 

@@ -57,7 +57,7 @@ public final class ServerCore: Sendable {
 
     /// 400 for text that is sure to take more tokens than a slot holds: no token stands for more
     /// than `maxTokenBytes` bytes, so no prompt that could fit is refused.
-    private func checkFits(bytes: Int, loaded: ModelHost.Loaded) throws {
+    func checkFits(bytes: Int, loaded: ModelHost.Loaded) throws {
         let slot = loaded.engine.slotContextSize
         let most = slot * loaded.model.maxTokenBytes
         guard bytes <= most else {

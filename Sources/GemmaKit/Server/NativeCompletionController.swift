@@ -1,0 +1,238 @@
+import Foundation
+import Hummingbird
+
+/// llama-server's native completion API: `POST /completion` (and `/completions` without /v1),
+/// answered in its own shape (`content`, `stop_type`, `timings`, …), not OpenAI's.
+struct NativeCompletionController: Sendable {
+    let server: ServerCore
+
+    var endpoints: [Endpoint] {
+        let pipeline = GenerationPipeline(server: server)
+        return ["/completion", "/completions"].map { path in
+            pipeline.endpoint(path) { request, _ in try await complete(request) }
+        }
+    }
+
+    func complete(_ request: Request) async throws -> PreparedGeneration {
+        let body = try await JSONBody.decode(NativeCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
+        let loaded = try server.requireModel()
+        let prompts = try NativePrompt.parse(body.prompt)
+        try server.checkFits(bytes: prompts.map(\.textBytes).max() ?? 0, loaded: loaded)
+        let model = loaded.model
+        let tokenized = await ServerCore.offCooperativePool { prompts.map { $0.tokens(model: model) } }
+        let vocabulary = Token(model.vocabularySize)
+        for (index, tokens) in tokenized.enumerated() {
+            let field = prompts.count == 1 ? "prompt" : "prompt[\(index)]"
+            if tokens.isEmpty { throw APIError.badRequest("'\(field)' is empty", param: "prompt") }
+            if let bad = tokens.first(where: { $0 >= vocabulary }) {
+                throw APIError.badRequest("'\(field)' holds token \(bad), not in the model's vocabulary (0..<\(vocabulary))", param: "prompt")
+            }
+        }
+        let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
+        var template = GenerationRequest(prompt: [], sampling: try body.sampling.sampling(), maxTokens: try body.predictionLimit(),
+                                         stop: try body.sampling.stopStrings())
+        try body.llama.apply(to: &template, model: model, slotCount: loaded.engine.slotCount)
+        let requests = tokenized.flatMap { tokens in
+            var request = template
+            request.prompt = tokens
+            return Choices.requests(request, count: choices)
+        }
+        let stream = body.sampling.stream == true
+        let codec = NativeCompletionCodec(
+            model: server.modelID, requests: requests, stream: stream, returnTokens: body.llama.returnTokens == true,
+            reporting: StreamReporting(body.llama, choices: requests.count),
+            prompts: requests.map { model.detokenize($0.prompt, renderSpecial: true) })
+        let text = prompts.count == 1 ? model.detokenize(requests[0].prompt, renderSpecial: true) : "\(prompts.count) prompts"
+        return .generate(GenerationPlan(requests: requests, engine: loaded.engine, stream: stream, promptText: text, codec: codec))
+    }
+}
+
+/// A `/completion` request: OpenAI's sampling fields, llama-server's extensions, and `prompt`
+/// in any shape llama-server reads (see `NativePrompt`).
+struct NativeCompletionRequest: Decodable {
+    var prompt: JSONValue
+    var nPredict: Int?
+    var sampling: SamplingFields
+    var llama: LlamaRequestFields
+
+    enum CodingKeys: String, CodingKey { case prompt, nPredict = "n_predict" }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        prompt = try container.decode(JSONValue.self, forKey: .prompt)
+        nPredict = try container.decodeIfPresent(Int.self, forKey: .nPredict)
+        sampling = try SamplingFields(from: decoder)
+        llama = try LlamaRequestFields(from: decoder)
+    }
+
+    /// `n_predict` (or `max_tokens`); -1 or absent: until the end of generation or the context is full.
+    func predictionLimit() throws -> Int? {
+        guard let limit = try nPredict ?? sampling.maxTokens(field: "n_predict") else { return nil }
+        guard limit >= -1 else { throw APIError.badRequest("'n_predict' must be -1 (no limit) or more, got \(limit)", param: "n_predict") }
+        return limit == -1 ? nil : limit
+    }
+}
+
+/// One prompt of a `/completion` request: text and token ids in order.
+struct NativePrompt: Sendable {
+    enum Part: Sendable {
+        case text(String)
+        case token(Token)
+    }
+    var parts: [Part]
+
+    var textBytes: Int {
+        parts.reduce(0) { total, part in if case .text(let text) = part { total + text.utf8.count } else { total + 4 } }
+    }
+
+    /// The prompts of `prompt` as llama-server's `tokenize_input_prompts` reads it: a string; an
+    /// array holding any number is one prompt of ids and strings; any other array is several
+    /// prompts, each a string, an array of ids and strings, or `{"prompt_string": …}`.
+    static func parse(_ prompt: JSONValue) throws -> [NativePrompt] {
+        func bad(_ field: String) -> APIError {
+            APIError.badRequest("'\(field)' must be a string, an array of token ids, a mix of both, or {\"prompt_string\": …}", param: "prompt")
+        }
+        func single(_ value: JSONValue, field: String) throws -> NativePrompt {
+            switch value {
+            case .string(let text):
+                return NativePrompt(parts: [.text(text)])
+            case .array(let elements):
+                return NativePrompt(parts: try elements.enumerated().map { index, element in
+                    switch element {
+                    case .string(let text): return .text(text)
+                    case .integer(let id) where id >= 0 && id <= Int64(Int32.max): return .token(Token(id))
+                    default: throw bad("\(field)[\(index)]")
+                    }
+                })
+            case .object(let members):
+                guard members["multimodal_data"] == nil else {
+                    throw APIError.badRequest("'\(field).multimodal_data' is not supported: this server runs text models only", param: "prompt")
+                }
+                guard let inner = members["prompt_string"], case .string = inner else { throw bad(field) }
+                return try single(inner, field: "\(field).prompt_string")
+            default:
+                throw bad(field)
+            }
+        }
+        switch prompt {
+        case .array(let elements) where !elements.contains(where: { if case .integer = $0 { true } else { false } }):
+            guard !elements.isEmpty else { throw APIError.badRequest("'prompt' must not be empty", param: "prompt") }
+            return try elements.enumerated().map { try single($1, field: "prompt[\($0)]") }
+        default:
+            return [try single(prompt, field: "prompt")]
+        }
+    }
+
+    /// The prompt's tokens: BOS first only when it starts with text (as llama-server), special
+    /// tokens written as text parsed as such.
+    func tokens(model: LlamaModel) -> [Token] {
+        var tokens: [Token] = []
+        for (index, part) in parts.enumerated() {
+            switch part {
+            case .text(let text): tokens += model.tokenize(text, addSpecial: index == 0, parseSpecial: true)
+            case .token(let id): tokens.append(id)
+            }
+        }
+        return tokens
+    }
+}
+
+/// llama-server's native answer: one object per choice (an array when there are several),
+/// streamed as `data:` lines of partial objects and a last one with `stop: true`, no `[DONE]`.
+struct NativeCompletionCodec: GenerationCodec {
+    let model: String
+    let requests: [GenerationRequest]
+    let stream: Bool
+    let returnTokens: Bool
+    let reporting: StreamReporting
+    /// Each choice's prompt as text, special tokens included.
+    let prompts: [String]
+
+    var streamFormat: StreamFormat { .serverSentEvents }
+
+    func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
+
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        let timings = reporting.timings(event, choice: choice)
+        let evaluated = requests[choice].prompt.count
+        func partial(content: String, tokens: [Token], progress: PromptProgress? = nil, logprobs: [TokenLogprob] = []) -> String {
+            var object: [String: Any] = [
+                "index": choice, "content": content, "tokens": tokens.map(Int.init), "stop": false, "id_slot": -1,
+                "tokens_predicted": reporting.timers[choice].predicted, "tokens_evaluated": evaluated,
+            ]
+            if let timings { object["timings"] = Self.object(timings) }
+            if let progress { object["prompt_progress"] = Self.object(PromptProgressJSON(progress)) }
+            if requests[choice].logprobs != nil, !logprobs.isEmpty { object["completion_probabilities"] = Self.probabilities(logprobs) }
+            return streamFormat.line(json: JSONBody.string(object: object))
+        }
+        switch event {
+        case .started:
+            return []
+        case .promptProgress(let progress):
+            return reporting.progress ? [partial(content: "", tokens: [], progress: progress)] : []
+        case .text(let content, let logprobs, let tokens):
+            return [partial(content: content, tokens: tokens, logprobs: logprobs)]
+        case .finished(let stats):
+            let last = CollectedGeneration(stats: stats)
+            return [streamFormat.line(json: JSONBody.string(object: final(last, choice: choice)))]
+        }
+    }
+
+    func response(_ result: CollectedGeneration) -> Response { response([result]) }
+
+    func response(_ results: [CollectedGeneration]) -> Response {
+        let objects = results.enumerated().map { final($1, choice: $0) }
+        return JSONBody.response(object: objects.count == 1 ? objects[0] : objects)
+    }
+
+    /// The last object of a choice: whole (`content` and `tokens` empty when streamed, as they went before).
+    private func final(_ result: CollectedGeneration, choice: Int) -> [String: Any] {
+        let stats = result.stats
+        var object: [String: Any] = [
+            "index": choice, "content": result.text, "tokens": returnTokens ? result.tokens.map(Int.init) : [], "id_slot": stats.slot,
+            "stop": true, "model": model, "tokens_predicted": stats.completionTokens, "tokens_evaluated": stats.promptTokens,
+            "generation_settings": generationSettings(requests[choice]), "prompt": prompts[choice],
+            "has_new_line": result.text.contains("\n"), "truncated": false, "stop_type": stats.stopType.rawValue,
+            "stopping_word": stats.stoppingWord, "tokens_cached": stats.contextTokens, "timings": Self.object(LlamaTimings(stats)),
+        ]
+        if !stream, requests[choice].logprobs != nil, !result.logprobs.isEmpty {
+            object["completion_probabilities"] = Self.probabilities(result.logprobs)
+        }
+        return object
+    }
+
+    /// The settings the choice ran with, named as llama-server names them (only those gemmactl honours).
+    private func generationSettings(_ request: GenerationRequest) -> [String: Any] {
+        let sampling = request.sampling
+        return [
+            "seed": sampling.seed.map { Int($0) } ?? Int(UInt32.max), "temperature": sampling.temperature, "top_k": sampling.topK,
+            "top_p": sampling.topP, "min_p": sampling.minP, "repeat_last_n": sampling.penaltyLastN,
+            "repeat_penalty": sampling.repeatPenalty, "presence_penalty": sampling.presencePenalty,
+            "frequency_penalty": sampling.frequencyPenalty, "stop": request.stop, "max_tokens": request.maxTokens ?? -1,
+            "n_predict": request.maxTokens ?? -1, "ignore_eos": sampling.ignoreEOS, "stream": stream,
+            // JSON has no -infinity: a ban is written as llama-server's JSON library writes it, null.
+            "logit_bias": sampling.logitBias.map { entry -> [String: Any] in
+                let bias: Any = entry.bias.isFinite ? Double(entry.bias) : NSNull()
+                return ["token": Int(entry.token), "bias": bias]
+            },
+            "n_probs": request.logprobs ?? 0, "grammar": sampling.grammar ?? "", "timings_per_token": reporting.timingsPerToken,
+            "post_sampling_probs": false, "samplers": ["penalties", "top_k", "top_p", "min_p", "temperature"],
+        ]
+    }
+
+    /// `completion_probabilities`: each token with its id, text, bytes, log-probability and the
+    /// most likely alternatives (before sampling).
+    static func probabilities(_ logprobs: [TokenLogprob]) -> [[String: Any]] {
+        logprobs.map { entry in
+            ["id": Int(entry.id), "token": entry.token, "bytes": entry.bytes.map(Int.init), "logprob": entry.logprob,
+             "top_logprobs": entry.top.map {
+                 ["id": Int($0.id), "token": $0.token, "bytes": $0.bytes.map(Int.init), "logprob": $0.logprob] as [String: Any]
+             }]
+        }
+    }
+
+    /// An `Encodable` value as a Foundation object, to nest in the dictionaries above.
+    static func object(_ value: some Encodable) -> Any {
+        (try? JSONSerialization.jsonObject(with: JSONBody.encoder.encode(value))) ?? [:]
+    }
+}
