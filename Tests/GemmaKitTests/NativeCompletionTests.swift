@@ -123,6 +123,17 @@ struct NativeCompletionTests {
             #expect(pair.map { $0["index"] as? Int } == [0, 1])
             #expect(pair.allSatisfy { $0["tokens_predicted"] as? Int == 2 })
 
+            // Streamed, the choices' chunks interleave, each tagged with its index and ending with its own last object.
+            let streamed = try await server.post("/completion", ["prompt": "Hi", "n_predict": 2, "n": 2, "ignore_eos": true, "stream": true])
+            let (objects, done) = sseObjects(streamed.body)
+            #expect(!done)
+            for index in [0, 1] {
+                let mine = objects.filter { $0["index"] as? Int == index }
+                #expect(mine.filter { $0["stop"] as? Bool == false }.flatMap { $0["tokens"] as? [Int] ?? [] }.count == 2, "\(streamed.body)")
+                #expect(mine.last?["stop"] as? Bool == true)
+                #expect(mine.last?["tokens_predicted"] as? Int == 2)
+            }
+
             let tooMany = try await server.post("/completion", ["prompt": "Hi", "n_predict": 1, "n": 3])
             #expect(tooMany.status == 400)
             #expect(tooMany.errorMessage.contains("'n' must be between 1 and 2"))
