@@ -382,3 +382,42 @@ struct OpenAIExtensionTests {
         }
     }
 }
+
+/// The engine's side of `id_slot`.
+@Suite("Pinned slots", .serialized)
+struct PinnedSlotTests {
+    let model = TestModel.shared
+
+    @Test func aPinnedRequestWaitsForItsSlotWhileAnotherIsFree() async throws {
+        try await TestModel.engine(slots: 2).use { engine in
+            var long = GenerationRequest(prompt: model.tokenize("Once upon a time"), sampling: .greedy, maxTokens: 400, slot: 0)
+            long.sampling.ignoreEOS = true
+            let (started, startedSlots) = AsyncStream<Int>.makeStream()
+            let ticket = try engine.submit(long, to: GenerationSink(receive: { event in
+                if case .started(let slot, _, _) = event { startedSlots.yield(slot) }
+            }, finish: { _ in startedSlots.finish() }))
+            var iterator = started.makeAsyncIterator()
+            #expect(await iterator.next() == 0)
+
+            let short = GenerationRequest(prompt: model.tokenize("Hello"), sampling: .greedy, maxTokens: 1, slot: 0)
+            let shortEvents = try engine.generate(short)
+            // Slot 1 is free, yet the pinned request stays queued while slot 0 generates.
+            #expect(engine.queuedCount == 1)
+            #expect(engine.slots[1].isProcessing == false)
+            ticket.cancel()
+            var shortSlot: Int?
+            for try await event in shortEvents {
+                if case .started(let slot, _, _) = event { shortSlot = slot }
+            }
+            #expect(shortSlot == 0)
+        }
+    }
+
+    @Test func anUnknownSlotOrTokenIsRefusedAtSubmit() async throws {
+        try await TestModel.engine(slots: 2).use { engine in
+            #expect(throws: EngineError.self) { try engine.generate(GenerationRequest(prompt: [2, 9259], slot: 2)) }
+            #expect(throws: EngineError.self) { try engine.generate(GenerationRequest(prompt: [2, -1])) }
+            #expect(throws: EngineError.self) { try engine.generate(GenerationRequest(prompt: [2], sampling: SamplingParameters(grammar: "root ::= nope"))) }
+        }
+    }
+}
