@@ -297,7 +297,9 @@ final class Scheduler {
         let text = slot.decoder.append(bytes)
         switch slot.stopper.feed(text) {
         case .text(let visible):
-            if !visible.isEmpty || (!slot.pendingTokens.isEmpty && slot.decoder.isEmpty) {
+            // Tokens whose text is held back (part of a character or of a possible stop string)
+            // go out with the text they end up in.
+            if !visible.isEmpty || (!slot.pendingLogprobs.isEmpty && slot.decoder.isEmpty) {
                 let (logprobs, tokens) = slot.takePending()
                 job.sink.receive(.text(visible, logprobs: logprobs, tokens: tokens))
             }
