@@ -353,6 +353,10 @@ struct OpenAIExtensionTests {
                                                                        "continue_final_message": true])
             #expect(both.status == 400)
             #expect(both.errorMessage.contains("add_generation_prompt"))
+            // add_generation_prompt defaults to true, as llama-server.
+            let alone = try await server.post("/v1/chat/completions", ["messages": Self.messages, "continue_final_message": true])
+            #expect(alone.status == 400)
+            #expect((alone.object["error"] as? [String: Any])?["param"] as? String == "continue_final_message")
         }
     }
 

@@ -86,7 +86,8 @@ extension ServerCore {
             throw APIError.badRequest("'messages[\(index)].role' must be system, developer, user, assistant or tool, got '\(message.role)'",
                                       param: "messages[\(index)].role")
         }
-        if body.template.addGenerationPrompt == true, body.template.continueFinalMessage == true {
+        // add_generation_prompt defaults to true, so continue_final_message alone is refused too, as llama-server.
+        if body.template.addGenerationPrompt ?? true, body.template.continueFinalMessage == true {
             throw APIError.badRequest("'add_generation_prompt' and 'continue_final_message' cannot both be true", param: "continue_final_message")
         }
         let tools = try body.toolCalling()
