@@ -9,7 +9,7 @@ public struct EngineError: ActionableError, Equatable {
             case modelNotFound, modelUnreadable, notGGUF, truncatedModel, corruptModel
             case unsupportedArchitecture, modelLoadFailed, contextCreationFailed
             case promptTooLong, emptyPrompt, decodeFailed, invalidParameter, grammarFailed, templateFailed
-            case queueFull, shuttingDown, cancelled, embeddingsFailed
+            case queueFull, shuttingDown, cancelled, embeddingsFailed, slotFileRejected, slotSaveFailed
         }
         fileprivate let base: Base
         public var description: String { base.rawValue }
@@ -33,6 +33,9 @@ public struct EngineError: ActionableError, Equatable {
         public static let shuttingDown = Code(base: .shuttingDown)
         public static let cancelled = Code(base: .cancelled)
         public static let embeddingsFailed = Code(base: .embeddingsFailed)
+        /// A slot file that is missing, or not a saved slot of this model and context.
+        public static let slotFileRejected = Code(base: .slotFileRejected)
+        public static let slotSaveFailed = Code(base: .slotSaveFailed)
     }
 
     public let code: Code

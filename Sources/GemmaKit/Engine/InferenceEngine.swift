@@ -55,6 +55,7 @@ public final class InferenceEngine: @unchecked Sendable {
     // Guarded by `condition`.
     private var queue: [Job] = []
     private var embeddingQueue: [EmbeddingJob] = []
+    private var slotActions: [SlotActionJob] = []
     private var cancelled: Set<UInt64> = []
     private var stopping = false
     private var stopped = false
@@ -76,6 +77,13 @@ public final class InferenceEngine: @unchecked Sendable {
     struct EmbeddingJob {
         let inputs: [[Token]]
         let done: CheckedContinuation<[[Float]], any Error>
+    }
+
+    /// A slot action, and who waits for its result.
+    struct SlotActionJob {
+        let slot: Int
+        let action: SlotAction
+        let done: CheckedContinuation<SlotActionResult, any Error>
     }
 
     private init(model: LlamaModel, options: EngineOptions) {
@@ -198,6 +206,23 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// Saves, restores or erases slot `slot` on the engine's thread, between decode steps. An
+    /// action on a busy slot waits until its request has finished, as llama-server defers it.
+    public func perform(_ action: SlotAction, onSlot slot: Int) async throws -> SlotActionResult {
+        guard (0..<slotCount).contains(slot) else {
+            throw EngineError(.invalidParameter, "Invalid slot ID: \(slot) is not one of the \(slotCount) slots (0 to \(slotCount - 1))")
+        }
+        return try await withCheckedThrowingContinuation { done in
+            let refused: EngineError? = condition.withLock {
+                guard !stopping else { return EngineError(.shuttingDown, "the server is shutting down") }
+                slotActions.append(SlotActionJob(slot: slot, action: action, done: done))
+                condition.signal()
+                return nil
+            }
+            if let refused { done.resume(throwing: refused) }
+        }
+    }
+
     private func cancel(_ id: UInt64) {
         condition.withLock {
             if let index = queue.firstIndex(where: { $0.id == id }) {
@@ -212,15 +237,16 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Cancels every request, stops the thread and returns once it has ended (the context is
     /// freed on it), without blocking a thread of the caller's while it waits.
     public func shutdown() async {
-        let (dropped, droppedEmbeddings) = condition.withLock {
+        let (dropped, droppedEmbeddings, droppedActions) = condition.withLock {
             stopping = true
-            defer { queue = []; embeddingQueue = [] }
+            defer { queue = []; embeddingQueue = []; slotActions = [] }
             condition.broadcast()
-            return (queue, embeddingQueue)
+            return (queue, embeddingQueue, slotActions)
         }
         let error = EngineError(.shuttingDown, "the server is shutting down")
         for job in dropped { job.sink.finish(error) }
         for job in droppedEmbeddings { job.done.resume(throwing: error) }
+        for job in droppedActions { job.done.resume(throwing: error) }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let alreadyStopped = condition.withLock {
                 if !stopped { stopWaiters.append(done) }
@@ -341,8 +367,10 @@ public final class InferenceEngine: @unchecked Sendable {
         while true {
             var incoming: [Job] = []
             var cancels: Set<UInt64> = []
+            var actions: [SlotActionJob] = []
             let keepGoing: Bool = condition.withLock {
-                while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork, embedding == nil, embeddingQueue.isEmpty {
+                while !stopping, queue.isEmpty, cancelled.isEmpty, !scheduler.hasWork, embedding == nil, embeddingQueue.isEmpty,
+                      slotActions.isEmpty {
                     condition.wait()
                 }
                 if !scheduler.hasWork { gatherArrivals(freeSlots: scheduler.freeSlotCount) }
@@ -351,10 +379,14 @@ public final class InferenceEngine: @unchecked Sendable {
                 cancels = cancelled
                 cancelled = []
                 if embedding == nil, !embeddingQueue.isEmpty { embedding = (embeddingQueue.removeFirst(), []) }
+                actions = slotActions
+                slotActions = []
                 return true
             }
             guard keepGoing else { break }
             scheduler.cancel(cancels)
+            // Before new requests take slots, so an action waiting for its slot runs as soon as it is free.
+            if !actions.isEmpty { runSlotActions(actions, on: scheduler) }
             for job in incoming { scheduler.assign(job) }
             scheduler.step()
             if let (job, vectors) = embedding {
@@ -380,15 +412,36 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         let shuttingDown = EngineError(.shuttingDown, "the server is shutting down")
         scheduler.failAll(shuttingDown)
-        let waiting = condition.withLock {
-            defer { embeddingQueue = [] }
-            return embeddingQueue
+        let (waiting, waitingActions) = condition.withLock {
+            defer { embeddingQueue = []; slotActions = [] }
+            return (embeddingQueue, slotActions)
         }
         for job in (embedding.map { [$0.job] } ?? []) + waiting { job.done.resume(throwing: shuttingDown) }
+        for job in waitingActions { job.done.resume(throwing: shuttingDown) }
         if let savedSlots { scheduler.saveSlots(to: savedSlots, modelKey: slotFileKey) }
         let last = scheduler.snapshots()
         condition.withLock { snapshots = last }
         // `context` is freed as this returns, on the thread that used it.
+    }
+
+    /// Runs the actions whose slot is idle and puts the others back in line. Their callers hear
+    /// back only after `/slots` shows the change.
+    private func runSlotActions(_ actions: [SlotActionJob], on scheduler: Scheduler) {
+        var waiting: [SlotActionJob] = []
+        var results: [(SlotActionJob, Result<SlotActionResult, EngineError>)] = []
+        for job in actions {
+            if scheduler.isBusy(slot: job.slot) {
+                waiting.append(job)
+            } else {
+                results.append((job, Result { () throws(EngineError) in try scheduler.perform(job.action, onSlot: job.slot) }))
+            }
+        }
+        let current = scheduler.snapshots()
+        condition.withLock {
+            snapshots = current
+            slotActions.insert(contentsOf: waiting, at: 0)
+        }
+        for (job, result) in results { job.done.resume(with: result.mapError { $0 as any Error }) }
     }
 
     /// Tells `shutdown()` callers that the thread is done.

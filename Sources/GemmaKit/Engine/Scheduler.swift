@@ -48,8 +48,8 @@ final class Scheduler {
                          taskID: slot.job.map { Int($0.id) } ?? slot.lastTaskID,
                          promptTokens: slot.job?.request.prompt.count ?? slot.lastPromptTokens,
                          cachedTokens: slot.reusedTokens, decodedTokens: slot.generated,
-                         kvTokens: slot.cached.count, sampling: slot.job?.request.sampling,
-                         maxTokens: slot.job?.request.maxTokens)
+                         kvTokens: slot.cached.count, sampling: (slot.job?.request ?? slot.lastRequest)?.sampling,
+                         maxTokens: (slot.job?.request ?? slot.lastRequest)?.maxTokens)
         }
     }
 
@@ -140,23 +140,30 @@ final class Scheduler {
 
     // MARK: Saving slots to disk
 
-    /// Writes every slot that holds a prompt to `directory` (`--slot-save-path`), each file
-    /// written under a temporary name and renamed, so a crash never leaves half a file.
+    /// Writes every slot that holds a prompt to `directory` (`--slot-save-path`) on shutdown.
     func saveSlots(to directory: URL, modelKey: String) {
         for slot in slots where slot.cached.count >= PromptCache.minimumTokens {
             let file = Self.slotFile(directory, modelKey: modelKey, slot: slot.id)
-            let partial = file.path + ".partial"
-            guard context.saveState(of: slot.sequence, tokens: slot.cached, to: partial) else {
-                try? FileManager.default.removeItem(atPath: partial)
-                logger.warning("could not save a slot", metadata: ["slot": "\(slot.id)", "path": "\(file.path)"])
-                continue
-            }
-            // The file holds the conversation's tokens: readable by this user only.
-            if chmod(partial, 0o600) != 0 || rename(partial, file.path) != 0 {
-                try? FileManager.default.removeItem(atPath: partial)
+            if write(slot, to: file) == nil {
                 logger.warning("could not save a slot", metadata: ["slot": "\(slot.id)", "path": "\(file.path)"])
             }
         }
+    }
+
+    /// Writes `slot`'s tokens and state to `file` under a temporary name in the same directory,
+    /// made readable by this user only (it holds the conversation), then renamed, so a crash
+    /// never leaves half a file and no reader ever sees one. Returns the bytes written.
+    private func write(_ slot: Slot, to file: URL) -> Int? {
+        let partial = file.deletingLastPathComponent()
+            .appendingPathComponent(".\(file.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).partial").path
+        guard context.saveState(of: slot.sequence, tokens: slot.cached, to: partial),
+              chmod(partial, 0o600) == 0,
+              let size = (try? FileManager.default.attributesOfItem(atPath: partial))?[.size] as? Int,
+              rename(partial, file.path) == 0 else {
+            try? FileManager.default.removeItem(atPath: partial)
+            return nil
+        }
+        return size
     }
 
     /// Restores the slots `saveSlots` wrote for this model; files of another model or context
@@ -175,6 +182,41 @@ final class Scheduler {
             }
         }
         return restored
+    }
+
+    // MARK: Slot actions
+
+    /// Whether slot `id` serves a request now (an action on it must wait, as in llama-server).
+    func isBusy(slot id: Int) -> Bool { slots[id].job != nil }
+
+    /// Saves, restores or erases idle slot `id`. Errors carry no path: their text reaches clients.
+    func perform(_ action: SlotAction, onSlot id: Int) throws(EngineError) -> SlotActionResult {
+        let slot = slots[id]
+        let started = ContinuousClock.now
+        switch action {
+        case .save(let file):
+            guard let bytes = write(slot, to: file) else {
+                throw EngineError(.slotSaveFailed, "Unable to save slot: the file could not be written",
+                                  recovery: "check that --slot-save-path is writable and has room")
+            }
+            return SlotActionResult(tokens: slot.cached.count, bytes: bytes, duration: .now - started)
+        case .restore(let file):
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
+                throw EngineError(.slotFileRejected, "Unable to restore slot: no file named '\(file.lastPathComponent)' under --slot-save-path")
+            }
+            // A failed load leaves the slot empty, as llama-server does: its old cache is gone either way.
+            guard let tokens = context.loadState(into: slot.sequence, from: file.path) else {
+                slot.cached.removeAll()
+                throw EngineError(.slotFileRejected,
+                                  "Unable to restore slot: '\(file.lastPathComponent)' is not a saved slot of this model, or does not fit this slot's context")
+            }
+            slot.cached = tokens
+            return SlotActionResult(tokens: tokens.count, bytes: size, duration: .now - started)
+        case .erase:
+            let erased = slot.cached.count
+            release(slot, dropCache: true)
+            return SlotActionResult(tokens: erased, bytes: 0, duration: .now - started)
+        }
     }
 
     static func slotFile(_ directory: URL, modelKey: String, slot: Int) -> URL {
@@ -398,6 +440,8 @@ final class Slot {
     var lastUsed: UInt64 = 0
     var lastTaskID = -1
     var lastPromptTokens = 0
+    /// The request this slot served last, for /slots (llama-server shows its parameters).
+    var lastRequest: GenerationRequest?
     var startedAt: ContinuousClock.Instant?
     var firstTokenAt: ContinuousClock.Instant?
     var decoder = UTF8StreamDecoder()
@@ -430,6 +474,7 @@ final class Slot {
     func end() {
         lastTaskID = job.map { Int($0.id) } ?? lastTaskID
         lastPromptTokens = job?.request.prompt.count ?? lastPromptTokens
+        lastRequest = job?.request ?? lastRequest
         job = nil
         sampler = nil
         pendingToken = nil

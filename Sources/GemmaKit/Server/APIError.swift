@@ -96,7 +96,7 @@ public struct APIError: HTTPResponseError, ActionableError {
             self = api
         case let engine as EngineError:
             switch engine.code {
-            case .promptTooLong, .emptyPrompt, .invalidParameter, .templateFailed:
+            case .promptTooLong, .emptyPrompt, .invalidParameter, .templateFailed, .slotFileRejected:
                 self = APIError(.badRequest, engine.message)
             case .grammarFailed:
                 self = APIError(.badRequest, engine.message, param: "grammar")

@@ -214,3 +214,8 @@ struct TokenizeRequest: Decodable {
 struct DetokenizeRequest: Decodable {
     var tokens: [Int32]
 }
+
+/// The body of a slot save or restore (`POST /slots/{id}?action=save|restore`).
+struct SlotFileRequest: Decodable {
+    var filename: String
+}

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Health, readiness, slots, metrics, tokenize and detokenize.
+/// Health, readiness, slots and slot actions, metrics, tokenize and detokenize.
 struct OpsController: Sendable {
     let server: ServerCore
 
@@ -21,6 +21,7 @@ struct OpsController: Sendable {
             Endpoint(.get, "/ready", isPublic: true) { _, _ in ready(withBody: true) },
             Endpoint(.head, "/ready", isPublic: true) { _, _ in ready(withBody: false) },
             Endpoint(.get, "/slots") { request, _ in try slots(request) },
+            Endpoint(.post, "/slots/:id_slot") { request, context in try await slotAction(request, context: context) },
             Endpoint(.post, "/tokenize") { request, _ in try await tokenize(request) },
             Endpoint(.post, "/detokenize") { request, _ in try await detokenize(request) },
             Endpoint(.get, "/metrics") { _, _ in metrics() },
@@ -48,37 +49,103 @@ struct OpsController: Sendable {
                         body: ResponseBody(byteBuffer: body))
     }
 
-    /// llama-server's /slots shape, so tools written for it work.
+    /// llama-server's /slots shape (its pinned version's, field for field), so tools written for
+    /// it work: a slot that never served a request has only its id, n_ctx, speculative and
+    /// is_processing. `n_cached_tokens` and `n_kv_tokens` are gemmactl's earlier names, kept for
+    /// scripts that read them.
     func slots(_ request: Request) throws -> Response {
         guard server.configuration.slotsEndpoint else {
             throw APIError.notSupported("This server does not support slots endpoint. Start it with `--slots`")
         }
         let loaded = try server.requireModel()
         let slots = loaded.engine.slots
-        if request.uri.queryParameters["fail_on_no_slot"].map({ $0 == "1" || $0 == "true" }) == true,
+        // llama-server fails on any value given, even "0".
+        if let flag = request.uri.queryParameters["fail_on_no_slot"], !flag.isEmpty,
            !slots.contains(where: { !$0.isProcessing }) {
             throw APIError(.serviceUnavailable, "no slot available", type: "unavailable_error")
         }
         let defaults = SamplingParameters()
         let objects: [[String: Any]] = slots.map { slot in
+            var object: [String: Any] = ["id": slot.id, "n_ctx": slot.contextSize, "speculative": false,
+                                         "is_processing": slot.isProcessing]
+            guard slot.taskID >= 0 else { return object }
             let sampling = slot.sampling ?? defaults
-            let remaining = slot.maxTokens.map { max(0, $0 - slot.decodedTokens) } ?? -1
-            return [
-                "id": slot.id, "id_task": slot.taskID, "n_ctx": slot.contextSize, "speculative": false,
-                "is_processing": slot.isProcessing, "n_prompt_tokens": slot.promptTokens,
-                "n_cached_tokens": slot.cachedTokens, "n_kv_tokens": slot.kvTokens,
-                "params": [
-                    "n_predict": slot.maxTokens ?? -1, "seed": sampling.seed.map { Int($0) } ?? -1,
-                    "temperature": sampling.temperature, "top_k": sampling.topK, "top_p": sampling.topP,
-                    "min_p": sampling.minP, "repeat_penalty": sampling.repeatPenalty,
-                    "presence_penalty": sampling.presencePenalty, "frequency_penalty": sampling.frequencyPenalty,
-                ],
-                "next_token": [
-                    "has_next_token": slot.isProcessing, "n_remain": remaining, "n_decoded": slot.decodedTokens,
-                ],
-            ]
+            // As llama-server: -1 once the slot is idle, or when the request set no limit.
+            let remaining = slot.isProcessing ? slot.maxTokens.map { max(0, $0 - slot.decodedTokens) } ?? -1 : -1
+            object["id_task"] = slot.taskID
+            object["n_prompt_tokens"] = slot.kvTokens
+            object["n_prompt_tokens_processed"] = slot.promptTokens - slot.cachedTokens
+            object["n_prompt_tokens_cache"] = slot.cachedTokens
+            object["n_cached_tokens"] = slot.cachedTokens
+            object["n_kv_tokens"] = slot.kvTokens
+            object["params"] = [
+                "n_predict": slot.maxTokens ?? -1, "max_tokens": slot.maxTokens ?? -1, "seed": sampling.seed.map { Int($0) } ?? -1,
+                "temperature": sampling.temperature, "top_k": sampling.topK, "top_p": sampling.topP,
+                "min_p": sampling.minP, "repeat_penalty": sampling.repeatPenalty,
+                "presence_penalty": sampling.presencePenalty, "frequency_penalty": sampling.frequencyPenalty,
+            ] as [String: Any]
+            object["next_token"] = [[
+                "has_next_token": slot.isProcessing, "has_new_line": false, "n_remain": remaining,
+                "n_decoded": slot.decodedTokens,
+            ] as [String: Any]]
+            return object
         }
         return JSONBody.response(object: objects)
+    }
+
+    /// `POST /slots/{id}?action=save|restore|erase`, llama-server's slot actions: files are named
+    /// in the body (`{"filename": …}`) and live directly in --slot-save-path. The engine runs the
+    /// action on its thread, after the slot's current request if it has one.
+    func slotAction(_ request: Request, context: ServeRequestContext) async throws -> Response {
+        guard let directory = server.configuration.engine.slotSavePath else {
+            throw APIError(.notImplemented,
+                           "This server does not support slots action. Start it with `--slot-save-path`", type: "not_supported_error")
+        }
+        guard let id = context.parameters.get("id_slot").flatMap({ Int($0) }) else {
+            throw APIError.badRequest("Invalid slot ID: the path must be /slots/<slot number>", param: "id_slot")
+        }
+        let action: SlotAction
+        var filename: String?
+        switch request.uri.queryParameters["action"].map(String.init) {
+        case "save", "restore":
+            let body = try await JSONBody.decode(SlotFileRequest.self, from: request, limit: server.configuration.maxBodySize)
+            guard Self.isValidSlotFilename(body.filename) else {
+                throw APIError.badRequest("Invalid filename: 'filename' must be a plain file name (no '/', '\\' or '..'), "
+                    + "at most 255 bytes, without control characters or :*?\"<>|", param: "filename")
+            }
+            filename = body.filename
+            let file = URL(fileURLWithPath: directory, isDirectory: true).appendingPathComponent(body.filename)
+            action = request.uri.queryParameters["action"] == "save" ? .save(to: file) : .restore(from: file)
+        case "erase":
+            action = .erase
+        default:
+            throw APIError.badRequest("Invalid action: 'action' must be save, restore or erase", param: "action")
+        }
+        let loaded = try server.requireModel()
+        let result = try await loaded.engine.perform(action, onSlot: id)
+        let milliseconds = (result.duration.milliseconds * 1000).rounded() / 1000
+        switch action {
+        case .save:
+            return JSONBody.response(object: ["id_slot": id, "filename": filename ?? "", "n_saved": result.tokens,
+                                              "n_written": result.bytes, "timings": ["save_ms": milliseconds]])
+        case .restore:
+            return JSONBody.response(object: ["id_slot": id, "filename": filename ?? "", "n_restored": result.tokens,
+                                              "n_read": result.bytes, "timings": ["restore_ms": milliseconds]])
+        case .erase:
+            return JSONBody.response(object: ["id_slot": id, "n_erased": result.tokens])
+        }
+    }
+
+    /// llama.cpp's `fs_validate_filename` without subdirectories: one path component, nothing
+    /// that could leave the directory or that some filesystem refuses.
+    static func isValidSlotFilename(_ name: String) -> Bool {
+        let forbidden: Set<Unicode.Scalar> = [":", "*", "?", "\"", "<", ">", "|", "/", "\\", "\u{FF0E}", "\u{2215}", "\u{2216}",
+                                              "\u{FFFD}", "\u{FEFF}"]
+        guard !name.isEmpty, name.utf8.count <= 255, name != ".", !name.contains(".."),
+              name.first != " ", name.last != " ", name.last != "." else { return false }
+        return !name.unicodeScalars.contains { scalar in
+            scalar.value <= 0x1F || (0x7F...0x9F).contains(scalar.value) || forbidden.contains(scalar)
+        }
     }
 
     func metrics() -> Response {

@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import GemmaKit
+
+/// llama-server's slot actions, `llamacpp:*` metrics, Responses API, native embeddings and
+/// tokenize pieces, on the real model over real HTTP, shapes checked field by field against
+/// what the pinned llama-server answers.
+@Suite struct LlamaServerCompatTests {
+    /// A fresh --slot-save-path directory, removed after `body`.
+    static func withSlotDirectory(_ body: (String) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-slots-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await body(directory)
+    }
+
+    static var prompt: [String: Any] { ["prompt": "The capital of France is a city called", "max_tokens": 1, "temperature": 0] }
+
+    static func cachedTokens(_ reply: TestServer.Reply) -> Int? {
+        ((reply.object["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int
+    }
+
+    // MARK: Slots
+
+    @Test func slotsHaveThePinnedLlamaServerShape() async throws {
+        try await TestServer.with(slots: 2) { server in
+            let unused = try #require(try await server.get("/slots").json as? [[String: Any]])
+            #expect(unused.count == 2)
+            for (index, slot) in unused.enumerated() {
+                // A slot that never served a request: only these four fields, as llama-server.
+                #expect(Set(slot.keys) == ["id", "n_ctx", "speculative", "is_processing"])
+                #expect(slot["id"] as? Int == index)
+                #expect(slot["speculative"] as? Bool == false)
+            }
+            let answer = try await server.post("/v1/completions", busyRequest(3))
+            #expect(answer.status == 200)
+            let slots = try #require(try await server.get("/slots").json as? [[String: Any]])
+            let used = try #require(slots.first { $0["id_task"] != nil })
+            #expect(used["is_processing"] as? Bool == false)
+            #expect(used["n_ctx"] as? Int == 2048)
+            let promptTokens = try #require((answer.object["usage"] as? [String: Any])?["prompt_tokens"] as? Int)
+            // The slot's cache: the prompt and the generated tokens fed back (the last is not).
+            #expect(used["n_prompt_tokens"] as? Int == promptTokens + 2)
+            #expect(used["n_prompt_tokens_processed"] as? Int == promptTokens)
+            #expect(used["n_prompt_tokens_cache"] as? Int == 0)
+            let params = try #require(used["params"] as? [String: Any])
+            #expect(params["n_predict"] as? Int == 3)
+            #expect(params["temperature"] as? Double == 0)
+            let next = try #require((used["next_token"] as? [[String: Any]])?.first)
+            #expect(next["has_next_token"] as? Bool == false)
+            #expect(next["has_new_line"] as? Bool == false)
+            #expect(next["n_remain"] as? Int == -1)
+            #expect(next["n_decoded"] as? Int == 3)
+            // gemmactl's CLI reads it.
+            guard case .slots(let parsed) = try SlotsSnapshot.parseSlots(Data(try await server.get("/slots").body.utf8)) else {
+                Issue.record("not parsed as slots"); return
+            }
+            #expect(parsed.contains { $0.generatedTokens == 3 && $0.promptTokens == promptTokens + 2 })
+            // Any value of fail_on_no_slot asks, as in llama-server; a slot is free.
+            #expect(try await server.get("/slots?fail_on_no_slot=0").status == 200)
+        }
+    }
+
+    @Test func slotActionsNeedASlotSavePath() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let reply = try await server.post("/slots/0?action=save", ["filename": "a.bin"])
+            #expect(reply.status == 501)
+            let error = try #require(reply.object["error"] as? [String: Any])
+            #expect(error["type"] as? String == "not_supported_error")
+            #expect(reply.errorMessage.contains("--slot-save-path"))
+        }
+    }
+
+    @Test func slotActionsRefuseBadInput() async throws {
+        try await Self.withSlotDirectory { directory in
+            try await TestServer.with(slots: 2, configure: { $0.engine.slotSavePath = directory }) { server in
+                func expect400(_ path: String, _ body: String?, mentions: String, param: String? = nil,
+                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+                    let reply = try await server.request(.POST, path, body: body)
+                    #expect(reply.status == 400, "\(path) \(body ?? "")", sourceLocation: sourceLocation)
+                    #expect(reply.errorMessage.contains(mentions), "\(reply.errorMessage)", sourceLocation: sourceLocation)
+                    if let param {
+                        #expect((reply.object["error"] as? [String: Any])?["param"] as? String == param, sourceLocation: sourceLocation)
+                    }
+                }
+                for name in ["../escape.bin", "sub/a.bin", "a\\\\b", "..", ".", "", " a", "a.", "a:b", "a\\u0001b"] {
+                    try await expect400("/slots/0?action=save", #"{"filename":"\#(name)"}"#, mentions: "Invalid filename", param: "filename")
+                    try await expect400("/slots/0?action=restore", #"{"filename":"\#(name)"}"#, mentions: "Invalid filename", param: "filename")
+                }
+                try await expect400("/slots/0?action=save", "{}", mentions: "'filename' is required", param: "filename")
+                try await expect400("/slots/0?action=save", #"{"filename":5}"#, mentions: "'filename'", param: "filename")
+                try await expect400("/slots/0?action=save", "not json", mentions: "not valid JSON")
+                try await expect400("/slots/0?action=bogus", nil, mentions: "Invalid action", param: "action")
+                try await expect400("/slots/0", nil, mentions: "Invalid action", param: "action")
+                try await expect400("/slots/x?action=erase", nil, mentions: "Invalid slot ID", param: "id_slot")
+                try await expect400("/slots/2?action=erase", nil, mentions: "Invalid slot ID")
+                try await expect400("/slots/-1?action=erase", nil, mentions: "Invalid slot ID")
+                try await expect400("/slots/0?action=restore", #"{"filename":"missing.bin"}"#, mentions: "no file named 'missing.bin'")
+                // Not a saved slot (another model's, or anything else): refused, the slot left empty.
+                try Data("not a llama.cpp state file".utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("junk.bin"))
+                try await expect400("/slots/0?action=restore", #"{"filename":"junk.bin"}"#, mentions: "is not a saved slot of this model")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["junk.bin"], "nothing written")
+            }
+        }
+    }
+
+    @Test func savedSlotRestoresItsCacheAfterAnErase() async throws {
+        try await Self.withSlotDirectory { directory in
+            try await TestServer.with(slots: 1, configure: {
+                $0.engine.slotSavePath = directory
+                $0.engine.promptCache = .off  // only the slot itself may hold the prefix
+            }) { server in
+                let first = try await server.post("/v1/completions", Self.prompt)
+                #expect(Self.cachedTokens(first) == 0)
+                let promptTokens = try #require((first.object["usage"] as? [String: Any])?["prompt_tokens"] as? Int)
+
+                let saved = try await server.post("/slots/0?action=save", ["filename": "conversation.bin"])
+                #expect(saved.status == 200)
+                #expect(saved.object["id_slot"] as? Int == 0)
+                #expect(saved.object["filename"] as? String == "conversation.bin")
+                let savedTokens = try #require(saved.object["n_saved"] as? Int)
+                #expect(savedTokens == promptTokens)
+                let file = directory + "/conversation.bin"
+                let attributes = try FileManager.default.attributesOfItem(atPath: file)
+                #expect(saved.object["n_written"] as? Int == attributes[.size] as? Int)
+                #expect((attributes[.posixPermissions] as? Int) == 0o600)
+                #expect((saved.object["timings"] as? [String: Any])?["save_ms"] is Double)
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["conversation.bin"], "no temporary file left")
+
+                let erased = try await server.request(.POST, "/slots/0?action=erase")
+                #expect(erased.status == 200)
+                #expect(erased.object as NSDictionary == ["id_slot": 0, "n_erased": savedTokens] as NSDictionary)
+                let slot = try #require((try await server.get("/slots").json as? [[String: Any]])?.first)
+                #expect(slot["n_prompt_tokens"] as? Int == 0)
+                // Erased: the same prompt is evaluated whole.
+                #expect(Self.cachedTokens(try await server.post("/v1/completions", Self.prompt)) == 0)
+                #expect(try await server.request(.POST, "/slots/0?action=erase").status == 200)
+
+                let restored = try await server.post("/slots/0?action=restore", ["filename": "conversation.bin"])
+                #expect(restored.status == 200)
+                #expect(restored.object["id_slot"] as? Int == 0)
+                #expect(restored.object["filename"] as? String == "conversation.bin")
+                #expect(restored.object["n_restored"] as? Int == savedTokens)
+                #expect(restored.object["n_read"] as? Int == attributes[.size] as? Int)
+                #expect((restored.object["timings"] as? [String: Any])?["restore_ms"] is Double)
+                // Restored: all but the last prompt token come from the cache.
+                #expect(Self.cachedTokens(try await server.post("/v1/completions", Self.prompt)) == promptTokens - 1)
+            }
+        }
+    }
+
+    @Test func anActionOnABusySlotWaitsForItsRequest() async throws {
+        try await Self.withSlotDirectory { directory in
+            try await TestServer.with(slots: 1, configure: { $0.engine.slotSavePath = directory }) { server in
+                let busy = Task { try await server.post("/v1/completions", busyRequest(40)) }
+                try await eventually { (try await server.get("/slots").json as? [[String: Any]])?.first?["is_processing"] as? Bool == true }
+                let saved = try await server.post("/slots/0?action=save", ["filename": "after.bin"])
+                let answer = try await busy.value
+                #expect(saved.status == 200)
+                let usage = try #require(answer.object["usage"] as? [String: Any])
+                let prompt = try #require(usage["prompt_tokens"] as? Int), generated = try #require(usage["completion_tokens"] as? Int)
+                // Saved after the request ended: its whole sequence is in the file (the last token is
+                // fed back only when another follows it, i.e. when the model itself stopped).
+                let stopped = (answer.object["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String == "stop"
+                #expect(saved.object["n_saved"] as? Int == prompt + generated - (stopped ? 0 : 1))
+            }
+        }
+    }
+}
