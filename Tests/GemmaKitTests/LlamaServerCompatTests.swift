@@ -166,4 +166,48 @@ import Testing
             }
         }
     }
+
+    // MARK: Metrics
+
+    @Test func metricsIncludeLlamaServersNamesAndHeader() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let answer = try await server.post("/v1/completions", busyRequest(4))
+            let usage = try #require(answer.object["usage"] as? [String: Any])
+            let reply = try await server.get("/metrics")
+            #expect(reply.status == 200)
+            let start = try #require(reply.headers.first(name: "Process-Start-Time-Unix").flatMap { Int64($0) })
+            #expect(start == server.server.core.metrics.processStart)
+            let types = [
+                "prompt_tokens_total": "counter", "prompt_tokens_cached_total": "counter", "prompt_seconds_total": "counter",
+                "tokens_predicted_total": "counter", "tokens_predicted_seconds_total": "counter", "n_decode_total": "counter",
+                "n_tokens_max": "counter", "spec_decode_num_draft_tokens_total": "counter",
+                "spec_decode_num_accepted_tokens_total": "counter", "spec_decode_num_drafts_total": "counter",
+                "prompt_tokens_seconds": "gauge", "predicted_tokens_seconds": "gauge", "requests_processing": "gauge",
+                "requests_deferred": "gauge", "n_busy_slots_per_decode": "gauge",
+            ]
+            var values: [String: Double] = [:]
+            for line in reply.body.split(separator: "\n") where line.hasPrefix("llamacpp:") {
+                let parts = line.split(separator: " ")
+                values[String(parts[0].dropFirst("llamacpp:".count))] = Double(parts[1])
+            }
+            #expect(Set(values.keys) == Set(types.keys))
+            for (name, type) in types {
+                #expect(reply.body.contains("# TYPE llamacpp:\(name) \(type)\n"), "\(name)")
+                #expect(reply.body.contains("# HELP llamacpp:\(name) "), "\(name)")
+            }
+            #expect(values["prompt_tokens_total"] == Double(usage["prompt_tokens"] as? Int ?? -1))
+            #expect(values["tokens_predicted_total"] == Double(usage["completion_tokens"] as? Int ?? -1))
+            #expect(values["n_tokens_max"] == Double(usage["total_tokens"] as? Int ?? -1))
+            #expect(values["requests_processing"] == 0)
+            #expect(values["requests_deferred"] == 0)
+            #expect(values["n_busy_slots_per_decode"] == 1)
+            #expect((values["n_decode_total"] ?? 0) >= 4)
+            #expect((values["predicted_tokens_seconds"] ?? 0) > 0)
+            // The rate gauges cover the time since the last scrape, as llama-server's.
+            let again = try await server.get("/metrics").body
+            #expect(again.contains("llamacpp:predicted_tokens_seconds 0\n"))
+            // gemmactl's own names stay.
+            #expect(again.contains("gemmactl_generated_tokens_total 4"))
+        }
+    }
 }

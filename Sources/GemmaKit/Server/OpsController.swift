@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -149,7 +150,8 @@ struct OpsController: Sendable {
     }
 
     func metrics() -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                        .processStartTimeUnix: String(server.metrics.processStart)],
                  body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(host: server.host))))
     }
 
@@ -178,4 +180,9 @@ struct OpsController: Sendable {
         }
         return JSONBody.response(object: ["content": model.detokenize(body.tokens, renderSpecial: true)])
     }
+}
+
+extension HTTPField.Name {
+    /// llama-server's header on /metrics: when the process started (see `ServerMetrics.processStart`).
+    static let processStartTimeUnix = Self("Process-Start-Time-Unix")!
 }

@@ -44,6 +44,12 @@ public final class ServerMetrics: Sendable {
     private let promptCacheTokens: Gauge
     /// The engine's totals at the last scrape: the counters advance by the difference.
     private let countedTotals = Mutex(DecodeTotals())
+    /// llama-server's `llamacpp:*` metrics, for dashboards and autoscalers written for it.
+    private let llamaServer = Mutex(LlamaServerMetrics())
+    /// When this server started, as llama-server's `Process-Start-Time-Unix` header gives it:
+    /// despite the name, microseconds of the monotonic clock (`ggml_time_us()` at start), which
+    /// tells a scraper the process restarted without being a wall-clock time.
+    let processStart = LlamaServerMetrics.monotonicMicroseconds()
 
     public init() {
         promptTokens = registry.makeCounter(descriptor: .gemmactl("prompt_tokens_total", help: "Prompt tokens processed, cached ones included."))
@@ -92,6 +98,7 @@ public final class ServerMetrics: Sendable {
             "queue_ms": "\(Int(stats.queueDuration.milliseconds))", "prompt_ms": "\(Int(stats.promptDuration.milliseconds))",
             "generation_ms": "\(Int(stats.generationDuration.milliseconds))",
         ])
+        llamaServer.withLock { $0.record(stats) }
         promptTokens.increment(by: Int64(stats.promptTokens))
         cachedTokens.increment(by: Int64(stats.cachedTokens))
         generatedTokens.increment(by: Int64(stats.completionTokens))
@@ -102,8 +109,21 @@ public final class ServerMetrics: Sendable {
         if generationTime > 0, stats.completionTokens > 1 { generationRate.set(to: Double(stats.completionTokens - 1) / generationTime) }
     }
 
-    /// Prometheus text, with the engine gauges refreshed first.
+    /// Prometheus text, with the engine gauges refreshed first: gemmactl's metrics, then
+    /// llama-server's (whose rate gauges cover the time since the previous scrape, as there).
     func render(host: ModelHost) -> [UInt8] {
+        var llamaServerText = ""
+        if let loaded = host.loaded {
+            let slots = loaded.engine.slots, deferred = loaded.engine.queuedCount, decodes = loaded.engine.decodeTotals
+            llamaServerText = llamaServer.withLock {
+                $0.scrape(processing: slots.filter(\.isProcessing).count, deferred: deferred, decodes: decodes)
+            }
+        }
+        return renderGemmactl(host: host) + Array(llamaServerText.utf8)
+    }
+
+    /// gemmactl's own metrics, engine gauges refreshed.
+    private func renderGemmactl(host: ModelHost) -> [UInt8] {
         if let loaded = host.loaded {
             let slots = loaded.engine.slots
             let running = slots.filter(\.isProcessing)
@@ -143,6 +163,82 @@ public final class ServerMetrics: Sendable {
         decodeCalls.increment(by: Int64(calls))
         decodeTokens.increment(by: Int64(tokens))
         if totals.calls > 0 { slotsPerDecode.set(to: Double(totals.busySlots) / Double(totals.calls)) }
+    }
+}
+
+/// llama-server's `llamacpp:*` metrics, with its names, help texts and types (as its pinned
+/// version writes them). Two of its choices fail `promtool check metrics`'s lint and are kept so
+/// queries written for llama-server work unchanged: the `:` in every name (Prometheus reserves it
+/// for recording rules) and `n_tokens_max`, a counter without `_total` that holds a maximum.
+/// Speculative decoding does not exist here, so its counters stay 0.
+struct LlamaServerMetrics {
+    /// Prompt tokens evaluated (cached ones not), and the time they took.
+    private var promptTokens = 0, promptSeconds = 0.0
+    private var cachedTokens = 0
+    /// Generated tokens, and the time generating took (after each request's first token).
+    private var predictedTokens = 0, predictedSeconds = 0.0
+    private var longestSequence = 0
+    /// Since the last scrape, for the rate gauges: tokens or steps, and seconds.
+    private var promptWindow = (steps: 0, seconds: 0.0), predictWindow = (steps: 0, seconds: 0.0)
+
+    mutating func record(_ stats: GenerationStats) {
+        let evaluated = max(0, stats.promptTokens - stats.cachedTokens)
+        promptTokens += evaluated
+        cachedTokens += stats.cachedTokens
+        promptSeconds += stats.promptDuration.seconds
+        predictedTokens += stats.completionTokens
+        predictedSeconds += stats.generationDuration.seconds
+        longestSequence = max(longestSequence, stats.promptTokens + stats.completionTokens)
+        promptWindow.steps += evaluated
+        promptWindow.seconds += stats.promptDuration.seconds
+        // As llama-server: the first token comes with the prompt's decode, so it is not a step.
+        predictWindow.steps += max(0, stats.completionTokens - 1)
+        predictWindow.seconds += stats.generationDuration.seconds
+    }
+
+    /// The text for one scrape; starts the rate gauges' next window.
+    mutating func scrape(processing: Int, deferred: Int, decodes: DecodeTotals) -> String {
+        func rate(_ window: (steps: Int, seconds: Double)) -> Double { window.seconds > 0 ? Double(window.steps) / window.seconds : 0 }
+        let counters: [(String, String, Double)] = [
+            ("prompt_tokens_total", "Number of prompt tokens processed, excluding cached tokens", Double(promptTokens)),
+            ("prompt_tokens_cached_total", "Number of prompt tokens reused from the cache", Double(cachedTokens)),
+            ("prompt_seconds_total", "Total time spent processing prompts", promptSeconds),
+            ("tokens_predicted_total", "Number of generation tokens processed", Double(predictedTokens)),
+            ("tokens_predicted_seconds_total", "Total time spent generating tokens", predictedSeconds),
+            ("n_decode_total", "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding",
+             Double(decodes.calls)),
+            ("n_tokens_max", "Largest observed sequence length (prompt + generation)", Double(longestSequence)),
+            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", 0),
+            ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model", 0),
+            ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", 0),
+        ]
+        let gauges: [(String, String, Double)] = [
+            ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", rate(promptWindow)),
+            ("predicted_tokens_seconds", "Average generation throughput in tokens/s", rate(predictWindow)),
+            ("requests_processing", "Number of requests processing", Double(processing)),
+            ("requests_deferred", "Number of requests deferred", Double(deferred)),
+            ("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call",
+             Double(decodes.busySlots) / Double(max(decodes.calls, 1))),
+        ]
+        promptWindow = (0, 0)
+        predictWindow = (0, 0)
+        func lines(_ type: String, _ items: [(String, String, Double)]) -> String {
+            items.map { name, help, value in
+                "# HELP llamacpp:\(name) \(help)\n# TYPE llamacpp:\(name) \(type)\nllamacpp:\(name) \(Self.format(value))\n"
+            }.joined()
+        }
+        return lines("counter", counters) + lines("gauge", gauges)
+    }
+
+    /// Whole numbers without a fraction, as llama-server prints them.
+    static func format(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    static func monotonicMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 }
 
