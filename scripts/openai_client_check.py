@@ -477,6 +477,46 @@ def main():
             return "400 naming grammar"
         raise AssertionError("an invalid grammar did not raise openai.BadRequestError")
 
+    def responses_non_stream():
+        response = client.responses.create(model=state.get("model", "default"), input="Name three colours of the rainbow.",
+                                           instructions="You answer briefly.", max_output_tokens=MAX_TOKENS, temperature=0)
+        expect(response.object == "response", f"object is {response.object!r}")
+        expect(response.status == "completed", f"status is {response.status!r}")
+        expect(response.id.startswith("resp_"), f"id is {response.id!r}")
+        expect(response.output_text.strip(), f"empty output_text: {response.output_text!r}")
+        usage = response.usage
+        expect(0 < usage.output_tokens <= MAX_TOKENS, f"usage.output_tokens is {usage.output_tokens}")
+        expect(usage.total_tokens == usage.input_tokens + usage.output_tokens, f"usage does not add up: {usage}")
+        return f"{usage.output_tokens} tokens"
+
+    def responses_stream():
+        stream = client.responses.create(model=state.get("model", "default"),
+                                         input=[{"role": "user", "content": [{"type": "input_text", "text": "Count: 1, 2, 3,"}]}],
+                                         max_output_tokens=MAX_TOKENS, temperature=0, stream=True)
+        types, deltas, done_text, completed = [], [], None, None
+        for event in stream:
+            types.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            elif event.type == "response.output_text.done":
+                done_text = event.text
+            elif event.type == "response.completed":
+                completed = event.response
+        expect(types[:2] == ["response.created", "response.in_progress"], f"first events: {types[:2]}")
+        expect(types[-1] == "response.completed", f"last event: {types[-1]}")
+        expect(deltas and done_text == "".join(deltas), f"output_text.done {done_text!r} != the deltas joined")
+        expect(completed is not None and completed.output_text == done_text, "response.completed's text differs")
+        return f"{len(types)} events, {len(deltas)} deltas"
+
+    def responses_previous_id():
+        try:
+            client.responses.create(model=state.get("model", "default"), input="hi", previous_response_id="resp_x")
+        except openai.BadRequestError as error:
+            expect("previous_response_id" in str(error), f"the error does not name previous_response_id: {error}")
+        else:
+            raise AssertionError("previous_response_id did not raise openai.BadRequestError")
+        return "400, as llama-server"
+
     checks.run("models.list", models_list)
     checks.run("chat.completions.create", chat_non_stream)
     checks.run("chat.completions.create stream", chat_stream)
@@ -484,6 +524,9 @@ def main():
     checks.run("completions.create", completions_non_stream)
     checks.run("completions.create stream", completions_stream)
     checks.run("embeddings.create", embeddings)
+    checks.run("responses.create", responses_non_stream)
+    checks.run("responses.create stream", responses_stream)
+    checks.run("responses.create previous_response_id raises BadRequestError", responses_previous_id)
     checks.run("wrong key raises AuthenticationError (models)", wrong_key)
     checks.run("wrong key raises AuthenticationError (chat)", wrong_key_chat)
     checks.run("chat.completions.create json_schema validates (jsonschema)", chat_json_schema)

@@ -210,4 +210,110 @@ import Testing
             #expect(again.contains("gemmactl_generated_tokens_total 4"))
         }
     }
+
+    // MARK: Responses API
+
+    @Test func responsesAnswerWholeInLlamaServersShape() async throws {
+        try await TestServer.with(slots: 1) { server in
+            for path in ["/v1/responses", "/responses"] {
+                let reply = try await server.post(path, ["input": "Say hi", "instructions": "Be brief.", "max_output_tokens": 5,
+                                                         "temperature": 0])
+                #expect(reply.status == 200)
+                let object = reply.object
+                #expect((object["id"] as? String)?.hasPrefix("resp_") == true)
+                #expect(object["object"] as? String == "response")
+                #expect(object["status"] as? String == "completed")
+                #expect(object["model"] as? String == server.server.core.modelID)
+                #expect(object["created_at"] is Int)
+                #expect(object["completed_at"] is Int)
+                let output = try #require(object["output"] as? [[String: Any]])
+                #expect(output.count == 1)
+                #expect(output[0]["type"] as? String == "message")
+                #expect(output[0]["role"] as? String == "assistant")
+                #expect(output[0]["status"] as? String == "completed")
+                #expect((output[0]["id"] as? String)?.hasPrefix("msg_") == true)
+                let part = try #require((output[0]["content"] as? [[String: Any]])?.first)
+                #expect(part["type"] as? String == "output_text")
+                #expect((part["annotations"] as? [Any])?.isEmpty == true)
+                #expect(!(part["text"] as? String ?? "").isEmpty)
+                let usage = try #require(object["usage"] as? [String: Any])
+                let generated = try #require(usage["output_tokens"] as? Int)
+                #expect((1...5).contains(generated))
+                let input = try #require(usage["input_tokens"] as? Int)
+                #expect(input > 0)
+                #expect(usage["total_tokens"] as? Int == input + generated)
+                #expect((usage["input_tokens_details"] as? [String: Any])?["cached_tokens"] is Int)
+            }
+            // Message items give the same prompt as the string with instructions.
+            let plain = try await server.post("/v1/responses", ["input": "Say hi", "instructions": "Be brief.", "max_output_tokens": 3, "temperature": 0])
+            let items = try await server.post("/v1/responses", [
+                "input": [["role": "system", "content": "Be brief."],
+                          ["type": "message", "role": "user", "content": [["type": "input_text", "text": "Say hi"]]]],
+                "max_output_tokens": 3, "temperature": 0,
+            ])
+            #expect(items.status == 200)
+            let itemsInput = (items.object["usage"] as? [String: Any])?["input_tokens"] as? Int
+            #expect(itemsInput != nil && itemsInput == (plain.object["usage"] as? [String: Any])?["input_tokens"] as? Int)
+        }
+    }
+
+    @Test func responsesStreamLlamaServersEventSequence() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let reply = try await server.post("/v1/responses", ["input": "Count: 1, 2, 3,", "max_output_tokens": 6, "temperature": 0,
+                                                                 "stream": true])
+            #expect(reply.status == 200)
+            #expect(reply.headers.first(name: "Content-Type") == "text/event-stream")
+            var events: [(name: String, data: [String: Any])] = []
+            for block in reply.body.components(separatedBy: "\n\n") where !block.isEmpty && !block.hasPrefix(":") {
+                let lines = block.split(separator: "\n")
+                let name = try #require(lines.first { $0.hasPrefix("event: ") }).dropFirst("event: ".count)
+                let data = try #require(lines.first { $0.hasPrefix("data: ") }).dropFirst("data: ".count)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any])
+                #expect(object["type"] as? String == String(name))
+                events.append((String(name), object))
+            }
+            let names = events.map(\.name).filter { $0 != "response.output_text.delta" }
+            #expect(names == ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+                              "response.output_text.done", "response.content_part.done", "response.output_item.done",
+                              "response.completed"])
+            #expect(events.map { $0.data["sequence_number"] as? Int } == events.indices.map { $0 })
+            let deltas = events.filter { $0.name == "response.output_text.delta" }.compactMap { $0.data["delta"] as? String }
+            #expect(!deltas.isEmpty)
+            let done = try #require(events.first { $0.name == "response.output_text.done" })
+            #expect(done.data["text"] as? String == deltas.joined())
+            let messageID = try #require((events[2].data["item"] as? [String: Any])?["id"] as? String)
+            #expect(done.data["item_id"] as? String == messageID)
+            let completed = try #require(events.last?.data["response"] as? [String: Any])
+            #expect(completed["status"] as? String == "completed")
+            #expect(((completed["usage"] as? [String: Any])?["output_tokens"] as? Int).map { (1...6).contains($0) } == true)
+            let created = try #require(events[0].data["response"] as? [String: Any])
+            #expect(created["id"] as? String == completed["id"] as? String)
+            #expect(created["status"] as? String == "in_progress")
+        }
+    }
+
+    @Test func responsesRefuseBadInputNamingTheField() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let cases: [([String: Any], String, String)] = [
+                (["max_output_tokens": 3], "'input' is required", "input"),
+                (["input": "hi", "previous_response_id": "resp_1"], "does not support 'previous_response_id'", "previous_response_id"),
+                (["input": 5], "'input'", "input"),
+                (["input": [["type": "function_call", "name": "f"]]], "'input[0].type'", "input[0].type"),
+                (["input": [["role": "robot", "content": "hi"]]], "'input[0].role'", "input[0].role"),
+                (["input": [["role": "user", "content": [["type": "input_image", "image_url": "x"]]]]],
+                 "'input[0].content[0].type'", "input[0].content[0].type"),
+                (["input": [["role": "user", "content": [["type": "input_text"]]]]], "'input[0].content[0].text'", "input[0].content[0].text"),
+                (["input": [["role": "user", "content": 3]]], "'input[0].content'", "input[0].content"),
+                (["input": [Any]()], "at least one message", "input"),
+                (["input": "hi", "max_output_tokens": -1], "'max_output_tokens'", "max_output_tokens"),
+                (["input": "hi", "temperature": "hot"], "'temperature'", "temperature"),
+            ]
+            for (body, mentions, param) in cases {
+                let reply = try await server.post("/v1/responses", body)
+                #expect(reply.status == 400, "\(body)")
+                #expect(reply.errorMessage.contains(mentions), "\(reply.errorMessage)")
+                #expect((reply.object["error"] as? [String: Any])?["param"] as? String == param, "\(body)")
+            }
+        }
+    }
 }
