@@ -14,19 +14,21 @@ import Testing
         #expect(tokens.count > 3 * EmbeddingRunner.chunkSize, "the input must span several chunks")
 
         // On a thread of its own, as the engine runs it: decoding must not hold up the test pool.
-        let (chunked, steps, again, reference) = try await WorkerThread(name: "embedding-test").runOnce {
+        let (chunked, steps, again, perToken, reference) = try await WorkerThread(name: "embedding-test").runOnce {
             let runner = EmbeddingRunner(model: model, contextSize: 1024, threads: 2)
-            func embed() throws -> ([Float], Int) {
+            func embed(_ runner: EmbeddingRunner) throws -> ([[Float]], Int) {
                 var steps = 1
                 while true {
-                    if let vector = try runner.advance(tokens) { return (vector, steps) }
+                    if let rows = try runner.advance(tokens) { return (rows, steps) }
                     steps += 1
                 }
             }
-            let (first, steps) = try embed()
+            let (first, steps) = try embed(runner)
             // The runner starts the next input from an empty sequence.
-            let (second, _) = try embed()
-            return (first, steps, second, Self.meanPooledInOneDecode(model: model, tokens: tokens))
+            let (second, _) = try embed(runner)
+            let (rows, _) = try embed(EmbeddingRunner(model: model, contextSize: 1024, threads: 2, pooling: .none))
+            return (EmbeddingNormalization.pNorm(2).apply(first[0]), steps, EmbeddingNormalization.pNorm(2).apply(second[0]),
+                    rows, Self.meanPooledInOneDecode(model: model, tokens: tokens))
         }
         #expect(steps == (tokens.count + EmbeddingRunner.chunkSize - 1) / EmbeddingRunner.chunkSize)
         #expect(again == chunked)
@@ -34,6 +36,11 @@ import Testing
         #expect(chunked.count == expected.count)
         let cosine = zip(chunked, expected).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         #expect(cosine > 0.9999, "cosine similarity \(cosine)")
+        // Without pooling: one row per token, whose mean is the pooled vector.
+        #expect(perToken.count == tokens.count)
+        let mean = (0..<expected.count).map { index in perToken.reduce(Float(0)) { $0 + $1[index] } / Float(perToken.count) }
+        let rowsCosine = zip(EmbeddingNormalization.pNorm(2).apply(mean), expected).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(rowsCosine > 0.9999, "cosine similarity \(rowsCosine)")
     }
 
     /// `--pooling cls` and `last` take the first and last token's state, as llama.cpp's own pooling does.
@@ -45,7 +52,7 @@ import Testing
         #expect(tokens.count > EmbeddingRunner.chunkSize, "the input must span several chunks")
         let (vector, mean, reference) = try await WorkerThread(name: "embedding-test").runOnce {
             func embed(_ runner: EmbeddingRunner) throws -> [Float] {
-                while true { if let vector = try runner.advance(tokens) { return vector } }
+                while true { if let rows = try runner.advance(tokens) { return EmbeddingNormalization.pNorm(2).apply(rows[0]) } }
             }
             return (try embed(EmbeddingRunner(model: model, contextSize: 1024, threads: 2, pooling: pooling)),
                     try embed(EmbeddingRunner(model: model, contextSize: 1024, threads: 2)),

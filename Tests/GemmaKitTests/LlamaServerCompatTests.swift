@@ -316,4 +316,82 @@ import Testing
             }
         }
     }
+
+    // MARK: Native embeddings and tokenize
+
+    @Test func nativeEmbeddingsTakeLlamaServersInputForms() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let width = try #require(server.server.core.host.loaded?.model.embeddingSize)
+            func rows(_ reply: TestServer.Reply, sourceLocation: SourceLocation = #_sourceLocation) throws -> [[[Double]]] {
+                #expect(reply.status == 200, "\(reply.body.prefix(200))", sourceLocation: sourceLocation)
+                let items = try #require(reply.json as? [[String: Any]], sourceLocation: sourceLocation)
+                #expect(items.enumerated().allSatisfy { $0.element["index"] as? Int == $0.offset }, sourceLocation: sourceLocation)
+                return try items.map { try #require($0["embedding"] as? [[Double]], sourceLocation: sourceLocation) }
+            }
+            let one = try rows(try await server.post("/embedding", ["content": "Hello world"]))
+            #expect(one.count == 1 && one[0].count == 1 && one[0][0].count == width)
+            let norm = one[0][0].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) < 1e-4)
+            // The same input on /embeddings, and as `input`.
+            #expect(try rows(try await server.post("/embeddings", ["input": "Hello world"])) == one)
+            // Token ids as the tokenizer gives them (BOS included) embed the same.
+            let tokens = try #require(try await server.post("/tokenize", ["content": "Hello world", "add_special": true]).object["tokens"] as? [Int])
+            let byIDs = try rows(try await server.post("/embedding", ["content": tokens]))
+            #expect(zip(byIDs[0][0], one[0][0]).allSatisfy { abs($0 - $1) < 1e-4 })
+            // Several inputs: strings and token lists.
+            let several = try rows(try await server.post("/embedding", ["content": ["Hello world", tokens, "Bye"]]))
+            #expect(several.count == 3)
+            #expect(zip(several[1][0], one[0][0]).allSatisfy { abs($0 - $1) < 1e-4 })
+            // embd_normalize -1: as computed, not unit length.
+            let raw = try rows(try await server.post("/embedding", ["content": "Hello world", "embd_normalize": -1]))
+            #expect(abs(raw[0][0].reduce(0) { $0 + $1 * $1 }.squareRoot() - 1) > 1e-3)
+
+            let bad: [([String: Any], String)] = [
+                ([:], "\"input\" or \"content\" must be provided"),
+                (["content": 5.5], "'content' must be a string"),
+                (["content": [Any]()], "\"content\" must not be empty"),
+                (["content": [1, 999_999_999]], "'content[1]' must be a token id"),
+                (["content": ["ok", 3.5]], "'content[1]' must be a string or an array"),
+                (["content": "hi", "embd_normalize": -2], "'embd_normalize'"),
+            ]
+            for (body, mentions) in bad {
+                let reply = try await server.post("/embedding", body)
+                #expect(reply.status == 400, "\(body)")
+                #expect(reply.errorMessage.contains(mentions), "\(reply.errorMessage)")
+            }
+        }
+    }
+
+    @Test func embeddingsWithoutPoolingGiveOneRowPerToken() async throws {
+        try await TestServer.with(slots: 1, configure: { $0.engine.embeddingPooling = .none }) { server in
+            let tokens = try #require(try await server.post("/tokenize", ["content": "Hi there", "add_special": true]).object["tokens"] as? [Int])
+            let reply = try await server.post("/embedding", ["content": "Hi there"])
+            #expect(reply.status == 200)
+            let rows = try #require((reply.json as? [[String: Any]])?.first?["embedding"] as? [[Double]])
+            #expect(rows.count == tokens.count)
+            // OpenAI's shape needs one vector per input: refused, as llama-server.
+            let openAI = try await server.post("/v1/embeddings", ["input": "Hi there"])
+            #expect(openAI.status == 400)
+            #expect(openAI.errorMessage.contains("Pooling type 'none' is not OAI compatible"))
+        }
+    }
+
+    @Test func tokenizePiecesAreTextOrBytes() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let reply = try await server.post("/tokenize", ["content": "Hi 🦩𐍈", "with_pieces": true])
+            let pieces = try #require(reply.object["tokens"] as? [[String: Any]])
+            #expect(pieces.allSatisfy { $0["id"] is Int })
+            // Characters the vocabulary lacks come as byte tokens: not valid UTF-8 alone, so byte arrays.
+            let bytes = pieces.compactMap { $0["piece"] as? [Int] }
+            #expect(!bytes.isEmpty)
+            #expect(bytes.allSatisfy { $0.allSatisfy { (0...255).contains($0) } })
+            var all: [UInt8] = []
+            for piece in pieces {
+                if let text = piece["piece"] as? String { all += Array(text.utf8) } else { all += (piece["piece"] as? [Int] ?? []).map(UInt8.init) }
+            }
+            #expect(String(decoding: all, as: UTF8.self) == "Hi 🦩𐍈")
+            let ids = pieces.compactMap { $0["id"] as? Int }
+            #expect(try await server.post("/detokenize", ["tokens": ids]).object["content"] as? String == "Hi 🦩𐍈")
+        }
+    }
 }

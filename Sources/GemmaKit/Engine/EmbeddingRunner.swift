@@ -1,4 +1,5 @@
 import CLlama
+import Foundation
 
 /// Computes embeddings for the engine, on the engine's thread between decode steps, so embedding
 /// requests never take a generation slot and never compute at the same time as a decode (both
@@ -24,8 +25,9 @@ final class EmbeddingRunner {
     private let pooling: EmbeddingPooling
     private var context: LlamaContext?
     private var batch: LlamaBatch?
-    /// The input in progress: the sum of its pooled per-token states and how many tokens are in.
-    private var progress: (sum: [Double], decoded: Int)?
+    /// The input in progress: the sum of its pooled per-token states (each of them, for
+    /// `.none`), how many went into the sum, and how many tokens are in.
+    private var progress: (sum: [Double], rows: [[Float]], pooled: Int, decoded: Int)?
 
     init(model: LlamaModel, contextSize: Int, threads: Int, pooling: EmbeddingPooling = .mean) {
         self.model = model
@@ -35,11 +37,12 @@ final class EmbeddingRunner {
     }
 
     /// Decodes the next chunk of `tokens` (at most the context size, checked on submit); returns
-    /// its L2-normalised pooled vector once the whole input is in, nil while it is not.
-    /// The same input must be passed until it returns a vector or throws.
-    func advance(_ tokens: [Token]) throws(EngineError) -> [Float]? {
+    /// its rows once the whole input is in, nil while it is not: the pooled vector, or one vector
+    /// per token for `.none`, not normalised. The same input must be passed until it returns or
+    /// throws.
+    func advance(_ tokens: [Token]) throws(EngineError) -> [[Float]]? {
         let context = try preparedContext()
-        var (sum, decoded) = progress ?? ([Double](repeating: 0, count: model.embeddingSize), 0)
+        var (sum, rows, pooled, decoded) = progress ?? ([Double](repeating: 0, count: model.embeddingSize), [], 0, 0)
         if decoded == 0 { context.removeTokens(sequence: 0) }
         do throws(EngineError) {
             let end = context.isCausal ? min(tokens.count, decoded + Self.chunkSize) : tokens.count
@@ -53,7 +56,12 @@ final class EmbeddingRunner {
                 guard let state = context.embedding(at: row) else {
                     throw EngineError(.embeddingsFailed, "llama.cpp returned no embedding")
                 }
-                for index in sum.indices { sum[index] += Double(state[index]) }
+                if pooling == .none {
+                    rows.append(Array(UnsafeBufferPointer(start: state, count: sum.count)))
+                } else {
+                    for index in sum.indices { sum[index] += Double(state[index]) }
+                    pooled += 1
+                }
             }
             decoded = end
         } catch {
@@ -62,13 +70,13 @@ final class EmbeddingRunner {
             throw error
         }
         guard decoded == tokens.count else {
-            progress = (sum, decoded)
+            progress = (sum, rows, pooled, decoded)
             return nil
         }
         progress = nil
         context.removeTokens(sequence: 0)
-        let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return sum.map { Float(norm > 0 ? $0 / norm : $0) }
+        if pooling == .none { return rows }
+        return [sum.map { Float($0 / Double(max(pooled, 1))) }]
     }
 
     private func preparedContext() throws(EngineError) -> LlamaContext {
@@ -89,8 +97,7 @@ final class EmbeddingRunner {
     }
 }
 
-/// How token states are pooled into one embedding: llama-server's `--pooling` values that give one
-/// vector per input (`none`, a vector per token, and `rank`, a reranker's score, do not).
+/// How token states are pooled: llama-server's `--pooling` values but `rank` (a reranker's score).
 public enum EmbeddingPooling: String, Sendable, CaseIterable {
     /// The mean of every token's state.
     case mean
@@ -98,11 +105,13 @@ public enum EmbeddingPooling: String, Sendable, CaseIterable {
     case cls
     /// The last token's state.
     case last
+    /// No pooling: a vector per token, which only llama-server's native `/embedding` answers.
+    case none
 
     /// Whether the state at `position` of an input of `count` tokens goes into the pooled vector.
     func includes(position: Int, of count: Int) -> Bool {
         switch self {
-        case .mean: true
+        case .mean, .none: true
         case .cls: position == 0
         case .last: position == count - 1
         }
@@ -113,9 +122,40 @@ public enum EmbeddingPooling: String, Sendable, CaseIterable {
     public static func parse(_ text: String) throws(InputError) -> EmbeddingPooling {
         if let pooling = EmbeddingPooling(rawValue: text) { return pooling }
         let choices = allCases.map(\.rawValue).joined(separator: ", ")
-        if text == "none" || text == "rank" {
-            throw InputError("must be one of \(choices): '\(text)' is not supported, the embeddings endpoints return one pooled vector per input")
+        if text == "rank" {
+            throw InputError("must be one of \(choices): 'rank' is not supported, this server runs no reranking")
         }
         throw InputError("must be one of \(choices), got '\(text)'")
+    }
+}
+
+/// How a vector is scaled (llama-server's `embd_normalize`).
+public enum EmbeddingNormalization: Sendable, Equatable {
+    /// As computed (-1).
+    case none
+    /// Divided by its largest absolute component, scaled to int16's range (0), as llama.cpp does.
+    case maxAbsolute
+    /// Divided by its p-norm: 1 taxicab, 2 Euclidean (the default), more for other p-norms.
+    case pNorm(Int)
+
+    /// From llama-server's number; nil for numbers below -1.
+    public init?(llamaServerValue value: Int) {
+        switch value {
+        case -1: self = .none
+        case 0: self = .maxAbsolute
+        case 1...: self = .pNorm(value)
+        default: return nil
+        }
+    }
+
+    public func apply(_ vector: [Float]) -> [Float] {
+        let divisor: Double
+        switch self {
+        case .none: return vector
+        case .maxAbsolute: divisor = Double(vector.map { abs($0) }.max() ?? 0) / 32760
+        case .pNorm(2): divisor = vector.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        case .pNorm(let p): divisor = pow(vector.reduce(0) { $0 + pow(Double(abs($1)), Double(p)) }, 1 / Double(p))
+        }
+        return divisor > 0 ? vector.map { Float(Double($0) / divisor) } : vector
     }
 }

@@ -19,7 +19,8 @@ public struct EngineOptions: Sendable {
     /// Tokens one embedding input may have: the size of the embeddings context, which is created
     /// on the first embedding request (see `EmbeddingRunner`).
     public var embeddingContextSize: Int
-    /// How embeddings are pooled (`--pooling`).
+    /// How embeddings are pooled (`--pooling`): `.none` gives one vector per token, which only
+    /// llama-server's native `/embedding` can answer.
     public var embeddingPooling: EmbeddingPooling = .mean
 
     public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
@@ -73,10 +74,10 @@ public final class InferenceEngine: @unchecked Sendable {
         let enqueued: ContinuousClock.Instant
     }
 
-    /// Inputs to embed, and who waits for their vectors.
+    /// Inputs to embed, and who waits for their rows.
     struct EmbeddingJob {
         let inputs: [[Token]]
-        let done: CheckedContinuation<[[Float]], any Error>
+        let done: CheckedContinuation<[[[Float]]], any Error>
     }
 
     /// A slot action, and who waits for its result.
@@ -184,10 +185,21 @@ public final class InferenceEngine: @unchecked Sendable {
         return GenerationTicket(id: id) { [weak self] id in self?.cancel(id) }
     }
 
-    /// One L2-normalised, mean-pooled vector per input. They are computed on the engine's thread
-    /// between decode steps, a chunk of an input per step, so embeddings and generations share the cores
-    /// in turn instead of each using all of them at once.
+    /// One L2-normalised, mean-pooled vector per input (OpenAI's and Ollama's embeddings). An
+    /// engine that pools nothing has no such vector: a 400, as llama-server.
     public func embed(_ inputs: [[Token]]) async throws -> [[Float]] {
+        guard options.embeddingPooling == .mean else {
+            throw EngineError(.invalidParameter, "Pooling type 'none' is not OAI compatible. Please use a different pooling type",
+                              recovery: "use POST /embedding, or start the server without --pooling none")
+        }
+        return try await embeddingRows(inputs).map { EmbeddingNormalization.pNorm(2).apply($0[0]) }
+    }
+
+    /// The embedding rows of each input, not normalised: one pooled vector, or one per token when
+    /// `embeddingPooling` is `.none`. They are computed on the engine's thread between decode
+    /// steps, a chunk of an input per step, so embeddings and generations share the cores in turn
+    /// instead of each using all of them at once.
+    public func embeddingRows(_ inputs: [[Token]]) async throws -> [[[Float]]] {
         let limit = options.embeddingContextSize
         for (index, tokens) in inputs.enumerated() {
             guard !tokens.isEmpty else { throw EngineError(.emptyPrompt, "input[\(index)] is empty") }
@@ -363,7 +375,7 @@ public final class InferenceEngine: @unchecked Sendable {
         ready.resume()
 
         // The embedding job in progress and the vectors it has so far.
-        var embedding: (job: EmbeddingJob, vectors: [[Float]])?
+        var embedding: (job: EmbeddingJob, vectors: [[[Float]]])?
         while true {
             var incoming: [Job] = []
             var cancels: Set<UInt64> = []

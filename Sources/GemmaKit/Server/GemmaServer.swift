@@ -23,7 +23,8 @@ public struct GemmaServer: Sendable {
     var routes: RouteTable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
                    + ChatTemplateController(server: core).endpoints + NativeCompletionController(server: core).endpoints
-                   + OllamaController(server: core).endpoints + ResponsesController(server: core).endpoints)
+                   + OllamaController(server: core).endpoints + ResponsesController(server: core).endpoints
+                   + NativeEmbeddingsController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.

@@ -13,9 +13,12 @@ struct OpenAIController: Sendable {
         // `/completions` without /v1 is llama-server's native completion (`NativeCompletionController`).
         return ["/v1", ""].flatMap { prefix in [
             pipeline.endpoint("\(prefix)/chat/completions") { request, _ in try await chat(request) },
-            Endpoint(.post, "\(prefix)/embeddings") { request, _ in try await embeddings(request) },
             Endpoint(.get, "\(prefix)/models") { _, _ in models() },
-        ] } + [pipeline.endpoint("/v1/completions") { request, _ in try await completions(request) }]
+        ] } + [
+            pipeline.endpoint("/v1/completions") { request, _ in try await completions(request) },
+            // `/embeddings` without /v1 is llama-server's native shape (`NativeEmbeddingsController`).
+            Endpoint(.post, "/v1/embeddings") { request, _ in try await embeddings(request) },
+        ]
     }
 
     // MARK: Chat

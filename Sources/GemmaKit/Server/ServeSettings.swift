@@ -77,7 +77,7 @@ public enum ServeSettings {
     public static let chatTemplateFile = Setting<String>(["--chat-template-file"], environment: ["GEMMA_CHAT_TEMPLATE_FILE", "LLAMA_ARG_CHAT_TEMPLATE_FILE"],
         summary: "A Jinja chat template file to use instead of the GGUF's, checked at start.")
     public static let pooling = Setting<EmbeddingPooling>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
-        default: .mean, summary: "Embedding pooling: mean, cls (the first token's state) or last (none and rank are not supported).",
+        default: .mean, summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
         parse: EmbeddingPooling.parse)
     public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"], default: true,
         summary: "Serve GET /slots (--no-slots: 501, as llama-server).")
