@@ -96,6 +96,9 @@ import Testing
                 try await expect400("/slots/2?action=erase", nil, mentions: "Invalid slot ID")
                 try await expect400("/slots/-1?action=erase", nil, mentions: "Invalid slot ID")
                 try await expect400("/slots/0?action=restore", #"{"filename":"missing.bin"}"#, mentions: "no file named 'missing.bin'")
+                // Another method on a slot's path is a 405, and requests count under the declared path.
+                #expect(try await server.get("/slots/0").status == 405)
+                #expect(try await server.get("/metrics").body.contains(#"gemmactl_requests_total{endpoint="/slots/:id_slot",status="400"}"#))
                 // Not a saved slot (another model's, or anything else): refused, the slot left empty.
                 try Data("not a llama.cpp state file".utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("junk.bin"))
                 try await expect400("/slots/0?action=restore", #"{"filename":"junk.bin"}"#, mentions: "is not a saved slot of this model")

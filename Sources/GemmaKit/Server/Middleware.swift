@@ -128,7 +128,7 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
             let path = request.uri.path
             switch error.status {
             case .notFound:
-                if let methods = routes.methodsByPath[path], !methods.contains(request.method) {
+                if let methods = routes.methods(at: path), !methods.contains(request.method) {
                     var api = APIError(.methodNotAllowed, "\(request.method) is not allowed on \(path); use \(methods.map(\.rawValue).sorted().joined(separator: " or "))")
                     api.headers[.allow] = methods.map(\.rawValue).sorted().joined(separator: ", ")
                     throw api

@@ -36,9 +36,24 @@ struct RouteTable: Sendable {
     /// Every method some endpoint takes.
     var methods: Set<HTTPRequest.Method> { Set(endpoints.map(\.method)) }
 
-    /// The request metrics' label for a path: the path itself when it is an endpoint's, else
-    /// `other`, so unknown paths cannot grow the metric's label set.
-    func metricLabel(_ path: String) -> String { methodsByPath[path] == nil ? "other" : path }
+    /// The request metrics' label for a path: the endpoint's path (with its `:parameter`, as
+    /// `/slots/:id_slot`) when it is an endpoint's, else `other`, so unknown paths cannot grow the
+    /// metric's label set.
+    func metricLabel(_ path: String) -> String { endpointPath(path) ?? "other" }
+
+    /// The methods an endpoint at `path` takes, nil when no endpoint's path matches it.
+    func methods(at path: String) -> Set<HTTPRequest.Method>? { endpointPath(path).flatMap { methodsByPath[$0] } }
+
+    /// The declared path that `path` matches: itself, or one with `:parameter` segments.
+    private func endpointPath(_ path: String) -> String? {
+        if methodsByPath[path] != nil { return path }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return methodsByPath.keys.first { pattern in
+            let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.contains(":") && parts.count == segments.count
+                && zip(parts, segments).allSatisfy { $0.hasPrefix(":") ? !$1.isEmpty : $0 == $1 }
+        }
+    }
 
     /// Registers every endpoint's handler on `router`.
     func register(on router: Router<ServeRequestContext>) {
