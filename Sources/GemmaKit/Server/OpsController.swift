@@ -99,8 +99,7 @@ struct OpsController: Sendable {
     /// action on its thread, after the slot's current request if it has one.
     func slotAction(_ request: Request, context: ServeRequestContext) async throws -> Response {
         guard let directory = server.configuration.engine.slotSavePath else {
-            throw APIError(.notImplemented,
-                           "This server does not support slots action. Start it with `--slot-save-path`", type: "not_supported_error")
+            throw APIError.notSupported("This server does not support slots action. Start it with `--slot-save-path`")
         }
         guard let id = context.parameters.get("id_slot").flatMap({ Int($0) }) else {
             throw APIError.badRequest("Invalid slot ID: the path must be /slots/<slot number>", param: "id_slot")
