@@ -159,7 +159,9 @@ struct ResponsesCodec: GenerationCodec {
                 line("response.content_part.added", ["item_id": messageID, "output_index": 0, "content_index": 0,
                                                      "part": ["type": "output_text", "text": "", "annotations": [Any]()]]),
             ]
-        case .text(let text, _):
+        case .promptProgress:
+            return []
+        case .text(let text, _, _):
             guard !text.isEmpty else { return [] }
             state.guarded.withLock { $0.text += text }
             return [line("response.output_text.delta", ["item_id": messageID, "output_index": 0, "content_index": 0, "delta": text])]
