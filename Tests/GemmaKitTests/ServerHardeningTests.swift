@@ -146,7 +146,9 @@ struct ServerHardeningTests {
                 slowest = max(slowest, ContinuousClock.now - started)
                 probes += 1
             }
-            #expect(slowest < .milliseconds(200), "/health took \(slowest) while big prompts were in flight")
+            // Tokenizing one of these prompts on an event loop would hold /health for seconds; the bound
+            // leaves room for a loaded CI machine (200 ms was missed by a hair at load 10 on 2 CPUs).
+            #expect(slowest < .seconds(1), "/health took \(slowest) while big prompts were in flight")
             for task in big {
                 let reply = try await task.value
                 #expect(reply.status == 400, "\(reply.body.prefix(300))")
