@@ -2,14 +2,24 @@
 
 #include <llama-common/chat.h>
 #include <llama-common/json-schema-to-grammar.h>
+#include <llama-common/chat-peg-parser.h>
+#include <llama-common/peg-parser.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 
 struct gemma_chat_templates {
     common_chat_templates_ptr templates;
+};
+
+struct gemma_chat_parser {
+    common_chat_parser_params params;
+    /// The reply so far and what it parsed to, as llama-server's task_result_state keeps them.
+    std::string text;
+    common_chat_msg message;
 };
 
 namespace {
@@ -89,6 +99,192 @@ extern "C" char *gemma_chat_templates_caps(const gemma_chat_templates *templates
         common_json caps = common_json::object();
         for (const auto &[name, value] : common_chat_templates_get_caps(templates->templates.get())) { caps[name] = value; }
         return copy(caps.dump());
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+namespace {
+
+const char *trigger_type_name(common_grammar_trigger_type type) {
+    switch (type) {
+    case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN: return "token";
+    case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: return "word";
+    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN: return "pattern";
+    case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: return "pattern_full";
+    }
+    return "word";
+}
+
+common_json strings(const std::vector<std::string> &values) {
+    common_json array = common_json::array();
+    for (const auto &value : values) { array.push_back(value); }
+    return array;
+}
+
+common_json message_json(const common_chat_msg &message) {
+    common_json calls = common_json::array();
+    for (const auto &call : message.tool_calls) {
+        calls.push_back(common_json::object({{"name", call.name}, {"id", call.id}, {"arguments", call.arguments}}));
+    }
+    return common_json::object({{"content", message.content},
+                                {"reasoning_content", message.reasoning_content},
+                                {"tool_calls", calls}});
+}
+
+/// Whether the complete reply `text` breaks off inside a tool call. common_chat_parse is lenient at
+/// the end of the text, so such a reply parses to a call with half its arguments (or, cut in the
+/// name, to no call and the rest dropped); its parse tree marks what was cut off as partial, which
+/// this reads from a parse run as common_chat_peg_parse runs it.
+bool ends_inside_tool_call(const common_chat_parser_params &params, const std::string &text) {
+    if (params.parser.empty()) { return false; }
+    common_peg_parse_context context(params.generation_prompt + text, COMMON_PEG_PARSE_FLAG_LENIENT);
+    params.parser.parse(context);
+    for (common_peg_ast_id id = 0; id < context.ast.size(); ++id) {
+        const auto &node = context.ast.get(id);
+        if (node.is_partial && node.tag.rfind(common_chat_peg_builder::TOOL, 0) == 0) { return true; }
+    }
+    return false;
+}
+
+} // namespace
+
+// The request's fields are read as llama-server's oaicompat_chat_params_parse reads a chat
+// completion's body (server-common.cpp), so that prompts, grammars and parsers are the same.
+extern "C" int gemma_chat_templates_render(const gemma_chat_templates *templates, const char *request_json,
+                                           char **result_json, char **error) {
+    *result_json = nullptr;
+    return guarded(error, [&] {
+        const common_json request = common_json::parse(request_json);
+        const auto caps = common_chat_templates_get_caps(templates->templates.get());
+        common_chat_templates_inputs inputs;
+        inputs.use_jinja = true;
+        inputs.messages = common_chat_msgs_parse_oaicompat(request.at("messages"));
+        if (request.contains("tools")) { inputs.tools = common_chat_tools_parse_oaicompat(request.at("tools")); }
+        inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(request.value("tool_choice", std::string("auto")));
+        const auto parallel = caps.find("supports_parallel_tool_calls");
+        inputs.parallel_tool_calls = request.value("parallel_tool_calls", parallel != caps.end() && parallel->second);
+        inputs.add_generation_prompt = request.value("add_generation_prompt", true);
+        inputs.reasoning_format = common_reasoning_format_from_name(request.value("reasoning_format", std::string("none")));
+        inputs.enable_thinking = request.value("enable_thinking", true);
+        if (request.contains("json_schema") && !request.at("json_schema").is_null()) {
+            inputs.json_schema = request.at("json_schema").dump();
+        }
+        inputs.grammar = request.value("grammar", std::string());
+        if (request.contains("chat_template_kwargs")) {
+            // Named: a range-for over a temporary's items() would outlive the temporary.
+            const common_json kwargs = request.at("chat_template_kwargs");
+            for (const auto &item : kwargs.items()) { inputs.chat_template_kwargs[item.key()] = item.value().dump(); }
+        }
+        const auto thinking = inputs.chat_template_kwargs.find("enable_thinking");
+        if (thinking != inputs.chat_template_kwargs.end()) {
+            if (thinking->second == "true") {
+                inputs.enable_thinking = true;
+            } else if (thinking->second == "false") {
+                inputs.enable_thinking = false;
+            } else if (!thinking->second.empty() && thinking->second[0] == '"') {
+                throw std::invalid_argument("invalid type for \"enable_thinking\" (expected boolean, got string)");
+            }
+        }
+        const std::string effort = request.value("reasoning_effort", std::string());
+        if (effort == "none") {
+            inputs.enable_thinking = false;
+            inputs.chat_template_kwargs.erase("reasoning_effort");
+        } else if (!effort.empty()) {
+            inputs.chat_template_kwargs["reasoning_effort"] = common_json(effort).dump();
+        }
+
+        const common_chat_params params = common_chat_templates_apply(templates->templates.get(), inputs);
+        common_json triggers = common_json::array();
+        for (const auto &trigger : params.grammar_triggers) {
+            triggers.push_back(common_json::object({{"type", trigger_type_name(trigger.type)}, {"value", trigger.value}}));
+        }
+        const common_json parser = common_json::object({
+            {"format", static_cast<int>(params.format)},
+            {"generation_prompt", params.generation_prompt},
+            {"parser", params.parser},
+        });
+        const common_json result = common_json::object({
+            {"prompt", params.prompt},
+            {"format", common_chat_format_name(params.format)},
+            {"grammar", params.grammar},
+            {"grammar_lazy", params.grammar_lazy},
+            {"grammar_triggers", triggers},
+            {"preserved_tokens", strings(params.preserved_tokens)},
+            {"additional_stops", strings(params.additional_stops)},
+            {"generation_prompt", params.generation_prompt},
+            {"supports_thinking", params.supports_thinking},
+            {"thinking_start_tag", params.thinking_start_tag},
+            {"thinking_end_tags", strings(params.thinking_end_tags)},
+            {"parser", parser},
+        });
+        *result_json = copy(result.dump());
+        return *result_json == nullptr ? 1 : 0;
+    });
+}
+
+extern "C" gemma_chat_parser *gemma_chat_parser_init(const char *parser_json, char **error) {
+    gemma_chat_parser *result = nullptr;
+    guarded(error, [&] {
+        const common_json spec = common_json::parse(parser_json);
+        const int format = spec.at("format").get<int>();
+        if (format < 0 || format >= COMMON_CHAT_FORMAT_COUNT) { throw std::invalid_argument("unknown chat format " + std::to_string(format)); }
+        auto parser = std::make_unique<gemma_chat_parser>();
+        parser->params.format = static_cast<common_chat_format>(format);
+        parser->params.generation_prompt = spec.value("generation_prompt", std::string());
+        // Without the parser rendering built, common_chat_parse treats every reply as plain content.
+        const std::string arena = spec.value("parser", std::string());
+        if (!arena.empty()) { parser->params.parser.load(arena); }
+        result = parser.release();
+        return 0;
+    });
+    return result;
+}
+
+extern "C" void gemma_chat_parser_free(gemma_chat_parser *parser) { delete parser; }
+
+extern "C" int gemma_chat_parser_feed(gemma_chat_parser *parser, const char *text, bool is_partial, char **diffs_json, char **error) {
+    *diffs_json = nullptr;
+    return guarded(error, [&] {
+        const std::string whole = parser->text + text;
+        common_chat_msg message;
+        try {
+            message = common_chat_parse(whole, is_partial, parser->params);
+        } catch (const std::exception &e) {
+            if (is_partial) { throw; }
+            *error = copy(e.what());
+            return 2;
+        }
+        if (!is_partial && ends_inside_tool_call(parser->params, whole)) {
+            *error = copy("the reply ends inside a tool call");
+            return 2;
+        }
+        common_json diffs = common_json::array();
+        // As llama-server: an empty parse (nothing recognisable yet) keeps the previous message.
+        if (!message.empty()) {
+            for (const auto &diff : common_chat_msg_diff::compute_diffs(parser->message, message)) {
+                common_json item = common_json::object();
+                if (!diff.reasoning_content_delta.empty()) { item["reasoning_content"] = diff.reasoning_content_delta; }
+                if (!diff.content_delta.empty()) { item["content"] = diff.content_delta; }
+                if (diff.tool_call_index != std::string::npos) {
+                    item["tool_call_index"] = diff.tool_call_index;
+                    if (!diff.tool_call_delta.name.empty()) { item["name"] = diff.tool_call_delta.name; }
+                    if (!diff.tool_call_delta.id.empty()) { item["id"] = diff.tool_call_delta.id; }
+                    item["arguments"] = diff.tool_call_delta.arguments;
+                }
+                if (!item.empty()) { diffs.push_back(item); }
+            }
+            parser->message = std::move(message);
+        }
+        parser->text = whole;
+        *diffs_json = copy(diffs.dump());
+        return *diffs_json == nullptr ? 1 : 0;
+    });
+}
+
+extern "C" char *gemma_chat_parser_message(const gemma_chat_parser *parser) {
+    try {
+        return copy(message_json(parser->message).dump());
     } catch (...) {
         return nullptr;
     }

@@ -39,6 +39,48 @@ char *gemma_chat_templates_source(const gemma_chat_templates *templates);
 /// The template's capabilities as a JSON object of booleans (llama-server's `chat_template_caps`).
 char *gemma_chat_templates_caps(const gemma_chat_templates *templates);
 
+/// Renders a chat the way llama-server prepares a chat completion: the template renders the tools
+/// in its own syntax, and the result says how to constrain and parse the model's reply.
+/// `request_json` is a JSON object; every field but `messages` may be left out:
+///   messages (array, OpenAI shape, with tool_calls / tool_call_id / reasoning_content),
+///   tools (array of OpenAI function tools), tool_choice ("auto" | "none" | "required"),
+///   parallel_tool_calls (bool; default: what the template supports), add_generation_prompt (bool, true),
+///   reasoning_format ("none" | "auto" | "deepseek" | "deepseek-legacy"; "none"),
+///   enable_thinking (bool, true), chat_template_kwargs (object of JSON values; an `enable_thinking`
+///   boolean there overrides enable_thinking), json_schema (object), grammar (string).
+/// Returns 0 and sets *result_json to a JSON object:
+///   prompt, format (common_chat_format_name), grammar (GBNF, "" for none), grammar_lazy,
+///   grammar_triggers ([{type: "token" | "word" | "pattern" | "pattern_full", value}]),
+///   preserved_tokens, additional_stops, generation_prompt, supports_thinking, thinking_start_tag,
+///   thinking_end_tags, and parser: an object to give gemma_chat_parser_init as it is.
+/// Returns non-zero and sets *error when the request or the template fails.
+int gemma_chat_templates_render(const gemma_chat_templates *templates, const char *request_json,
+                                char **result_json, char **error);
+
+/// A reply parser in the syntax of one rendered chat (common_chat_parse with the parser that
+/// rendering returned), which also keeps what a stream has parsed so far.
+typedef struct gemma_chat_parser gemma_chat_parser;
+
+/// Makes a parser from a render result's `parser` object (JSON text). What the parser returns
+/// (thinking apart or inline, tool calls or plain text) was settled when the chat was rendered: by
+/// its reasoning_format and tools. Returns NULL and sets *error when the object is not usable.
+gemma_chat_parser *gemma_chat_parser_init(const char *parser_json, char **error);
+
+/// Frees a parser made by gemma_chat_parser_init.
+void gemma_chat_parser_free(gemma_chat_parser *parser);
+
+/// Adds `text` to the reply and parses the whole reply so far, `is_partial` while more may follow.
+/// Returns 0 and sets *diffs_json to a JSON array of what changed since the previous call, in
+/// common_chat_msg_diff's order, each {reasoning_content} or {content} or {tool_call_index, name,
+/// id, arguments} (name and id only where they changed: a call's first diff carries its name).
+/// Returns 2 (and changes nothing) when the reply, complete (`is_partial` false), does not match the
+/// syntax or breaks off inside a tool call (cut at the token limit); *error says which. Returns 1
+/// and sets *error otherwise.
+int gemma_chat_parser_feed(gemma_chat_parser *parser, const char *text, bool is_partial, char **diffs_json, char **error);
+
+/// The reply as parsed so far, a JSON object: content, reasoning_content, tool_calls ([{name, id, arguments}]).
+char *gemma_chat_parser_message(const gemma_chat_parser *parser);
+
 /// Frees a string returned by this module.
 void gemma_common_free(char *string);
 

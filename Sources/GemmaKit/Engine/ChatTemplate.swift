@@ -109,7 +109,7 @@ public struct ChatTemplateOptions: Sendable, Equatable {
 /// A Jinja chat template parsed by llama.cpp's common library (the engine llama-server uses),
 /// with the model's BOS and EOS tokens. Read-only once made, so shared between requests.
 final class JinjaChatTemplate: @unchecked Sendable {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
 
     /// Parses `source`, or the model's own template when it is nil.
     init(model: LlamaModel?, source: String?) throws(EngineError) {
@@ -149,7 +149,7 @@ final class JinjaChatTemplate: @unchecked Sendable {
     /// The engine's error as one line of bounded length. A Jinja failure comes as several lines
     /// (where in the template, a caret, then `Error: …`): the last says what went wrong, e.g. the
     /// template's own `raise_exception` message.
-    private static func reason(_ error: UnsafeMutablePointer<CChar>?) -> String {
+    static func reason(_ error: UnsafeMutablePointer<CChar>?) -> String {
         let text = error.map { String(cString: $0) } ?? "llama.cpp gave no reason"
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var line = lines.last { $0.hasPrefix("Error:") }.map { String($0.dropFirst("Error:".count)) } ?? lines.first ?? text
@@ -246,6 +246,14 @@ public struct ChatFormatter: Sendable {
             renderer = .gemmaTurns
             self.template = Self.gemmaTurnsTemplate
         }
+    }
+
+    /// The chat rendered by llama.cpp's chat layer, tools in the template's own syntax, with how
+    /// to constrain and parse the reply; nil unless the template is Jinja (built-in formats and
+    /// Gemma's turns have no tool or thinking syntax of their own).
+    public func rendering(_ request: ChatRenderRequest) throws(EngineError) -> ChatRendering? {
+        guard case .jinja(let template) = renderer else { return nil }
+        return try template.render(request)
     }
 
     /// The prompt for `messages` as text, ending where the assistant's reply begins.

@@ -8,7 +8,7 @@ public struct EngineError: ActionableError, Equatable {
         fileprivate enum Base: String, Hashable, Sendable {
             case modelNotFound, modelUnreadable, notGGUF, truncatedModel, corruptModel
             case unsupportedArchitecture, modelLoadFailed, contextCreationFailed
-            case promptTooLong, emptyPrompt, decodeFailed, invalidParameter, grammarFailed, templateFailed
+            case promptTooLong, emptyPrompt, decodeFailed, invalidParameter, grammarFailed, templateFailed, replyParseFailed
             case queueFull, shuttingDown, cancelled, embeddingsFailed, slotFileRejected, slotSaveFailed
         }
         fileprivate let base: Base
@@ -29,6 +29,8 @@ public struct EngineError: ActionableError, Equatable {
         public static let grammarFailed = Code(base: .grammarFailed)
         /// The chat template could not render a request's messages.
         public static let templateFailed = Code(base: .templateFailed)
+        /// llama.cpp's chat parser failed on a reply in a way other than the reply not matching the syntax.
+        public static let replyParseFailed = Code(base: .replyParseFailed)
         public static let queueFull = Code(base: .queueFull)
         public static let shuttingDown = Code(base: .shuttingDown)
         public static let cancelled = Code(base: .cancelled)

@@ -1,0 +1,66 @@
+import Foundation
+@testable import GemmaKit
+import Testing
+
+/// A tiny Gemma 4 with random weights (scripts/make-tiny-gemma4: llama.cpp's `gemma4` architecture,
+/// the default model's vocabulary with Gemma 4's chat tokens, the sdist's Gemma 4 template), made
+/// once and cached outside the repository. scripts/test makes it and passes its path in
+/// GEMMA_TEST_GEMMA4; without that the script is run here. A failure to make it fails the tests.
+enum TinyGemma4 {
+    struct Unavailable: Error, CustomStringConvertible { let description: String }
+
+    static let path: Result<String, Unavailable> = {
+        if let path = ProcessInfo.processInfo.environment["GEMMA_TEST_GEMMA4"] { return .success(path) }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = repository.appendingPathComponent("scripts/make-tiny-gemma4").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        let output = Pipe()
+        process.standardOutput = output
+        do { try process.run() } catch { return .failure(Unavailable(description: "\(script) could not run: \(error)")) }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
+            return .failure(Unavailable(description: "\(script) failed (exit \(process.terminationStatus)); run it to see why"))
+        }
+        return .success(path)
+    }()
+
+    static let model: Result<LlamaModel, any Error> = Result { try LlamaModel(path: path.get()) }
+}
+
+@Suite("A tiny Gemma 4 through the engine", .serialized)
+struct TinyGemma4Tests {
+    @Test func loadsRendersItsTemplateAndGenerates() async throws {
+        let model = try TinyGemma4.model.get()
+        #expect(model.chatTemplate?.contains("<|tool_call>call:") == true)
+
+        // Its own template renders tools and thinking in Gemma 4's syntax.
+        let formatter = try ChatFormatter(model: model)
+        let rendering = try #require(try formatter.rendering(ChatRenderRequest(
+            messagesJSON: Data(ChatSyntaxTests.question.utf8), toolsJSON: Data(ChatSyntaxTests.weatherTool.utf8),
+            reasoningFormat: .auto, enableThinking: true)))
+        #expect(rendering.format == "peg-gemma4")
+        #expect(rendering.prompt.hasPrefix("<|turn>system\n<|think|>\n<|tool>declaration:get_weather{"))
+        #expect(rendering.prompt.hasSuffix("<|turn>model\n"))
+
+        // Gemma 4's chat tokens are single tokens, so the grammar's trigger and the parser see them.
+        for token in rendering.preservedTokens {
+            #expect(model.tokenize(token, addSpecial: false, parseSpecial: true).count == 1, "\(token)")
+        }
+        let prompt = model.tokenize(rendering.prompt, addSpecial: true, parseSpecial: true)
+        let bos = model.tokenize(model.bosTokenText, addSpecial: false, parseSpecial: true)
+        #expect(bos.count == 1 && prompt.first == bos.first && prompt.filter { $0 == bos.first }.count == 1, "one BOS, first")
+
+        let engine = try await InferenceEngine.start(model: model, options: EngineOptions(
+            context: ContextOptions(contextSize: 1024, sequences: 1, batchSize: 256, batchInvariant: true)))
+        let completion = try await engine.complete(GenerationRequest(prompt: prompt, sampling: .greedy, maxTokens: 8))
+        #expect(completion.stats?.promptTokens == prompt.count)
+        #expect((completion.stats?.completionTokens ?? 0) > 0)
+
+        // Whatever noise it wrote, the reply parser takes it without a half call.
+        let parsed = try ChatReplyParser.parse(completion.text, rendering: rendering)
+        #expect(parsed.message.toolCalls.allSatisfy { !$0.name.isEmpty })
+    }
+}
