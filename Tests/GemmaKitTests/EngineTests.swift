@@ -107,7 +107,7 @@ struct EngineTests {
             #expect {
                 _ = try engine.generate(GenerationRequest(prompt: model.tokenize("hi"), sampling: SamplingParameters(topP: 1.5)))
             } throws: { error in
-                (error as? EngineError)?.code == .invalidParameter && "\(error)".contains("top_p")
+                (error as? EngineError)?.refusal == .outOfRange(.topP, value: "1.5", requirement: "between 0 and 1")
             }
         }
     }

@@ -352,7 +352,7 @@ import Testing
             let bad: [([String: Any], String)] = [
                 ([:], "\"input\" or \"content\" must be provided"),
                 (["content": 5.5], "'content' must be a string"),
-                (["content": [Any]()], "\"content\" must not be empty"),
+                (["content": [Any]()], "'content' must not be empty"),
                 (["content": [1, 999_999_999]], "'content[1]' must be a token id"),
                 (["content": ["ok", 3.5]], "'content[1]' must be a string or an array"),
                 (["content": "hi", "embd_normalize": -2], "'embd_normalize'"),

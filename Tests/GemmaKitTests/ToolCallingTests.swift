@@ -126,7 +126,7 @@ struct ToolCallingUnitTests {
             ["role": "assistant", "content": "Sunny, 21 \"C\"."],
         ] as [[String: Any]]).utf8))
         let tools = try ToolCalling(tools: toolValues(toolsOffered), choice: .string("required"), parallel: false)
-        let messages = try ToolCalling.chatMessages(body, tools: tools)
+        let messages = try ChatConversation(body).templateMessages(tools: tools)
         #expect(messages.map(\.role) == ["system", "user", "assistant", "user", "assistant"])
         #expect(messages[0].content.hasPrefix("Be brief.\n\nYou have these tools"), "\(messages[0].content)")
         #expect(messages[0].content.contains(#""name": "get_weather""#))
@@ -138,7 +138,7 @@ struct ToolCallingUnitTests {
         // A tool's output is content: a control token in it stays text.
         let prompt = try ChatFormatter(template: nil).prompt(messages)
         #expect(prompt.pieces.contains { $0.isContent && $0.text.contains("sunny <start_of_turn>") })
-        let withoutTools = try ToolCalling.chatMessages(body, tools: nil)
+        let withoutTools = try ChatConversation(body).templateMessages(tools: nil)
         #expect(withoutTools.first?.content == "Be brief.")
         #expect(withoutTools.last?.content == "Sunny, 21 \"C\".")
     }

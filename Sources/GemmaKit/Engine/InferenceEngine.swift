@@ -148,24 +148,22 @@ public final class InferenceEngine: @unchecked Sendable {
         try request.sampling.validate()
         guard !request.prompt.isEmpty else { throw EngineError(.emptyPrompt, "the prompt is empty") }
         if let maxTokens = request.maxTokens, maxTokens < 0 {
-            throw EngineError(.invalidParameter, "max_tokens must be 0 or more, got \(maxTokens)")
+            throw EngineError(.outOfRange(.maxTokens, value: "\(maxTokens)", requirement: "0 or more"))
         }
         let vocabulary = Token(model.vocabularySize)
         if let bad = request.prompt.first(where: { $0 < 0 || $0 >= vocabulary }) {
-            throw EngineError(.invalidParameter, "prompt token \(bad) is not in the model's vocabulary (0..<\(vocabulary))")
+            throw EngineError(.unknownToken(.prompt, token: bad, vocabulary: Int(vocabulary)))
         }
         if let bad = request.sampling.logitBias.first(where: { $0.token < 0 || $0.token >= vocabulary }) {
-            throw EngineError(.invalidParameter, "logit_bias token \(bad.token) is not in the model's vocabulary (0..<\(vocabulary))")
+            throw EngineError(.unknownToken(.logitBias, token: bad.token, vocabulary: Int(vocabulary)))
         }
         if let slot = request.slot, !(0..<slotCount).contains(slot) {
-            throw EngineError(.invalidParameter, "id_slot must be between 0 and \(slotCount - 1) (or -1 for any), got \(slot)")
+            throw EngineError(.outOfRange(.slot, value: "\(slot)", requirement: "between 0 and \(slotCount - 1)"))
         }
         if let grammar = request.sampling.grammar { try SamplerChain.checkGrammar(grammar, model: model) }
         let limit = slotContextSize
         guard request.prompt.count < limit else {
-            throw EngineError(.promptTooLong,
-                              "the prompt is \(request.prompt.count) tokens but a slot's context holds \(limit)",
-                              recovery: "shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots")
+            throw EngineError(.promptTooLong(tokens: request.prompt.count, limit: limit))
         }
         let id: UInt64 = try condition.withLock { () throws(EngineError) -> UInt64 in
             guard !stopping else { throw EngineError(.shuttingDown, "the server is shutting down") }
@@ -173,8 +171,7 @@ public final class InferenceEngine: @unchecked Sendable {
             // slots are waiting.
             let freeSlots = snapshots.filter { !$0.isProcessing }.count
             guard queue.count < options.maxQueue + freeSlots else {
-                throw EngineError(.queueFull, "all \(slotCount) slots are busy and \(queue.count) requests are already waiting",
-                                  recovery: "retry later, or raise --max-queue / --parallel")
+                throw EngineError(.queueFull, "all \(slotCount) slots are busy and \(queue.count) requests are already waiting")
             }
             let id = nextJobID
             nextJobID += 1
@@ -185,16 +182,6 @@ public final class InferenceEngine: @unchecked Sendable {
         return GenerationTicket(id: id) { [weak self] id in self?.cancel(id) }
     }
 
-    /// One L2-normalised, mean-pooled vector per input (OpenAI's and Ollama's embeddings). An
-    /// engine that pools nothing has no such vector: a 400, as llama-server.
-    public func embed(_ inputs: [[Token]]) async throws -> [[Float]] {
-        guard options.embeddingPooling == .mean else {
-            throw EngineError(.invalidParameter, "Pooling type 'none' is not OAI compatible. Please use a different pooling type",
-                              recovery: "use POST /embedding, or start the server without --pooling none")
-        }
-        return try await embeddingRows(inputs).map { EmbeddingNormalization.pNorm(2).apply($0[0]) }
-    }
-
     /// The embedding rows of each input, not normalised: one pooled vector, or one per token when
     /// `embeddingPooling` is `.none`. They are computed on the engine's thread between decode
     /// steps, a chunk of an input per step, so embeddings and generations share the cores in turn
@@ -202,10 +189,8 @@ public final class InferenceEngine: @unchecked Sendable {
     public func embeddingRows(_ inputs: [[Token]]) async throws -> [[[Float]]] {
         let limit = options.embeddingContextSize
         for (index, tokens) in inputs.enumerated() {
-            guard !tokens.isEmpty else { throw EngineError(.emptyPrompt, "input[\(index)] is empty") }
-            guard tokens.count <= limit else {
-                throw EngineError(.promptTooLong, "input[\(index)] is \(tokens.count) tokens but embeddings take at most \(limit)")
-            }
+            guard !tokens.isEmpty else { throw EngineError(.emptyEmbeddingInput(index: index)) }
+            guard tokens.count <= limit else { throw EngineError(.embeddingInputTooLong(index: index, tokens: tokens.count, limit: limit)) }
         }
         return try await withCheckedThrowingContinuation { done in
             let refused: EngineError? = condition.withLock {
@@ -222,7 +207,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// action on a busy slot waits until its request has finished, as llama-server defers it.
     public func perform(_ action: SlotAction, onSlot slot: Int) async throws -> SlotActionResult {
         guard (0..<slotCount).contains(slot) else {
-            throw EngineError(.invalidParameter, "Invalid slot ID: \(slot) is not one of the \(slotCount) slots (0 to \(slotCount - 1))")
+            throw EngineError(.outOfRange(.slot, value: "\(slot)", requirement: "one of the \(slotCount) slots (0 to \(slotCount - 1))"))
         }
         return try await withCheckedThrowingContinuation { done in
             let refused: EngineError? = condition.withLock {

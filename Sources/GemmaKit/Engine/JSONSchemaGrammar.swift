@@ -6,7 +6,7 @@ import CLlamaCommon
 public enum JSONSchemaGrammar {
     /// The grammar whose sentences are the JSON documents valid against `schema` (JSON text).
     ///
-    /// Throws `.invalidParameter` with the converter's reason when the schema is not JSON or uses
+    /// Throws `.unusableSchema` with the converter's reason when the schema is not JSON or uses
     /// what the converter cannot express (an unknown `$ref`, an unsupported `format`, …).
     public static func grammar(schema: String) throws(EngineError) -> String {
         var grammar: UnsafeMutablePointer<CChar>?
@@ -20,7 +20,7 @@ public enum JSONSchemaGrammar {
             let reason = error.map { String(cString: $0) } ?? "the converter gave no reason"
             // The converter lists its errors one a line; an HTTP error message is one line.
             let lines = reason.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            throw EngineError(.invalidParameter, lines.joined(separator: " "))
+            throw EngineError(.unusableSchema(reason: lines.joined(separator: " ")))
         }
         return String(cString: grammar)
     }

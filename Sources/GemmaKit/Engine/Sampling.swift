@@ -76,19 +76,19 @@ public struct SamplingParameters: Sendable, Equatable {
     /// Greedy decoding: deterministic, the same text for the same prompt.
     public static let greedy = SamplingParameters(temperature: 0)
 
-    /// Checks ranges; the error names the field.
+    /// Checks ranges; the error names the parameter.
     public func validate() throws(EngineError) {
-        func bad(_ field: String, _ value: Any, _ range: String) -> EngineError {
-            EngineError(.invalidParameter, "\(field) must be \(range), got \(value)")
+        func bad(_ parameter: EngineError.RequestParameter, _ value: some Numeric, _ requirement: String) -> EngineError {
+            EngineError(.outOfRange(parameter, value: "\(value)", requirement: requirement))
         }
-        guard temperature.isFinite, temperature >= 0, temperature <= 100 else { throw bad("temperature", temperature, "between 0 and 100") }
-        guard topK >= 0 else { throw bad("top_k", topK, "0 or more") }
-        guard topP.isFinite, topP >= 0, topP <= 1 else { throw bad("top_p", topP, "between 0 and 1") }
-        guard minP.isFinite, minP >= 0, minP <= 1 else { throw bad("min_p", minP, "between 0 and 1") }
-        guard repeatPenalty.isFinite, repeatPenalty > 0 else { throw bad("repeat_penalty", repeatPenalty, "greater than 0") }
-        guard presencePenalty.isFinite, (-2...2).contains(presencePenalty) else { throw bad("presence_penalty", presencePenalty, "between -2 and 2") }
-        guard frequencyPenalty.isFinite, (-2...2).contains(frequencyPenalty) else { throw bad("frequency_penalty", frequencyPenalty, "between -2 and 2") }
-        guard penaltyLastN >= -1 else { throw bad("repeat_last_n", penaltyLastN, "-1 or more") }
+        guard temperature.isFinite, temperature >= 0, temperature <= 100 else { throw bad(.temperature, temperature, "between 0 and 100") }
+        guard topK >= 0 else { throw bad(.topK, topK, "0 or more") }
+        guard topP.isFinite, topP >= 0, topP <= 1 else { throw bad(.topP, topP, "between 0 and 1") }
+        guard minP.isFinite, minP >= 0, minP <= 1 else { throw bad(.minP, minP, "between 0 and 1") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else { throw bad(.repeatPenalty, repeatPenalty, "greater than 0") }
+        guard presencePenalty.isFinite, (-2...2).contains(presencePenalty) else { throw bad(.presencePenalty, presencePenalty, "between -2 and 2") }
+        guard frequencyPenalty.isFinite, (-2...2).contains(frequencyPenalty) else { throw bad(.frequencyPenalty, frequencyPenalty, "between -2 and 2") }
+        guard penaltyLastN >= -1 else { throw bad(.penaltyLastN, penaltyLastN, "-1 or more") }
     }
 }
 

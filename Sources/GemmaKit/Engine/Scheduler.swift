@@ -196,13 +196,12 @@ final class Scheduler {
         switch action {
         case .save(let file):
             guard let bytes = write(slot, to: file) else {
-                throw EngineError(.slotSaveFailed, "Unable to save slot: the file could not be written",
-                                  recovery: "check that --slot-save-path is writable and has room")
+                throw EngineError(.slotSaveFailed, "Unable to save slot: the file could not be written")
             }
             return SlotActionResult(tokens: slot.cached.count, bytes: bytes, duration: .now - started)
         case .restore(let file):
             guard let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
-                throw EngineError(.slotFileRejected, "Unable to restore slot: no file named '\(file.lastPathComponent)' under --slot-save-path")
+                throw EngineError(.slotFileRejected, "Unable to restore slot: no file named '\(file.lastPathComponent)' in the slot directory")
             }
             // A failed load leaves the slot empty, as llama-server does: its old cache is gone either way.
             guard let tokens = context.loadState(into: slot.sequence, from: file.path) else {

@@ -13,8 +13,8 @@ public struct APIError: HTTPResponseError, ActionableError {
     public var recovery: String? { nil }
     var headers: HTTPFields = [:]
     var ollamaShape = false
-    /// More members of the error object (llama-server's `n_prompt_tokens` and `n_ctx`).
-    var details: [String: Int] = [:]
+    /// llama-server's members of a context overflow's error object: `n_prompt_tokens` and `n_ctx`.
+    var contextOverflow: (promptTokens: Int, contextSize: Int)?
 
     public init(_ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil) {
         self.status = status
@@ -55,7 +55,7 @@ public struct APIError: HTTPResponseError, ActionableError {
         var error = APIError(.badRequest, "request (\(promptTokens) tokens) exceeds the available context size (\(contextSize) tokens); "
             + "shorten the prompt, or start the server with a larger --ctx-size or fewer --parallel slots",
             type: "exceed_context_size_error")
-        error.details = ["n_prompt_tokens": promptTokens, "n_ctx": contextSize]
+        error.contextOverflow = (promptTokens, contextSize)
         return error
     }
 
@@ -71,30 +71,47 @@ public struct APIError: HTTPResponseError, ActionableError {
                                               "the client closed the connection before the answer was ready", type: "client_closed_request")
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body: [String: Any]
+        let body: Data
         if ollamaShape || request.uri.path.hasPrefix("/api/") {
-            body = ["error": message]
+            body = JSONBody.data(OllamaBody(error: message))
         } else {
-            var error: [String: Any] = ["message": message, "type": type, "code": Int(status.code)]
-            if let param { error["param"] = param }
-            for (key, value) in details { error[key] = value }
-            body = ["error": error]
+            body = JSONBody.data(OpenAIBody(error: .init(message: message, type: type, code: Int(status.code), param: param,
+                                                         nPromptTokens: contextOverflow?.promptTokens, nCtx: contextOverflow?.contextSize)))
         }
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
+    /// `{"error": {"message": …, "type": …, "code": <status>, "param": …}}`, `param` left out when nil.
+    private struct OpenAIBody: Encodable {
+        struct Detail: Encodable {
+            let message: String, type: String, code: Int, param: String?
+            let nPromptTokens: Int?, nCtx: Int?
+        }
+        let error: Detail
+    }
+
+    /// Ollama's `{"error": "…"}`.
+    private struct OllamaBody: Encodable { let error: String }
+
     /// What a client sees of `error`, the one mapping from errors to HTTP: API errors as they are,
-    /// engine refusals as 400 or 503 + Retry-After, anything else as `internal` (so no internal
-    /// text reaches a client). Used by `ErrorShapeMiddleware` for answers and by the generation
-    /// pipeline for errors that come after a stream's 200.
-    init(_ error: any Error) {
+    /// engine refusals as 400 naming the request field or 503 + Retry-After, a cancelled request
+    /// as 503, anything else as `internal` (so no internal text reaches a client). Used by
+    /// `ErrorShapeMiddleware` for answers and by the generation pipeline for errors that come
+    /// after a stream's 200, so a stream reports a failure as the answer would have.
+    ///
+    /// `field` names the request field a refused value came from where the engine cannot know
+    /// it (a JSON Schema); `fieldPrefix` goes before the fields it names (Ollama's "options.").
+    init(_ error: any Error, field: String? = nil, fieldPrefix: String = "") {
         switch error {
         case let api as APIError:
             self = api
         case let engine as EngineError:
+            if let refusal = engine.refusal {
+                self = APIError(refusal, field: field, fieldPrefix: fieldPrefix)
+                return
+            }
             switch engine.code {
             case .promptTooLong, .emptyPrompt, .invalidParameter, .templateFailed, .slotFileRejected:
                 self = APIError(.badRequest, engine.message)
@@ -106,11 +123,59 @@ public struct APIError: HTTPResponseError, ActionableError {
             case .shuttingDown:
                 self = APIError(.serviceUnavailable, engine.message, type: "unavailable_error")
                 headers[.retryAfter] = "5"
+            case .cancelled:
+                self = .cancelled
             default:
-                self = APIError(.internalServerError, engine.message)
+                self = .internal
             }
+        case is CancellationError:
+            self = .cancelled
         default:
             self = .internal
+        }
+    }
+
+    /// A request the server stopped before it was answered (it is shutting down, or the task
+    /// serving it was cancelled): the same 503 whether or not its stream had begun.
+    static let cancelled = APIError(.serviceUnavailable, "the request was cancelled", type: "unavailable_error")
+
+    /// An engine refusal of a request's value, the field named as the API names it.
+    private init(_ refusal: EngineError.Refusal, field schemaField: String?, fieldPrefix: String) {
+        switch refusal {
+        case .outOfRange(let parameter, let value, let requirement):
+            let field = fieldPrefix + Self.field(parameter)
+            self = .badRequest("'\(field)' must be \(requirement), got \(value)", param: field)
+        case .unknownToken(let parameter, let token, let vocabulary):
+            let field = fieldPrefix + Self.field(parameter)
+            self = .badRequest("'\(field)' holds token \(token), not in the model's vocabulary (0..<\(vocabulary))", param: field)
+        case .promptTooLong(let tokens, let limit):
+            self = .exceedsContext(promptTokens: tokens, contextSize: limit)
+        case .emptyEmbeddingInput(let index):
+            self = .badRequest("'input[\(index)]' is empty", param: "input")
+        case .embeddingInputTooLong(let index, let tokens, let limit):
+            self = .badRequest("'input[\(index)]' is \(tokens) tokens, more than the \(limit) an embedding input may have; shorten it",
+                               param: "input")
+        case .unusableSchema(let reason):
+            let field = schemaField ?? "json_schema"
+            self = .badRequest("'\(field)' is not a JSON Schema gemmactl can follow: \(reason)", param: field)
+        }
+    }
+
+    /// The request field an engine parameter comes from (OpenAI's and llama-server's names).
+    static func field(_ parameter: EngineError.RequestParameter) -> String {
+        switch parameter {
+        case .temperature: "temperature"
+        case .topK: "top_k"
+        case .topP: "top_p"
+        case .minP: "min_p"
+        case .repeatPenalty: "repeat_penalty"
+        case .presencePenalty: "presence_penalty"
+        case .frequencyPenalty: "frequency_penalty"
+        case .penaltyLastN: "repeat_last_n"
+        case .maxTokens: "max_tokens"
+        case .slot: "id_slot"
+        case .prompt: "prompt"
+        case .logitBias: "logit_bias"
         }
     }
 

@@ -11,19 +11,19 @@ struct ChatTemplateController: Sendable {
         [
             Endpoint(.post, "/apply-template") { request, _ in
                 let (_, rendered) = try await renderedChat(request)
-                return JSONBody.response(object: ["prompt": rendered.text])
+                return JSONBody.response(["prompt": rendered.text])
             },
             Endpoint(.get, "/props") { _, _ in try props() },
             Endpoint(.post, "/props") { _, _ in
                 guard server.configuration.propsEndpoint else {
                     throw APIError.notSupported("This server does not support changing global properties. Start it with `--props`")
                 }
-                return JSONBody.response(object: ["success": true])
+                return JSONBody.response(["success": true])
             },
         ] + ["/v1", ""].map { prefix in
             Endpoint(.post, "\(prefix)/chat/completions/input_tokens") { request, _ in
                 let (_, rendered) = try await renderedChat(request)
-                return JSONBody.response(object: ["input_tokens": rendered.tokens.count, "object": "response.input_tokens"])
+                return JSONBody.response(InputTokens(inputTokens: rendered.tokens.count))
             }
         }
     }
@@ -39,34 +39,55 @@ struct ChatTemplateController: Sendable {
         let loaded = try server.requireModel()
         let configuration = server.configuration
         let defaults = SamplingParameters()
-        let params: [String: Any] = [
-            "seed": UInt32.max, "temperature": defaults.temperature, "top_k": defaults.topK, "top_p": defaults.topP,
-            "min_p": defaults.minP, "repeat_last_n": defaults.penaltyLastN, "repeat_penalty": defaults.repeatPenalty,
-            "presence_penalty": defaults.presencePenalty, "frequency_penalty": defaults.frequencyPenalty,
-            "max_tokens": -1, "n_predict": -1, "ignore_eos": false, "stream": false, "n_probs": 0,
-        ]
-        var props: [String: Any] = [
-            "default_generation_settings": ["params": params, "n_ctx": loaded.engine.slotContextSize],
-            "total_slots": configuration.engine.context.sequences,
-            "model_alias": server.modelID,
-            "model_ftype": loaded.model.fileTypeName,
-            "model_path": loaded.model.path,
-            "modalities": ["vision": false, "video": false, "audio": false],
-            "endpoint_slots": configuration.slotsEndpoint,
-            "endpoint_props": configuration.propsEndpoint,
-            "endpoint_metrics": true,
-            "ui": false,
-            "chat_template": loaded.formatter.template,
-            "bos_token": loaded.model.bosTokenText,
-            "eos_token": loaded.model.eosTokenText,
-            "build_info": "gemmactl \(GemmactlVersion.current), llama.cpp \(LlamaBackend.buildCommit)",
-            "is_sleeping": false,
-        ]
-        if let caps = loaded.formatter.capabilitiesJSON, let object = try? JSONSerialization.jsonObject(with: Data(caps.utf8)) {
-            props["chat_template_caps"] = object
-        }
-        return JSONBody.response(object: props)
+        let params = Props.Params(
+            seed: UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
+            repeatLastN: defaults.penaltyLastN, repeatPenalty: defaults.repeatPenalty, presencePenalty: defaults.presencePenalty,
+            frequencyPenalty: defaults.frequencyPenalty, maxTokens: -1, nPredict: -1, ignoreEOS: false, stream: false, nProbs: 0)
+        let caps = loaded.formatter.capabilitiesJSON.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        return JSONBody.response(Props(
+            defaultGenerationSettings: .init(params: params, nCtx: loaded.engine.slotContextSize),
+            totalSlots: configuration.engine.context.sequences, modelAlias: server.modelID, modelFtype: loaded.model.fileTypeName,
+            modelPath: loaded.model.path, modalities: ["vision": false, "video": false, "audio": false],
+            endpointSlots: configuration.slotsEndpoint, endpointProps: configuration.propsEndpoint, endpointMetrics: true, ui: false,
+            chatTemplate: loaded.formatter.template, bosToken: loaded.model.bosTokenText, eosToken: loaded.model.eosTokenText,
+            buildInfo: "gemmactl \(GemmactlVersion.current), llama.cpp \(LlamaBackend.buildCommit)", isSleeping: false,
+            chatTemplateCaps: caps))
     }
+}
+
+/// `/chat/completions/input_tokens`'s answer.
+struct InputTokens: Encodable {
+    let inputTokens: Int
+    let object = "response.input_tokens"
+}
+
+/// llama-server's `GET /props`.
+struct Props: Encodable {
+    struct Settings: Encodable {
+        let params: Params
+        let nCtx: Int
+    }
+
+    struct Params: Encodable {
+        let seed: UInt32, temperature: Double, topK: Int, topP: Double, minP: Double, repeatLastN: Int
+        let repeatPenalty: Double, presencePenalty: Double, frequencyPenalty: Double
+        let maxTokens: Int, nPredict: Int, ignoreEOS: Bool, stream: Bool, nProbs: Int
+    }
+
+    let defaultGenerationSettings: Settings
+    let totalSlots: Int
+    let modelAlias: String
+    let modelFtype: String
+    let modelPath: String
+    let modalities: [String: Bool]
+    let endpointSlots: Bool, endpointProps: Bool, endpointMetrics: Bool
+    let ui: Bool
+    let chatTemplate: String
+    let bosToken: String, eosToken: String
+    let buildInfo: String
+    let isSleeping: Bool
+    /// llama.cpp's reading of what the template can do; left out when it has none.
+    let chatTemplateCaps: JSONValue?
 }
 
 /// A chat request as the model will see it: the tool calling it asked for, the prompt text and its tokens.
@@ -81,18 +102,13 @@ extension ServerCore {
     /// its `add_generation_prompt` and `chat_template_kwargs`: what chat completions,
     /// /apply-template and input_tokens share, so all three see the same prompt.
     func render(chat body: ChatCompletionRequest, loaded: ModelHost.Loaded) async throws -> RenderedChat {
-        guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
-        for (index, message) in body.messages.enumerated() where !["system", "user", "assistant", "developer", "tool"].contains(message.role) {
-            throw APIError.badRequest("'messages[\(index)].role' must be system, developer, user, assistant or tool, got '\(message.role)'",
-                                      param: "messages[\(index)].role")
-        }
+        let conversation = try ChatConversation(body.messages)
         // add_generation_prompt defaults to true, so continue_final_message alone is refused too, as llama-server.
         if body.template.addGenerationPrompt ?? true, body.template.continueFinalMessage == true {
             throw APIError.badRequest("'add_generation_prompt' and 'continue_final_message' cannot both be true", param: "continue_final_message")
         }
         let tools = try body.toolCalling()
-        let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
-        let (text, tokens) = try await prompt(chat: messages, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
+        let (text, tokens) = try await prompt(chat: conversation, tools: tools, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
                                               kwargsJSON: body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText },
                                               loaded: loaded)
         return RenderedChat(tools: tools, text: text, tokens: tokens)

@@ -24,7 +24,7 @@ public struct GemmaServer: Sendable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
                    + ChatTemplateController(server: core).endpoints + NativeCompletionController(server: core).endpoints
                    + OllamaController(server: core).endpoints + ResponsesController(server: core).endpoints
-                   + NativeEmbeddingsController(server: core).endpoints)
+                   + EmbeddingsController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.
@@ -39,10 +39,10 @@ public struct GemmaServer: Sendable {
         return router
     }
 
-    /// The unauthenticated metrics-only router for --metrics-port.
-    public func buildMetricsRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.get("/metrics") { _, _ in OpsController(server: core).metrics() }
+    /// The unauthenticated metrics-only router for --metrics-port: the route table's `/metrics`.
+    public func buildMetricsRouter() -> Router<ServeRequestContext> {
+        let router = Router(context: ServeRequestContext.self)
+        routes.register(on: router, paths: [OpsController.metricsPath])
         return router
     }
 

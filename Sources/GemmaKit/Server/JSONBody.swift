@@ -2,34 +2,29 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// JSON encoding shared by the handlers.
+/// The one way the server writes JSON: Codable wire types through one configured encoder (keys
+/// sorted, so an answer's text is the same for the same value; slashes unescaped), and reads
+/// request bodies.
+///
+/// Members are named after their properties in snake case (`finishReason` is `finish_reason`), so
+/// a wire type needs `CodingKeys` only where a name differs; the keys of a dictionary, which hold
+/// the client's own names (a `JSONValue` object, `logit_bias`), are written as they are. A member
+/// is left out when its optional value is nil, or written as `null` with `@WrittenAsNull`.
 enum JSONBody {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }()
 
-    static func string(_ value: some Encodable) -> String {
-        (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
-    }
+    static func string(_ value: some Encodable) -> String { String(decoding: data(value), as: UTF8.self) }
+
+    /// The wire types hold no non-finite number, so encoding does not fail.
+    static func data(_ value: some Encodable) -> Data { (try? encoder.encode(value)) ?? Data("{}".utf8) }
 
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: string(value))))
-    }
-
-    /// A JSON object or array built of Foundation values (`[String: Any]`), keys sorted.
-    static func string(object: Any) -> String {
-        String(decoding: data(object: object), as: UTF8.self)
-    }
-
-    static func response(object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data(object: object))))
-    }
-
-    private static func data(object: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data(value))))
     }
 
     /// Decodes a request body; errors name the field.
@@ -47,5 +42,19 @@ enum JSONBody {
         } catch {
             throw APIError.from(decoding: error)
         }
+    }
+}
+
+/// A member written as `null` while it has no value, where the API's clients expect the key
+/// (OpenAI's `finish_reason` before the last chunk); a plain optional member is left out instead.
+@propertyWrapper
+struct WrittenAsNull<Value: Encodable>: Encodable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
     }
 }

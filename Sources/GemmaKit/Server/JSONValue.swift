@@ -43,25 +43,7 @@ enum JSONValue: Codable, Equatable, Sendable {
     }
 
     /// Compact JSON text, keys sorted (so the same value always gives the same text).
-    var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a value built from JSON cannot fail: it holds no non-finite number.
-        return String(decoding: (try? encoder.encode(self)) ?? Data("null".utf8), as: UTF8.self)
-    }
-
-    /// The value as `JSONSerialization` objects (NSNull for null), for responses built as dictionaries.
-    var foundationValue: Any {
-        switch self {
-        case .null: NSNull()
-        case .bool(let value): value
-        case .integer(let value): value
-        case .number(let value): value
-        case .string(let value): value
-        case .array(let values): values.map(\.foundationValue)
-        case .object(let members): members.mapValues(\.foundationValue)
-        }
-    }
+    var jsonText: String { JSONBody.string(self) }
 
     var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }

@@ -1,22 +1,13 @@
 import Foundation
-import Synchronization
 
 /// llama-server's request fields beyond OpenAI's, read the same way by its native `/completion`
 /// and by the OpenAI endpoints: constrained decoding, log-probabilities, logit bias, slot and
 /// cache control, and what the answer reports.
 struct LlamaRequestFields: Decodable {
-    var nProbs: Int?
-    var postSamplingProbs: Bool?
-    var logitBias: JSONValue?
-    var ignoreEOS: Bool?
-    var cachePrompt: Bool?
-    var idSlot: Int?
-    var returnTokens: Bool?
-    var timingsPerToken: Bool?
-    var returnProgress: Bool?
-    var repeatLastN: Int?
-    var grammar: String?
-    var jsonSchema: JSONValue?
+    var nProbs: Int?, postSamplingProbs: Bool?, logitBias: JSONValue?, ignoreEOS: Bool?, repeatLastN: Int?
+    var cachePrompt: Bool?, idSlot: Int?
+    var returnTokens: Bool?, timingsPerToken: Bool?, returnProgress: Bool?
+    var grammar: String?, jsonSchema: JSONValue?
 
     enum CodingKeys: String, CodingKey {
         case nProbs = "n_probs", postSamplingProbs = "post_sampling_probs", logitBias = "logit_bias"
@@ -125,124 +116,4 @@ struct LlamaRequestFields: Decodable {
         request.reportsProgress = returnProgress ?? false
         if request.logprobs == nil { request.logprobs = try probabilities() }
     }
-}
-
-/// OpenAI's `n` (llama-server's `n_cmpl`): how many choices to generate, at most one per slot
-/// as llama-server allows, so they run side by side.
-enum Choices {
-    static func count(_ n: Int?, slotCount: Int) throws -> Int {
-        guard let n else { return 1 }
-        guard (1...slotCount).contains(n) else {
-            throw APIError.badRequest("'n' must be between 1 and \(slotCount) (this server's --parallel slots), got \(n)", param: "n")
-        }
-        return n
-    }
-
-    /// `request` once per choice: choices after the first get the next seeds (so a fixed seed
-    /// does not give n copies) and no pinned slot, as llama-server's child tasks.
-    static func requests(_ request: GenerationRequest, count: Int) -> [GenerationRequest] {
-        (0..<count).map { choice in
-            var copy = request
-            guard choice > 0 else { return copy }
-            copy.slot = nil
-            copy.sampling.seed = request.sampling.seed.map { $0 &+ UInt32(choice) }
-            return copy
-        }
-    }
-}
-
-/// llama-server's `timings` object.
-struct LlamaTimings: Encodable {
-    let cacheN: Int
-    let promptN: Int
-    let promptMs: Double
-    let promptPerTokenMs: Double
-    let promptPerSecond: Double
-    let predictedN: Int
-    let predictedMs: Double
-    let predictedPerTokenMs: Double
-    let predictedPerSecond: Double
-
-    enum CodingKeys: String, CodingKey {
-        case cacheN = "cache_n", promptN = "prompt_n", promptMs = "prompt_ms", promptPerTokenMs = "prompt_per_token_ms"
-        case promptPerSecond = "prompt_per_second", predictedN = "predicted_n", predictedMs = "predicted_ms"
-        case predictedPerTokenMs = "predicted_per_token_ms", predictedPerSecond = "predicted_per_second"
-    }
-
-    init(cached: Int, evaluated: Int, promptTime: Duration, predicted: Int, predictionTime: Duration) {
-        func milliseconds(_ duration: Duration) -> Double { duration.seconds * 1000 }
-        cacheN = cached
-        promptN = evaluated
-        promptMs = milliseconds(promptTime)
-        promptPerTokenMs = evaluated > 0 ? promptMs / Double(evaluated) : 0
-        promptPerSecond = promptMs > 0 ? Double(evaluated) * 1000 / promptMs : 0
-        predictedN = predicted
-        predictedMs = milliseconds(predictionTime)
-        predictedPerTokenMs = predicted > 0 ? predictedMs / Double(predicted) : 0
-        predictedPerSecond = predictedMs > 0 ? Double(predicted) * 1000 / predictedMs : 0
-    }
-
-    /// A finished generation's.
-    init(_ stats: GenerationStats) {
-        self.init(cached: stats.cachedTokens, evaluated: stats.promptTokens - stats.cachedTokens, promptTime: stats.promptDuration,
-                  predicted: stats.completionTokens, predictionTime: stats.generationDuration)
-    }
-}
-
-/// The clock behind `timings_per_token` and prompt progress for one streamed choice: the engine
-/// reports timings once, at the end, so a stream's running timings are measured where its events
-/// arrive (the same events, a hop later).
-final class StreamTimer: Sendable {
-    private struct State {
-        var started: ContinuousClock.Instant?
-        var firstToken: ContinuousClock.Instant?
-        var promptTokens = 0
-        var cached = 0
-        var predicted = 0
-    }
-    private let state = Mutex(State())
-
-    /// Call for every event; returns the timings so far.
-    func observe(_ event: GenerationEvent) -> LlamaTimings {
-        state.withLock { state in
-            let now = ContinuousClock.now
-            switch event {
-            case .started(_, let promptTokens, let cached):
-                state.started = now
-                state.promptTokens = promptTokens
-                state.cached = cached
-            case .text(_, _, let tokens):
-                if state.firstToken == nil { state.firstToken = now }
-                state.predicted += tokens.count
-            case .promptProgress, .finished:
-                break
-            }
-            let started = state.started ?? now
-            let promptEnd = state.firstToken ?? now
-            return LlamaTimings(cached: state.cached, evaluated: state.firstToken == nil ? 0 : state.promptTokens - state.cached,
-                                promptTime: promptEnd - started, predicted: state.predicted,
-                                predictionTime: state.firstToken.map { now - $0 } ?? .zero)
-        }
-    }
-
-    /// Tokens generated so far.
-    var predicted: Int { state.withLock { $0.predicted } }
-}
-
-/// llama-server's `prompt_progress` object.
-struct PromptProgressJSON: Encodable {
-    let total: Int, cache: Int, processed: Int
-    let timeMs: Int
-    enum CodingKeys: String, CodingKey { case total, cache, processed, timeMs = "time_ms" }
-    init(_ progress: PromptProgress) {
-        total = progress.total
-        cache = progress.cached
-        processed = progress.processed
-        timeMs = Int(progress.elapsed.seconds * 1000)
-    }
-}
-
-/// llama-server's `system_fingerprint`: the llama.cpp build.
-enum SystemFingerprint {
-    static let value = "llama.cpp-\(LlamaBackend.buildCommit)"
 }

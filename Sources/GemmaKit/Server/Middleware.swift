@@ -120,10 +120,6 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as EngineError {
-            throw APIError(error)
         } catch let error as HTTPError {
             let path = request.uri.path
             switch error.status {
@@ -143,11 +139,12 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
             var api = APIError.badRequest("the request is not valid HTTP/1.1: \(Self.describe(error))")
             api.headers[.connection] = "close"
             throw api
-        } catch is CancellationError {
-            throw APIError(.serviceUnavailable, "the request was cancelled")
         } catch {
-            logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            throw APIError.internal
+            let api = APIError(error)
+            if api.status == .internalServerError {
+                logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            throw api
         }
     }
 

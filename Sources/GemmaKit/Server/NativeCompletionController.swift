@@ -154,16 +154,11 @@ struct NativeCompletionCodec: GenerationCodec {
 
     func encode(_ event: GenerationEvent, choice: Int) -> [String] {
         let timings = reporting.timings(event, choice: choice)
-        let evaluated = requests[choice].prompt.count
         func partial(content: String, tokens: [Token], progress: PromptProgress? = nil, logprobs: [TokenLogprob] = []) -> String {
-            var object: [String: Any] = [
-                "index": choice, "content": content, "tokens": tokens.map(Int.init), "stop": false, "id_slot": -1,
-                "tokens_predicted": reporting.timers[choice].predicted, "tokens_evaluated": evaluated,
-            ]
-            if let timings { object["timings"] = Self.object(timings) }
-            if let progress { object["prompt_progress"] = Self.object(PromptProgressJSON(progress)) }
-            if requests[choice].logprobs != nil, !logprobs.isEmpty { object["completion_probabilities"] = Self.probabilities(logprobs) }
-            return streamFormat.line(json: JSONBody.string(object: object))
+            line(NativePartial(
+                index: choice, content: content, tokens: tokens, tokensPredicted: reporting.timers[choice].predicted,
+                tokensEvaluated: requests[choice].prompt.count, timings: timings, promptProgress: progress.map(PromptProgressJSON.init),
+                completionProbabilities: requests[choice].logprobs != nil && !logprobs.isEmpty ? logprobs.map(NativeProbability.init) : nil))
         }
         switch event {
         case .started:
@@ -173,8 +168,7 @@ struct NativeCompletionCodec: GenerationCodec {
         case .text(let content, let logprobs, let tokens):
             return [partial(content: content, tokens: tokens, logprobs: logprobs)]
         case .finished(let stats):
-            let last = CollectedGeneration(stats: stats)
-            return [streamFormat.line(json: JSONBody.string(object: final(last, choice: choice)))]
+            return [line(final(CollectedGeneration(stats: stats), choice: choice))]
         }
     }
 
@@ -182,57 +176,90 @@ struct NativeCompletionCodec: GenerationCodec {
 
     func response(_ results: [CollectedGeneration]) -> Response {
         let objects = results.enumerated().map { final($1, choice: $0) }
-        return JSONBody.response(object: objects.count == 1 ? objects[0] : objects)
+        return objects.count == 1 ? JSONBody.response(objects[0]) : JSONBody.response(objects)
     }
 
     /// The last object of a choice: whole (`content` and `tokens` empty when streamed, as they went before).
-    private func final(_ result: CollectedGeneration, choice: Int) -> [String: Any] {
+    private func final(_ result: CollectedGeneration, choice: Int) -> NativeFinal {
         let stats = result.stats
-        var object: [String: Any] = [
-            "index": choice, "content": result.text, "tokens": returnTokens ? result.tokens.map(Int.init) : [], "id_slot": stats.slot,
-            "stop": true, "model": model, "tokens_predicted": stats.completionTokens, "tokens_evaluated": stats.promptTokens,
-            "generation_settings": generationSettings(requests[choice]), "prompt": prompts[choice],
-            "has_new_line": result.text.contains("\n"), "truncated": false, "stop_type": stats.stopType.rawValue,
-            "stopping_word": stats.stoppingWord, "tokens_cached": stats.contextTokens, "timings": Self.object(LlamaTimings(stats)),
-        ]
-        if !stream, requests[choice].logprobs != nil, !result.logprobs.isEmpty {
-            object["completion_probabilities"] = Self.probabilities(result.logprobs)
-        }
-        return object
-    }
-
-    /// The settings the choice ran with, named as llama-server names them (only those gemmactl honours).
-    private func generationSettings(_ request: GenerationRequest) -> [String: Any] {
+        let request = requests[choice]
         let sampling = request.sampling
-        return [
-            "seed": sampling.seed.map { Int($0) } ?? Int(UInt32.max), "temperature": sampling.temperature, "top_k": sampling.topK,
-            "top_p": sampling.topP, "min_p": sampling.minP, "repeat_last_n": sampling.penaltyLastN,
-            "repeat_penalty": sampling.repeatPenalty, "presence_penalty": sampling.presencePenalty,
-            "frequency_penalty": sampling.frequencyPenalty, "stop": request.stop, "max_tokens": request.maxTokens ?? -1,
-            "n_predict": request.maxTokens ?? -1, "ignore_eos": sampling.ignoreEOS, "stream": stream,
-            // JSON has no -infinity: a ban is written as llama-server's JSON library writes it, null.
-            "logit_bias": sampling.logitBias.map { entry -> [String: Any] in
-                let bias: Any = entry.bias.isFinite ? Double(entry.bias) : NSNull()
-                return ["token": Int(entry.token), "bias": bias]
-            },
-            "n_probs": request.logprobs ?? 0, "grammar": sampling.grammar ?? "", "timings_per_token": reporting.timingsPerToken,
-            "post_sampling_probs": false, "samplers": ["penalties", "top_k", "top_p", "min_p", "temperature"],
-        ]
+        let settings = NativeFinal.Settings(
+            seed: sampling.seed.map { Int($0) } ?? Int(UInt32.max), temperature: sampling.temperature, topK: sampling.topK,
+            topP: sampling.topP, minP: sampling.minP, repeatLastN: sampling.penaltyLastN, repeatPenalty: sampling.repeatPenalty,
+            presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, stop: request.stop,
+            maxTokens: request.maxTokens ?? -1, nPredict: request.maxTokens ?? -1, ignoreEOS: sampling.ignoreEOS, stream: stream,
+            logitBias: sampling.logitBias.map { .init(token: Int($0.token), bias: $0.bias.isFinite ? Double($0.bias) : nil) },
+            nProbs: request.logprobs ?? 0, grammar: sampling.grammar ?? "", timingsPerToken: reporting.timingsPerToken)
+        return NativeFinal(
+            index: choice, content: result.text, tokens: returnTokens ? result.tokens : [], idSlot: stats.slot, model: model,
+            tokensPredicted: stats.completionTokens, tokensEvaluated: stats.promptTokens, generationSettings: settings,
+            prompt: prompts[choice], hasNewLine: result.text.contains("\n"), stopType: stats.stopType.rawValue,
+            stoppingWord: stats.stoppingWord, tokensCached: stats.contextTokens, timings: LlamaTimings(stats),
+            completionProbabilities: !stream && request.logprobs != nil && !result.logprobs.isEmpty
+                ? result.logprobs.map(NativeProbability.init) : nil)
     }
+}
 
-    /// `completion_probabilities`: each token with its id, text, bytes, log-probability and the
-    /// most likely alternatives (before sampling).
-    static func probabilities(_ logprobs: [TokenLogprob]) -> [[String: Any]] {
-        logprobs.map { entry in
-            ["id": Int(entry.id), "token": entry.token, "bytes": entry.bytes.map(Int.init), "logprob": entry.logprob,
-             "top_logprobs": entry.top.map {
-                 ["id": Int($0.id), "token": $0.token, "bytes": $0.bytes.map(Int.init), "logprob": $0.logprob] as [String: Any]
-             }]
+// MARK: Wire types
+
+/// A streamed piece of a choice; `timings`, `prompt_progress` and `completion_probabilities`
+/// only when asked for.
+struct NativePartial: Encodable {
+    let index: Int, content: String, tokens: [Token]
+    let stop = false
+    let idSlot = -1
+    let tokensPredicted: Int, tokensEvaluated: Int
+    let timings: LlamaTimings?
+    let promptProgress: PromptProgressJSON?
+    let completionProbabilities: [NativeProbability]?
+}
+
+/// A choice's last object, with the settings it ran with.
+struct NativeFinal: Encodable {
+    let index: Int, content: String, tokens: [Token], idSlot: Int
+    let stop = true
+    let model: String, tokensPredicted: Int, tokensEvaluated: Int
+    let generationSettings: Settings
+    let prompt: String, hasNewLine: Bool
+    let truncated = false
+    let stopType: String, stoppingWord: String, tokensCached: Int
+    let timings: LlamaTimings
+    let completionProbabilities: [NativeProbability]?
+
+    /// The settings a choice ran with, named as llama-server names them (only those gemmactl honours).
+    struct Settings: Encodable {
+        let seed: Int, temperature: Double, topK: Int, topP: Double, minP: Double, repeatLastN: Int
+        let repeatPenalty: Double, presencePenalty: Double, frequencyPenalty: Double
+        let stop: [String]
+        let maxTokens: Int, nPredict: Int, ignoreEOS: Bool, stream: Bool
+        let logitBias: [Bias]
+        let nProbs: Int, grammar: String, timingsPerToken: Bool
+        let postSamplingProbs = false
+        let samplers = ["penalties", "top_k", "top_p", "min_p", "temperature"]
+
+        /// JSON has no -infinity: a ban is written as llama-server's JSON library writes it, null.
+        struct Bias: Encodable {
+            let token: Int
+            @WrittenAsNull var bias: Double? = nil
         }
     }
+}
 
-    /// An `Encodable` value as a Foundation object, to nest in the dictionaries above.
-    static func object(_ value: some Encodable) -> Any {
-        (try? JSONSerialization.jsonObject(with: JSONBody.encoder.encode(value))) ?? [:]
+/// `completion_probabilities`: a token with its id, text, bytes, log-probability and the most
+/// likely alternatives (before sampling).
+struct NativeProbability: Encodable {
+    struct Alternative: Encodable {
+        let id: Token, token: String, bytes: [UInt8], logprob: Double
+    }
+    let id: Token, token: String, bytes: [UInt8], logprob: Double
+    let topLogprobs: [Alternative]
+
+    init(_ entry: TokenLogprob) {
+        id = entry.id
+        token = entry.token
+        bytes = entry.bytes
+        logprob = entry.logprob
+        topLogprobs = entry.top.map { Alternative(id: $0.id, token: $0.token, bytes: $0.bytes, logprob: $0.logprob) }
     }
 }

@@ -2,9 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Ollama's API (/api/*), for Ollama clients pointed at gemmactl unchanged.
+/// Ollama's API (/api/*), for Ollama clients pointed at gemmactl unchanged (embeddings: `EmbeddingsController`).
 struct OllamaController: Sendable {
-    typealias Context = ServeRequestContext
     let server: ServerCore
 
     var endpoints: [Endpoint] {
@@ -12,14 +11,12 @@ struct OllamaController: Sendable {
         return [
             pipeline.endpoint("/api/generate") { request, _ in try await generate(request) },
             pipeline.endpoint("/api/chat") { request, _ in try await chat(request) },
-            Endpoint(.post, "/api/embed") { request, _ in try await embed(request) },
-            Endpoint(.post, "/api/embeddings") { request, _ in try await legacyEmbeddings(request) },
             Endpoint(.post, "/api/show") { request, _ in try await show(request) },
             Endpoint(.get, "/", isPublic: true) { _, _ in Self.running(head: false) },
             Endpoint(.head, "/", isPublic: true) { _, _ in Self.running(head: true) },
             Endpoint(.get, "/api/tags") { _, _ in tags() },
             Endpoint(.get, "/api/ps") { _, _ in ps() },
-            Endpoint(.get, "/api/version") { _, _ in JSONBody.response(object: ["version": GemmactlVersion.current]) },
+            Endpoint(.get, "/api/version") { _, _ in JSONBody.response(["version": GemmactlVersion.current]) },
         ]
     }
 
@@ -48,7 +45,7 @@ struct OllamaController: Sendable {
                 temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
                 presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, penaltyLastN: repeatLastN,
                 seed: seed.flatMap { $0 >= 0 ? UInt32(truncatingIfNeeded: $0) : nil }, grammar: grammar)
-            do { try parameters.validate() } catch { throw APIError.badRequest("options: \(error.message)") }
+            do { try parameters.validate() } catch { throw APIError(error, fieldPrefix: "options.") }
             return parameters
         }
 
@@ -66,16 +63,6 @@ struct OllamaController: Sendable {
         var format: JSONValue?
         var options: Options?
         var tools: [JSONValue]?
-    }
-
-    struct EmbedBody: Decodable {
-        var model: String?
-        var input: StringOrArray
-    }
-
-    struct LegacyEmbeddingsBody: Decodable {
-        var model: String?
-        var prompt: String
     }
 
     struct ShowBody: Decodable {
@@ -96,18 +83,20 @@ struct OllamaController: Sendable {
         let prompt = body.prompt ?? ""
         if prompt.isEmpty {
             // Ollama answers an empty prompt by loading the model.
-            return .answered(JSONBody.response(object: ["model": server.modelID, "created_at": Self.timestamp(), "response": "",
-                                                        "done": true, "done_reason": "load"]))
+            var loadAnswer = OllamaChunk(model: server.modelID, done: true)
+            loadAnswer.response = ""
+            loadAnswer.doneReason = "load"
+            return .answered(JSONBody.response(loadAnswer))
         }
-        var messages: [ChatMessage] = []
-        if let system = body.system, !system.isEmpty { messages.append(ChatMessage(role: "system", content: system)) }
-        messages.append(ChatMessage(role: "user", content: prompt))
+        var messages: [ChatConversation.Message] = []
+        if let system = body.system, !system.isEmpty { messages.append(.init(role: .system, content: system)) }
+        messages.append(.init(role: .user, content: prompt))
         let tokens: [Token], promptText: String
         if body.raw == true {
             tokens = try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded)
             promptText = prompt
         } else {
-            (promptText, tokens) = try await server.prompt(chat: messages, loaded: loaded)
+            (promptText, tokens) = try await server.prompt(chat: try ChatConversation(messages, field: "prompt"), loaded: loaded)
         }
         let options = body.options ?? Options()
         let generation = GenerationRequest(prompt: tokens,
@@ -120,39 +109,17 @@ struct OllamaController: Sendable {
     func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
-        guard !body.messages.isEmpty else { throw APIError.badRequest("'messages' must hold at least one message", param: "messages") }
+        let conversation = try ChatConversation(body.messages)
         let tools = try body.toolCalling()
-        let messages = try ToolCalling.chatMessages(body.messages, tools: tools)
         let options = body.options ?? Options()
         var sampling = try options.sampling(format: body.format)
         sampling.grammar = tools?.grammar ?? sampling.grammar
-        let (promptText, tokens) = try await server.prompt(chat: messages, loaded: loaded)
+        let (promptText, tokens) = try await server.prompt(chat: conversation, tools: tools, loaded: loaded)
         let generation = GenerationRequest(prompt: tokens, sampling: sampling, maxTokens: options.maxTokens,
                                            stop: options.stop?.values ?? [])
         let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
                                         promptText: promptText, codec: codec))
-    }
-
-    func embed(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.decode(EmbedBody.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
-        guard !body.input.values.isEmpty, !body.input.values.contains(where: \.isEmpty) else {
-            throw APIError.badRequest("'input' must hold non-empty text", param: "input")
-        }
-        let tokens = body.input.values.map { loaded.model.tokenize($0) }
-        let vectors = try await loaded.engine.embed(tokens)
-        return JSONBody.response(object: ["model": server.modelID, "embeddings": vectors.map { $0.map(Double.init) },
-                                          "prompt_eval_count": tokens.reduce(0) { $0 + $1.count }])
-    }
-
-    /// Ollama's legacy embeddings: one `prompt`, one `embedding`.
-    func legacyEmbeddings(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.decode(LegacyEmbeddingsBody.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
-        guard !body.prompt.isEmpty else { throw APIError.badRequest("'prompt' must hold non-empty text", param: "prompt") }
-        let vectors = try await loaded.engine.embed([loaded.model.tokenize(body.prompt)])
-        return JSONBody.response(object: ["embedding": (vectors.first ?? []).map(Double.init)])
     }
 
     /// Ollama's model card: details, the GGUF's metadata as `model_info`, the default parameters,
@@ -162,78 +129,70 @@ struct OllamaController: Sendable {
         let body = try await JSONBody.decode(ShowBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
         let gguf = loaded.model.gguf
-        var info: [String: Any] = [:]
+        var info: [String: JSONValue] = [:]
         for (key, value) in gguf.metadata {
             if case .array(_, let count, let preview) = value {
-                info[key] = body.verbose == true && count == UInt64(preview.count) ? preview.map(Self.jsonValue) as Any : NSNull()
+                info[key] = body.verbose == true && count == UInt64(preview.count) ? .array(preview.map(Self.jsonValue)) : .null
             } else {
                 info[key] = Self.jsonValue(value)
             }
         }
-        if info["general.parameter_count"] == nil { info["general.parameter_count"] = loaded.model.parameterCount }
+        if info["general.parameter_count"] == nil { info["general.parameter_count"] = Self.jsonValue(.uint(loaded.model.parameterCount, bits: 64)) }
         let defaults = SamplingParameters()
         let parameters = [
             ("temperature", "\(defaults.temperature)"), ("top_k", "\(defaults.topK)"), ("top_p", "\(defaults.topP)"),
             ("min_p", "\(defaults.minP)"), ("repeat_penalty", "\(defaults.repeatPenalty)"),
             ("repeat_last_n", "\(defaults.penaltyLastN)"), ("num_ctx", "\(loaded.engine.slotContextSize)"),
         ].map { $0.0.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + $0.1 }.joined(separator: "\n")
-        let template = loaded.formatter.template
-        return JSONBody.response(object: [
-            "modelfile": "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
-            "parameters": parameters,
-            "template": template,
-            "details": details(loaded),
-            "model_info": info,
-            "capabilities": Self.capabilities,
-            "modified_at": Self.timestamp(loaded.loadedAt),
-        ])
+        return JSONBody.response(OllamaModelCard(
+            modelfile: "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
+            parameters: parameters, template: loaded.formatter.template, details: details(loaded), modelInfo: info,
+            capabilities: Self.capabilities, modifiedAt: Self.timestamp(loaded.loadedAt)))
     }
 
     /// What the served model can do, in Ollama's words.
     static let capabilities = ["completion", "tools"]
 
-    static func jsonValue(_ value: GGUFValue) -> Any {
+    static func jsonValue(_ value: GGUFValue) -> JSONValue {
         switch value {
-        case .uint(let number, _): return number
-        case .int(let number, _): return number
-        case .float(let number, _): return number
-        case .bool(let flag): return flag
-        case .string(let text): return text
-        case .array(_, _, let preview): return preview.map(jsonValue)
+        case .uint(let number, _): Int64(exactly: number).map { .integer($0) } ?? .number(Double(number))
+        case .int(let number, _): .integer(number)
+        case .float(let number, _): .number(number)
+        case .bool(let flag): .bool(flag)
+        case .string(let text): .string(text)
+        case .array(_, _, let preview): .array(preview.map(jsonValue))
         }
     }
 
-    private func details(_ loaded: ModelHost.Loaded) -> [String: Any] {
+    private func details(_ loaded: ModelHost.Loaded) -> OllamaModelDetails {
         let gguf = loaded.model.gguf
-        return [
-            "parent_model": "", "format": "gguf", "family": gguf.architecture ?? "", "families": [gguf.architecture ?? ""],
-            "parameter_size": Self.parameterSize(loaded.model.parameterCount),
+        return OllamaModelDetails(
+            family: gguf.architecture ?? "", parameterSize: Self.parameterSize(loaded.model.parameterCount),
             // As Ollama names it: llama.cpp's file type, e.g. Q4_K_M.
-            "quantization_level": (try? ModelSummary(gguf))?.fileType
-                ?? loaded.model.summary.split(separator: " ").dropFirst(2).joined(separator: " "),
-        ]
+            quantizationLevel: (try? ModelSummary(gguf))?.fileType
+                ?? loaded.model.summary.split(separator: " ").dropFirst(2).joined(separator: " "))
     }
 
-    private func modelEntry() -> [String: Any] {
-        var entry: [String: Any] = ["name": server.modelID, "model": server.modelID, "modified_at": Self.timestamp(server.startedAt)]
+    private func modelEntry() -> OllamaModelEntry {
+        var entry = OllamaModelEntry(name: server.modelID, modifiedAt: Self.timestamp(server.startedAt))
         if let loaded = server.host.loaded {
-            entry["size"] = loaded.model.gguf.fileSize
+            entry.size = loaded.model.gguf.fileSize
             // Empty for the few seconds after loading while the file is hashed.
-            entry["digest"] = loaded.digest.value ?? ""
-            entry["details"] = details(loaded)
+            entry.digest = loaded.digest.value ?? ""
+            entry.details = details(loaded)
         }
         return entry
     }
 
-    func tags() -> Response { JSONBody.response(object: ["models": [modelEntry()]]) }
+    func tags() -> Response { JSONBody.response(["models": [modelEntry()]]) }
 
     func ps() -> Response {
-        guard let loaded = server.host.loaded else { return JSONBody.response(object: ["models": [Any]()]) }
+        guard let loaded = server.host.loaded else { return JSONBody.response(["models": [OllamaModelEntry]()]) }
         var entry = modelEntry()
-        entry["context_length"] = loaded.engine.slotContextSize
-        entry["size_vram"] = 0
-        entry["expires_at"] = "2999-12-31T23:59:59Z"
-        return JSONBody.response(object: ["models": [entry]])
+        entry.contextLength = loaded.engine.slotContextSize
+        entry.sizeVram = 0
+        entry.expiresAt = "2999-12-31T23:59:59Z"
+        return JSONBody.response(["models": [entry]])
     }
 
     static func parameterSize(_ count: UInt64) -> String {
@@ -243,7 +202,6 @@ struct OllamaController: Sendable {
     static func timestamp(_ date: Date = Date()) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
-
 }
 
 /// `/api/generate` and `/api/chat`: NDJSON lines (or one object) with Ollama's `done` and timing
@@ -270,40 +228,37 @@ struct OllamaCodec: GenerationCodec {
             return []
         case .text(let text, _, _):
             let content = toolReplies?.feed(text) ?? text
-            return content.isEmpty ? [] : [streamFormat.line(json: JSONBody.string(object: line(content)))]
+            return content.isEmpty ? [] : [line(chunk(content))]
         case .finished(let stats):
-            let last = streamFormat.line(json: JSONBody.string(object: final(stats, text: "")))
+            let last = line(final(stats, text: ""))
             guard let end = toolReplies?.finish(stats.finishReason), !end.content.isEmpty || !end.calls.isEmpty else { return [last] }
-            return [streamFormat.line(json: JSONBody.string(object: line(end.content, calls: end.calls))), last]
+            return [line(chunk(end.content, calls: end.calls)), last]
         }
     }
 
     func response(_ result: CollectedGeneration) -> Response {
         let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
-        return JSONBody.response(object: final(result.stats, text: reply.content, calls: reply.calls))
+        return JSONBody.response(final(result.stats, text: reply.content, calls: reply.calls))
     }
 
-    private func payload(_ text: String, calls: [ToolCall]) -> [String: Any] {
+    private func chunk(_ text: String, calls: [ToolCall] = [], done: Bool = false) -> OllamaChunk {
+        var chunk = OllamaChunk(model: model, done: done)
         switch shape {
-        case .generate: return ["response": text]
-        case .chat:
-            var message: [String: Any] = ["role": "assistant", "content": text]
-            if !calls.isEmpty { message["tool_calls"] = calls.map(\.ollama) }
-            return ["message": message]
+        case .generate: chunk.response = text
+        case .chat: chunk.message = .init(content: text, toolCalls: calls.isEmpty ? nil : calls.map(OllamaChunk.Call.init))
         }
+        return chunk
     }
 
-    private func line(_ text: String, calls: [ToolCall] = []) -> [String: Any] {
-        payload(text, calls: calls).merging(["model": model, "created_at": OllamaController.timestamp(), "done": false]) { $1 }
-    }
-
-    private func final(_ stats: GenerationStats, text: String, calls: [ToolCall] = []) -> [String: Any] {
-        let total = stats.queueDuration + stats.promptDuration + stats.generationDuration
-        return payload(text, calls: calls).merging([
-            "model": model, "created_at": OllamaController.timestamp(), "done": true, "done_reason": stats.finishReason.rawValue,
-            "total_duration": total.nanoseconds, "load_duration": 0,
-            "prompt_eval_count": stats.promptTokens, "prompt_eval_duration": stats.promptDuration.nanoseconds,
-            "eval_count": stats.completionTokens, "eval_duration": stats.generationDuration.nanoseconds,
-        ]) { $1 }
+    private func final(_ stats: GenerationStats, text: String, calls: [ToolCall] = []) -> OllamaChunk {
+        var last = chunk(text, calls: calls, done: true)
+        last.doneReason = stats.finishReason.rawValue
+        last.totalDuration = (stats.queueDuration + stats.promptDuration + stats.generationDuration).nanoseconds
+        last.loadDuration = 0
+        last.promptEvalCount = stats.promptTokens
+        last.promptEvalDuration = stats.promptDuration.nanoseconds
+        last.evalCount = stats.completionTokens
+        last.evalDuration = stats.generationDuration.nanoseconds
+        return last
     }
 }

@@ -45,7 +45,7 @@ struct MessageContent: Decodable, Equatable {
     }
 }
 
-/// One message of a chat request, OpenAI's or Ollama's (see `ToolCalling.chatMessages`).
+/// One message of a chat request, OpenAI's or Ollama's, as it comes (see `ChatConversation`).
 struct ChatMessageBody: Decodable {
     var role: String
     var content: MessageContent?
@@ -56,9 +56,13 @@ struct ChatMessageBody: Decodable {
     /// A `tool` turn's function: OpenAI's `name`, Ollama's `tool_name`.
     var name: String?
     var toolName: String?
+    /// An assistant turn's reasoning: OpenAI's (llama-server's) `reasoning_content`, Ollama's `thinking`.
+    var reasoningContent: String?
+    var thinking: String?
 
     enum CodingKeys: String, CodingKey {
         case role, content, toolCalls = "tool_calls", toolCallID = "tool_call_id", name, toolName = "tool_name"
+        case reasoningContent = "reasoning_content", thinking
     }
 }
 
@@ -99,12 +103,7 @@ struct SamplingFields: Decodable {
             temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
             presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
             seed: seed.flatMap { $0 == -1 ? nil : UInt32(truncatingIfNeeded: $0) }, grammar: grammar)
-        do {
-            try parameters.validate()
-        } catch {
-            let field = error.message.split(separator: " ").first.map(String.init)
-            throw APIError.badRequest(error.message, param: field)
-        }
+        do { try parameters.validate() } catch { throw APIError(error) }
         return parameters
     }
 
@@ -194,14 +193,6 @@ struct CompletionRequest: Decodable {
         sampling = try SamplingFields(from: decoder)
         llama = try LlamaRequestFields(from: decoder)
     }
-}
-
-struct EmbeddingsRequest: Decodable {
-    var model: String?
-    var input: StringOrArray
-    var encodingFormat: String?
-
-    enum CodingKeys: String, CodingKey { case model, input, encodingFormat = "encoding_format" }
 }
 
 struct TokenizeRequest: Decodable {

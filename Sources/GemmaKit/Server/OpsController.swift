@@ -25,13 +25,16 @@ struct OpsController: Sendable {
             Endpoint(.post, "/slots/:id_slot") { request, context in try await slotAction(request, context: context) },
             Endpoint(.post, "/tokenize") { request, _ in try await tokenize(request) },
             Endpoint(.post, "/detokenize") { request, _ in try await detokenize(request) },
-            Endpoint(.get, "/metrics") { _, _ in metrics() },
+            Endpoint(.get, Self.metricsPath) { _, _ in metrics() },
         ]
     }
 
+    /// Served on the API's port and, with --metrics-port, alone on that one.
+    static let metricsPath = "/metrics"
+
     func health() throws -> Response {
         switch server.host.current {
-        case .ready: return JSONBody.response(object: ["status": "ok"])
+        case .ready: return JSONBody.response(["status": "ok"])
         case .loading: throw APIError.loading
         case .failed: throw APIError.modelFailed
         }
@@ -44,7 +47,7 @@ struct OpsController: Sendable {
         case .ready(let loaded): loaded.engine.slots.contains { !$0.isProcessing }
         case .loading, .failed: false
         }
-        let body = withBody ? ByteBuffer(string: isReady ? "{\"status\":\"ready\"}" : "{\"status\":\"unavailable\"}") : ByteBuffer()
+        let body = withBody ? ByteBuffer(bytes: JSONBody.data(["status": isReady ? "ready" : "unavailable"])) : ByteBuffer()
         return Response(status: isReady ? .ok : .serviceUnavailable,
                         headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: ResponseBody(byteBuffer: body))
@@ -66,32 +69,25 @@ struct OpsController: Sendable {
             throw APIError(.serviceUnavailable, "no slot available", type: "unavailable_error")
         }
         let defaults = SamplingParameters()
-        let objects: [[String: Any]] = slots.map { slot in
-            var object: [String: Any] = ["id": slot.id, "n_ctx": slot.contextSize, "speculative": false,
-                                         "is_processing": slot.isProcessing]
-            guard slot.taskID >= 0 else { return object }
+        return JSONBody.response(slots.map { slot in
+            var state = SlotState(id: slot.id, nCtx: slot.contextSize, isProcessing: slot.isProcessing)
+            guard slot.taskID >= 0 else { return state }
             let sampling = slot.sampling ?? defaults
             // As llama-server: -1 once the slot is idle, or when the request set no limit.
             let remaining = slot.isProcessing ? slot.maxTokens.map { max(0, $0 - slot.decodedTokens) } ?? -1 : -1
-            object["id_task"] = slot.taskID
-            object["n_prompt_tokens"] = slot.kvTokens
-            object["n_prompt_tokens_processed"] = slot.promptTokens - slot.cachedTokens
-            object["n_prompt_tokens_cache"] = slot.cachedTokens
-            object["n_cached_tokens"] = slot.cachedTokens
-            object["n_kv_tokens"] = slot.kvTokens
-            object["params"] = [
-                "n_predict": slot.maxTokens ?? -1, "max_tokens": slot.maxTokens ?? -1, "seed": sampling.seed.map { Int($0) } ?? -1,
-                "temperature": sampling.temperature, "top_k": sampling.topK, "top_p": sampling.topP,
-                "min_p": sampling.minP, "repeat_penalty": sampling.repeatPenalty,
-                "presence_penalty": sampling.presencePenalty, "frequency_penalty": sampling.frequencyPenalty,
-            ] as [String: Any]
-            object["next_token"] = [[
-                "has_next_token": slot.isProcessing, "has_new_line": false, "n_remain": remaining,
-                "n_decoded": slot.decodedTokens,
-            ] as [String: Any]]
-            return object
-        }
-        return JSONBody.response(object: objects)
+            state.idTask = slot.taskID
+            state.nPromptTokens = slot.kvTokens
+            state.nPromptTokensProcessed = slot.promptTokens - slot.cachedTokens
+            state.nPromptTokensCache = slot.cachedTokens
+            state.nCachedTokens = slot.cachedTokens
+            state.nKVTokens = slot.kvTokens
+            state.params = .init(nPredict: slot.maxTokens ?? -1, maxTokens: slot.maxTokens ?? -1, seed: sampling.seed.map { Int($0) } ?? -1,
+                                 temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP,
+                                 repeatPenalty: sampling.repeatPenalty, presencePenalty: sampling.presencePenalty,
+                                 frequencyPenalty: sampling.frequencyPenalty)
+            state.nextToken = [.init(hasNextToken: slot.isProcessing, hasNewLine: false, nRemain: remaining, nDecoded: slot.decodedTokens)]
+            return state
+        })
     }
 
     /// `POST /slots/{id}?action=save|restore|erase`, llama-server's slot actions: files are named
@@ -122,17 +118,21 @@ struct OpsController: Sendable {
             throw APIError.badRequest("Invalid action: 'action' must be save, restore or erase", param: "action")
         }
         let loaded = try server.requireModel()
+        let slots = loaded.engine.slotCount
+        guard (0..<slots).contains(id) else {
+            throw APIError.badRequest("Invalid slot ID: \(id) is not one of the \(slots) slots (0 to \(slots - 1))", param: "id_slot")
+        }
         let result = try await loaded.engine.perform(action, onSlot: id)
         let milliseconds = (result.duration.milliseconds * 1000).rounded() / 1000
         switch action {
         case .save:
-            return JSONBody.response(object: ["id_slot": id, "filename": filename ?? "", "n_saved": result.tokens,
-                                              "n_written": result.bytes, "timings": ["save_ms": milliseconds]])
+            return JSONBody.response(SlotActionAnswer(idSlot: id, filename: filename ?? "", nSaved: result.tokens,
+                                                      nWritten: result.bytes, timings: ["save_ms": milliseconds]))
         case .restore:
-            return JSONBody.response(object: ["id_slot": id, "filename": filename ?? "", "n_restored": result.tokens,
-                                              "n_read": result.bytes, "timings": ["restore_ms": milliseconds]])
+            return JSONBody.response(SlotActionAnswer(idSlot: id, filename: filename ?? "", nRestored: result.tokens,
+                                                      nRead: result.bytes, timings: ["restore_ms": milliseconds]))
         case .erase:
-            return JSONBody.response(object: ["id_slot": id, "n_erased": result.tokens])
+            return JSONBody.response(SlotActionAnswer(idSlot: id, nErased: result.tokens))
         }
     }
 
@@ -160,15 +160,11 @@ struct OpsController: Sendable {
         let tokens = await ServerCore.offCooperativePool {
             model.tokenize(body.content, addSpecial: body.addSpecial ?? false, parseSpecial: true)
         }
-        if body.withPieces == true {
-            let pieces: [[String: Any]] = tokens.map { token in
-                let bytes = model.pieceBytes(token, special: true)
-                if let text = String(validating: bytes, as: UTF8.self) { return ["id": token, "piece": text] }
-                return ["id": token, "piece": bytes]
-            }
-            return JSONBody.response(object: ["tokens": pieces])
-        }
-        return JSONBody.response(object: ["tokens": tokens])
+        guard body.withPieces == true else { return JSONBody.response(["tokens": tokens]) }
+        return JSONBody.response(["tokens": tokens.map { token in
+            let bytes = model.pieceBytes(token, special: true)
+            return TokenPiece(id: token, piece: String(validating: bytes, as: UTF8.self).map { .text($0) } ?? .bytes(bytes))
+        }])
     }
 
     func detokenize(_ request: Request) async throws -> Response {
@@ -177,8 +173,62 @@ struct OpsController: Sendable {
         if let bad = body.tokens.firstIndex(where: { $0 < 0 || Int($0) >= model.vocabularySize }) {
             throw APIError.badRequest("'tokens[\(bad)]' is \(body.tokens[bad]), outside the vocabulary (0..<\(model.vocabularySize))", param: "tokens")
         }
-        return JSONBody.response(object: ["content": model.detokenize(body.tokens, renderSpecial: true)])
+        return JSONBody.response(["content": model.detokenize(body.tokens, renderSpecial: true)])
     }
+}
+
+/// One slot in llama-server's /slots: a slot that never served a request has only `id`, `n_ctx`,
+/// `speculative` and `is_processing`; `n_cached_tokens` and `n_kv_tokens` are gemmactl's earlier
+/// names, kept for scripts.
+struct SlotState: Encodable {
+    let id: Int
+    let nCtx: Int
+    let speculative = false
+    let isProcessing: Bool
+    var idTask: Int?, nPromptTokens: Int?, nPromptTokensProcessed: Int?, nPromptTokensCache: Int?
+    var nCachedTokens: Int?, nKVTokens: Int?
+    var params: Params?
+    var nextToken: [NextToken]?
+
+    init(id: Int, nCtx: Int, isProcessing: Bool) {
+        self.id = id
+        self.nCtx = nCtx
+        self.isProcessing = isProcessing
+    }
+
+    struct Params: Encodable {
+        let nPredict: Int, maxTokens: Int, seed: Int, temperature: Double, topK: Int, topP: Double, minP: Double
+        let repeatPenalty: Double, presencePenalty: Double, frequencyPenalty: Double
+    }
+
+    struct NextToken: Encodable {
+        let hasNextToken: Bool, hasNewLine: Bool, nRemain: Int, nDecoded: Int
+    }
+}
+
+/// A slot action's answer: the members of its action only.
+struct SlotActionAnswer: Encodable {
+    let idSlot: Int
+    var filename: String?
+    var nSaved: Int?, nWritten: Int?, nRestored: Int?, nRead: Int?, nErased: Int?
+    var timings: [String: Double]?
+}
+
+/// A `/tokenize` token with its piece: text, or the bytes when they are not valid UTF-8 alone.
+struct TokenPiece: Encodable {
+    enum Piece: Encodable {
+        case text(String)
+        case bytes([UInt8])
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .text(let text): try container.encode(text)
+            case .bytes(let bytes): try container.encode(bytes)
+            }
+        }
+    }
+    let id: Token
+    let piece: Piece
 }
 
 extension HTTPField.Name {

@@ -21,13 +21,12 @@ struct ResponsesController: Sendable {
             throw APIError.badRequest("llama.cpp does not support 'previous_response_id'.", param: "previous_response_id")
         }
         guard let input = body.input else { throw APIError.badRequest("'input' is required", param: "input") }
-        var messages = body.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []
-        messages += try input.messages()
-        guard !messages.isEmpty else { throw APIError.badRequest("'input' must hold at least one message", param: "input") }
+        let instructions = body.instructions.map { [ChatConversation.Message(role: .system, content: $0)] } ?? []
+        let conversation = try ChatConversation(instructions + input.messages(), field: "input")
         if let limit = body.maxOutputTokens, limit < 0 {
             throw APIError.badRequest("'max_output_tokens' must be 0 or more, got \(limit)", param: "max_output_tokens")
         }
-        let (prompt, tokens) = try await server.prompt(chat: messages, loaded: loaded)
+        let (prompt, tokens) = try await server.prompt(chat: conversation, loaded: loaded)
         let generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(),
                                            maxTokens: body.maxOutputTokens, stop: try body.sampling.stopStrings())
         let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: server.modelID),
@@ -39,11 +38,8 @@ struct ResponsesController: Sendable {
 
 /// A Responses API request; sampling fields (`temperature`, `top_p`, `stream`, …) as for chat.
 struct ResponsesRequest: Decodable {
-    var model: String?
-    var input: ResponsesInput?
-    var instructions: String?
-    var maxOutputTokens: Int?
-    var previousResponseID: String?
+    var model: String?, input: ResponsesInput?, instructions: String?
+    var maxOutputTokens: Int?, previousResponseID: String?
     var sampling: SamplingFields
 
     enum CodingKeys: String, CodingKey {
@@ -82,25 +78,23 @@ enum ResponsesInput: Decodable {
         }
     }
 
-    func messages() throws(APIError) -> [ChatMessage] {
+    func messages() throws(APIError) -> [ChatConversation.Message] {
         switch self {
         case .text(let text):
-            return [ChatMessage(role: "user", content: text)]
+            return [.init(role: .user, content: text)]
         case .items(let items):
             return try items.enumerated().map { index, item throws(APIError) in try Self.message(item, field: "input[\(index)]") }
         }
     }
 
-    private static func message(_ item: Item, field: String) throws(APIError) -> ChatMessage {
+    private static func message(_ item: Item, field: String) throws(APIError) -> ChatConversation.Message {
         if let type = item.type, type != "message" {
             throw APIError.badRequest("'\(field).type' '\(type)' is not supported: only message items are", param: "\(field).type")
         }
-        guard let role = item.role, ["user", "system", "developer", "assistant"].contains(role) else {
-            throw APIError.badRequest("'\(field).role' must be user, system, developer or assistant", param: "\(field).role")
-        }
+        let role = try ChatConversation.role(item.role, field: "\(field).role", allowed: [.system, .developer, .user, .assistant])
         switch item.content {
         case .string(let text):
-            return ChatMessage(role: role, content: text)
+            return .init(role: role, content: text)
         case .array(let parts):
             var texts: [String] = []
             for (index, part) in parts.enumerated() {
@@ -117,7 +111,7 @@ enum ResponsesInput: Decodable {
                 }
                 texts.append(text)
             }
-            return ChatMessage(role: role, content: texts.joined(separator: "\n"))
+            return .init(role: role, content: texts.joined(separator: "\n"))
         default:
             throw APIError.badRequest("'\(field).content' must be a string or an array of text parts", param: "\(field).content")
         }
@@ -148,67 +142,146 @@ struct ResponsesCodec: GenerationCodec {
     var streamFormat: StreamFormat { .serverSentEvents }
 
     func encode(_ event: GenerationEvent) -> [String] {
+        let part = (itemID: messageID, outputIndex: 0, contentIndex: 0)
         switch event {
         case .started:
-            let pending: [String: Any] = ["id": identity.id, "object": "response", "status": "in_progress",
-                                          "created_at": identity.created, "model": identity.model, "output": [Any]()]
+            let pending = ResponseObject(identity: identity, status: "in_progress", output: [])
             return [
                 line("response.created", ["response": pending]),
                 line("response.in_progress", ["response": pending]),
-                line("response.output_item.added", ["output_index": 0, "item": message(text: nil)]),
-                line("response.content_part.added", ["item_id": messageID, "output_index": 0, "content_index": 0,
-                                                     "part": ["type": "output_text", "text": "", "annotations": [Any]()]]),
+                line("response.output_item.added", OutputItemEvent(item: message(text: nil))),
+                line("response.content_part.added", ContentEvent(part, part: .init(text: "", logprobs: nil))),
             ]
         case .promptProgress:
             return []
         case .text(let text, _, _):
             guard !text.isEmpty else { return [] }
             state.guarded.withLock { $0.text += text }
-            return [line("response.output_text.delta", ["item_id": messageID, "output_index": 0, "content_index": 0, "delta": text])]
+            return [line("response.output_text.delta", ContentEvent(part, delta: text))]
         case .finished(let stats):
             let text = state.guarded.withLock { $0.text }
             return [
-                line("response.output_text.done", ["item_id": messageID, "output_index": 0, "content_index": 0, "text": text]),
-                line("response.content_part.done", ["item_id": messageID, "output_index": 0, "content_index": 0, "part": part(text)]),
-                line("response.output_item.done", ["output_index": 0, "item": message(text: text)]),
+                line("response.output_text.done", ContentEvent(part, text: text)),
+                line("response.content_part.done", ContentEvent(part, part: .init(text: text))),
+                line("response.output_item.done", OutputItemEvent(item: message(text: text))),
                 line("response.completed", ["response": response(text: text, stats: stats)]),
             ]
         }
     }
 
     func response(_ result: CollectedGeneration) -> Response {
-        JSONBody.response(object: response(text: result.text, stats: result.stats))
+        JSONBody.response(response(text: result.text, stats: result.stats))
     }
 
-    private func response(text: String, stats: GenerationStats) -> [String: Any] {
-        let now = Int(Date().timeIntervalSince1970)
-        return [
-            "id": identity.id, "object": "response", "created_at": identity.created, "completed_at": now,
-            "status": "completed", "model": identity.model, "output": [message(text: text)],
-            "usage": ["input_tokens": stats.promptTokens, "output_tokens": stats.completionTokens,
-                      "total_tokens": stats.promptTokens + stats.completionTokens,
-                      "input_tokens_details": ["cached_tokens": stats.cachedTokens]],
-        ]
+    private func response(text: String, stats: GenerationStats) -> ResponseObject {
+        var object = ResponseObject(identity: identity, status: "completed", output: [message(text: text)])
+        object.completedAt = Int(Date().timeIntervalSince1970)
+        object.usage = .init(inputTokens: stats.promptTokens, outputTokens: stats.completionTokens,
+                             totalTokens: stats.promptTokens + stats.completionTokens,
+                             inputTokensDetails: .init(cachedTokens: stats.cachedTokens))
+        return object
     }
 
     /// The assistant message item: in progress and empty until `text` is known.
-    private func message(text: String?) -> [String: Any] {
-        ["type": "message", "id": messageID, "role": "assistant", "status": text == nil ? "in_progress" : "completed",
-         "content": text.map { [part($0)] } ?? [Any]()]
-    }
-
-    private func part(_ text: String) -> [String: Any] {
-        ["type": "output_text", "annotations": [Any](), "logprobs": [Any](), "text": text]
+    private func message(text: String?) -> ResponseObject.Message {
+        ResponseObject.Message(id: messageID, status: text == nil ? "in_progress" : "completed",
+                               content: text.map { [ResponseObject.Part(text: $0)] } ?? [])
     }
 
     /// One event: `event: <type>` then its JSON, which repeats the type and numbers the event.
-    private func line(_ type: String, _ fields: [String: Any]) -> String {
-        var object = fields
-        object["type"] = type
-        object["sequence_number"] = state.guarded.withLock { state in
+    private func line(_ type: String, _ fields: some Encodable) -> String {
+        let sequence = state.guarded.withLock { state in
             defer { state.sequence += 1 }
             return state.sequence
         }
-        return "event: \(type)\n" + streamFormat.line(json: JSONBody.string(object: object))
+        return "event: \(type)\n" + streamFormat.line(json: JSONBody.string(ResponseEvent(type: type, sequenceNumber: sequence, fields: fields)))
+    }
+}
+
+// MARK: Wire types
+
+/// A `response` object: in progress (no `completed_at`, no `usage`) or completed.
+struct ResponseObject: Encodable {
+    let id: String
+    let object = "response"
+    let status: String
+    let createdAt: Int
+    var completedAt: Int?
+    let model: String
+    let output: [Message]
+    var usage: Usage?
+
+    init(identity: ResponseIdentity, status: String, output: [Message]) {
+        id = identity.id
+        self.status = status
+        createdAt = identity.created
+        model = identity.model
+        self.output = output
+    }
+
+    struct Message: Encodable {
+        let type = "message"
+        let id: String
+        let role = "assistant"
+        let status: String
+        let content: [Part]
+    }
+
+    /// An `output_text` part; `logprobs` is left out of the empty part `content_part.added` announces.
+    struct Part: Encodable {
+        let type = "output_text"
+        let annotations: [JSONValue] = []
+        var logprobs: [JSONValue]? = []
+        let text: String
+
+        init(text: String, logprobs: [JSONValue]? = []) {
+            self.text = text
+            self.logprobs = logprobs
+        }
+    }
+
+    struct Usage: Encodable {
+        let inputTokens: Int, outputTokens: Int, totalTokens: Int
+        let inputTokensDetails: Details
+        struct Details: Encodable {
+            let cachedTokens: Int
+        }
+    }
+}
+
+/// A streamed event's JSON: its own members, plus `type` and `sequence_number`.
+struct ResponseEvent<Fields: Encodable>: Encodable {
+    let type: String
+    let sequenceNumber: Int
+    let fields: Fields
+
+    enum CodingKeys: CodingKey { case type, sequenceNumber }
+
+    func encode(to encoder: any Encoder) throws {
+        try fields.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        try container.encode(sequenceNumber, forKey: .sequenceNumber)
+    }
+}
+
+struct OutputItemEvent: Encodable {
+    let outputIndex = 0
+    let item: ResponseObject.Message
+}
+
+/// An event about the message's text part: the part itself, a delta, or the whole text.
+struct ContentEvent: Encodable {
+    let itemID: String, outputIndex: Int, contentIndex: Int
+    var part: ResponseObject.Part?
+    var delta: String?
+    var text: String?
+
+    init(_ position: (itemID: String, outputIndex: Int, contentIndex: Int), part: ResponseObject.Part? = nil,
+         delta: String? = nil, text: String? = nil) {
+        (itemID, outputIndex, contentIndex) = position
+        self.part = part
+        self.delta = delta
+        self.text = text
     }
 }

@@ -55,9 +55,9 @@ struct RouteTable: Sendable {
         }
     }
 
-    /// Registers every endpoint's handler on `router`.
-    func register(on router: Router<ServeRequestContext>) {
-        for endpoint in endpoints {
+    /// Registers the handlers of every endpoint (or of those at `paths`) on `router`.
+    func register(on router: Router<ServeRequestContext>, paths: Set<String>? = nil) {
+        for endpoint in endpoints where paths?.contains(endpoint.path) ?? true {
             router.on(RouterPath(endpoint.path), method: endpoint.method, use: endpoint.handler)
         }
     }

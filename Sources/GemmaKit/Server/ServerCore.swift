@@ -33,13 +33,15 @@ public final class ServerCore: Sendable {
         }
     }
 
-    /// The chat's prompt text and tokens. A chat whose content alone has more bytes than a slot's
-    /// context could hold is refused before any work; the rest is formatted and tokenized off
-    /// Swift's cooperative pool, which has one thread per core and also answers /health.
+    /// The chat's prompt text and tokens, with `tools` described to the model when offered
+    /// (`ChatConversation.templateMessages`). A chat whose content alone has more bytes than a
+    /// slot's context could hold is refused before any work; the rest is formatted and tokenized
+    /// off Swift's cooperative pool, which has one thread per core and also answers /health.
     /// `addGenerationPrompt` and `kwargsJSON` (`chat_template_kwargs`) go to the template; a chat
     /// the template refuses is a 400 naming why.
-    func prompt(chat messages: [ChatMessage], addGenerationPrompt: Bool = true, kwargsJSON: String? = nil,
-                loaded: ModelHost.Loaded) async throws -> (text: String, tokens: [Token]) {
+    func prompt(chat conversation: ChatConversation, tools: ToolCalling? = nil, addGenerationPrompt: Bool = true,
+                kwargsJSON: String? = nil, loaded: ModelHost.Loaded) async throws -> (text: String, tokens: [Token]) {
+        let messages = conversation.templateMessages(tools: tools)
         try checkFits(bytes: messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
         return try await Self.offCooperativePool {
             Result { () throws(EngineError) in

@@ -9,10 +9,15 @@ enum StructuredOutput {
         guard schema.objectValue != nil else {
             throw APIError.badRequest("'\(field)' must be a JSON Schema object", param: field)
         }
+        return try grammar(schemaText: schema.jsonText, field: field)
+    }
+
+    /// The grammar for a schema given as JSON text (whose key order the converter keeps).
+    static func grammar(schemaText: String, field: String) throws(APIError) -> String {
         do {
-            return try JSONSchemaGrammar.grammar(schema: schema.jsonText)
+            return try JSONSchemaGrammar.grammar(schema: schemaText)
         } catch {
-            throw APIError.badRequest("'\(field)' is not a JSON Schema gemmactl can follow: \(error.message)", param: field)
+            throw APIError(error, field: field)
         }
     }
 }

@@ -1,31 +1,18 @@
 import Foundation
 
-/// A streamed chunk whose only per-token part is its text. The JSON around the text is encoded
-/// once per request, by the same `Encodable` types as every other response, and each token only
-/// escapes its text into the gap. Foundation's `JSONEncoder` builds and sorts a whole object tree
-/// per call, which on a 2-core machine is CPU taken from the decode threads once per token.
-struct TextChunkTemplate: Sendable {
-    private let parts: (prefix: String, suffix: String)?
-    private let encodeWhole: @Sendable (String) -> String
-
-    /// `chunk` builds the chunk for a given text; it is called once here with a marker text, and
-    /// again per token only if the marker could not be found (then every chunk is encoded whole).
-    init<Chunk: Encodable>(_ chunk: @escaping @Sendable (String) -> Chunk) {
-        encodeWhole = { JSONBody.string(chunk($0)) }
-        let marker = "gemmactl-text-" + UUID().uuidString
-        let pieces = JSONBody.string(chunk(marker)).components(separatedBy: JSONText.quoted(marker))
-        parts = pieces.count == 2 ? (pieces[0], pieces[1]) : nil
+/// JSON text written with its keys in the order given, for what the model reads and the grammar
+/// converter follows, not for the wire (`JSONBody` writes that): the reply schema's and the tool
+/// instructions' key order is meaning (the converter keeps it, so the model names the function
+/// before writing its arguments), and `JSONEncoder` either sorts keys or writes them in no set
+/// order. Values are JSON text already.
+enum OrderedJSON {
+    static func object(_ members: [(String, String)]) -> String {
+        "{" + members.map { string($0.0) + ": " + $0.1 }.joined(separator: ", ") + "}"
     }
 
-    /// The chunk's JSON for `text`, byte for byte what `JSONBody.string` gives for it.
-    func json(_ text: String) -> String {
-        guard let parts else { return encodeWhole(text) }
-        var out = parts.prefix
-        out.reserveCapacity(parts.prefix.utf8.count + text.utf8.count + parts.suffix.utf8.count + 8)
-        JSONText.appendQuoted(text, to: &out)
-        out += parts.suffix
-        return out
-    }
+    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ", ") + "]" }
+
+    static func string(_ value: String) -> String { JSONText.quoted(value) }
 }
 
 /// JSON string literals written the way `JSONBody`'s encoder writes them (no escaped slashes).

@@ -1,0 +1,146 @@
+import Foundation
+import Hummingbird
+
+/// `/v1/chat/completions`: `chat.completion` whole, `chat.completion.chunk` events streamed.
+struct ChatCompletionCodec: GenerationCodec {
+    let identity: ResponseIdentity
+    let wantsLogprobs: Bool, includeUsage: Bool
+    let reporting: StreamReporting
+    /// With tools offered: reads the constrained reply back as calls or content (this request's state).
+    let toolReplies: ToolReplyDecoder?
+    let tools: ToolCalling?
+
+    init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool, reporting: StreamReporting,
+         toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
+        self.identity = identity
+        self.wantsLogprobs = wantsLogprobs
+        self.includeUsage = includeUsage
+        self.reporting = reporting
+        self.toolReplies = toolReplies
+        self.tools = tools
+    }
+
+    var streamFormat: StreamFormat { .serverSentEvents }
+
+    func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
+
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        let timings = reporting.timings(event, choice: choice)
+        func chunk(_ delta: ChatChunkChoice.Delta, logprobs: ChatLogprobs? = nil, finishReason: String? = nil) -> String {
+            var deltaChunk = ChatChunk(identity, choices: [.init(index: choice, delta: delta, logprobs: logprobs, finishReason: finishReason)])
+            deltaChunk.timings = timings
+            return line(deltaChunk)
+        }
+        func text(_ content: String) -> String { chunk(.init(content: content)) }
+        switch event {
+        case .started:
+            return [chunk(.init(role: "assistant", content: ""))]
+        case .promptProgress(let progress):
+            guard reporting.progress else { return [] }
+            var progressChunk = ChatChunk(identity, choices: [.init(index: choice, delta: .init(role: "assistant"))])
+            progressChunk.timings = timings
+            progressChunk.promptProgress = PromptProgressJSON(progress)
+            return [line(progressChunk)]
+        case .text(let content, let logprobs, _):
+            if let toolReplies {
+                let visible = toolReplies.feed(content)
+                return visible.isEmpty ? [] : [text(visible)]
+            }
+            guard wantsLogprobs else { return [text(content)] }
+            return [chunk(.init(content: content), logprobs: ChatLogprobs(logprobs, enabled: true))]
+        case .finished(let stats):
+            var lines: [String] = []
+            var finishReason = stats.finishReason.rawValue
+            if let end = toolReplies?.finish(stats.finishReason) {
+                if !end.content.isEmpty { lines.append(text(end.content)) }
+                if !end.calls.isEmpty {
+                    let calls = end.calls.enumerated().map { OpenAIToolCall($1, index: $0) }
+                    lines.append(chunk(.init(toolCalls: calls)))
+                }
+                finishReason = end.finishReason
+            }
+            var last = ChatChunk(identity, choices: [.init(index: choice, delta: .init(), finishReason: finishReason)])
+            last.timings = LlamaTimings(stats)
+            lines.append(line(last))
+            return lines
+        }
+    }
+
+    func endOfStream(_ stats: [GenerationStats]) -> [String] {
+        (includeUsage ? [line(ChatChunk(identity, choices: [], usage: Usage(stats)))] : []) + ["data: [DONE]\n\n"]
+    }
+
+    func response(_ result: CollectedGeneration) -> Response { response([result]) }
+
+    func response(_ results: [CollectedGeneration]) -> Response {
+        let choices = results.enumerated().map { index, result in
+            let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
+            return ChatCompletion.Choice(index: index, message: .init(reply),
+                                         logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs), finishReason: reply.finishReason)
+        }
+        return JSONBody.response(ChatCompletion(
+            id: identity.id, created: identity.created, model: identity.model, choices: choices,
+            usage: Usage(results.map(\.stats)), timings: results.first.map { LlamaTimings($0.stats) }))
+    }
+}
+
+/// `/v1/completions`: `text_completion` objects, whole or streamed; `echo` puts the prompt first.
+struct CompletionCodec: GenerationCodec {
+    let identity: ResponseIdentity
+    let echo: String
+    let wantsLogprobs: Bool, includeUsage: Bool
+    let reporting: StreamReporting
+
+    var streamFormat: StreamFormat { .serverSentEvents }
+
+    func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
+
+    func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        let timings = reporting.timings(event, choice: choice)
+        func chunk(_ text: String, logprobs: CompletionLogprobs? = nil, finishReason: String? = nil,
+                   timings: LlamaTimings?, progress: PromptProgressJSON? = nil) -> String {
+            var completion = TextCompletion(identity, choices: [.init(index: choice, text: text, logprobs: logprobs, finishReason: finishReason)])
+            completion.timings = timings
+            completion.promptProgress = progress
+            return line(completion)
+        }
+        func text(_ content: String) -> String { chunk(content, timings: timings) }
+        switch event {
+        case .started:
+            return echo.isEmpty ? [] : [text(echo)]
+        case .promptProgress(let progress):
+            return reporting.progress ? [chunk("", timings: timings, progress: PromptProgressJSON(progress))] : []
+        case .text(let content, let logprobs, _):
+            guard wantsLogprobs else { return [text(content)] }
+            return [chunk(content, logprobs: CompletionLogprobs(logprobs, enabled: true), timings: timings)]
+        case .finished(let stats):
+            return [chunk("", finishReason: stats.finishReason.rawValue, timings: LlamaTimings(stats))]
+        }
+    }
+
+    func endOfStream(_ stats: [GenerationStats]) -> [String] {
+        (includeUsage ? [line(TextCompletion(identity, choices: [], usage: Usage(stats)))] : []) + ["data: [DONE]\n\n"]
+    }
+
+    func response(_ result: CollectedGeneration) -> Response { response([result]) }
+
+    func response(_ results: [CollectedGeneration]) -> Response {
+        var completion = TextCompletion(
+            identity,
+            choices: results.enumerated().map { index, result in
+                .init(index: index, text: echo + result.text, logprobs: CompletionLogprobs(result.logprobs, enabled: wantsLogprobs),
+                      finishReason: result.stats.finishReason.rawValue)
+            },
+            usage: Usage(results.map(\.stats)))
+        completion.timings = results.first.map { LlamaTimings($0.stats) }
+        return JSONBody.response(completion)
+    }
+}
+
+extension GenerationCodec {
+    /// One JSON value as a line of this codec's stream. Every chunk is encoded whole: about 15 µs
+    /// a chunk on the 2-core machine, against 12 ms a token at 85 tokens/s (splicing each token
+    /// into a pre-encoded chunk took 0.2 µs, a saving of 0.1 % of a token's time; not worth a
+    /// second way to write JSON).
+    func line(_ value: some Encodable) -> String { streamFormat.line(json: JSONBody.string(value)) }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+struct Usage: Encodable {
+    let promptTokens: Int, completionTokens: Int, totalTokens: Int
+    let promptTokensDetails: Details
+    struct Details: Encodable {
+        let cachedTokens: Int
+    }
+    init(_ stats: GenerationStats) { self.init([stats]) }
+
+    /// Of several choices of one prompt: the prompt counted once, the completions summed.
+    init(_ stats: [GenerationStats]) {
+        promptTokens = stats.first?.promptTokens ?? 0
+        completionTokens = stats.reduce(0) { $0 + $1.completionTokens }
+        totalTokens = promptTokens + completionTokens
+        promptTokensDetails = Details(cachedTokens: stats.first?.cachedTokens ?? 0)
+    }
+}
+
+struct ChatLogprobs: Encodable {
+    struct Entry: Encodable {
+        let token: String, logprob: Double, bytes: [UInt8]
+        let topLogprobs: [Alternative]
+    }
+    struct Alternative: Encodable { let token: String, logprob: Double, bytes: [UInt8] }
+    let content: [Entry]
+
+    init?(_ logprobs: [TokenLogprob], enabled: Bool) {
+        guard enabled else { return nil }
+        content = logprobs.map { entry in
+            Entry(token: entry.token, logprob: entry.logprob, bytes: entry.bytes,
+                  topLogprobs: entry.top.map { Alternative(token: $0.token, logprob: $0.logprob, bytes: $0.bytes) })
+        }
+    }
+}
+
+struct CompletionLogprobs: Encodable {
+    let tokens: [String], tokenLogprobs: [Double], topLogprobs: [[String: Double]]
+
+    init?(_ logprobs: [TokenLogprob], enabled: Bool) {
+        guard enabled else { return nil }
+        tokens = logprobs.map(\.token)
+        tokenLogprobs = logprobs.map(\.logprob)
+        topLogprobs = logprobs.map { entry in Dictionary(entry.top.map { ($0.token, $0.logprob) }, uniquingKeysWith: max) }
+    }
+}
+
+struct ChatCompletion: Encodable {
+    let id: String
+    let object = "chat.completion"
+    let created: Int, model: String
+    let systemFingerprint = SystemFingerprint.value
+    let choices: [Choice]
+    let usage: Usage
+    let timings: LlamaTimings?
+    struct Choice: Encodable {
+        let index: Int
+        let message: Message
+        @WrittenAsNull var logprobs: ChatLogprobs? = nil
+        let finishReason: String
+    }
+    /// The assistant's message: `content` null when it called tools, `tool_calls` left out when it did not.
+    struct Message: Encodable {
+        let role = "assistant"
+        @WrittenAsNull var content: String? = nil
+        let toolCalls: [OpenAIToolCall]?
+
+        init(_ reply: ToolReply) {
+            content = reply.calls.isEmpty ? reply.content : nil
+            toolCalls = reply.calls.isEmpty ? nil : reply.calls.map { OpenAIToolCall($0) }
+        }
+    }
+}
+
+/// The fields every completion object shares; `usage` is left out while nil (chunks before the last).
+struct CompletionEnvelope<Choice: Encodable>: Encodable {
+    let id: String
+    let object: String
+    let created: Int
+    let model: String
+    var systemFingerprint = SystemFingerprint.value
+    let choices: [Choice]
+    var usage: Usage?
+    /// llama-server's: in the last chunk, or every chunk with `timings_per_token`.
+    var timings: LlamaTimings?
+    /// llama-server's `return_progress` chunks.
+    var promptProgress: PromptProgressJSON?
+}
+
+typealias ChatChunk = CompletionEnvelope<ChatChunkChoice>
+typealias TextCompletion = CompletionEnvelope<TextChoice>
+
+extension CompletionEnvelope where Choice == ChatChunkChoice {
+    init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: identity.id, object: "chat.completion.chunk", created: identity.created, model: identity.model,
+                  choices: choices, usage: usage, timings: nil, promptProgress: nil)
+    }
+}
+
+extension CompletionEnvelope where Choice == TextChoice {
+    init(_ identity: ResponseIdentity, choices: [Choice], usage: Usage? = nil) {
+        self.init(id: identity.id, object: "text_completion", created: identity.created, model: identity.model,
+                  choices: choices, usage: usage, timings: nil, promptProgress: nil)
+    }
+}
+
+/// One streamed chat choice; `logprobs` and `finish_reason` are sent as null until known, as OpenAI does.
+struct ChatChunkChoice: Encodable {
+    var index = 0
+    var delta: Delta
+    @WrittenAsNull var logprobs: ChatLogprobs? = nil
+    @WrittenAsNull var finishReason: String? = nil
+
+    struct Delta: Encodable {
+        var role: String?
+        var content: String?
+        var toolCalls: [OpenAIToolCall]?
+    }
+}
+
+/// One text completion choice, streamed or whole.
+struct TextChoice: Encodable {
+    var index = 0
+    var text: String
+    @WrittenAsNull var logprobs: CompletionLogprobs? = nil
+    @WrittenAsNull var finishReason: String? = nil
+}
+
+/// A call in OpenAI's shape: in a message (`index` nil) or in a streamed delta.
+struct OpenAIToolCall: Encodable {
+    var index: Int?
+    let id: String
+    let type = "function"
+    let function: Function
+
+    struct Function: Encodable {
+        let name: String
+        /// JSON text, as OpenAI sends it.
+        let arguments: String
+    }
+
+    init(_ call: ToolCall, index: Int? = nil) {
+        self.index = index
+        id = call.id
+        function = Function(name: call.name, arguments: call.arguments.jsonText)
+    }
+}
