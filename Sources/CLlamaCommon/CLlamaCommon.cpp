@@ -142,7 +142,10 @@ bool ends_inside_tool_call(const common_chat_parser_params &params, const std::s
     params.parser.parse(context);
     for (common_peg_ast_id id = 0; id < context.ast.size(); ++id) {
         const auto &node = context.ast.get(id);
-        if (node.is_partial && node.tag.rfind(common_chat_peg_builder::TOOL, 0) == 0) { return true; }
+        // Tool tags mark a call's parts; a cut in the text that opens a call (Gemma 4's
+        // `<|tool_call>call:`) lies in a rule of the call syntax, untagged.
+        const bool in_tool_syntax = node.tag.rfind(common_chat_peg_builder::TOOL, 0) == 0 || node.rule.find("tool") != std::string::npos;
+        if (node.is_partial && in_tool_syntax) { return true; }
     }
     return false;
 }

@@ -171,6 +171,7 @@ struct ChatSyntaxTests {
         let cases: [(String, String)] = [
             ("google-gemma-4-31B-it", "<|channel>thought\nWeather.<channel|>Checking.<|tool_call>call:get_weather{city:<|\"|>Par"),
             ("google-gemma-4-31B-it", "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}<tool_call|><|tool_call>call:get_wea"),
+            ("google-gemma-4-31B-it", "Let me check.<|tool_call>"),
             ("Qwen-Qwen3-0.6B", "<think>\nParis.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa"),
             ("openai-gpt-oss-120b", "<|channel|>analysis<|message|>Tool.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Pa"),
         ]

@@ -136,6 +136,68 @@ public struct ChatRendering: Sendable, Decodable {
         var parser: String
     }
 
+    /// `sampling` with this chat's grammar, as llama-server sets up a slot for it: lazy with its
+    /// triggers (a trigger word that is one token becomes a token trigger, and must be one of the
+    /// preserved tokens), or from the first token with the generation prompt fed to it first.
+    /// Without a grammar, `sampling` is returned as it is.
+    public func constrain(_ sampling: SamplingParameters, model: LlamaModel) throws(EngineError) -> SamplingParameters {
+        guard let grammar else { return sampling }
+        var result = sampling
+        result.grammar = grammar
+        if grammarIsLazy {
+            var triggers = SamplingParameters.GrammarTriggers()
+            let preserved = Set(visibleSpecialTokens(model: model))
+            for trigger in grammarTriggers {
+                switch trigger.kind {
+                case .token, .word:
+                    let tokens = model.tokenize(trigger.value, addSpecial: false, parseSpecial: true)
+                    if tokens.count == 1 {
+                        guard preserved.contains(tokens[0]) else {
+                            throw EngineError(.grammarFailed, "the chat template's grammar trigger \(trigger.value) is a token the reply would not show")
+                        }
+                        triggers.tokens.append(tokens[0])
+                    } else {
+                        triggers.patterns.append(Self.regexEscaped(trigger.value))
+                    }
+                case .pattern:
+                    triggers.patterns.append(trigger.value)
+                case .patternFull:
+                    let value = trigger.value
+                    triggers.patterns.append(value.isEmpty ? "^$" : (value.hasPrefix("^") ? "" : "^") + value + (value.hasSuffix("$") ? "" : "$"))
+                }
+            }
+            result.grammarTriggers = triggers
+        } else {
+            var prefill = model.tokenize(generationPrompt, addSpecial: false, parseSpecial: true)
+            // Some tokenizers put a space before the first special token; it is not the prompt's.
+            if let first = prefill.first, let byte = model.pieceBytes(first, special: true).first,
+               Character(UnicodeScalar(byte)).isWhitespace, generationPrompt.first?.isWhitespace != true {
+                prefill.removeFirst()
+            }
+            result.grammarPrefill = prefill
+        }
+        return result
+    }
+
+    /// The preserved tokens that are single tokens of `model`: written into the reply's text
+    /// (GenerationRequest.visibleSpecialTokens) so that the parser sees them.
+    public func visibleSpecialTokens(model: LlamaModel) -> [Token] {
+        preservedTokens.compactMap { text in
+            let tokens = model.tokenize(text, addSpecial: false, parseSpecial: true)
+            return tokens.count == 1 ? tokens[0] : nil
+        }
+    }
+
+    /// `text` as a regular expression matching it literally (llama.cpp's regex_escape).
+    static func regexEscaped(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if ".^$|()*+?[]{}\\".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
+
     /// A parser for one reply to this chat: what it returns (thinking apart or inline, tool calls)
     /// follows from the request the chat was rendered for. Tool calls the model gives no id get
     /// one from `toolCallID`.

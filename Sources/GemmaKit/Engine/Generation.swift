@@ -49,10 +49,13 @@ public struct GenerationRequest: Sendable {
     public var cachePrompt: Bool
     /// Report `promptProgress` events while the prompt is evaluated (llama-server's `return_progress`).
     public var reportsProgress: Bool
+    /// Special tokens written into the text rather than dropped (a chat template's tool-call and
+    /// thinking markers, which its reply parser reads).
+    public var visibleSpecialTokens: Set<Token>
 
     public init(prompt: [Token], sampling: SamplingParameters = SamplingParameters(), maxTokens: Int? = nil,
                 stop: [String] = [], logprobs: Int? = nil, slot: Int? = nil, cachePrompt: Bool = true,
-                reportsProgress: Bool = false) {
+                reportsProgress: Bool = false, visibleSpecialTokens: Set<Token> = []) {
         self.prompt = prompt
         self.sampling = sampling
         self.maxTokens = maxTokens
@@ -61,6 +64,7 @@ public struct GenerationRequest: Sendable {
         self.slot = slot
         self.cachePrompt = cachePrompt
         self.reportsProgress = reportsProgress
+        self.visibleSpecialTokens = visibleSpecialTokens
     }
 }
 

@@ -160,7 +160,7 @@ public final class InferenceEngine: @unchecked Sendable {
         if let slot = request.slot, !(0..<slotCount).contains(slot) {
             throw EngineError(.outOfRange(.slot, value: "\(slot)", requirement: "between 0 and \(slotCount - 1)"))
         }
-        if let grammar = request.sampling.grammar { try SamplerChain.checkGrammar(grammar, model: model) }
+        if let grammar = request.sampling.grammar { try SamplerChain.checkGrammar(grammar, triggers: request.sampling.grammarTriggers, model: model) }
         let limit = slotContextSize
         guard request.prompt.count < limit else {
             throw EngineError(.promptTooLong(tokens: request.prompt.count, limit: limit))

@@ -1,4 +1,5 @@
 import CLlama
+import Foundation
 
 /// How the next token is chosen. Defaults follow llama-server's.
 public struct SamplingParameters: Sendable, Equatable {
@@ -22,10 +23,28 @@ public struct SamplingParameters: Sendable, Equatable {
     public var seed: UInt32?
     /// A GBNF grammar the output must match (root rule `root`).
     public var grammar: String?
+    /// nil: the grammar applies from the first token; otherwise only once a trigger appears
+    /// (llama.cpp's lazy grammar, as a chat template's tool-call grammar is used).
+    public var grammarTriggers: GrammarTriggers?
+    /// Tokens the prompt already ends with that the grammar starts from (a chat template's
+    /// generation prompt), fed to a grammar that applies from the first token before sampling.
+    public var grammarPrefill: [Token] = []
     /// Added to a token's logit before sampling; -infinity bans it.
     public var logitBias: [LogitBias] = []
     /// Never end at an end-of-generation token (they are banned): stop at the token limit only.
     public var ignoreEOS = false
+
+    /// What switches a lazy grammar on.
+    public struct GrammarTriggers: Sendable, Equatable {
+        /// Regular expressions matched against the generated text; the grammar applies from where one matched.
+        public var patterns: [String]
+        /// Tokens whose sampling switches the grammar on.
+        public var tokens: [Token]
+        public init(patterns: [String] = [], tokens: [Token] = []) {
+            self.patterns = patterns
+            self.tokens = tokens
+        }
+    }
 
     /// One `logit_bias` entry.
     public struct LogitBias: Sendable, Equatable {
@@ -122,9 +141,14 @@ final class SamplerChain {
         }
         isPlainArgmax = parameters.temperature <= 0 && !penalised && biases.isEmpty
         if let grammar = parameters.grammar {
-            LlamaBackend.clearLastError()
-            guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
-                throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
+            let sampler = try Self.makeGrammar(grammar, triggers: parameters.grammarTriggers, model: model)
+            // The generation prompt's tokens, as llama.cpp's common sampler feeds them, while the
+            // grammar takes them: accepting a token it rejects would throw through the C API.
+            if parameters.grammarTriggers == nil {
+                for token in parameters.grammarPrefill {
+                    guard Self.allows(sampler, token) else { break }
+                    llama_sampler_accept(sampler, token)
+                }
             }
             self.grammar = sampler
         } else {
@@ -154,15 +178,30 @@ final class SamplerChain {
         }
     }
 
-    /// Throws when llama.cpp cannot parse `grammar` (GBNF, root rule `root`) for `model`, so a
-    /// request with a bad grammar is refused before it is queued. Parsing is read-only on the
-    /// vocabulary, so any thread may call this.
-    static func checkGrammar(_ grammar: String, model: LlamaModel) throws(EngineError) {
+    /// Throws when llama.cpp cannot parse `grammar` (GBNF, root rule `root`) or a trigger pattern
+    /// for `model`, so a request with a bad grammar is refused before it is queued. Parsing is
+    /// read-only on the vocabulary, so any thread may call this.
+    static func checkGrammar(_ grammar: String, triggers: SamplingParameters.GrammarTriggers? = nil, model: LlamaModel) throws(EngineError) {
+        llama_sampler_free(try makeGrammar(grammar, triggers: triggers, model: model))
+    }
+
+    private static func makeGrammar(_ grammar: String, triggers: SamplingParameters.GrammarTriggers?,
+                                    model: LlamaModel) throws(EngineError) -> UnsafeMutablePointer<llama_sampler> {
         LlamaBackend.clearLastError()
-        guard let sampler = llama_sampler_init_grammar(model.vocab, grammar, "root") else {
+        let sampler: UnsafeMutablePointer<llama_sampler>?
+        if let triggers {
+            let patterns = triggers.patterns.map { strdup($0) }
+            defer { patterns.forEach { free($0) } }
+            var pointers = patterns.map { UnsafePointer($0) }
+            sampler = llama_sampler_init_grammar_lazy_patterns(model.vocab, grammar, "root", &pointers, pointers.count,
+                                                               triggers.tokens, triggers.tokens.count)
+        } else {
+            sampler = llama_sampler_init_grammar(model.vocab, grammar, "root")
+        }
+        guard let sampler else {
             throw EngineError(.grammarFailed, "the grammar could not be parsed: \(LlamaBackend.takeLastError() ?? "no detail")")
         }
-        llama_sampler_free(sampler)
+        return sampler
     }
 
     deinit {
@@ -180,7 +219,7 @@ final class SamplerChain {
             ? Token(Self.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabularySize)))
             : pick(from: logits, constrained: false)
         if let grammar {
-            if !allows(grammar, token) { token = pick(from: logits, constrained: true) }
+            if !Self.allows(grammar, token) { token = pick(from: logits, constrained: true) }
             llama_sampler_accept(grammar, token)
         }
         llama_sampler_accept(pointer, token)
@@ -188,7 +227,7 @@ final class SamplerChain {
     }
 
     /// Whether the grammar, in its current state, accepts `token` next.
-    private func allows(_ grammar: UnsafeMutablePointer<llama_sampler>, _ token: Token) -> Bool {
+    private static func allows(_ grammar: UnsafeMutablePointer<llama_sampler>, _ token: Token) -> Bool {
         var single = llama_token_data(id: token, logit: 1, p: 0)
         return withUnsafeMutablePointer(to: &single) { data in
             var array = llama_token_data_array(data: data, size: 1, selected: -1, sorted: false)

@@ -331,7 +331,7 @@ final class Scheduler {
         }
         slot.generated += 1
         slot.pendingTokens.append(token)
-        let bytes = model.pieceBytes(token)
+        let bytes = model.pieceBytes(token, special: job.request.visibleSpecialTokens.contains(token))
         if let top = job.request.logprobs {
             slot.pendingLogprobs.append(logprob(of: token, bytes: bytes, row: row, top: top))
         }
