@@ -47,7 +47,8 @@ char *gemma_chat_templates_caps(const gemma_chat_templates *templates);
 ///   parallel_tool_calls (bool; default: what the template supports), add_generation_prompt (bool, true),
 ///   reasoning_format ("none" | "auto" | "deepseek" | "deepseek-legacy"; "none"),
 ///   enable_thinking (bool, true), chat_template_kwargs (object of JSON values; an `enable_thinking`
-///   boolean there overrides enable_thinking), json_schema (object), grammar (string).
+///   boolean there overrides enable_thinking), reasoning_effort (string: "none" turns thinking off,
+///   another value reaches the template), json_schema (object), grammar (string).
 /// Returns 0 and sets *result_json to a JSON object:
 ///   prompt, format (common_chat_format_name), grammar (GBNF, "" for none), grammar_lazy,
 ///   grammar_triggers ([{type: "token" | "word" | "pattern" | "pattern_full", value}]),
