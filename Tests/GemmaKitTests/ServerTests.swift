@@ -52,9 +52,11 @@ struct ServerTests {
             try await eventually { try await server.get("/v1/models", key: "old-key").status == 401 }
             #expect(try await server.get("/v1/models", key: "new-key").status == 200)
 
-            // An empty file keeps the last good keys.
+            // An empty file keeps the last good keys: once the server has handled the change.
+            let keys = server.server.core.keys
+            let handled = keys.changesHandled
             try "# nothing\n".write(to: file, atomically: true, encoding: .utf8)
-            try await Task.sleep(for: .milliseconds(300))
+            try await eventually { keys.changesHandled > handled }
             #expect(try await server.get("/v1/models", key: "new-key").status == 200)
         }
     }

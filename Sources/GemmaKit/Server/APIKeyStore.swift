@@ -13,6 +13,8 @@ public final class APIKeyStore: Sendable {
         /// Keys from the file with the time they stop being valid (a rotation's grace deadline), if any.
         var fileKeys: [(digest: [UInt8], expires: Date?)] = []
         var fingerprint: FileFingerprint?
+        /// Changes of the file handled so far, taken or refused.
+        var changesHandled = 0
 
         var fileDigests: [[UInt8]] {
             let now = Date()
@@ -58,6 +60,10 @@ public final class APIKeyStore: Sendable {
         return matched == 1
     }
 
+    /// How many changes of the keys file have been handled (taken, or refused and the last good
+    /// keys kept): something that changed the file can wait for this to pass its earlier value.
+    public var changesHandled: Int { state.withLock { $0.changesHandled } }
+
     /// Re-reads the keys file if it changed. An unreadable or empty file keeps the last good keys.
     @discardableResult
     public func reloadIfChanged() -> Bool {
@@ -68,16 +74,28 @@ public final class APIKeyStore: Sendable {
             let loaded = try Self.read(file)
             guard !loaded.keys.isEmpty else {
                 logger.warning("API keys file is now empty; keeping the previous keys", metadata: ["file": "\(file)"])
-                state.withLock { $0.fingerprint = current }
+                keepKeys(seeing: current)
                 return false
             }
-            state.withLock { $0 = State(fileKeys: loaded.keys, fingerprint: loaded.fingerprint) }
+            state.withLock { state in
+                state.fileKeys = loaded.keys
+                state.fingerprint = loaded.fingerprint
+                state.changesHandled += 1
+            }
             logger.info("API keys reloaded", metadata: ["file": "\(file)", "keys": "\(loaded.keys.count)"])
             return true
         } catch {
             logger.warning("API keys file cannot be read; keeping the previous keys", metadata: ["file": "\(file)", "error": "\(error.message)"])
-            state.withLock { $0.fingerprint = current }
+            keepKeys(seeing: current)
             return false
+        }
+    }
+
+    /// A change that is refused: the keys stay, the file's new state is not read again.
+    private func keepKeys(seeing fingerprint: FileFingerprint?) {
+        state.withLock { state in
+            state.fingerprint = fingerprint
+            state.changesHandled += 1
         }
     }
 
