@@ -154,9 +154,22 @@ struct ServerHardeningTests {
                 #expect(reply.status == 400, "\(reply.body.prefix(300))")
                 #expect(reply.errorMessage.contains("more than a slot's context of 2048 tokens can hold"), "\(reply.errorMessage)")
             }
-            // A prompt just within the byte bound still reaches the tokenizer and the engine's exact check.
+            // A prompt just within the byte bound still reaches the tokenizer and the engine's exact
+            // check: refused by its token count, which only the tokenizer knows.
             let model = TestModel.shared
             #expect(model.maxTokenBytes >= 16 && model.maxTokenBytes < 1024, "\(model.maxTokenBytes)")
+            let bound = 2048 * model.maxTokenBytes
+            let withinBound = String(content.utf8.prefix(bound))!
+            #expect(withinBound.utf8.count == bound)
+            let tokenized = try await server.post("/v1/chat/completions", ["messages": [["role": "user", "content": withinBound]], "max_tokens": 2])
+            #expect(tokenized.status == 400, "\(tokenized.body.prefix(300))")
+            let error = try #require(tokenized.object["error"] as? [String: Any], "\(tokenized.body.prefix(300))")
+            #expect(error["type"] as? String == "exceed_context_size_error", "\(error)")
+            #expect(error["n_prompt_tokens"] as? Int ?? 0 > 2048, "\(error)")
+            #expect(error["n_ctx"] as? Int == 2048, "\(error)")
+            // One byte more is refused by its size alone.
+            let overBound = try await server.post("/v1/chat/completions", ["messages": [["role": "user", "content": withinBound + " "]], "max_tokens": 2])
+            #expect(overBound.errorMessage.contains("more than a slot's context of 2048 tokens can hold"), "\(overBound.errorMessage)")
         }
     }
 
