@@ -2,15 +2,32 @@ import Foundation
 import Testing
 @testable import GemmaKit
 
-/// The JSON objects of an SSE body's `data:` lines, and whether it ended with `[DONE]`.
-func sseObjects(_ body: String) -> (objects: [[String: Any]], done: Bool) {
+/// The JSON objects of an SSE body's `data:` lines, and whether it ended with `[DONE]`. A `data:`
+/// line that is neither `[DONE]` nor a JSON object fails the test.
+func sseObjects(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) -> (objects: [[String: Any]], done: Bool) {
     var objects: [[String: Any]] = [], done = false
     for line in body.split(separator: "\n") where line.hasPrefix("data: ") {
         let payload = line.dropFirst(6)
         if payload == "[DONE]" { done = true; continue }
-        if let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] { objects.append(object) }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
+            Issue.record("a data: line that is not a JSON object: \(payload)", sourceLocation: sourceLocation)
+            continue
+        }
+        objects.append(object)
     }
     return (objects, done)
+}
+
+/// The JSON objects of a newline-delimited JSON body (Ollama's streams); a line that is not a JSON
+/// object fails the test.
+func ndjsonObjects(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+    body.split(separator: "\n").compactMap { line in
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            Issue.record("a line that is not a JSON object: \(line)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return object
+    }
 }
 
 /// llama-server's native `/completion`, checked field by field against what the stock
