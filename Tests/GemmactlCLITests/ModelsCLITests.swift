@@ -3,8 +3,8 @@ import Testing
 
 @Suite("gemmactl inspect, plan and models as processes")
 struct ModelsCLITests {
-    @Test func inspectTheDefaultModelAsJSON() throws {
-        let result = try CLIProcess.run(["inspect", "--json"])
+    @Test func inspectTheDefaultModelAsJSON() async throws {
+        let result = try await GemmactlBinary.run(["inspect", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(object?["architecture"] as? String == "gemma3")
@@ -12,8 +12,8 @@ struct ModelsCLITests {
         #expect(object?["vocabularySize"] as? Int == 262_144)
     }
 
-    @Test func inspectAMissingOrBadFileFails() throws {
-        let missing = try CLIProcess.run(["inspect", "/nonexistent/model.gguf"])
+    @Test func inspectAMissingOrBadFileFails() async throws {
+        let missing = try await GemmactlBinary.run(["inspect", "/nonexistent/model.gguf"])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("/nonexistent/model.gguf"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-cli-\(UUID().uuidString)")
@@ -21,39 +21,39 @@ struct ModelsCLITests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let bad = directory.appendingPathComponent("bad.gguf")
         try Data("GGUF\u{3}\0\0\0".utf8).write(to: bad)
-        let result = try CLIProcess.run(["inspect", bad.path])
+        let result = try await GemmactlBinary.run(["inspect", bad.path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("truncated"))
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func planPrintsABreakdownAndValidates() throws {
-        let result = try CLIProcess.run(["plan", "--ctx-size", "8192", "--parallel", "2", "--json"])
+    @Test func planPrintsABreakdownAndValidates() async throws {
+        let result = try await GemmactlBinary.run(["plan", "--ctx-size", "8192", "--parallel", "2", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(object?["kvCacheBytes"] as? Int == 18 * 8192 * 1024)
         #expect(object?["contextPerSequence"] as? Int == 4096)
-        let text = try CLIProcess.run(["plan", "--ctx-size", "4096"])
+        let text = try await GemmactlBinary.run(["plan", "--ctx-size", "4096"])
         #expect(text.stdout.contains("KV cache") && text.stdout.contains("requests: memory"))
-        let bad = try CLIProcess.run(["plan", "--cache-type-k", "q9"])
+        let bad = try await GemmactlBinary.run(["plan", "--cache-type-k", "q9"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--cache-type-k"))
         // A smaller micro-batch, as `serve -ub 128` would use, needs a smaller compute buffer.
-        let small = try CLIProcess.run(["plan", "-ub", "128", "--json"])
+        let small = try await GemmactlBinary.run(["plan", "-ub", "128", "--json"])
         let smallObject = try JSONSerialization.jsonObject(with: Data(small.stdout.utf8)) as? [String: Any]
-        let usual = try JSONSerialization.jsonObject(with: Data(CLIProcess.run(["plan", "--json"]).stdout.utf8)) as? [String: Any]
+        let usual = try JSONSerialization.jsonObject(with: Data(try await GemmactlBinary.run(["plan", "--json"]).stdout.utf8)) as? [String: Any]
         #expect((smallObject?["computeBytes"] as? Int ?? .max) < (usual?["computeBytes"] as? Int ?? 0))
-        let zero = try CLIProcess.run(["plan", "--ubatch-size", "0"])
+        let zero = try await GemmactlBinary.run(["plan", "--ubatch-size", "0"])
         #expect(zero.status != 0 && zero.stderr.contains("--ubatch-size"))
     }
 
-    @Test func pullOfflineWithoutTheModelFails() throws {
+    @Test func pullOfflineWithoutTheModelFails() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try CLIProcess.run(["pull", "org/repo:Q4_K_M", "--offline", "--cache-dir", directory.path])
+        let result = try await GemmactlBinary.run(["pull", "org/repo:Q4_K_M", "--offline", "--cache-dir", directory.path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("offline"))
-        let models = try CLIProcess.run(["models", "--json", "--cache-dir", directory.path])
+        let models = try await GemmactlBinary.run(["models", "--json", "--cache-dir", directory.path])
         #expect(models.status == 0)
         #expect(models.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || models.stdout.contains("[]"))
     }

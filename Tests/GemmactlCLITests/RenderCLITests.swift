@@ -1,38 +1,6 @@
 import Foundation
 import Testing
 
-/// Runs the built `gemmactl` (next to the test bundle, or GEMMACTL_BIN) and captures what it printed.
-private struct CLIResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-private func gemmactl(_ arguments: [String]) throws -> CLIResult {
-    let binary: URL
-    if let path = ProcessInfo.processInfo.environment["GEMMACTL_BIN"] {
-        binary = URL(fileURLWithPath: path)
-    } else {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gemmactl")
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [besideTests, Bundle.main.bundleURL.appendingPathComponent("gemmactl"), repo.appendingPathComponent(".build/debug/gemmactl")]
-        binary = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) },
-                              "build gemmactl first (swift build), or set GEMMACTL_BIN")
-    }
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CLIResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                     stderr: String(decoding: stderr, as: UTF8.self))
-}
-
 private func temporaryFile(_ text: String, name: String = "values.yaml") throws -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("render-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -43,50 +11,72 @@ private func temporaryFile(_ text: String, name: String = "values.yaml") throws 
 
 @Suite("gemmactl render (CLI)")
 struct RenderCLITests {
+    @Test("two processes render the same bytes (each hashes with its own random seed)")
+    func sameOutputInEveryProcess() async throws {
+        // Maps with many keys: a dictionary written in hash order would come out in another order
+        // in the other process.
+        func values(_ maps: [String]) throws -> String {
+            try temporaryFile(maps.map { map in "\(map):\n" + (0..<12).map { "  \(map.lowercased())-\($0): value-\($0)\n" }.joined() }.joined())
+        }
+        let podProfile = try values(["commonLabels", "podLabels", "podAnnotations", "nodeSelector"])
+        // external-ollama runs no pod: labels only.
+        let external = try values(["commonLabels"])
+        for (values, arguments) in [(podProfile, []), (podProfile, ["--profile", "llama-server"]), (podProfile, ["--profile", "ollama"]),
+                                    (external, ["--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"])] {
+            // SWIFT_DETERMINISTIC_HASHING would give both processes the same seed.
+            let environment: [String: String?] = ["SWIFT_DETERMINISTIC_HASHING": nil]
+            let first = try await GemmactlBinary.run(["render", "--values", values] + arguments, environment: environment)
+            let second = try await GemmactlBinary.run(["render", "--values", values] + arguments, environment: environment)
+            #expect(first.status == 0, "\(arguments): \(first.stderr)")
+            #expect(first.stdout.contains("commonlabels-11"), "\(arguments): the values were not used")
+            #expect(first.stdout == second.stdout, "\(arguments)")
+        }
+    }
+
     @Test("renders every profile as one YAML stream with the shipped templates")
-    func profiles() throws {
+    func profiles() async throws {
         for arguments in [[], ["--profile", "llama-server"], ["--profile", "ollama"],
                           ["--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"]] {
-            let result = try gemmactl(["render"] + arguments)
+            let result = try await GemmactlBinary.run(["render"] + arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
             #expect(result.stdout.hasPrefix("---\n"))
             #expect(result.stdout.contains("\nkind: Service\n"))
             #expect(result.stderr.isEmpty)
         }
-        let external = try gemmactl(["render", "--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"])
+        let external = try await GemmactlBinary.run(["render", "--profile", "external-ollama", "--external-ip", "10.0.0.7", "--model", "llama3.2", "--model", "mistral"])
         #expect(external.stdout.contains("value: \"/ollama/llama3-2\""))
         #expect(external.stdout.contains("value: \"/ollama/mistral\""))
     }
 
     @Test("precedence: values file < --set < flags, shown by --print-values")
-    func precedence() throws {
+    func precedence() async throws {
         let file = try temporaryFile("server:\n  ctxSize: 1000\nname: from-file\n")
-        let fileOnly = try gemmactl(["render", "--values", file, "--print-values"])
+        let fileOnly = try await GemmactlBinary.run(["render", "--values", file, "--print-values"])
         #expect(fileOnly.status == 0, "\(fileOnly.stderr)")
         #expect(fileOnly.stdout.contains("ctxSize: 1000"))
         #expect(fileOnly.stdout.contains("name: from-file"))
-        let withSet = try gemmactl(["render", "--values", file, "--set", "server.ctxSize=2000", "--print-values"])
+        let withSet = try await GemmactlBinary.run(["render", "--values", file, "--set", "server.ctxSize=2000", "--print-values"])
         #expect(withSet.stdout.contains("ctxSize: 2000"))
-        let withFlag = try gemmactl(["render", "--values", file, "--set", "server.ctxSize=2000", "--ctx-size", "3000", "--print-values"])
+        let withFlag = try await GemmactlBinary.run(["render", "--values", file, "--set", "server.ctxSize=2000", "--ctx-size", "3000", "--print-values"])
         #expect(withFlag.stdout.contains("ctxSize: 3000"))
         #expect(!withFlag.stdout.contains("apiVersion"))
     }
 
     @Test("--secret-source secret puts the file's key in a Secret, never in the values")
-    func plainSecret() throws {
+    func plainSecret() async throws {
         let keyFile = try temporaryFile("k3y-from-file\n", name: "api-key")
-        let result = try gemmactl(["render", "--secret-source", "secret", "--api-key-file", keyFile])
+        let result = try await GemmactlBinary.run(["render", "--secret-source", "secret", "--api-key-file", keyFile])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("api-key: \"\(Data("k3y-from-file".utf8).base64EncodedString())\""))
-        let values = try gemmactl(["render", "--secret-source", "secret", "--api-key-file", keyFile, "--print-values"])
+        let values = try await GemmactlBinary.run(["render", "--secret-source", "secret", "--api-key-file", keyFile, "--print-values"])
         #expect(!values.stdout.contains("k3y-from-file"))
     }
 
     @Test("-o writes files and prints nothing on stdout")
-    func outputDirectory() throws {
+    func outputDirectory() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("render-out-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try gemmactl(["render", "-o", directory.path])
+        let result = try await GemmactlBinary.run(["render", "-o", directory.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.isEmpty)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
@@ -112,17 +102,17 @@ struct RenderCLITests {
         (["--gateway", "Envoy/envoy-gateway-system"], "gateway.name 'Envoy'"),
         (["--storage-class", "OCI BV"], "storage.storageClass 'OCI BV'"),
     ])
-    func badInput(arguments: [String], expected: String) throws {
-        let result = try gemmactl(["render"] + arguments)
+    func badInput(arguments: [String], expected: String) async throws {
+        let result = try await GemmactlBinary.run(["render"] + arguments)
         #expect(result.status != 0)
         #expect(result.stdout.isEmpty, "stdout: \(result.stdout.prefix(200))")
         #expect(result.stderr.contains(expected), "stderr: \(result.stderr)")
     }
 
     @Test("an unknown field in the values file is named, with the file")
-    func unknownValuesField() throws {
+    func unknownValuesField() async throws {
         let file = try temporaryFile("server:\n  ctxSize: 1000\n  thread: 4\n")
-        let result = try gemmactl(["render", "--values", file])
+        let result = try await GemmactlBinary.run(["render", "--values", file])
         #expect(result.status != 0)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("unknown field 'server.thread'"))

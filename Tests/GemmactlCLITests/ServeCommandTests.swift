@@ -5,34 +5,34 @@ import Testing
 
 @Suite("gemmactl serve as a process", .serialized)
 struct ServeCommandTests {
-    @Test func refusesANonLoopbackAddressWithoutAKey() throws {
-        let result = try CLIProcess.run(["serve", "--host", "0.0.0.0", "--port", "0"],
+    @Test func refusesANonLoopbackAddressWithoutAKey() async throws {
+        let result = try await GemmactlBinary.run(["serve", "--host", "0.0.0.0", "--port", "0"],
                                         environment: ["GEMMA_API_KEY": "", "LLAMA_API_KEY": ""])
         #expect(result.status != 0)
         #expect(result.stderr.contains("without an API key"))
         #expect(result.stderr.contains("--no-auth"))
     }
 
-    @Test func badFlagValuesNameTheFlag() throws {
-        let duration = try CLIProcess.run(["serve", "--shutdown-grace", "soon"])
+    @Test func badFlagValuesNameTheFlag() async throws {
+        let duration = try await GemmactlBinary.run(["serve", "--shutdown-grace", "soon"])
         #expect(duration.status != 0)
         #expect(duration.stderr.contains("--shutdown-grace"))
-        let environment = try CLIProcess.run(["serve"], environment: ["GEMMA_CTX_SIZE": "big"])
+        let environment = try await GemmactlBinary.run(["serve"], environment: ["GEMMA_CTX_SIZE": "big"])
         #expect(environment.status != 0)
         #expect(environment.stderr.contains("GEMMA_CTX_SIZE"))
-        let missing = try CLIProcess.run(["serve", "-m", "/no/such.gguf", "--port", "0"])
+        let missing = try await GemmactlBinary.run(["serve", "-m", "/no/such.gguf", "--port", "0"])
         // The server starts, fails to load, and keeps answering /health with 500: a missing file is
         // caught before listening instead.
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("/no/such.gguf"))
     }
 
-    @Test func offlineServeOfAnUncachedModelFailsBeforeListeningNamingIt() throws {
+    @Test func offlineServeOfAnUncachedModelFailsBeforeListeningNamingIt() async throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-offline-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: cache) }
         for (arguments, environment) in [(["--offline"], [:]), ([], ["LLAMA_OFFLINE": "1"])] as [([String], [String: String])] {
-            let result = try CLIProcess.run(["serve", "-m", "test-org/not-cached-GGUF:Q4_K_M", "--port", "0"] + arguments,
-                                            environment: environment.merging(["HF_HUB_CACHE": cache.path]) { $1 })
+            let result = try await GemmactlBinary.run(["serve", "-m", "test-org/not-cached-GGUF:Q4_K_M", "--port", "0"] + arguments,
+                                            environment: environment.merging(["HF_HUB_CACHE": cache.path]) { $1 }.mapValues { $0 })
             #expect(result.status != 0)
             #expect(result.stderr.contains("test-org/not-cached-GGUF:Q4_K_M"), "\(result.stderr)")
             #expect(result.stderr.contains("offline"), "\(result.stderr)")
@@ -43,7 +43,7 @@ struct ServeCommandTests {
     @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() async throws {
         let port = unusedPort()
         let process = Process()
-        process.executableURL = CLIProcess.binary
+        process.executableURL = URL(fileURLWithPath: GemmactlBinary.path)
         process.arguments = ["serve", "--port", "\(port)", "--parallel", "1", "--ctx-size", "1024",
                              // An upper bound only (the server exits once the stream ends): a loaded machine may
                              // take a minute for these 60 tokens, and the test is about draining, not speed.
@@ -95,13 +95,13 @@ struct ServeCommandTests {
         #expect(!log.contains("Bearer k"))
     }
 
-    @Test func aModelThatFailsToLoadEndsTheProcess() throws {
+    @Test func aModelThatFailsToLoadEndsTheProcess() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("broken.gguf")
         try Data("GGUF".utf8 + [3, 0, 0, 0]).write(to: file)
-        let result = try CLIProcess.run(["serve", "-m", file.path, "--port", "0"])
+        let result = try await GemmactlBinary.run(["serve", "-m", file.path, "--port", "0"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("broken.gguf"))
     }
