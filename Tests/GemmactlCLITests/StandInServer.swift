@@ -1,4 +1,5 @@
 import Foundation
+@testable import GemmaKit
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -133,7 +134,14 @@ final class StandInServer: Sendable {
                               logger: Self.logger)
         let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: app.logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
+            // Served from one of NIO's event loops, not Swift's cooperative pool: the pool has a
+            // thread per core, and the synchronous tests that run beside this one (a child process
+            // awaited with waitUntilExit, a model loading) can hold every one of them for seconds.
+            // A server on the pool then accepts connections (NIO does that on its own threads) but
+            // answers nothing until a thread frees up, and the command under test gives up with
+            // "server not reachable". Every connection's task is a child of this one and inherits
+            // the preference.
+            group.addTask(executorPreference: EventLoopTaskExecutor(app.eventLoopGroup.next())) { try await services.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next(), port > 0 else { throw CancellationError() }
             do {
