@@ -77,8 +77,6 @@ struct ServerHardeningTests {
             }
             let freed = try #require(freedAfter, "the slot was still busy 5 s after the client left")
             #expect(freed < .seconds(1), "the slot was freed \(freed) after the client left")
-            let decoded = ((try await server.get("/slots").json as? [[String: Any]])?.first?["next_token"] as? [[String: Any]])?.first?["n_decoded"] as? Int
-            #expect((decoded ?? 4000) < 4000)
             // Counted as a client abort, not a server error.
             try await eventually {
                 try await server.get("/metrics").body.contains(#"gemmactl_requests_total{endpoint="/v1/completions",status="499"} 1"#)

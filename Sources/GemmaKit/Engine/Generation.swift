@@ -74,12 +74,14 @@ public struct GenerationStats: Sendable, Equatable {
     public var promptTokens: Int
     /// Prompt tokens whose KV cache was reused from the slot's previous request.
     public var cachedTokens: Int
+    /// Tokens sampled, an ending end-of-generation token included (as llama-server counts them).
     public var completionTokens: Int
     /// Waiting for a free slot.
     public var queueDuration: Duration
-    /// Evaluating the prompt (up to the first token).
+    /// Evaluating the prompt, up to the first token sampled.
     public var promptDuration: Duration
-    /// From the first token to the end.
+    /// From the first token sampled to the last: the decode steps after the first token, which
+    /// came with the prompt's last batch (llama-server's `predicted_ms`).
     public var generationDuration: Duration
     public var slot: Int
     /// `finishReason` in llama-server's finer words.

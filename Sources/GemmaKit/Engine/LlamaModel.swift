@@ -38,6 +38,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// and as rendered). So text of more than `n * maxTokenBytes` bytes takes more than `n`
     /// tokens, which lets a prompt that cannot fit be refused before it is tokenized.
     public let maxTokenBytes: Int
+    /// Every token that ends a generation (end of turn, end of sequence, …), in id order.
+    public let endOfGenerationTokens: [Token]
 
     /// Loads `path`, checking the file first so each way it can be wrong is its own error.
     public init(path: String, options: ModelLoadOptions = ModelLoadOptions()) throws(EngineError) {
@@ -70,6 +72,8 @@ public final class LlamaModel: @unchecked Sendable {
         self.path = path
         gguf = header
         maxTokenBytes = Self.longestToken(vocab)
+        let vocabulary = vocab
+        endOfGenerationTokens = (0..<llama_vocab_n_tokens(vocabulary)).filter { llama_vocab_is_eog(vocabulary, $0) }
     }
 
     private static func longestToken(_ vocab: OpaquePointer) -> Int {

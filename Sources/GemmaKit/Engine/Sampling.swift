@@ -74,6 +74,13 @@ public struct SamplingParameters: Sendable, Equatable {
         self.ignoreEOS = ignoreEOS
     }
 
+    /// The biases sampling applies: `logitBias`, then with `ignoreEOS` -infinity on every
+    /// end-of-generation token, as llama-server appends them (and lists them so).
+    public func appliedLogitBias(model: LlamaModel) -> [LogitBias] {
+        guard ignoreEOS else { return logitBias }
+        return logitBias + model.endOfGenerationTokens.map { LogitBias(token: $0, bias: -.infinity) }
+    }
+
     /// These parameters with every field a request set replacing the default; nil keeps it.
     public func overriding(temperature: Double? = nil, topK: Int? = nil, topP: Double? = nil, minP: Double? = nil,
                            repeatPenalty: Double? = nil, presencePenalty: Double? = nil, frequencyPenalty: Double? = nil,
@@ -132,13 +139,7 @@ final class SamplerChain {
     init(_ parameters: SamplingParameters, model: LlamaModel) throws(EngineError) {
         vocabularySize = model.vocabularySize
         let penalised = parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
-        var biases = parameters.logitBias.map { llama_logit_bias(token: $0.token, bias: $0.bias) }
-        if parameters.ignoreEOS {
-            // As llama-server: every end-of-generation token gets -infinity.
-            for token in 0..<Token(model.vocabularySize) where model.isEndOfGeneration(token) {
-                biases.append(llama_logit_bias(token: token, bias: -.infinity))
-            }
-        }
+        let biases = parameters.appliedLogitBias(model: model).map { llama_logit_bias(token: $0.token, bias: $0.bias) }
         isPlainArgmax = parameters.temperature <= 0 && !penalised && biases.isEmpty
         if let grammar = parameters.grammar {
             let sampler = try Self.makeGrammar(grammar, triggers: parameters.grammarTriggers, model: model)

@@ -309,8 +309,12 @@ final class Scheduler {
         for slot in participants where slot.job != nil && slot.outputRow >= 0 {
             let row = slot.outputRow
             slot.outputRow = -1
-            if slot.firstTokenAt == nil { slot.firstTokenAt = .now }
             let token = slot.sampler!.sample(context, index: row)
+            // llama-server's clock: the prompt's time runs until the first token is sampled, the
+            // generation's from then until the last one is.
+            let sampledAt = ContinuousClock.now
+            if slot.firstTokenAt == nil { slot.firstTokenAt = sampledAt }
+            slot.lastTokenAt = sampledAt
             accept(token, row: row, in: slot)
         }
     }
@@ -326,6 +330,8 @@ final class Scheduler {
     private func accept(_ token: Token, row: Int32, in slot: Slot) {
         guard let job = slot.job else { return }
         if model.isEndOfGeneration(token) {
+            // Sampled, so counted, as llama-server counts it (its text is never sent).
+            slot.generated += 1
             finish(slot, .eos)
             return
         }
@@ -380,10 +386,11 @@ final class Scheduler {
         let now = ContinuousClock.now
         let started = slot.startedAt ?? now
         let first = slot.firstTokenAt ?? now
+        let last = slot.lastTokenAt ?? now
         let stats = GenerationStats(
             finishReason: stopType == .limit ? .length : .stop, promptTokens: job.request.prompt.count,
             cachedTokens: slot.reusedTokens, completionTokens: slot.generated, queueDuration: started - job.enqueued,
-            promptDuration: first - started, generationDuration: now - first, slot: slot.id, stopType: stopType,
+            promptDuration: first - started, generationDuration: last - first, slot: slot.id, stopType: stopType,
             stoppingWord: stopType == .word ? slot.stopper.matched ?? "" : "", contextTokens: slot.cached.count)
         // Free the slot, and say so to /slots, before the client hears it is done: a client that asks
         // /slots after its answer must find the slot idle.
@@ -443,6 +450,7 @@ final class Slot {
     var lastRequest: GenerationRequest?
     var startedAt: ContinuousClock.Instant?
     var firstTokenAt: ContinuousClock.Instant?
+    var lastTokenAt: ContinuousClock.Instant?
     var decoder = UTF8StreamDecoder()
     var stopper = StopStringMatcher([])
     var pendingLogprobs: [TokenLogprob] = []
@@ -464,6 +472,7 @@ final class Slot {
         lastUsed = use
         startedAt = .now
         firstTokenAt = nil
+        lastTokenAt = nil
         decoder = UTF8StreamDecoder()
         stopper = StopStringMatcher(job.request.stop)
         pendingLogprobs = []

@@ -15,8 +15,11 @@ struct LlamaTimings: Encodable {
         promptPerSecond = promptMs > 0 ? Double(evaluated) * 1000 / promptMs : 0
         predictedN = predicted
         predictedMs = milliseconds(predictionTime)
-        predictedPerTokenMs = predicted > 0 ? predictedMs / Double(predicted) : 0
-        predictedPerSecond = predictedMs > 0 ? Double(predicted) * 1000 / predictedMs : 0
+        // As llama-server: the first token comes with the prompt's last batch, so the rates count
+        // the decode steps after it.
+        let steps = Double(max(0, predicted - 1))
+        predictedPerTokenMs = steps > 0 ? predictedMs / steps : 0
+        predictedPerSecond = predictedMs > 0 ? steps * 1000 / predictedMs : 0
     }
 
     /// A finished generation's.

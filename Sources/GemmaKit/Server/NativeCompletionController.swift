@@ -39,7 +39,7 @@ struct NativeCompletionController: Sendable {
         }
         let stream = body.sampling.stream == true
         let codec = NativeCompletionCodec(
-            model: server.modelID, requests: requests, stream: stream, returnTokens: body.llama.returnTokens == true,
+            model: server.modelID, loadedModel: model, requests: requests, stream: stream, returnTokens: body.llama.returnTokens == true,
             reporting: StreamReporting(body.llama, choices: requests.count),
             prompts: requests.map { model.detokenize($0.prompt, renderSpecial: true) })
         let text = prompts.count == 1 ? model.detokenize(requests[0].prompt, renderSpecial: true) : "\(prompts.count) prompts"
@@ -141,6 +141,8 @@ struct NativePrompt: Sendable {
 /// streamed as `data:` lines of partial objects and a last one with `stop: true`, no `[DONE]`.
 struct NativeCompletionCodec: GenerationCodec {
     let model: String
+    /// For the biases `ignore_eos` adds (its end-of-generation tokens).
+    let loadedModel: LlamaModel
     let requests: [GenerationRequest]
     let stream: Bool
     let returnTokens: Bool
@@ -189,7 +191,8 @@ struct NativeCompletionCodec: GenerationCodec {
             topP: sampling.topP, minP: sampling.minP, repeatLastN: sampling.penaltyLastN, repeatPenalty: sampling.repeatPenalty,
             presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, stop: request.stop,
             maxTokens: request.maxTokens ?? -1, nPredict: request.maxTokens ?? -1, ignoreEOS: sampling.ignoreEOS, stream: stream,
-            logitBias: sampling.logitBias.map { .init(token: Int($0.token), bias: $0.bias.isFinite ? Double($0.bias) : nil) },
+            // `ignore_eos` shows as the bans it adds, as in llama-server.
+            logitBias: sampling.appliedLogitBias(model: loadedModel).map { .init(token: Int($0.token), bias: $0.bias.isFinite ? Double($0.bias) : nil) },
             nProbs: request.logprobs ?? 0, grammar: sampling.grammar ?? "", timingsPerToken: reporting.timingsPerToken)
         return NativeFinal(
             index: choice, content: result.text, tokens: returnTokens ? result.tokens : [], idSlot: stats.slot, model: model,

@@ -25,6 +25,8 @@ struct ChatCompletionCodec: GenerationCodec {
     func encode(_ event: GenerationEvent) -> [String] { encode(event, choice: 0) }
 
     func encode(_ event: GenerationEvent, choice: Int) -> [String] {
+        // Read before the clock sees this event: no token yet means a text event is the first.
+        let isFirstText = reporting.timers[choice].predicted == 0
         let timings = reporting.timings(event, choice: choice)
         func chunk(_ delta: ChatChunkChoice.Delta, logprobs: ChatLogprobs? = nil, finishReason: String? = nil) -> String {
             var deltaChunk = ChatChunk(identity, choices: [.init(index: choice, delta: delta, logprobs: logprobs, finishReason: finishReason)])
@@ -34,7 +36,7 @@ struct ChatCompletionCodec: GenerationCodec {
         func text(_ content: String) -> String { chunk(.init(content: content)) }
         switch event {
         case .started:
-            return [chunk(.init(role: "assistant", content: ""))]
+            return []
         case .promptProgress(let progress):
             guard reporting.progress else { return [] }
             var progressChunk = ChatChunk(identity, choices: [.init(index: choice, delta: .init(role: "assistant"))])
@@ -42,12 +44,14 @@ struct ChatCompletionCodec: GenerationCodec {
             progressChunk.promptProgress = PromptProgressJSON(progress)
             return [line(progressChunk)]
         case .text(let content, let logprobs, _):
+            // llama-server's first chunk, sent with the first token: the role and null content, no timings.
+            let role = isFirstText ? [line(ChatChunk(identity, choices: [.init(index: choice, delta: .init(role: "assistant"))]))] : []
             if let toolReplies {
                 let visible = toolReplies.feed(content)
-                return visible.isEmpty ? [] : [text(visible)]
+                return role + (visible.isEmpty ? [] : [text(visible)])
             }
-            guard wantsLogprobs else { return [text(content)] }
-            return [chunk(.init(content: content), logprobs: ChatLogprobs(logprobs, enabled: true))]
+            guard wantsLogprobs else { return role + [text(content)] }
+            return role + [chunk(.init(content: content), logprobs: ChatLogprobs(logprobs, enabled: true))]
         case .finished(let stats):
             var lines: [String] = []
             var finishReason = stats.finishReason.rawValue

@@ -115,6 +115,21 @@ struct ChatChunkChoice: Encodable {
         var role: String?
         var content: String?
         var toolCalls: [OpenAIToolCall]?
+
+        enum CodingKeys: String, CodingKey { case role, content, toolCalls }
+
+        /// A delta that names the role (the first chunk, a progress chunk) says `content: null`,
+        /// as llama-server's; the others carry only what they add.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(role, forKey: .role)
+            if role != nil {
+                try container.encode(content, forKey: .content)
+            } else {
+                try container.encodeIfPresent(content, forKey: .content)
+            }
+            try container.encodeIfPresent(toolCalls, forKey: .toolCalls)
+        }
     }
 }
 

@@ -73,19 +73,22 @@ struct OpsController: Sendable {
             var state = SlotState(id: slot.id, nCtx: slot.contextSize, isProcessing: slot.isProcessing)
             guard slot.taskID >= 0 else { return state }
             let sampling = slot.sampling ?? defaults
+            // llama-server clears a slot's counts when its request ends; the cache and the last
+            // request's parameters stay.
+            let running = slot.isProcessing
             // As llama-server: -1 once the slot is idle, or when the request set no limit.
-            let remaining = slot.isProcessing ? slot.maxTokens.map { max(0, $0 - slot.decodedTokens) } ?? -1 : -1
+            let remaining = running ? slot.maxTokens.map { max(0, $0 - slot.decodedTokens) } ?? -1 : -1
             state.idTask = slot.taskID
             state.nPromptTokens = slot.kvTokens
-            state.nPromptTokensProcessed = slot.promptTokens - slot.cachedTokens
-            state.nPromptTokensCache = slot.cachedTokens
+            state.nPromptTokensProcessed = running ? slot.promptTokens - slot.cachedTokens : 0
+            state.nPromptTokensCache = running ? slot.cachedTokens : 0
             state.nCachedTokens = slot.cachedTokens
             state.nKVTokens = slot.kvTokens
             state.params = .init(nPredict: slot.maxTokens ?? -1, maxTokens: slot.maxTokens ?? -1, seed: sampling.seed.map { Int($0) } ?? -1,
                                  temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP,
                                  repeatPenalty: sampling.repeatPenalty, presencePenalty: sampling.presencePenalty,
                                  frequencyPenalty: sampling.frequencyPenalty)
-            state.nextToken = [.init(hasNextToken: slot.isProcessing, hasNewLine: false, nRemain: remaining, nDecoded: slot.decodedTokens)]
+            state.nextToken = [.init(hasNextToken: running, hasNewLine: false, nRemain: remaining, nDecoded: running ? slot.decodedTokens : 0)]
             return state
         })
     }

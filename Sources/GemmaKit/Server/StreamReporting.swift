@@ -33,6 +33,9 @@ final class StreamTimer: Sendable {
         var promptTokens = 0
         var cached = 0
         var predicted = 0
+        /// The prompt's progress before the first token, as the engine last reported it.
+        var evaluatedSoFar = 0
+        var promptTimeSoFar = Duration.zero
     }
     private let state = Mutex(State())
 
@@ -48,14 +51,21 @@ final class StreamTimer: Sendable {
             case .text(_, _, let tokens):
                 if state.firstToken == nil { state.firstToken = now }
                 state.predicted += tokens.count
-            case .promptProgress, .finished:
+            case .promptProgress(let progress):
+                // As llama-server's running timings: the tokens evaluated and the time taken up
+                // to the last batch of the prompt decoded.
+                state.evaluatedSoFar = progress.processed - progress.cached
+                state.promptTimeSoFar = progress.elapsed
+            case .finished:
                 break
             }
-            let started = state.started ?? now
-            let promptEnd = state.firstToken ?? now
-            return LlamaTimings(cached: state.cached, evaluated: state.firstToken == nil ? 0 : state.promptTokens - state.cached,
-                                promptTime: promptEnd - started, predicted: state.predicted,
-                                predictionTime: state.firstToken.map { now - $0 } ?? .zero)
+            guard let firstToken = state.firstToken else {
+                return LlamaTimings(cached: state.cached, evaluated: state.evaluatedSoFar, promptTime: state.promptTimeSoFar,
+                                    predicted: 0, predictionTime: .zero)
+            }
+            return LlamaTimings(cached: state.cached, evaluated: state.promptTokens - state.cached,
+                                promptTime: firstToken - (state.started ?? firstToken), predicted: state.predicted,
+                                predictionTime: now - firstToken)
         }
     }
 
