@@ -202,6 +202,41 @@ struct ModelPullTests {
         }
     }
 
+    @Test func aCachedCopyNeedsNoHubAndTheRecheckSaysWhatItFound() async throws {
+        try await withStandIn { server, cache in
+            let path = try await pull(Self.reference, server, cache)
+            let quant = ModelReference.huggingFace(repo: Self.repo, file: nil, quant: "Q4_K_M", revision: "main")
+            let resolver = ModelResolver(cache: cache, settings: server.settings())
+            #expect(resolver.cachedPath(Self.reference) == path)
+            #expect(resolver.cachedPath(quant) == path)
+            #expect(resolver.cachedPath(.huggingFace(repo: Self.repo, file: nil, quant: "Q8_0", revision: "main")) == nil)
+            #expect(await resolver.recheck(Self.reference) == .current(commit: server.config.withLock { $0.commit }))
+            let moved = "fedcba9876543210fedcba9876543210fedcba98"
+            server.config.withLock { $0.commit = moved }
+            #expect(await resolver.recheck(quant) == .moved(ref: "main", cached: "0123456789abcdef0123456789abcdef01234567", current: moved))
+            #expect(await ModelResolver(cache: cache, settings: server.settings(offline: true)).recheck(Self.reference) == nil)
+
+            // The hub goes away: its port is closed. A pull of what is cached answers from the cache and says
+            // the hub was not reached, by file or by quant; the re-check reports it.
+            await server.stop()
+            for reference in [Self.reference, quant] {
+                let events = EventLog()
+                #expect(try await pull(reference, server, cache, retries: 3, events: events) == path)
+                #expect(events.events.contains { if case .hubUnreachable = $0 { true } else { false } })
+                #expect(!events.events.contains { $0.isRetrying })
+                #expect(events.events.last == .finished(path: path, downloaded: false))
+            }
+            guard case .unreachable(let reason)? = await resolver.recheck(Self.reference) else {
+                Issue.record("the re-check did not report the hub unreachable")
+                return
+            }
+            #expect(reason.contains(Self.repo))
+            // What is not cached still needs the hub, and says so.
+            let missing = await pullError(.huggingFace(repo: Self.repo, file: "tiny-Q8_0.gguf", quant: nil, revision: "main"), server, cache)
+            #expect(missing?.code == .network)
+        }
+    }
+
     @Test func quantTagPicksTheFileFromTheTreeAPI() async throws {
         try await withStandIn { server, cache in
             let path = try await pull(.huggingFace(repo: Self.repo, file: nil, quant: "q8_0", revision: "main"), server, cache)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GemmaKit
 import NIOCore
 import Testing
 
@@ -93,6 +94,40 @@ struct ServeCommandTests {
         #expect(await healthStatus() == nil)
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(!log.contains("Bearer k"))
+    }
+
+    /// With the hub unreachable (HF_ENDPOINT at a closed port), a cached registry model starts the
+    /// server as a cached file does, by file (what the rendered pod runs) or by quant; the check of its
+    /// branch runs beside the start and its failure is only logged. `pull` of it answers from the cache.
+    @Test func aCachedModelStartsWithoutTheHub() async throws {
+        let hub = ["HF_ENDPOINT": "http://127.0.0.1:\(unusedPort())", "GEMMA_API_KEY": "k"]
+        let byFile = ["--hf-repo", DefaultModel.repo, "--hf-file", DefaultModel.file]
+        for model in [byFile, ["-m", "\(DefaultModel.repo):Q4_K_M"]] {
+            let server = try ServerProcess(executable: GemmactlBinary.path, arguments: { port in
+                ["serve", "--port", "\(port)", "--parallel", "1", "--ctx-size", "1024"] + model
+            }, environment: hub)
+            defer { server.stop() }
+            var healthy = false
+            for _ in 0..<600 where server.process.isRunning {
+                let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: server.url + "/health"), timeout: .seconds(2))
+                if response?.status.code == 200 { healthy = true; break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try #require(healthy, "the server did not become healthy: \(server.output)")
+            // The re-check is asked beside the start: it has failed by now, or fails shortly.
+            for _ in 0..<600 where !server.output.contains("model re-check failed") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let log = server.output
+            #expect(log.contains("model taken from the cache"), "\(log)")
+            #expect(log.contains("model re-check failed"), "\(log)")
+            // No pull ran before the start (it would have logged "resolving URL" and its retries).
+            #expect(!log.contains("resolving") && !log.contains("retrying"), "\(log)")
+        }
+        let pull = try await GemmactlBinary.run(["pull"] + byFile, environment: hub.mapValues { Optional($0) })
+        #expect(pull.status == 0, "\(pull.stderr)")
+        #expect(pull.stdout.hasSuffix("\(DefaultModel.file)\n"), "\(pull.stdout)")
+        #expect(pull.stderr.contains("the hub cannot be reached"), "\(pull.stderr)")
     }
 
     @Test func aModelThatFailsToLoadEndsTheProcess() async throws {

@@ -23,6 +23,10 @@ public final class ModelDownloader: Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(30), read: .seconds(60))
         configuration.decompression = .disabled
+        // A refused connection fails at once (the client would otherwise retry it until the connect
+        // timeout, 30 s): a hub that is down falls back to the cache without a wait, and downloads
+        // retry on their own terms (`HubSettings.retries`).
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -58,6 +62,7 @@ public final class ModelDownloader: Sendable {
         } catch let error as ModelPullError where error.code == .network {
             // As huggingface_hub does: without the hub, a cached copy of the ref is still good.
             if let url = cache.cachedFile(repo: repo, file: file, revision: revision) {
+                progress?(.hubUnreachable(reason: error.message))
                 progress?(.finished(path: url.path, downloaded: false))
                 return url
             }

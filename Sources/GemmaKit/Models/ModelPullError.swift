@@ -76,6 +76,8 @@ public enum PullEvent: Sendable, Equatable {
     /// The cached copy of branch or tag `ref` is at commit `cached`, but the hub's `ref` has moved
     /// on to `current`: the file is fetched at `current`.
     case stale(ref: String, cached: String, current: String)
+    /// The hub could not be reached (`reason`), so the cached copy is used as it is, unchecked.
+    case hubUnreachable(reason: String)
     /// Another process is downloading the same blob; waiting for its lock.
     case waiting(lock: String)
     /// Download started (`resumedFrom` > 0 when resuming a partial file).

@@ -26,13 +26,10 @@ public struct ModelResolver: Sendable {
         }
         // Cached at a commit (every shard of a split model): no network needed. A branch or tag may
         // have moved on the hub since, so it is looked up again (offline: the cache decides).
-        if case .huggingFace(let repo, let file?, _, let revision) = reference, sha256 == nil,
-           HubCache.isCommit(revision) || settings.offline {
-            let urls = (Self.splitShards(of: file) ?? [file]).map { cache.cachedFile(repo: repo, file: $0, revision: revision) }
-            if let first = urls.first ?? nil, urls.allSatisfy({ $0 != nil }) {
-                progress?(.finished(path: first.path, downloaded: false))
-                return first.path
-            }
+        if sha256 == nil, case .huggingFace(_, _, _, let revision) = reference, HubCache.isCommit(revision) || settings.offline,
+           let path = cachedPath(reference) {
+            progress?(.finished(path: path, downloaded: false))
+            return path
         }
         let downloader = ModelDownloader(cache: cache, settings: settings)
         do {
@@ -82,15 +79,20 @@ public struct ModelResolver: Sendable {
         return (1...count).map { "\(match.1)-\(String(format: "%05d", $0))-of-\(match.3)\(match.4)" }
     }
 
-    /// The file a quant tag names, as llama.cpp's `-hf repo:QUANT` picks it; offline, from the cached snapshot.
+    /// The file a quant tag names, as llama.cpp's `-hf repo:QUANT` picks it; offline, or when the hub
+    /// cannot be reached, from the cached snapshot.
     func pickFile(repo: String, quant: String?, revision: String, downloader: ModelDownloader) async throws -> String {
         let names: [String]
         if settings.offline {
-            let commit = cache.commit(repo: repo, ref: revision) ?? revision
-            let snapshot = cache.repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit)
-            names = (FileManager.default.enumerator(atPath: snapshot.path)?.allObjects as? [String]) ?? []
+            names = cachedFiles(repo: repo, revision: revision)
         } else {
-            names = try await downloader.listFiles(repo: repo, revision: revision).filter { $0.type == "file" }.map(\.path)
+            do {
+                names = try await downloader.listFiles(repo: repo, revision: revision).filter { $0.type == "file" }.map(\.path)
+            } catch let error as ModelPullError where error.code == .network {
+                // As for a named file: without the hub, the cached copy of the ref is still good.
+                guard let file = Self.pickGGUF(cachedFiles(repo: repo, revision: revision), quant: quant) else { throw error }
+                return file
+            }
         }
         if let file = Self.pickGGUF(names, quant: quant) { return file }
         if settings.offline && names.isEmpty {
@@ -101,6 +103,62 @@ public struct ModelResolver: Sendable {
                              "\(repo) has no GGUF file\(quant.map { " for quant \($0)" } ?? "")"
                                 + (ggufs.isEmpty ? "" : " (its GGUF files: \(ggufs.prefix(12).joined(separator: ", ")))"),
                              recovery: "name the file with --hf-file, or pick one of the quant tags in the file names")
+    }
+
+    /// The files of the cached snapshot `revision` (a ref or a commit) points at.
+    func cachedFiles(repo: String, revision: String) -> [String] {
+        let commit = cache.commit(repo: repo, ref: revision) ?? revision
+        let snapshot = cache.repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit)
+        return (FileManager.default.enumerator(atPath: snapshot.path)?.allObjects as? [String]) ?? []
+    }
+
+    /// The cached copy of a Hugging Face `reference` (every shard of a split model), named by file or
+    /// picked by quant as `pull` would from the cached snapshot; nil when the cache lacks it. At a
+    /// branch or tag the hub may have moved on since: `recheck` asks.
+    public func cachedPath(_ reference: ModelReference) -> String? {
+        guard case .huggingFace(let repo, _, _, let revision) = reference, let name = cachedName(reference) else { return nil }
+        let urls = (Self.splitShards(of: name) ?? [name]).map { cache.cachedFile(repo: repo, file: $0, revision: revision) }
+        guard let first = urls.first ?? nil, urls.allSatisfy({ $0 != nil }) else { return nil }
+        return first.path
+    }
+
+    /// The file of a Hugging Face `reference`: named, or picked by its quant from the cached snapshot.
+    private func cachedName(_ reference: ModelReference) -> String? {
+        guard case .huggingFace(let repo, let file, let quant, let revision) = reference else { return nil }
+        return file ?? Self.pickGGUF(cachedFiles(repo: repo, revision: revision), quant: quant)
+    }
+
+    /// What the hub says about the branch or tag a cached copy was taken at.
+    public enum CacheCheck: Sendable, Equatable {
+        /// The hub's ref is still the cached commit.
+        case current(commit: String)
+        /// The hub's ref moved on: `gemmactl pull` (or the next start without the cached copy) fetches it.
+        case moved(ref: String, cached: String?, current: String)
+        /// The hub could not be asked (no network, hub down): the cached copy is used as it is.
+        case unreachable(reason: String)
+    }
+
+    /// Asks the hub whether the cached copy of `reference` is still its ref's; nil when there is
+    /// nothing to ask (a commit never moves, offline asks nobody, a reference that is not cached).
+    public func recheck(_ reference: ModelReference) async -> CacheCheck? {
+        guard !settings.offline, case .huggingFace(let repo, _, _, let revision) = reference, !HubCache.isCommit(revision),
+              cachedPath(reference) != nil, let file = cachedName(reference) else { return nil }
+        let downloader = ModelDownloader(cache: cache, settings: settings)
+        let result: CacheCheck
+        do {
+            let url = try ModelDownloader.url(settings.endpoint, path: "/\(repo)/resolve/\(ModelDownloader.escape(revision))/\(ModelDownloader.escapePath(file))")
+            let metadata = try await downloader.headMetadata(url, what: "\(repo)/\(file)", page: "\(settings.endpoint.absoluteString)/\(repo)")
+            let cached = cache.commit(repo: repo, ref: revision)
+            if let current = metadata.commit, current != cached {
+                result = .moved(ref: revision, cached: cached, current: current)
+            } else {
+                result = .current(commit: cached ?? revision)
+            }
+        } catch {
+            result = .unreachable(reason: (error as? ModelPullError)?.message ?? "\(error)")
+        }
+        await downloader.shutdown()
+        return result
     }
 
     /// Picks a model GGUF (not a multimodal projector) whose name carries `quant`

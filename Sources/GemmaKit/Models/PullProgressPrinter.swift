@@ -50,6 +50,8 @@ public final class PullProgressPrinter: Sendable {
             write("resolving \(source)\n", false)
         case .stale(let ref, let cached, let current):
             write("the cached \(ref) (\(cached.prefix(12))) is stale: the hub's \(ref) is now \(current.prefix(12)); fetching it\n", false)
+        case .hubUnreachable(let reason):
+            write("the hub cannot be reached (\(reason)): using the cached copy as it is\n", false)
         case .waiting(let lock):
             write("waiting for another download of the same file (lock \(lock))\n", false)
         case .started(let file, let total, let resumedFrom):
@@ -101,6 +103,7 @@ public final class PullProgressPrinter: Sendable {
         switch event {
         case .resolving(let source): object = ["event": "resolving", "source": source]
         case .stale(let ref, let cached, let current): object = ["event": "stale", "ref": ref, "cached": cached, "current": current]
+        case .hubUnreachable(let reason): object = ["event": "hub_unreachable", "reason": reason]
         case .waiting(let lock): object = ["event": "waiting", "lock": lock]
         case .started(let file, let total, let resumedFrom):
             object = ["event": "started", "file": file, "resumed_from": resumedFrom]
