@@ -178,6 +178,47 @@ struct OperationsKeyTests {
         #expect(!KeySecretManifest.isValidName("-x"))
     }
 
+    /// As a keys file keeps its old keys, a Secret keeps the key a rotation replaced in `api-key-previous`
+    /// (which the rendered sidecar and serve accept), until --finish removes it.
+    @Test func secretRotationKeepsThePreviousKeyUntilFinished() async throws {
+        let get = ["get", "secret", "gemma-api-key", "--namespace", "llm", "-o", "jsonpath={.data.api-key}"]
+        let patch = ["patch", "secret", "gemma-api-key", "--namespace", "llm", "--type=merge", "-p", #"{"data":{"api-key-previous":null}}"#]
+        let kubectl = CannedKubectl(responses: [
+            get: CommandResult(status: 0, stdout: Data(Data("gk_OLD".utf8).base64EncodedString().utf8)),
+            ["apply", "-f", "-"]: CommandResult(status: 0, stdout: Data("secret/gemma-api-key configured\n".utf8)),
+            patch: CommandResult(status: 0, stdout: Data("secret/gemma-api-key patched\n".utf8)),
+        ])
+        var options = KeyRotator.Options()
+        options.secretName = "gemma-api-key"
+        options.secretNamespace = "llm"
+        options.applySecret = true
+        let sink = OpsOutputSink()
+        try await KeyRotator(options: options, runner: kubectl, output: sink.output, newKey: "gk_NEW").run()
+        let applied = String(decoding: try #require(kubectl.calls.first { $0.arguments.first == "apply" }?.stdin), as: UTF8.self)
+        let secret = try #require(try Yams.load(yaml: applied) as? [String: Any])
+        #expect(secret["stringData"] as? [String: String] == ["api-key": "gk_NEW", "api-key-previous": "gk_OLD"])
+        #expect(sink.info.contains("--finish --apply") && !sink.info.contains("gk_OLD") && !sink.info.contains("gk_NEW"))
+
+        // Printed rather than applied: the manifest holds the previous key too.
+        options.applySecret = false
+        try await KeyRotator(options: options, runner: kubectl, output: sink.output, newKey: "gk_NEW").run()
+        #expect(sink.stdout.contains("api-key-previous: \"gk_OLD\""))
+        // Without kubectl to read the current key, the manifest says nothing of it, and the person is told.
+        let plain = OpsOutputSink()
+        try await KeyRotator(options: options, runner: CannedKubectl(installed: false), output: plain.output, newKey: "gk_NEW").run()
+        #expect(!plain.stdout.contains("api-key-previous") && plain.info.contains("api-key-previous"))
+        // A Secret that cannot be read is an error, and nothing is applied.
+        options.applySecret = true
+        let denied = CannedKubectl(responses: [get: CommandResult(status: 1, stdout: Data(), stderr: Data("Error from server (Forbidden)".utf8))])
+        await #expect(throws: OpsError.self) { try await KeyRotator(options: options, runner: denied, output: sink.output, newKey: "gk_X").run() }
+        #expect(!denied.calls.contains { $0.arguments.first == "apply" })
+
+        options.finish = true
+        try await KeyRotator(options: options, runner: kubectl, output: sink.output).run()
+        #expect(kubectl.calls.last?.arguments == patch)
+        #expect(sink.info.contains("removed api-key-previous from Secret gemma-api-key"))
+    }
+
     @Test func atomicWritesAreOwnerOnly() throws {
         let directory = try OpsTempDirectory()
         let path = directory.path("keys")
@@ -203,9 +244,11 @@ struct OperationsKeyTests {
         let sink = OpsOutputSink()
         try await KeyRotator(options: options, runner: kubectl, output: sink.output, newKey: "gk_TEST").run()
         #expect(try String(contentsOfFile: tfvars, encoding: .utf8) == "region = \"r\"\ngemma_api_key = \"gk_TEST\"\n")
-        let applied = try #require(kubectl.calls.first)
+        let applied = try #require(kubectl.calls.first { $0.arguments.first == "apply" })
         #expect(applied.arguments == ["apply", "-f", "-"])
         #expect(String(decoding: applied.stdin ?? Data(), as: UTF8.self).contains("api-key: \"gk_TEST\""))
+        // No Secret yet (kubectl get: NotFound): nothing to keep as the previous key.
+        #expect(!String(decoding: applied.stdin ?? Data(), as: UTF8.self).contains("api-key-previous"))
         #expect(sink.stdout.isEmpty) // no --show: the key goes to its targets only
         #expect(!sink.info.contains("gk_TEST"))
         #expect(sink.info.contains("terraform apply"))
@@ -241,9 +284,9 @@ struct OperationsDoctorTests {
         let doctor = Doctor(options: options)
         let finding = doctor.memoryCheck()
         #expect(finding.status == .fail)
-        #expect(finding.finding.hasPrefix("-c 8192 needs "))
+        #expect(finding.finding.hasPrefix("--ctx-size 8192 needs "))
         #expect(finding.finding.contains("limit is 64 MiB"))
-        #expect(finding.fix?.contains("reduce -c or use a smaller quantization") == true)
+        #expect(finding.fix?.contains("reduce --ctx-size or use a smaller quantization") == true)
 
         options.memoryLimit = 64 << 30
         #expect(Doctor(options: options).memoryCheck().status == .pass)
@@ -261,7 +304,7 @@ struct OperationsDoctorTests {
         }
         let finding = Doctor(options: options, estimator: planner).memoryCheck()
         #expect(finding.status == .fail)
-        #expect(finding.finding.hasPrefix("-c 8192 needs 5.0 GiB, limit is 4.0 GiB"))
+        #expect(finding.finding.hasPrefix("--ctx-size 8192 needs 5.0 GiB, limit is 4.0 GiB"))
         #expect(finding.finding.contains("planner"))
     }
 

@@ -75,11 +75,19 @@ public struct KeyRotator: Sendable {
             output.info("set \(options.tfvarsVariable) in \(path) to the new key \(APIKey.fingerprint(key))\n\(TfvarsFile.nextSteps)")
         }
         if let name = options.secretName {
-            let manifest = KeySecretManifest.render(name: name, namespace: options.secretNamespace, dataKey: options.secretDataKey, key: key)
+            // The key it replaces stays valid beside it, as the keys file's old keys do: the rendered sidecar
+            // and serve accept the Secret's `api-key-previous` item too.
+            let previous = try await currentSecretKey(name: name)
+            let manifest = KeySecretManifest.render(name: name, namespace: options.secretNamespace, dataKey: options.secretDataKey,
+                                                    key: key, previousKey: previous)
             if options.applySecret {
                 try await applyWithKubectl(manifest, name: name)
             } else {
                 output.stdout(manifest)
+            }
+            if let previous {
+                output.info("the key it replaces (\(APIKey.fingerprint(previous))) stays valid as \(previousDataKey)"
+                            + "\n  when every client uses the new key: gemmactl rotate-key --k8s-secret \(name)\(namespaceArgument) --finish --apply")
             }
         }
         if let endpoint = options.verify {
@@ -93,8 +101,13 @@ public struct KeyRotator: Sendable {
     }
 
     func finish() async throws(OpsError) {
+        if let name = options.secretName { try await finishSecret(name: name) }
         guard let path = options.keysFile else {
-            throw OpsError(.noTarget, "--finish needs --keys-file PATH", recovery: "finishing removes the old keys from a keys file; other targets hold one key only")
+            guard options.secretName != nil else {
+                throw OpsError(.noTarget, "--finish needs --keys-file PATH or --k8s-secret NAME --apply",
+                               recovery: "finishing removes the old keys from a keys file or the previous key from a Secret; a tfvars file holds one key only")
+            }
+            return
         }
         let file = KeysFile(text: String(decoding: try AtomicFile.read(path, what: "keys file"), as: UTF8.self))
         let finished = try file.finishing()
@@ -119,17 +132,72 @@ public struct KeyRotator: Sendable {
         if options.show { output.stdout(current + "\n") }
     }
 
-    func applyWithKubectl(_ manifest: String, name: String) async throws(OpsError) {
+    /// The Secret's item holding the key a rotation replaced: `api-key-previous`.
+    var previousDataKey: String { options.secretDataKey + "-previous" }
+
+    private var namespaceArgument: String { options.secretNamespace.map { " --namespace \($0)" } ?? "" }
+
+    /// The key the Secret holds now, read with kubectl; nil when there is no such Secret yet. Printing
+    /// the manifest (no --apply), a key that cannot be read is said and left out; applying, it is an error.
+    func currentSecretKey(name: String) async throws(OpsError) -> String? {
+        guard !options.applySecret else { return try await readSecretKey(name: name) }
+        do {
+            return try await readSecretKey(name: name)
+        } catch {
+            output.info("the Secret's current key was not read (\(error.message)): the manifest has no \(previousDataKey) item, and the old key stops working once it is applied")
+            return nil
+        }
+    }
+
+    private func readSecretKey(name: String) async throws(OpsError) -> String? {
+        var arguments = ["get", "secret", name]
+        if let namespace = options.secretNamespace { arguments += ["--namespace", namespace] }
+        arguments += ["-o", "jsonpath={.data.\(options.secretDataKey)}"]
+        let result = try await kubectl(arguments, stdin: nil, name: name)
+        if result.status != 0 {
+            if result.stderrText.contains("NotFound") { return nil }
+            throw OpsError(.commandFailed, "cannot read the current key from Secret \(name) (kubectl exit \(result.status)): \(result.stderrText)",
+                           recovery: "check the cluster context (kubectl config current-context) and your permissions to get Secrets; the Secret was not changed")
+        }
+        let encoded = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !encoded.isEmpty else { return nil }
+        guard let data = Data(base64Encoded: encoded) else {
+            throw OpsError(.commandFailed, "Secret \(name)'s \(options.secretDataKey) item is not base64",
+                           recovery: "check the Secret: kubectl get secret \(name)\(namespaceArgument) -o yaml")
+        }
+        let key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return key.isEmpty ? nil : key
+    }
+
+    /// `--finish --k8s-secret NAME --apply`: removes the previous key from the Secret (a merge patch,
+    /// so a Secret without one is left as it is).
+    func finishSecret(name: String) async throws(OpsError) {
+        var arguments = ["patch", "secret", name]
+        if let namespace = options.secretNamespace { arguments += ["--namespace", namespace] }
+        arguments += ["--type=merge", "-p", "{\"data\":{\"\(previousDataKey)\":null}}"]
+        let result = try await kubectl(arguments, stdin: nil, name: name)
+        guard result.status == 0 else {
+            throw OpsError(.commandFailed, "kubectl patch failed (exit \(result.status)): \(result.stderrText)",
+                           recovery: "check the cluster context (kubectl config current-context) and your permissions on Secrets")
+        }
+        output.info("removed \(previousDataKey) from Secret \(name)\(options.secretNamespace.map { " in namespace \($0)" } ?? ""): only the current key is accepted once the pods see the change")
+    }
+
+    /// Runs kubectl, which must be on PATH.
+    func kubectl(_ arguments: [String], stdin: Data?, name: String) async throws(OpsError) -> CommandResult {
         guard let kubectl = runner.locate("kubectl") else {
-            throw OpsError(.kubectlMissing, "--apply needs kubectl, and it is not on PATH",
+            throw OpsError(.kubectlMissing, "kubectl is not on PATH (--apply and reading the current key need it)",
                            recovery: "install kubectl, or drop --apply and pipe the manifest yourself: gemmactl rotate-key --k8s-secret \(name) | kubectl apply -f -")
         }
-        let result: CommandResult
         do {
-            result = try await runner.run(kubectl, ["apply", "-f", "-"], stdin: Data(manifest.utf8))
+            return try await runner.run(kubectl, arguments, stdin: stdin)
         } catch {
             throw OpsError(.commandFailed, "cannot run \(kubectl): \(error)", recovery: "check that kubectl works: kubectl version --client")
         }
+    }
+
+    func applyWithKubectl(_ manifest: String, name: String) async throws(OpsError) {
+        let result = try await kubectl(["apply", "-f", "-"], stdin: Data(manifest.utf8), name: name)
         guard result.status == 0 else {
             throw OpsError(.commandFailed, "kubectl apply failed (exit \(result.status)): \(result.stderrText)",
                            recovery: "check the cluster context (kubectl config current-context) and your permissions on Secrets")

@@ -211,12 +211,14 @@ public enum TfvarsFile {
         """
 }
 
-/// A Kubernetes Secret carrying the API key.
+/// A Kubernetes Secret carrying the API key, and during a rotation the key before it
+/// (`<dataKey>-previous`, accepted too by the rendered sidecar and serve).
 public enum KeySecretManifest {
-    public static func render(name: String, namespace: String?, dataKey: String, key: String) -> String {
+    public static func render(name: String, namespace: String?, dataKey: String, key: String, previousKey: String? = nil) -> String {
         var lines = ["apiVersion: v1", "kind: Secret", "metadata:", "  name: \(name)"]
         if let namespace { lines.append("  namespace: \(namespace)") }
         lines += ["  labels:", "    app.kubernetes.io/managed-by: gemmactl", "type: Opaque", "stringData:", "  \(dataKey): \"\(key)\""]
+        if let previousKey { lines.append("  \(dataKey)-previous: \"\(previousKey)\"") }
         return lines.joined(separator: "\n") + "\n"
     }
 
