@@ -172,7 +172,7 @@ struct RenderTests {
         let server = spec?["containers"]?[0]
         let args = server?["args"]?.sequence?.compactMap(\.string) ?? []
         #expect(args.contains("--kv-unified"))
-        #expect(args.firstIndex(of: "-c").map { args[$0 + 1] } == "4096")
+        #expect(args.firstIndex(of: "--ctx-size").map { args[$0 + 1] } == "4096")
         let env = server?["env"]?.sequence?.map { ($0["name"]?.string ?? "", $0["value"]?.string ?? "") } ?? []
         #expect(env.contains { $0 == ("HOME", "/tmp") })
 
@@ -192,11 +192,55 @@ struct RenderTests {
         #expect(args.firstIndex(of: "--shutdown-grace").map { args[$0 + 1] } == "45s")
     }
 
-    @Test("several replicas need ReadWriteMany or per-pod storage", arguments: [
+    @Test("several pods on the default storage get a volume each, and the manifest says why", arguments: [
+        "replicas=3", "autoscaling.enabled=true",
+    ])
+    func perPodByDefault(set: String) throws {
+        let values = try ValuesLoader.load(file: nil, sets: [set]).resolved()
+        #expect(values.storage.perPod && values.storage.perPodChosen && values.storage.accessMode == "ReadWriteOnce")
+        let manifests = try renderer.render(values)
+        #expect(!manifests.contains { $0.kind == "PersistentVolumeClaim" })
+        let workload = try #require(manifests.first { $0.kind == "StatefulSet" })
+        #expect(workload.text.contains("# storage.perPod is on because several pods"), "\(workload.text)")
+        // --print-values shows the choice as values that render the same again.
+        let printed = try ValuesLoader.yaml(values)
+        let again = try ValuesLoader.decode(ValuesLoader.merge(text: printed, source: "printed", into: ValuesLoader.defaultsTree())).resolved()
+        #expect(again.storage.perPod && again.storage.accessMode == "ReadWriteOnce")
+        #expect(try renderer.render(again).map(\.kind) == manifests.map(\.kind))
+        // One pod, or an access mode given, keeps the one shared claim.
+        for sets in [[String](), [set, "storage.accessMode=ReadWriteMany"]] {
+            let shared = try ValuesLoader.load(file: nil, sets: sets).resolved()
+            #expect(!shared.storage.perPod && !shared.storage.perPodChosen)
+            let rendered = try renderer.render(shared)
+            #expect(rendered.contains { $0.kind == "PersistentVolumeClaim" })
+            #expect(!rendered.contains { $0.text.contains("storage.perPod is on because") })
+        }
+    }
+
+    @Test("--print-values prints external.port only where it is rendered")
+    func printedExternalPort() throws {
+        #expect(try ValuesLoader.load(file: nil, sets: []).resolved().external.port == 0)
+        let byName = try ValuesLoader.load(file: nil, sets: ["profile=external-ollama", "external.hostname=ollama.example.ts.net",
+                                                             "external.models={llama3.2}"]).resolved()
+        #expect(byName.external.port == 443)
+        let byAddress = try ValuesLoader.load(file: nil, sets: ["profile=external-ollama", "external.ip=192.168.1.50",
+                                                                "external.models={llama3.2}"]).resolved()
+        #expect(byAddress.external.port == 11434)
+        // The default profile's printed values, given back with a hostname, render port 443, not 11434.
+        let printed = try ValuesLoader.yaml(try ValuesLoader.load(file: nil, sets: []).resolved())
+        var again = try ValuesLoader.decode(ValuesLoader.merge(text: printed, source: "printed", into: ValuesLoader.defaultsTree()))
+        again.profile = "external-ollama"
+        again.external.hostname = "ollama.example.ts.net"
+        again.external.models = ["llama3.2"]
+        let backend = try #require(try renderer.render(again).first { $0.kind == "AgentgatewayBackend" })
+        #expect(backend.text.contains("port: 443"), "\(backend.text)")
+    }
+
+    @Test("several replicas with a ReadWriteOnce access mode need ReadWriteMany or per-pod storage", arguments: [
         ("replicas=2", "replicas 2"), ("autoscaling.enabled=true", "autoscaling.maxReplicas 3"),
     ])
     func multiAttach(set: String, named: String) throws {
-        let values = try ValuesLoader.load(file: nil, sets: [set]).resolved()
+        let values = try ValuesLoader.load(file: nil, sets: [set, "storage.accessMode=ReadWriteOnce"]).resolved()
         let error = try #require(throws: InputError.self) { try values.validate() }
         #expect(error.message.contains(named) && error.message.contains("storage.accessMode ReadWriteOnce"), "\(error.message)")
         #expect(error.recovery?.contains("storage.perPod") == true)

@@ -107,11 +107,16 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var size = "5Gi"
         /// Empty: the cluster's default storage class.
         public var storageClass = ""
-        /// ReadWriteOnce; ReadWriteMany where pods on several nodes share the model volume.
-        public var accessMode = "ReadWriteOnce"
+        /// ReadWriteOnce; ReadWriteMany where pods on several nodes share the model volume. Empty (the default):
+        /// ReadWriteOnce, with `perPod` turned on when there are several pods (replicas or autoscaling).
+        public var accessMode = ""
         /// Each pod gets its own model volume (a StatefulSet's volumeClaimTemplates, kept across restarts) instead
         /// of one shared PersistentVolumeClaim: several replicas without ReadWriteMany storage.
         public var perPod = false
+        /// Whether `resolved()` turned `perPod` on (for several pods and no access mode), said in the manifests.
+        public var perPodChosen = false
+
+        enum CodingKeys: String, CodingKey { case size, storageClass, accessMode, perPod }
     }
 
     public struct Secret: Codable, Equatable, Sendable {
@@ -239,6 +244,9 @@ public struct RenderValues: Codable, Equatable, Sendable {
             && (replicas > 1 || autoscaling.enabled)
     }
 
+    /// The most pods the workload runs at once: `replicas`, or with autoscaling its maximum.
+    public var mostPods: Int { autoscaling.enabled ? autoscaling.maxReplicas : replicas }
+
     /// Whether the pods open `server.metricsPort`: for the endpoint picker or for KEDA's Prometheus.
     public var servesMetricsPort: Bool {
         deploymentProfile == .gemmactl && (usesInferencePool || autoscaling.enabled && autoscaling.scaler == "keda")
@@ -257,7 +265,17 @@ public struct RenderValues: Codable, Equatable, Sendable {
         if gateway.namespace.isEmpty { values.gateway.namespace = external ? "agentgateway-system" : "envoy-gateway-system" }
         if networkPolicy.gatewayNamespace.isEmpty { values.networkPolicy.gatewayNamespace = "envoy-gateway-system" }
         if autoscaling.targetRequestsPerReplica == 0 { values.autoscaling.targetRequestsPerReplica = server.parallel }
-        if self.external.port == 0 { values.external.port = self.external.hostname.isEmpty ? 11434 : 443 }
+        // Only where it is rendered: printed for another profile, 11434 would stick when the values come back
+        // with a hostname (443).
+        if self.external.port == 0, external { values.external.port = self.external.hostname.isEmpty ? 11434 : 443 }
+        if storage.accessMode.isEmpty {
+            values.storage.accessMode = "ReadWriteOnce"
+            // One ReadWriteOnce volume cannot be mounted by pods on several nodes: each pod gets its own.
+            if mostPods > 1, !external, !storage.perPod {
+                values.storage.perPod = true
+                values.storage.perPodChosen = true
+            }
+        }
         return values
     }
 
