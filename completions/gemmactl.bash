@@ -186,9 +186,9 @@ _gemmactl() {
 
 _gemmactl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--no-auth --offline --log-prompts --deterministic --jinja --no-jinja --slots --no-slots --metrics --props --verbose -v --log-verbose --version -h --help)
+    non_repeating_flags=(--offline --deterministic --no-auth --jinja --no-jinja --slots --no-slots --metrics --no-metrics --props --log-prompts --verbose -v --log-verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --hf-repo --hf-file --alias -a --tags --threads-batch --host --port --api-key-file --max-body-size --cors-origins --max-queue --request-timeout --shutdown-grace --sse-ping-interval --metrics-port --cache-ram -cram --slot-save-path --chat-template --chat-template-file --pooling --log-level)
+    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --hf-repo -hf -hfr --hf-file -hff --threads-batch --alias -a --tags --host --port --api-key-file --cors-origins --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --cache-ram -cram --slot-save-path --chat-template --chat-template-file --pooling --metrics-port --temp --temperature --seed -s --n-predict -n --predict --top-k --top-p --min-p --repeat-penalty --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -197,9 +197,6 @@ _gemmactl_serve() {
         return
         ;;
     '--ctx-size'|'-c')
-        return
-        ;;
-    '--parallel'|'-np')
         return
         ;;
     '--threads'|'-t')
@@ -211,22 +208,25 @@ _gemmactl_serve() {
     '--ubatch-size'|'-ub')
         return
         ;;
-    '--n-gpu-layers'|'-ngl')
+    '--n-gpu-layers'|'-ngl'|'--gpu-layers')
         return
         ;;
-    '--hf-repo')
+    '--parallel'|'-np')
         return
         ;;
-    '--hf-file')
+    '--hf-repo'|'-hf'|'-hfr')
+        return
+        ;;
+    '--hf-file'|'-hff')
+        return
+        ;;
+    '--threads-batch')
         return
         ;;
     '--alias'|'-a')
         return
         ;;
     '--tags')
-        return
-        ;;
-    '--threads-batch')
         return
         ;;
     '--host')
@@ -238,10 +238,10 @@ _gemmactl_serve() {
     '--api-key-file')
         return
         ;;
-    '--max-body-size')
+    '--cors-origins')
         return
         ;;
-    '--cors-origins')
+    '--max-body-size')
         return
         ;;
     '--max-queue')
@@ -254,9 +254,6 @@ _gemmactl_serve() {
         return
         ;;
     '--sse-ping-interval')
-        return
-        ;;
-    '--metrics-port')
         return
         ;;
     '--cache-ram'|'-cram')
@@ -274,6 +271,30 @@ _gemmactl_serve() {
     '--pooling')
         return
         ;;
+    '--metrics-port')
+        return
+        ;;
+    '--temp'|'--temperature')
+        return
+        ;;
+    '--seed'|'-s')
+        return
+        ;;
+    '--n-predict'|'-n'|'--predict')
+        return
+        ;;
+    '--top-k')
+        return
+        ;;
+    '--top-p')
+        return
+        ;;
+    '--min-p')
+        return
+        ;;
+    '--repeat-penalty')
+        return
+        ;;
     '--log-level')
         return
         ;;
@@ -284,7 +305,7 @@ _gemmactl_generate() {
     repeating_flags=()
     non_repeating_flags=(--chat --version -h --help)
     repeating_options=(--stop)
-    non_repeating_options=(--model -m --ctx-size -c --threads -t --n-gpu-layers -ngl --log-level --prompt -p --max-tokens -n --temperature --seed)
+    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --log-level --prompt -p --max-tokens -n --temperature --seed)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -298,7 +319,13 @@ _gemmactl_generate() {
     '--threads'|'-t')
         return
         ;;
-    '--n-gpu-layers'|'-ngl')
+    '--batch-size'|'-b')
+        return
+        ;;
+    '--ubatch-size'|'-ub')
+        return
+        ;;
+    '--n-gpu-layers'|'-ngl'|'--gpu-layers')
         return
         ;;
     '--log-level')
@@ -424,7 +451,7 @@ _gemmactl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --cache-type-k --cache-type-v --memory-limit --cache-dir)
+    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --cache-type-k -ctk --cache-type-v -ctv --memory-limit --cache-dir)
     __gemmactl_offer_flags_options 1
 
     # Offer option value completions
@@ -433,9 +460,6 @@ _gemmactl_plan() {
         return
         ;;
     '--ctx-size'|'-c')
-        return
-        ;;
-    '--parallel'|'-np')
         return
         ;;
     '--threads'|'-t')
@@ -447,13 +471,16 @@ _gemmactl_plan() {
     '--ubatch-size'|'-ub')
         return
         ;;
-    '--n-gpu-layers'|'-ngl')
+    '--n-gpu-layers'|'-ngl'|'--gpu-layers')
         return
         ;;
-    '--cache-type-k')
+    '--parallel'|'-np')
         return
         ;;
-    '--cache-type-v')
+    '--cache-type-k'|'-ctk')
+        return
+        ;;
+    '--cache-type-v'|'-ctv')
         return
         ;;
     '--memory-limit')
@@ -640,7 +667,7 @@ _gemmactl_doctor() {
     repeating_flags=()
     non_repeating_flags=(--insecure --json --stream-check --version -h --help)
     repeating_options=()
-    non_repeating_options=(--url --api-key-file --timeout --memory-limit --model -m --ctx-size -c --parallel -np --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --namespace -s --selector --gateway-url --stuck-interval)
+    non_repeating_options=(--url --api-key-file --timeout --memory-limit --model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --namespace -s --selector --gateway-url --stuck-interval)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -663,9 +690,6 @@ _gemmactl_doctor() {
     '--ctx-size'|'-c')
         return
         ;;
-    '--parallel'|'-np')
-        return
-        ;;
     '--threads'|'-t')
         return
         ;;
@@ -675,7 +699,10 @@ _gemmactl_doctor() {
     '--ubatch-size'|'-ub')
         return
         ;;
-    '--n-gpu-layers'|'-ngl')
+    '--n-gpu-layers'|'-ngl'|'--gpu-layers')
+        return
+        ;;
+    '--parallel'|'-np')
         return
         ;;
     '--namespace')

@@ -33,7 +33,7 @@ extension Gemmactl {
         var memoryLimit: UInt64?
 
         /// The server's model and compute, as its flags or variables give them.
-        @OptionGroup var compute: Flags.Compute
+        @OptionGroup var slots: Flags.Slots
 
         @Option(help: ArgumentHelp("Kubernetes namespace of the server's pods (needs kubectl).", valueName: "namespace"))
         var namespace: String?
@@ -57,9 +57,7 @@ extension Gemmactl {
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
-            let compute = try self.compute.resolve(in: environment)
-            guard compute.contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(compute.contextSize)") }
-            guard compute.parallel >= 1 else { throw ValidationError("--parallel must be at least 1, got \(compute.parallel)") }
+            let compute = try slots.resolve(in: environment)
             let endpoint = try client.endpoint()
             var options = GemmaKit.Doctor.Options(endpoint: endpoint)
             if let gatewayURL {

@@ -5,21 +5,22 @@ import Logging
 
 /// Option groups shared by several subcommands.
 enum Flags {
-    static let logLevel = Setting<String>(["--log-level"], environment: ["GEMMA_LOG_LEVEL"],
-                                          summary: "trace, debug, info, notice, warning, error or critical.")
-    static let url = Setting<String>(["--url"], environment: ["GEMMA_URL"], default: "http://127.0.0.1:8000",
-                                     summary: "The server's base URL.")
+    static let logLevel = Setting<Logger.Level>(["--log-level"], environment: ["GEMMA_LOG_LEVEL"],
+                                                summary: "trace, debug, info, notice, warning, error or critical.") { text throws(InputError) in
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw InputError("must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+        }
+        return level
+    }
+    static let url = Setting<String>(["--url"], environment: ["GEMMA_URL"], summary: "The server's base URL.")
+        .defaulting(to: "http://127.0.0.1:8000")
 
     /// Logging for commands that log.
     struct Logging: ParsableArguments {
-        @Option(Flags.logLevel) var logLevel: String?
+        @Option(Flags.logLevel) var logLevel: Logger.Level?
 
         func bootstrap(default level: Logger.Level) throws {
-            let chosen = try Flags.logLevel.resolve(logLevel, in: ProcessInfo.processInfo.environment)
-            guard let resolved = chosen.map({ Logger.Level(rawValue: $0.lowercased()) }) ?? level else {
-                throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(chosen!)'")
-            }
-            LogSetup.bootstrap(level: resolved)
+            LogSetup.bootstrap(level: try Flags.logLevel.resolve(logLevel, in: ProcessInfo.processInfo.environment) ?? level)
         }
     }
 
@@ -55,7 +56,7 @@ enum Flags {
         /// The endpoint, resolved once: flags over environment over defaults.
         func endpoint(timeout override: Duration? = nil) throws -> ServerEndpoint {
             let environment = ProcessInfo.processInfo.environment
-            let base = try Flags.url.resolve(url, in: environment)!
+            let base = try Flags.url.resolve(url, in: environment)
             return try ServerEndpoint(baseURL: base, apiKey: try apiKey(environment: environment),
                                       timeout: override ?? timeout,
                                       insecure: insecure, proxy: ProxySetting.fromEnvironment(for: base, environment: environment))

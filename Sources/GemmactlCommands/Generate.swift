@@ -13,10 +13,7 @@ extension Gemmactl {
                 """
         )
 
-        @Option(ServeSettings.model) var model: String?
-        @Option(ServeSettings.contextSize) var contextSize: Int?
-        @Option(ServeSettings.threads) var threads: Int?
-        @Option(ServeSettings.gpuLayers) var gpuLayers: Int?
+        @OptionGroup var compute: Flags.Compute
         @OptionGroup var logging: Flags.Logging
 
         @Option(name: .shortAndLong, help: "The prompt text.")
@@ -44,16 +41,10 @@ extension Gemmactl {
         func run() async throws {
             try logging.bootstrap(default: .warning)
             let environment = ProcessInfo.processInfo.environment
-            typealias S = ServeSettings
-            let contextSize = try S.contextSize.resolve(self.contextSize, in: environment)!
-            let threads = try S.threads.resolve(self.threads, in: environment) ?? CPUBudget.defaultThreads
-            guard contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(contextSize)") }
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-            let path = try S.model.resolve(model, in: environment)
-                ?? DefaultModel.path(in: HubCache.resolve(environment: environment))
-            let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: try S.gpuLayers.resolve(gpuLayers, in: environment)!))
-            let engine = try await InferenceEngine.start(model: loaded, options: EngineOptions(
-                context: ContextOptions(contextSize: contextSize, sequences: 1, threads: threads)))
+            let compute = try self.compute.resolve(in: environment)
+            let path = try compute.model ?? DefaultModel.path(in: HubCache.resolve(environment: environment))
+            let loaded = try LlamaModel(path: path, options: ModelLoadOptions(gpuLayers: compute.gpuLayers))
+            let engine = try await InferenceEngine.start(model: loaded, options: EngineOptions(context: compute.context))
             try await engine.use { try await generate(on: $0, model: loaded) }
         }
 

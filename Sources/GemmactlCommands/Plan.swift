@@ -19,13 +19,15 @@ extension Gemmactl {
         @Argument(help: ArgumentHelp("Model file or cached model name, as -m (default: the default model).", valueName: "model"))
         var model: String?
 
-        @OptionGroup var compute: Flags.Compute
+        @OptionGroup var slots: Flags.Slots
 
-        @Option(name: .customLong("cache-type-k"), help: "KV cache type for K: f16 or q8_0 (also f32, q4_0).")
-        var cacheTypeK: String = "f16"
+        static let cacheTypeK = Setting<KVCacheType>(["--cache-type-k", "-ctk"], environment: ["LLAMA_ARG_CACHE_TYPE_K"],
+            summary: "KV cache type for K: f16 or q8_0 (also f32, q4_0).", parse: KVCacheType.parse).defaulting(to: .f16)
+        static let cacheTypeV = Setting<KVCacheType>(["--cache-type-v", "-ctv"], environment: ["LLAMA_ARG_CACHE_TYPE_V"],
+            summary: "KV cache type for V (quantized V needs flash attention).", parse: KVCacheType.parse).defaulting(to: .f16)
 
-        @Option(name: .customLong("cache-type-v"), help: "KV cache type for V (quantized V needs flash attention).")
-        var cacheTypeV: String = "f16"
+        @Option(Self.cacheTypeK) var cacheTypeK: KVCacheType?
+        @Option(Self.cacheTypeV) var cacheTypeV: KVCacheType?
 
         @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).",
                 transform: ArgumentValue.byteSize)
@@ -36,24 +38,16 @@ extension Gemmactl {
         @OptionGroup var output: Flags.JSONOutput
 
         func validate() throws {
-            if model != nil && compute.model != nil { throw ValidationError("name the model once: as the argument or with -m") }
-            guard KVCacheType(rawValue: cacheTypeK) != nil else {
-                throw ValidationError("--cache-type-k must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeK)'")
-            }
-            guard KVCacheType(rawValue: cacheTypeV) != nil else {
-                throw ValidationError("--cache-type-v must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")), got '\(cacheTypeV)'")
-            }
+            if model != nil && slots.model != nil { throw ValidationError("name the model once: as the argument or with -m") }
         }
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
-            let compute = try self.compute.resolve(in: environment)
-            guard compute.contextSize >= 16 else { throw ValidationError("--ctx-size must be at least 16, got \(compute.contextSize)") }
-            guard (1...256).contains(compute.parallel) else { throw ValidationError("--parallel must be 1 to 256, got \(compute.parallel)") }
-            guard compute.microBatchSize >= 1 else { throw ValidationError("--ubatch-size must be at least 1, got \(compute.microBatchSize)") }
+            let compute = try slots.resolve(in: environment)
             let path = try await ModelArgument.localPath(model ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
             let options = PlanOptions(contextSize: compute.contextSize, parallel: compute.parallel,
-                                      cacheTypeK: KVCacheType(rawValue: cacheTypeK)!, cacheTypeV: KVCacheType(rawValue: cacheTypeV)!,
+                                      cacheTypeK: try Self.cacheTypeK.resolve(cacheTypeK, in: environment),
+                                      cacheTypeV: try Self.cacheTypeV.resolve(cacheTypeV, in: environment),
                                       microBatch: compute.microBatchSize,
                                       memoryLimit: memoryLimit)
             let plan = try MemoryPlanner.plan(path: path, options: options)

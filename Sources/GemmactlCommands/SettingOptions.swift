@@ -1,7 +1,7 @@
 import ArgumentParser
 import GemmaKit
 
-extension Setting {
+extension SettingDescription {
     /// The descriptor's spellings as ArgumentParser names: `--x` long, `-x` short, `-xy` single-dash long.
     var nameSpecification: NameSpecification {
         NameSpecification(names.map { name -> NameSpecification.Element in
@@ -16,9 +16,15 @@ extension Option {
     /// An option whose names, help and parser come from `setting`; nil when not given, so that
     /// `Setting.resolve` can fall back to the environment and the default.
     init<T: Sendable>(_ setting: Setting<T>) where Value == T? {
-        // A number takes the next word even when it starts with "-": `--cache-ram -1`.
-        self.init(name: setting.nameSpecification, parsing: T.self == Int.self ? .unconditional : .next,
+        // The next word is the value even when it starts with "-" (`--cache-ram -1`, `--seed -1`),
+        // as llama-server reads its arguments.
+        self.init(name: setting.nameSpecification, parsing: .unconditional,
                   help: ArgumentHelp(setting.helpText), transform: { text in try setting.parse(text) })
+    }
+
+    /// An option for a setting with a default; nil when not given (the default comes from `resolve`).
+    init<T: Sendable>(_ setting: Setting<T>.Defaulted) where Value == T? {
+        self.init(setting.setting)
     }
 }
 
@@ -32,7 +38,7 @@ extension Flag where Value == Bool {
 extension Flag where Value == Bool? {
     /// A default-on switch with its `--no-` spelling (`--jinja` / `--no-jinja`); nil when neither
     /// is given, so that the environment and the default decide.
-    init(inverting setting: Setting<Bool>) {
+    init(inverting setting: Setting<Bool>.Defaulted) {
         self.init(name: setting.nameSpecification, inversion: .prefixedNo, help: ArgumentHelp(setting.helpText))
     }
 }

@@ -119,6 +119,35 @@ struct NativeCompletionTests {
         }
     }
 
+    /// llama-server's server-wide sampling flags (`--seed 42 --temp 0.8 -n 6`): what a request does not set
+    /// comes from them, /props shows them, and so a seeded stream and a whole answer agree.
+    @Test func serverWideSamplingDefaultsApplyToRequestsThatSetNothing() async throws {
+        try await TestServer.with(slots: 1, configure: {
+            $0.samplingDefaults = SamplingDefaults(sampling: SamplingParameters(temperature: 0.8, topK: 20, seed: 42), maxTokens: 6)
+            $0.metricsEndpoint = false
+        }) { server in
+            let props = try await server.get("/props").object
+            let params = (props["default_generation_settings"] as? [String: Any])?["params"] as? [String: Any] ?? [:]
+            #expect(params["seed"] as? Int == 42 && params["temperature"] as? Double == 0.8 && params["top_k"] as? Int == 20)
+            #expect(params["n_predict"] as? Int == 6 && params["max_tokens"] as? Int == 6)
+            #expect(props["endpoint_metrics"] as? Bool == false)
+            let whole = try await server.post("/completion", ["prompt": Self.france, "ignore_eos": true])
+            #expect(whole.object["tokens_predicted"] as? Int == 6, "\(whole.body)")
+            let settings = whole.object["generation_settings"] as? [String: Any] ?? [:]
+            #expect(settings["seed"] as? Int == 42 && settings["temperature"] as? Double == 0.8 && settings["top_k"] as? Int == 20)
+            let streamed = try await server.post("/completion", ["prompt": Self.france, "ignore_eos": true, "stream": true])
+            let text = sseObjects(streamed.body).0.map { $0["content"] as? String ?? "" }.joined()
+            #expect(text == whole.object["content"] as? String)
+            // A request's own fields win.
+            let own = try await server.post("/completion", ["prompt": Self.france, "n_predict": 2, "temperature": 0, "ignore_eos": true])
+            #expect(own.object["tokens_predicted"] as? Int == 2)
+            #expect((own.object["generation_settings"] as? [String: Any])?["temperature"] as? Double == 0)
+            // --no-metrics: /metrics is llama-server's 501.
+            let metrics = try await server.get("/metrics")
+            #expect(metrics.status == 501 && metrics.errorMessage.contains("--metrics"))
+        }
+    }
+
     @Test func severalPromptsAndChoicesAnswerAnArrayInOrder() async throws {
         try await TestServer.with { server in
             // 9259 is "Hello": a string, ids, and ids mixed with text, as llama-server's tokenize_input_prompts reads them.

@@ -135,11 +135,11 @@ struct SchedulerTests {
         #expect(cache.longestMatch(for: tokens(7000)) == nil)
     }
 
-    @Test func theCacheRamSettingReadsAsLlamaServerDoes() {
-        #expect(PromptCacheSetting(flagValue: -1) == .unlimited)
-        #expect(PromptCacheSetting(flagValue: 0) == .off)
-        #expect(PromptCacheSetting(flagValue: 512) == .mebibytes(512))
-        #expect(PromptCacheSetting(flagValue: -2) == nil)
+    @Test func theCacheRamSettingReadsAsLlamaServerDoes() throws {
+        #expect(try PromptCacheSetting.parse("-1") == .unlimited)
+        #expect(try PromptCacheSetting.parse("0") == .off)
+        #expect(try PromptCacheSetting.parse("512") == .mebibytes(512))
+        #expect(throws: InputError.self) { try PromptCacheSetting.parse("-2") }
         // Unset: llama-server's 8 GiB, unless the memory limit leaves less; then half of what is left.
         #expect(MemoryBudget.defaultPromptCacheMiB(limit: nil, resident: 300 << 20) == 8192)
         #expect(MemoryBudget.defaultPromptCacheMiB(limit: 4 << 30, resident: 1 << 30) == 1536)

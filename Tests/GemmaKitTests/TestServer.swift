@@ -32,7 +32,7 @@ struct TestServer: Sendable {
         configuration.apiKeys = keys
         configuration.apiKeyFile = keyFile
         configuration.engine = EngineOptions(context: ContextOptions(contextSize: contextSize, sequences: slots))
-        configuration.embeddingContextSize = 512
+        configuration.engine.embeddingContextSize = 512
         configuration.keyFilePollInterval = .milliseconds(50)
         configure(&configuration)
         let server = try GemmaServer(configuration: configuration)

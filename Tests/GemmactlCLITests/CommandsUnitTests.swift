@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import GemmaKit
 @testable import GemmactlCommands
@@ -46,10 +47,24 @@ struct CommandsUnitTests {
     }
 
     @Test func planAndServeShareTheirDefaults() throws {
-        let plan = try Flags.Compute.parse([]).resolve(in: [:])
+        let plan = try Flags.Slots.parse([]).resolve(in: [:])
         #expect(plan.parallel == 4 && plan.contextSize == 4096 && plan.batchSize == 512 && plan.microBatchSize == 512 && plan.gpuLayers == 0)
-        let small = try Flags.Compute.parse(["-b", "128", "-np", "2"]).resolve(in: ["GEMMA_PARALLEL": "8", "GEMMA_N_GPU_LAYERS": "3"])
+        let small = try Flags.Slots.parse(["-b", "128", "-np", "2"]).resolve(in: ["GEMMA_PARALLEL": "8", "GEMMA_N_GPU_LAYERS": "3"])
         #expect(small.microBatchSize == 128 && small.parallel == 2 && small.gpuLayers == 3)
+        // One range per setting, whichever command reads it: serve, plan and doctor refuse the same values.
+        for command in [Gemmactl.Serve.self, Gemmactl.Plan.self, Gemmactl.Doctor.self] as [any ParsableCommand.Type] {
+            for arguments in [["-np", "257"], ["-np", "0"], ["-c", "15"], ["-ub", "0"], ["-t", "0"]] {
+                #expect(throws: (any Error).self, "\(command) took \(arguments)") { try command.parseAsRoot(arguments) }
+            }
+            #expect(throws: Never.self) { try command.parseAsRoot(["-np", "256", "-c", "16"]) }
+        }
+        #expect(throws: (any Error).self) { try Gemmactl.Generate.parse(["-p", "x", "-c", "15"]) }
+        #expect(try Gemmactl.Generate.parse(["-p", "x", "-b", "64"]).compute.resolve(in: [:]).context.microBatchSize == 64)
+        #expect {
+            _ = try Flags.Slots.parse([]).resolve(in: ["LLAMA_ARG_N_PARALLEL": "300"])
+        } throws: { error in
+            "\(error)".contains("LLAMA_ARG_N_PARALLEL") && "\(error)".contains("between 1 and 256")
+        }
     }
 
     @Test func durationsAreParsedOnceWhenTheFlagsAre() throws {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GemmaKit
+@testable import GemmaKit
 @testable import GemmactlCommands
 import Testing
 
@@ -63,9 +63,12 @@ struct LlamaServerFlagsTests {
     @Test func aliasesAndTagsAreLists() throws {
         let configuration = try resolve(["-a", "gemma, gemma-small,", "--tags", "tiny,cpu"])
         #expect(configuration.aliases == ["gemma", "gemma-small"] && configuration.modelID == "gemma")
-        #expect(configuration.tags == ["tiny", "cpu"])
+        #expect(configuration.tags == ["cpu", "tiny"])
         #expect(try resolve([], ["LLAMA_ARG_ALIAS": "a,b", "LLAMA_ARG_TAGS": "t"]).aliases == ["a", "b"])
         #expect(try resolve(["--alias", "only"]).modelID == "only")
+        // llama-server keeps both in a sorted set: its model id is the first alias in order, whatever the order given.
+        let sorted = try resolve(["--alias", "zeta,alpha,zeta", "--tags", "b,a"])
+        #expect(sorted.aliases == ["alpha", "zeta"] && sorted.modelID == "alpha" && sorted.tags == ["a", "b"])
     }
 
     @Test func poolingTakesWhatTheEmbeddingsSupport() throws {
@@ -87,8 +90,42 @@ struct LlamaServerFlagsTests {
         #expect(try resolve(["--slots"], ["LLAMA_ARG_ENDPOINT_SLOTS": "0"]).slotsEndpoint)
         #expect(try resolve(["--props"]).propsEndpoint)
         #expect(try resolve([], ["LLAMA_ARG_ENDPOINT_PROPS": "1"]).propsEndpoint)
-        _ = try resolve(["--metrics"], ["LLAMA_ARG_ENDPOINT_METRICS": "1"])
+        #expect(try resolve(["--metrics"], ["LLAMA_ARG_ENDPOINT_METRICS": "1"]).metricsEndpoint)
+        #expect(defaults.metricsEndpoint)
+        #expect(try !resolve(["--no-metrics"]).metricsEndpoint)
+        #expect(try !resolve([], ["LLAMA_ARG_ENDPOINT_METRICS": "0"]).metricsEndpoint)
         refuses([], ["LLAMA_ARG_ENDPOINT_METRICS": "maybe"], naming: ["LLAMA_ARG_ENDPOINT_METRICS"])
+        refuses(["--no-metrics", "--metrics-port", "9090"], naming: ["--metrics-port", "--no-metrics"])
+    }
+
+    @Test func samplingDefaultsTakeLlamaServersFlagsAndVariables() throws {
+        let defaults = try resolve([]).samplingDefaults
+        #expect(defaults == SamplingDefaults())
+        let flags = try resolve(["--temp", "0.3", "--seed", "42", "-n", "32", "--top-k", "5", "--top-p", "0.5",
+                                 "--min-p", "0.1", "--repeat-penalty", "1.2"]).samplingDefaults
+        #expect(flags.sampling == SamplingParameters(temperature: 0.3, topK: 5, topP: 0.5, minP: 0.1, repeatPenalty: 1.2, seed: 42))
+        #expect(flags.maxTokens == 32)
+        let variables = try resolve([], ["LLAMA_ARG_TEMPERATURE": "0", "LLAMA_ARG_N_PREDICT": "8", "LLAMA_ARG_TOP_K": "1",
+                                         "LLAMA_ARG_TOP_P": "0.9", "LLAMA_ARG_MIN_P": "0"]).samplingDefaults
+        #expect(variables.sampling == SamplingParameters(temperature: 0, topK: 1, topP: 0.9, minP: 0))
+        #expect(variables.maxTokens == 8)
+        // llama-server's spellings, and its rules: a negative temperature is 0, a seed of -1 is a random one.
+        #expect(try resolve(["--temperature", "-1", "-s", "-1", "--predict", "-1"]).samplingDefaults == SamplingDefaults(
+            sampling: SamplingParameters(temperature: 0), maxTokens: -1))
+        refuses(["--repeat-penalty", "0"], naming: ["--repeat-penalty", "more than 0"])
+        refuses(["-n", "-2"], naming: ["-n", "at least -1"])
+        refuses([], ["LLAMA_ARG_TOP_P": "high"], naming: ["LLAMA_ARG_TOP_P", "--top-p", "'high'"])
+    }
+
+    @Test func corsOriginsTakeLlamaServersLocalhost() throws {
+        #expect(try resolve(["--cors-origins", "localhost"]).corsOrigins == ["localhost"])
+        #expect(try resolve([], ["LLAMA_ARG_CORS_ORIGINS": "*"]).corsOrigins == ["*"])
+        #expect(CrossOriginPolicy.allows("http://localhost:5173", origins: ["localhost"]))
+        #expect(CrossOriginPolicy.allows("https://127.0.0.1", origins: ["localhost"]))
+        #expect(CrossOriginPolicy.allows("http://[::1]:8080", origins: ["localhost"]))
+        #expect(!CrossOriginPolicy.allows("https://localhost.example.com", origins: ["localhost"]))
+        #expect(!CrossOriginPolicy.allows("https://app.example.com", origins: []))
+        refuses(["--cors-origins", "localhost:3000"], naming: ["--cors-origins", "localhost:3000"])
     }
 
     @Test func verboseAndUnknownFlags() throws {

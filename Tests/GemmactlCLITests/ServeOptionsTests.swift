@@ -39,7 +39,7 @@ struct ServeOptionsTests {
         #expect(try resolve(["LLAMA_ARG_CACHE_RAM": "-1"]).engine.promptCache == .unlimited)
         #expect(try options(["-m", Self.model, "--cache-ram", "-1"]).resolve(environment: [:]).engine.promptCache == .unlimited)
         #expect(try resolve(["GEMMA_CACHE_RAM": "256"], cacheRam: 512).engine.promptCache == .mebibytes(512))
-        #expect(throws: InputError.self) { try resolve([:], cacheRam: -5) }
+        #expect(throws: (any Error).self) { try resolve([:], cacheRam: -5) }
         #expect(throws: InputError.self) { try resolve(["LLAMA_ARG_CACHE_RAM": "lots"]) }
     }
 
@@ -128,5 +128,53 @@ struct ServeOptionsTests {
             #expect(help.contains(setting), "serve --help does not name \(setting)")
         }
         #expect(help.contains("-np") && help.contains("-ngl") && help.contains("-cram"))
+    }
+
+    /// Every descriptor in `ServeSettings.all` is an option of serve with its names and help, and every
+    /// option of serve comes from a descriptor (but logging's and a hidden test hook).
+    @Test func everyDescriptorIsAnOptionAndEveryOptionADescriptor() throws {
+        struct Info: Decodable {
+            struct Name: Decodable { var kind: String; var name: String }
+            struct Argument: Decodable { var names: [Name]?; var abstract: String? }
+            struct Command: Decodable { var arguments: [Argument]? }
+            var command: Command
+        }
+        let info = try JSONDecoder().decode(Info.self, from: Data(Gemmactl.Serve._dumpHelp().utf8))
+        let options = (info.command.arguments ?? []).map { argument in
+            (names: Set((argument.names ?? []).map { $0.kind == "long" ? "--" + $0.name : "-" + $0.name }), help: argument.abstract ?? "")
+        }
+        for setting in ServeSettings.all {
+            let option = options.first { Set(setting.names).isSubset(of: $0.names) }
+            #expect(option != nil, "\(setting.names) is not an option of serve")
+            #expect(option.map { $0.help == setting.helpText } ?? true, "\(setting.names): help differs from the descriptor's")
+        }
+        // A default-on switch's --no- spelling is an option of its own in the dump.
+        let names = ServeSettings.all.flatMap(\.names)
+        let described = Set(names + names.filter { $0.hasPrefix("--") }.map { "--no-" + $0.dropFirst(2) })
+        let others: Set<String> = ["--log-level", "--debug-load-delay", "--help", "-h", "--version"]
+        for option in options where option.names.isDisjoint(with: described) && option.names.isDisjoint(with: others) {
+            Issue.record("serve's option \(option.names.sorted()) has no descriptor in ServeSettings.all")
+        }
+    }
+
+    /// Every variable of every descriptor is read: a value that is no value is refused naming it (or
+    /// its flag, or the value), or it changes the configuration.
+    @Test func everyDescriptorsVariablesAreRead() throws {
+        let cache = HubCache.resolve(environment: ProcessInfo.processInfo.environment)
+        let baseline = "\(try ServeOptions.parse([]).resolve(environment: [:], cache: cache))"
+        let junk = "\u{2603} not a value"
+        // --verbose is read by serve itself, before logging starts (LlamaServerFlagsTests).
+        for setting in ServeSettings.all where setting.names != ServeSettings.verbose.names {
+            for variable in setting.environment {
+                do {
+                    let configuration = try ServeOptions.parse([]).resolve(environment: [variable: junk], cache: cache)
+                    #expect("\(configuration)" != baseline, "\(variable) (\(setting.names[0])) changed nothing")
+                } catch {
+                    let text = "\(error)"
+                    #expect(text.contains(variable) || text.contains(setting.names[0]) || text.contains(junk),
+                            "\(variable): \(text)")
+                }
+            }
+        }
     }
 }

@@ -23,9 +23,12 @@ public struct EngineOptions: Sendable {
     /// llama-server's native `/embedding` can answer.
     public var embeddingPooling: EmbeddingPooling = .mean
 
+    /// Tokens one embedding input may have unless set otherwise.
+    public static let defaultEmbeddingContextSize = 2048
+
     public init(context: ContextOptions = ContextOptions(), maxQueue: Int = 64,
                 admissionWindow: Duration = .milliseconds(10), admissionGap: Duration = .milliseconds(2),
-                promptCache: PromptCacheSetting = .automatic, slotSavePath: String? = nil, embeddingContextSize: Int = 2048) {
+                promptCache: PromptCacheSetting = .automatic, slotSavePath: String? = nil, embeddingContextSize: Int = defaultEmbeddingContextSize) {
         self.context = context
         self.maxQueue = maxQueue
         self.admissionWindow = admissionWindow

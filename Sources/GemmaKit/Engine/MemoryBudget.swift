@@ -50,13 +50,13 @@ public enum PromptCacheSetting: Sendable, Equatable {
     /// llama-server's `--cache-ram` default.
     public static let llamaServerDefaultMiB = 8192
 
-    /// Reads the flag's value; nil for what llama-server would refuse (below -1).
-    public init?(flagValue: Int) {
-        switch flagValue {
-        case -1: self = .unlimited
-        case 0: self = .off
-        case 1...: self = .mebibytes(flagValue)
-        default: return nil
+    /// `--cache-ram`'s text as llama-server reads it (a `Setting` parser: the message starts with "must be").
+    public static func parse(_ text: String) throws(InputError) -> PromptCacheSetting {
+        switch Int(text.trimmingCharacters(in: .whitespaces)) ?? -2 {
+        case -1: return .unlimited
+        case 0: return .off
+        case let mib where mib > 0: return .mebibytes(mib)
+        default: throw InputError("must be a size in MiB, -1 for no limit or 0 for no prompt cache, got '\(text)'")
         }
     }
 

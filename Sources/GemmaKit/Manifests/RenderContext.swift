@@ -17,17 +17,16 @@ enum RenderContext {
         let readyOnSlots = values.server.readinessCheck == "slots"
         let byHostname = !values.external.hostname.isEmpty
 
+        typealias S = ServeSettings
         let args: [String] = switch profile {
         case .gemmactl:
-            ["serve", "--host", "0.0.0.0", "--port", String(values.server.port),
-             "--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
-                + ["--shutdown-grace", "\(values.server.shutdownGraceSeconds)s"]
-                + (values.servesMetricsPort ? ["--metrics-port", String(values.server.metricsPort)] : [])
+            ["serve", S.host.flag, "0.0.0.0", S.port.flag, String(values.server.port)] + engineArgs(values)
+                + [S.shutdownGrace.flag, "\(values.server.shutdownGraceSeconds)s"]
+                + (values.servesMetricsPort ? [S.metricsPort.flag, String(values.server.metricsPort)] : [])
                 + values.server.extraArgs
         case .llamaServer:
             // One KV pool for every slot: a single request may use the whole -c, as without --parallel.
-            ["--hf-repo", values.model.hfRepo, "--hf-file", values.model.hfFile] + engineArgs(values)
-                + ["--kv-unified", "--host", "127.0.0.1", "--port", String(backendPort)] + values.server.extraArgs
+            engineArgs(values) + ["--kv-unified", S.host.flag, "127.0.0.1", S.port.flag, String(backendPort)] + values.server.extraArgs
         case .ollama:
             ["serve"]
         case .externalOllama:
@@ -123,6 +122,7 @@ enum RenderContext {
                 "storageClass": .string(values.storage.storageClass),
                 "accessMode": .string(values.storage.accessMode),
                 "perPod": .bool(values.storage.perPod),
+                "perPodChosen": .bool(values.storage.perPodChosen),
             ]),
             "secret": .map([
                 "external": .bool(!external && values.secretSource == .externalSecret),
@@ -187,11 +187,14 @@ enum RenderContext {
         ]
     }
 
-    /// The engine flags llama-server and `gemmactl serve` share.
+    /// The model and engine flags llama-server and `gemmactl serve` share (serve takes llama-server's names).
     private static func engineArgs(_ values: RenderValues) -> [String] {
+        typealias S = ServeSettings
         let server = values.server
-        return ["-c", String(server.ctxSize), "-ngl", String(server.gpuLayers), "--threads", String(server.threads),
-                "--batch-size", String(server.batchSize), "--parallel", String(server.parallel)]
+        return [S.hfRepo.flag, values.model.hfRepo, S.hfFile.flag, values.model.hfFile,
+                S.contextSize.flag, String(server.ctxSize), S.gpuLayers.flag, String(server.gpuLayers),
+                S.threads.flag, String(server.threads), S.batchSize.flag, String(server.batchSize),
+                S.parallel.flag, String(server.parallel)]
     }
 
     private static func strings(_ map: [String: String]) -> TemplateValue {

@@ -41,8 +41,7 @@ extension RenderValues {
         }
         try Check.quantity(storage.size, field: "storage.size")
         try Check.oneOf(storage.accessMode, field: "storage.accessMode", ["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"])
-        let mostReplicas = autoscaling.enabled ? autoscaling.maxReplicas : replicas
-        if mostReplicas > 1, storage.accessMode != "ReadWriteMany", !storage.perPod, deploymentProfile != .externalOllama {
+        if mostPods > 1, storage.accessMode != "ReadWriteMany", !storage.perPod, deploymentProfile != .externalOllama {
             let what = autoscaling.enabled ? "autoscaling.maxReplicas \(autoscaling.maxReplicas)" : "replicas \(replicas)"
             throw InputError("\(what) with storage.accessMode \(storage.accessMode): pods on other nodes cannot mount the one model volume (Multi-Attach error)",
                               recovery: "set storage.accessMode=ReadWriteMany on storage that supports it (e.g. NFS), or storage.perPod=true to give each pod its own volume, or keep one replica")
@@ -102,9 +101,10 @@ extension RenderValues {
                 throw InputError("server.metricsPort and server.port are both \(server.port)",
                                   recovery: "the metrics port is a second listener; choose another, e.g. 9090")
             }
-            if let index = server.extraArgs.firstIndex(where: { $0 == "--metrics-port" || $0.hasPrefix("--metrics-port=") }) {
+            let flag = ServeSettings.metricsPort.flag
+            if let index = server.extraArgs.firstIndex(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
                 throw InputError("server.extraArgs[\(index)] '\(server.extraArgs[index])' is set by server.metricsPort (the endpoint picker or KEDA reads it)",
-                                  recovery: "set server.metricsPort instead of passing --metrics-port")
+                                  recovery: "set server.metricsPort instead of passing \(flag)")
             }
         }
         if deploymentProfile == .externalOllama {
@@ -152,7 +152,7 @@ extension RenderValues {
     /// Environment variables the rendered containers set themselves.
     var reservedEnvironment: Set<String> {
         switch deploymentProfile {
-        case .gemmactl: ["HF_HOME", "GEMMA_API_KEY"]
+        case .gemmactl: ["HF_HOME", "GEMMA_API_KEY", "GEMMA_API_KEY_PREVIOUS"]
         case .llamaServer: ["HF_HOME", "HOME"]
         case .ollama: ["OLLAMA_HOST", "OLLAMA_MODELS", "HOME", "OLLAMA_NUM_PARALLEL", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_KEEP_ALIVE", "GEMMA_OLLAMA_MODELS"]
         case .externalOllama: []
@@ -224,19 +224,23 @@ extension RenderValues {
 
 /// The individual checks, each throwing an error that names the field and the value.
 enum Check {
-    /// Server flags that a value sets: in `server.extraArgs` they would contradict it.
-    static let flagsSetByValues: [String: String] = [
-        "-c": "server.ctxSize", "--ctx-size": "server.ctxSize", "-t": "server.threads", "--threads": "server.threads",
-        "-b": "server.batchSize", "--batch-size": "server.batchSize", "-np": "server.parallel", "--parallel": "server.parallel",
-        "-ngl": "server.gpuLayers", "--gpu-layers": "server.gpuLayers", "--n-gpu-layers": "server.gpuLayers",
-        "--port": "server.port (or server.backendPort)", "--host": "the profile (the server listens where the pod needs it)",
-        "-hf": "model.hfRepo", "-hfr": "model.hfRepo", "--hf-repo": "model.hfRepo", "-hff": "model.hfFile", "--hf-file": "model.hfFile",
-        "-m": "model.hfRepo and model.hfFile", "--model": "model.hfRepo and model.hfFile",
-        "-kvu": "the profile (llama-server always gets --kv-unified)", "--kv-unified": "the profile (llama-server always gets --kv-unified)",
-        "--no-kv-unified": "the profile (llama-server always gets --kv-unified)",
-        "--shutdown-grace": "server.shutdownGraceSeconds", "--api-key": "secret (the key comes from the Secret)",
-        "--api-key-file": "secret (the key comes from the Secret)",
-    ]
+    /// Server flags that a value sets: in `server.extraArgs` they would contradict it. Every spelling
+    /// of gemmactl serve's (`ServeSettings`, llama-server's names), and llama-server's own for what
+    /// serve has not.
+    static let flagsSetByValues: [String: String] = {
+        typealias S = ServeSettings
+        let kvUnified = "the profile (llama-server always gets --kv-unified)", secret = "secret (the key comes from the Secret)"
+        let fields: [([String], String)] = [
+            (S.contextSize.names, "server.ctxSize"), (S.threads.names, "server.threads"), (S.batchSize.names, "server.batchSize"),
+            (S.parallel.names, "server.parallel"), (S.gpuLayers.names, "server.gpuLayers"),
+            (S.port.names, "server.port (or server.backendPort)"), (S.host.names, "the profile (the server listens where the pod needs it)"),
+            (S.hfRepo.names, "model.hfRepo"), (S.hfFile.names, "model.hfFile"), (S.model.names, "model.hfRepo and model.hfFile"),
+            (S.shutdownGrace.names, "server.shutdownGraceSeconds"), (S.apiKeyFile.names, secret),
+            (["-kvu", "--kv-unified", "--no-kv-unified"], kvUnified), (["--api-key"], secret),
+        ]
+        let pairs: [(String, String)] = fields.flatMap { entry in entry.0.map { ($0, entry.1) } }
+        return Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+    }()
 
     static func extraArgs(_ args: [String], profile: DeploymentProfile) throws {
         guard !args.isEmpty else { return }

@@ -4,6 +4,14 @@ import Foundation
 public enum KVCacheType: String, Sendable, CaseIterable, Codable {
     case f32, f16, q8_0, q4_0
 
+    /// `--cache-type-k`/`-v`'s value, checked (a `Setting` parser: the message starts with "must be").
+    public static func parse(_ text: String) throws(InputError) -> KVCacheType {
+        guard let type = KVCacheType(rawValue: text) else {
+            throw InputError("must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+        }
+        return type
+    }
+
     var ggmlType: GGMLType {
         switch self {
         case .f32: GGMLType(rawValue: 0)
@@ -33,7 +41,7 @@ public struct PlanOptions: Sendable, Equatable {
 
     public init(contextSize: Int = 4096, parallel: Int = 1, cacheTypeK: KVCacheType = .f16,
                 cacheTypeV: KVCacheType = .f16, microBatch: Int = ContextOptions.defaultMicroBatchSize, swaFull: Bool = true,
-                memoryLimit: UInt64? = nil, embeddingContextSize: Int = 2048) {
+                memoryLimit: UInt64? = nil, embeddingContextSize: Int = EngineOptions.defaultEmbeddingContextSize) {
         self.embeddingContextSize = embeddingContextSize
         self.contextSize = contextSize; self.parallel = parallel; self.cacheTypeK = cacheTypeK
         self.cacheTypeV = cacheTypeV; self.microBatch = microBatch; self.swaFull = swaFull

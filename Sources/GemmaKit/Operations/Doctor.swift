@@ -57,8 +57,9 @@ public struct Doctor: Sendable {
         /// The GGUF the server runs; nil: the default model in `modelCache`.
         public var modelPath: String?
         public var modelCache = HubCache.resolve(environment: [:])
-        public var contextSize = ServeSettings.contextSize.defaultValue!
-        public var parallel = ServeSettings.parallel.defaultValue!
+        /// The server's `--ctx-size` and `--parallel` (their defaults unless told).
+        public var contextSize = ServeSettings.contextSize.defaultValue
+        public var parallel = ServeSettings.parallel.defaultValue
         public var namespace: String?
         public var selector: String?
         public var streamCheck = false
@@ -216,26 +217,26 @@ public struct Doctor: Sendable {
             path = modelPath
         } else {
             do { path = try DefaultModel.path(in: options.modelCache) } catch {
-                return DoctorFinding("memory", .skip, "no --model given and the default model is not cached", fix: "pass --model PATH to the GGUF the server runs")
+                return DoctorFinding("memory", .skip, "no \(ServeSettings.model.flag) given and the default model is not cached", fix: "pass \(ServeSettings.model.flag) PATH to the GGUF the server runs")
             }
         }
         let estimate: MemoryEstimate
         do {
             estimate = try estimator.estimate(modelPath: path, contextSize: options.contextSize, parallel: options.parallel)
         } catch {
-            return DoctorFinding("memory", .fail, "cannot estimate the memory for \(path): \(error)", fix: "pass --model PATH to a readable GGUF file")
+            return DoctorFinding("memory", .fail, "cannot estimate the memory for \(path): \(error)", fix: "pass \(ServeSettings.model.flag) PATH to a readable GGUF file")
         }
         let need = ByteSize.format(estimate.totalBytes)
         let breakdown = "weights \(ByteSize.format(estimate.weightsBytes)) + KV cache \(ByteSize.format(estimate.kvCacheBytes)) + buffers \(ByteSize.format(estimate.overheadBytes)); \(estimate.source)"
         if estimate.totalBytes > limit {
             return DoctorFinding("memory", .fail,
-                                 "-c \(options.contextSize) needs \(need), limit is \(ByteSize.format(limit)) (\(breakdown))",
-                                 fix: "reduce -c or use a smaller quantization, or raise the memory limit (an OOMKilled pod restarts in a loop)",
+                                 "\(ServeSettings.contextSize.flag) \(options.contextSize) needs \(need), limit is \(ByteSize.format(limit)) (\(breakdown))",
+                                 fix: "reduce \(ServeSettings.contextSize.flag) or use a smaller quantization, or raise the memory limit (an OOMKilled pod restarts in a loop)",
                                  commands: ["kubectl describe pod -l app.kubernetes.io/name=gemma | grep -A3 'Last State'"])
         }
         let share = Double(estimate.totalBytes) / Double(limit) * 100
-        return DoctorFinding("memory", .pass, String(format: "-c %d needs %@ of the %@ limit (%.0f%%; %@)",
-                                                     options.contextSize, need, ByteSize.format(limit), share, breakdown))
+        return DoctorFinding("memory", .pass, String(format: "%@ %d needs %@ of the %@ limit (%.0f%%; %@)",
+                                                     ServeSettings.contextSize.flag, options.contextSize, need, ByteSize.format(limit), share, breakdown))
     }
 }
 

@@ -38,17 +38,18 @@ struct ChatTemplateController: Sendable {
     func props() throws -> Response {
         let loaded = try server.requireModel()
         let configuration = server.configuration
-        let defaults = SamplingParameters()
+        let defaults = server.sampling
+        let limit = server.maxTokens(nil) ?? -1
         let params = Props.Params(
-            seed: UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
+            seed: defaults.seed ?? UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
             repeatLastN: defaults.penaltyLastN, repeatPenalty: defaults.repeatPenalty, presencePenalty: defaults.presencePenalty,
-            frequencyPenalty: defaults.frequencyPenalty, maxTokens: -1, nPredict: -1, ignoreEOS: false, stream: false, nProbs: 0)
+            frequencyPenalty: defaults.frequencyPenalty, maxTokens: limit, nPredict: limit, ignoreEOS: false, stream: false, nProbs: 0)
         let caps = loaded.formatter.capabilitiesJSON.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
         return JSONBody.response(Props(
             defaultGenerationSettings: .init(params: params, nCtx: loaded.engine.slotContextSize),
             totalSlots: configuration.engine.context.sequences, modelAlias: server.modelID, modelFtype: loaded.model.fileTypeName,
             modelPath: loaded.model.path, modalities: ["vision": false, "video": false, "audio": false],
-            endpointSlots: configuration.slotsEndpoint, endpointProps: configuration.propsEndpoint, endpointMetrics: true, ui: false,
+            endpointSlots: configuration.slotsEndpoint, endpointProps: configuration.propsEndpoint, endpointMetrics: configuration.metricsEndpoint, ui: false,
             chatTemplate: loaded.formatter.template, bosToken: loaded.model.bosTokenText, eosToken: loaded.model.eosTokenText,
             buildInfo: "gemmactl \(GemmactlVersion.current), llama.cpp \(LlamaBackend.buildCommit)", isSleeping: false,
             chatTemplateCaps: caps))

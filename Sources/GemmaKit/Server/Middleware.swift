@@ -37,7 +37,7 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static var allowedHeaders: String { "Authorization, Content-Type, x-api-key" }
 
-    func allows(_ origin: String) -> Bool { origins.contains("*") || origins.contains(origin) }
+    func allows(_ origin: String) -> Bool { CrossOriginPolicy.allows(origin, origins: origins) }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin] else { return try await next(request, context) }
@@ -67,6 +67,18 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func corsHeaders(_ origin: String) -> HTTPFields {
         [.accessControlAllowOrigin: origin, .vary: "Origin"]
+    }
+}
+
+/// Which origins `--cors-origins` lets in: those it names, any with `*`, and with llama-server's
+/// `localhost` any origin whose host is localhost, 127.0.0.1 or ::1 (any scheme and port).
+enum CrossOriginPolicy {
+    static let keywords: Set<String> = ["*", "localhost"]
+
+    static func allows(_ origin: String, origins: [String]) -> Bool {
+        if origins.contains("*") || origins.contains(origin) { return true }
+        guard origins.contains("localhost"), let host = URLComponents(string: origin)?.host else { return false }
+        return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host)
     }
 }
 

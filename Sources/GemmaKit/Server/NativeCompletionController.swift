@@ -29,7 +29,8 @@ struct NativeCompletionController: Sendable {
             }
         }
         let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
-        var template = GenerationRequest(prompt: [], sampling: try body.sampling.sampling(), maxTokens: try body.predictionLimit(),
+        var template = GenerationRequest(prompt: [], sampling: try body.sampling.sampling(defaults: server.sampling),
+                                         maxTokens: try body.predictionLimit(serverDefault: server.maxTokens(nil)),
                                          stop: try body.sampling.stopStrings())
         try body.llama.apply(to: &template, model: model, slotCount: loaded.engine.slotCount)
         let requests = tokenized.flatMap { tokens in
@@ -65,9 +66,10 @@ struct NativeCompletionRequest: Decodable {
         llama = try LlamaRequestFields(from: decoder)
     }
 
-    /// `n_predict` (or `max_tokens`); -1 or absent: until the end of generation or the context is full.
-    func predictionLimit() throws -> Int? {
-        guard let limit = try nPredict ?? sampling.maxTokens(field: "n_predict") else { return nil }
+    /// `n_predict` (or `max_tokens`); -1: until the end of generation or the context is full; absent:
+    /// the server's default.
+    func predictionLimit(serverDefault: Int?) throws -> Int? {
+        guard let limit = try nPredict ?? sampling.maxTokens(field: "n_predict") else { return serverDefault }
         guard limit >= -1 else { throw APIError.badRequest("'n_predict' must be -1 (no limit) or more, got \(limit)", param: "n_predict") }
         return limit == -1 ? nil : limit
     }

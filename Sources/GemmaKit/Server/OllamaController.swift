@@ -29,8 +29,9 @@ struct OllamaController: Sendable {
             case repeatLastN = "repeat_last_n"
         }
 
-        /// `format`: "json" for any JSON object, or a JSON Schema object the reply must follow.
-        func sampling(format: JSONValue?) throws -> SamplingParameters {
+        /// `format`: "json" for any JSON object, or a JSON Schema object the reply must follow; the
+        /// options override the server's `defaults`.
+        func sampling(format: JSONValue?, defaults: SamplingParameters) throws -> SamplingParameters {
             let grammar: String?
             switch format ?? .null {
             case .null, .string(""): grammar = nil
@@ -41,7 +42,7 @@ struct OllamaController: Sendable {
             default: throw APIError.badRequest("'format' must be \"json\" or a JSON Schema object", param: "format")
             }
             // Ollama treats a negative seed as "random".
-            let parameters = SamplingParameters().overriding(
+            let parameters = defaults.overriding(
                 temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
                 presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, penaltyLastN: repeatLastN,
                 seed: seed.flatMap { $0 >= 0 ? UInt32(truncatingIfNeeded: $0) : nil }, grammar: grammar)
@@ -100,7 +101,8 @@ struct OllamaController: Sendable {
         }
         let options = body.options ?? Options()
         let generation = GenerationRequest(prompt: tokens,
-                                           sampling: try options.sampling(format: body.format), maxTokens: options.maxTokens,
+                                           sampling: try options.sampling(format: body.format, defaults: server.sampling),
+                                           maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
                                         promptText: promptText, codec: OllamaCodec(model: server.modelID, shape: .generate)))
@@ -112,10 +114,10 @@ struct OllamaController: Sendable {
         let conversation = try ChatConversation(body.messages)
         let tools = try body.toolCalling()
         let options = body.options ?? Options()
-        var sampling = try options.sampling(format: body.format)
+        var sampling = try options.sampling(format: body.format, defaults: server.sampling)
         sampling.grammar = tools?.grammar ?? sampling.grammar
         let (promptText, tokens) = try await server.prompt(chat: conversation, tools: tools, loaded: loaded)
-        let generation = GenerationRequest(prompt: tokens, sampling: sampling, maxTokens: options.maxTokens,
+        let generation = GenerationRequest(prompt: tokens, sampling: sampling, maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
         let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
@@ -138,7 +140,7 @@ struct OllamaController: Sendable {
             }
         }
         if info["general.parameter_count"] == nil { info["general.parameter_count"] = Self.jsonValue(.uint(loaded.model.parameterCount, bits: 64)) }
-        let defaults = SamplingParameters()
+        let defaults = server.sampling
         let parameters = [
             ("temperature", "\(defaults.temperature)"), ("top_k", "\(defaults.topK)"), ("top_p", "\(defaults.topP)"),
             ("min_p", "\(defaults.minP)"), ("repeat_penalty", "\(defaults.repeatPenalty)"),

@@ -39,7 +39,8 @@ struct OpenAIController: Sendable {
         }
         var generation = GenerationRequest(
             prompt: promptTokens,
-            sampling: try body.sampling.sampling(grammar: grammar), maxTokens: try body.sampling.maxTokens(),
+            sampling: try body.sampling.sampling(grammar: grammar, defaults: server.sampling),
+            maxTokens: server.maxTokens(try body.sampling.maxTokens()),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
@@ -66,7 +67,8 @@ struct OpenAIController: Sendable {
         let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
         var generation = GenerationRequest(
             prompt: try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded),
-            sampling: try body.sampling.sampling(), maxTokens: try body.sampling.maxTokens() ?? 16,
+            sampling: try body.sampling.sampling(defaults: server.sampling),
+            maxTokens: server.maxTokens(try body.sampling.maxTokens(), apiDefault: 16),
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: server.modelID),
@@ -84,7 +86,7 @@ struct OpenAIController: Sendable {
         let loaded = server.host.loaded
         let entry = OpenAIModel(
             id: server.modelID, created: Int((loaded?.loadedAt ?? server.startedAt).timeIntervalSince1970),
-            aliases: configuration.aliases.isEmpty ? [server.modelID] : configuration.aliases, tags: configuration.tags,
+            aliases: configuration.aliases, tags: configuration.tags,
             meta: loaded.map { loaded in
                 OpenAIModel.Meta(nParams: loaded.model.parameterCount, size: loaded.model.sizeInBytes,
                                  nCtxTrain: loaded.model.contextTrainSize, nEmbd: loaded.model.embeddingSize,

@@ -95,11 +95,11 @@ struct SamplingFields: Decodable {
         case n, stream, streamOptions = "stream_options"
     }
 
-    /// Validates and converts to engine parameters; errors name the field. A seed of -1 is a
-    /// random one, as llama-server.
-    func sampling(grammar: String? = nil) throws -> SamplingParameters {
+    /// Validates and converts to engine parameters over the server's `defaults`; errors name the
+    /// field. A seed of -1 is a random one, as llama-server.
+    func sampling(grammar: String? = nil, defaults: SamplingParameters) throws -> SamplingParameters {
         if let seed, seed < -1 { throw APIError.badRequest("'seed' must be 0 or more (or -1 for a random one), got \(seed)", param: "seed") }
-        let parameters = SamplingParameters().overriding(
+        let parameters = defaults.overriding(
             temperature: temperature, topK: topK, topP: topP, minP: minP, repeatPenalty: repeatPenalty,
             presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
             seed: seed.flatMap { $0 == -1 ? nil : UInt32(truncatingIfNeeded: $0) }, grammar: grammar)

@@ -25,7 +25,7 @@ struct OpsController: Sendable {
             Endpoint(.post, "/slots/:id_slot") { request, context in try await slotAction(request, context: context) },
             Endpoint(.post, "/tokenize") { request, _ in try await tokenize(request) },
             Endpoint(.post, "/detokenize") { request, _ in try await detokenize(request) },
-            Endpoint(.get, Self.metricsPath) { _, _ in metrics() },
+            Endpoint(.get, Self.metricsPath) { _, _ in try metrics() },
         ]
     }
 
@@ -68,7 +68,7 @@ struct OpsController: Sendable {
            !slots.contains(where: { !$0.isProcessing }) {
             throw APIError(.serviceUnavailable, "no slot available", type: "unavailable_error")
         }
-        let defaults = SamplingParameters()
+        let defaults = server.sampling
         return JSONBody.response(slots.map { slot in
             var state = SlotState(id: slot.id, nCtx: slot.contextSize, isProcessing: slot.isProcessing)
             guard slot.taskID >= 0 else { return state }
@@ -151,8 +151,12 @@ struct OpsController: Sendable {
         }
     }
 
-    func metrics() -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
+    /// Prometheus' text format; with --no-metrics a 501, as llama-server without --metrics.
+    func metrics() throws -> Response {
+        guard server.configuration.metricsEndpoint else {
+            throw APIError.notSupported("This server does not support metrics endpoint. Start it with `--metrics`")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
                                         .processStartTimeUnix: String(server.metrics.processStart)],
                  body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(host: server.host))))
     }

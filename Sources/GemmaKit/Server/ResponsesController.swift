@@ -27,8 +27,8 @@ struct ResponsesController: Sendable {
             throw APIError.badRequest("'max_output_tokens' must be 0 or more, got \(limit)", param: "max_output_tokens")
         }
         let (prompt, tokens) = try await server.prompt(chat: conversation, loaded: loaded)
-        let generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(),
-                                           maxTokens: body.maxOutputTokens, stop: try body.sampling.stopStrings())
+        let generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(defaults: server.sampling),
+                                           maxTokens: server.maxTokens(body.maxOutputTokens), stop: try body.sampling.stopStrings())
         let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: server.modelID),
                                    messageID: "msg_" + ResponseIdentity.randomID())
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,

@@ -31,7 +31,8 @@ public struct ServerConfiguration: Sendable {
     public var apiKeyFile: String?
     public var noAuth: Bool = false
     public var maxBodySize: Int = 8 << 20
-    /// Origins whose web pages may call the API (`--cors-origins`; "*" for any). Default none.
+    /// Origins whose web pages may call the API (`--cors-origins`; "*" for any, "localhost" for any
+    /// localhost origin). Default none.
     public var corsOrigins: [String] = []
     /// Longest a request may take, queue and generation together; nil: no limit.
     public var requestTimeout: Duration?
@@ -44,8 +45,10 @@ public struct ServerConfiguration: Sendable {
     public var slotsEndpoint: Bool = true
     /// Accept POST /props (`--props`).
     public var propsEndpoint: Bool = false
-    /// Context size of the separate embeddings context.
-    public var embeddingContextSize: Int = 2048
+    /// Serve /metrics (`--no-metrics`: 501 as llama-server without `--metrics`).
+    public var metricsEndpoint: Bool = true
+    /// What a request that does not set a sampling field or its token limit gets (`--temp`, `-n`, …).
+    public var samplingDefaults = SamplingDefaults()
     /// How often the keys file is checked for changes.
     public var keyFilePollInterval: Duration = .seconds(1)
 
@@ -75,46 +78,61 @@ public struct ServerConfiguration: Sendable {
 
     /// Refuses settings that would start an unsafe or broken server; the error names the flag.
     public func validate() throws(ServeError) {
-        guard !hosts.isEmpty else { throw ServeError("--host needs at least one address, e.g. 127.0.0.1 or 127.0.0.1,::1") }
-        guard Set(hosts).count == hosts.count else { throw ServeError("--host names an address twice: \(hosts.joined(separator: ","))") }
+        typealias S = ServeSettings
+        guard !hosts.isEmpty else { throw ServeError("\(S.host.flag) needs at least one address, e.g. 127.0.0.1 or 127.0.0.1,::1") }
+        guard Set(hosts).count == hosts.count else { throw ServeError("\(S.host.flag) names an address twice: \(hosts.joined(separator: ","))") }
         if !noAuth, apiKeys.isEmpty, apiKeyFile == nil, !isLoopbackHost {
             throw ServeError("refusing to listen on \(hosts.joined(separator: ",")) without an API key",
-                             recovery: "set GEMMA_API_KEY or --api-key-file, or pass --no-auth to serve without authentication on purpose")
+                             recovery: "set GEMMA_API_KEY or \(S.apiKeyFile.flag), or pass \(S.noAuth.flag) to serve without authentication on purpose")
         }
-        guard (0...65535).contains(port) else { throw ServeError("--port must be between 0 and 65535, got \(port)") }
         if let metricsPort {
-            guard (0...65535).contains(metricsPort) else { throw ServeError("--metrics-port must be between 0 and 65535, got \(metricsPort)") }
-            guard metricsPort != port || port == 0 else { throw ServeError("--metrics-port must differ from --port (\(port))") }
+            guard metricsEndpoint else {
+                throw ServeError("\(S.metricsPort.flag) serves /metrics, which --no-metrics turns off", recovery: "drop one of them")
+            }
+            guard metricsPort != port || port == 0 else { throw ServeError("\(S.metricsPort.flag) must differ from \(S.port.flag) (\(port))") }
         }
+        // Each value's own range is its descriptor's (`ServeSettings`); what is checked here spans several.
         let context = engine.context
-        guard context.sequences >= 1, context.sequences <= 64 else { throw ServeError("--parallel must be between 1 and 64, got \(context.sequences)") }
         guard context.contextSize >= 64 * context.sequences else {
-            throw ServeError("--ctx-size \(context.contextSize) is too small for \(context.sequences) slots",
-                             recovery: "give each slot at least 64 tokens: --ctx-size \(64 * context.sequences) or more")
+            throw ServeError("\(S.contextSize.flag) \(context.contextSize) is too small for \(context.sequences) slots",
+                             recovery: "give each slot at least 64 tokens: \(S.contextSize.flag) \(64 * context.sequences) or more")
         }
-        guard context.batchSize >= 1 else { throw ServeError("--batch-size must be at least 1, got \(context.batchSize)") }
-        guard context.microBatchSize >= 1 else { throw ServeError("--ubatch-size must be at least 1, got \(context.microBatchSize)") }
-        guard context.threads >= 1, context.batchThreads >= 1 else { throw ServeError("--threads and --threads-batch must be at least 1") }
         if let path = engine.slotSavePath {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ServeError("--slot-save-path \(path) is not a directory", recovery: "create it (on the model volume, so saved slots outlive the pod) or leave --slot-save-path out")
+                throw ServeError("\(S.slotSavePath.flag) \(path) is not a directory", recovery: "create it (on the model volume, so saved slots outlive the pod) or leave \(S.slotSavePath.flag) out")
             }
             guard FileManager.default.isWritableFile(atPath: path) else {
-                throw ServeError("--slot-save-path \(path) is not writable by this process", recovery: "make it writable by the server's user (uid 65532 in the image)")
+                throw ServeError("\(S.slotSavePath.flag) \(path) is not writable by this process", recovery: "make it writable by the server's user (uid 65532 in the image)")
             }
         }
-        guard engine.maxQueue >= 0 else { throw ServeError("--max-queue must be 0 or more, got \(engine.maxQueue)") }
-        for origin in corsOrigins where origin != "*" {
+        for origin in corsOrigins where !CrossOriginPolicy.keywords.contains(origin) {
             guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme),
                   url.host != nil, url.path.isEmpty, url.query == nil, url.fragment == nil else {
-                throw ServeError("--cors-origins: '\(origin)' is not an origin",
-                                 recovery: "give scheme://host[:port] with no path, e.g. https://app.example.com, comma-separated, or * for any")
+                throw ServeError("\(S.corsOrigins.flag): '\(origin)' is not an origin",
+                                 recovery: "give scheme://host[:port] with no path, e.g. https://app.example.com, comma-separated; localhost for any localhost origin (as llama-server); or * for any")
             }
         }
-        guard maxBodySize >= 1024 else { throw ServeError("--max-body-size must be at least 1024 bytes, got \(maxBodySize)") }
     }
 }
 
 /// A problem with the server's settings or start-up.
 public typealias ServeError = InputError
+
+/// Server-wide sampling defaults (llama-server's `--temp`, `--seed`, `-n`, …): what a request that
+/// does not set a field gets, and what /props shows as `default_generation_settings`.
+public struct SamplingDefaults: Sendable, Equatable {
+    public var sampling: SamplingParameters
+    /// Most tokens to generate; -1: until the end of generation or the context is full.
+    public var maxTokens: Int
+
+    public init(sampling: SamplingParameters = SamplingParameters(), maxTokens: Int = -1) {
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+    }
+
+    /// The limit for a request that set none: `-n`, or `fallback` (an API's own default) when `-n` is unset.
+    public func maxTokens(orAPIDefault fallback: Int?) -> Int? {
+        maxTokens >= 0 ? maxTokens : fallback
+    }
+}

@@ -24,6 +24,14 @@ public final class ServerCore: Sendable {
 
     var modelID: String { configuration.modelID }
 
+    /// The server-wide sampling defaults (`--temp`, `--seed`, …) that a request's own fields override.
+    var sampling: SamplingParameters { configuration.samplingDefaults.sampling }
+
+    /// A request's token limit: its own, else the server's `-n`, else the API's default (nil: none).
+    func maxTokens(_ requested: Int?, apiDefault: Int? = nil) -> Int? {
+        requested ?? configuration.samplingDefaults.maxTokens(orAPIDefault: apiDefault)
+    }
+
     /// The loaded model, or 503 while it loads (500 if it failed).
     func requireModel() throws -> ModelHost.Loaded {
         switch host.current {

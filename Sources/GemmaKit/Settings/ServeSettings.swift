@@ -3,90 +3,132 @@ import Foundation
 /// Every `gemmactl serve` setting, one descriptor each (see `Setting`). Each reads GEMMA_* and,
 /// where llama-server has the setting, its LLAMA_ARG_* variable, so a Deployment's env carries
 /// over. `plan`, `doctor` and `generate` take the model and compute settings from here too, so a
-/// default is written once.
+/// default and a range are written once; the rendered manifests spell the server's flags from
+/// here, and the server's own checks name them from here.
 public enum ServeSettings {
     // The model and its compute: shared with plan, doctor and generate.
     public static let model = Setting<String>(["--model", "-m"], environment: ["GEMMA_MODEL", "LLAMA_ARG_MODEL"],
         defaultNote: "the cached Gemma 3 270M Q4_K_M",
         summary: "GGUF model: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG.")
     public static let contextSize = Setting<Int>(["--ctx-size", "-c"], environment: ["GEMMA_CTX_SIZE", "LLAMA_ARG_CTX_SIZE"],
-        default: 4096, summary: "Context size in tokens, shared by the slots.")
+        summary: "Context size in tokens, shared by the slots.", range: 16...Int.max).defaulting(to: 4096)
     public static let parallel = Setting<Int>(["--parallel", "-np"], environment: ["GEMMA_PARALLEL", "LLAMA_ARG_N_PARALLEL"],
-        default: 4, summary: "Slots: requests served at once.")
+        // llama.cpp's most sequences in one context (LLAMA_MAX_SEQ).
+        summary: "Slots: requests served at once.", range: 1...256).defaulting(to: 4)
     public static let threads = Setting<Int>(["--threads", "-t"], environment: ["GEMMA_THREADS", "LLAMA_ARG_THREADS"],
-        defaultNote: "the CPUs this process may use", summary: "CPU threads for generation.")
+        defaultNote: "the CPUs this process may use", summary: "CPU threads for generation.", range: 1...Int.max)
     public static let batchSize = Setting<Int>(["--batch-size", "-b"], environment: ["GEMMA_BATCH_SIZE", "LLAMA_ARG_BATCH"],
-        default: 512, summary: "Most tokens per decode step.")
+        summary: "Most tokens per decode step.", range: 1...Int.max).defaulting(to: 512)
     public static let microBatchSize = Setting<Int>(["--ubatch-size", "-ub"], environment: ["GEMMA_UBATCH_SIZE", "LLAMA_ARG_UBATCH"],
         defaultNote: "--batch-size, at most 512",
-        summary: "Most tokens llama.cpp computes at once within a step; sizes the compute buffer.")
-    public static let gpuLayers = Setting<Int>(["--n-gpu-layers", "-ngl"], environment: ["GEMMA_N_GPU_LAYERS", "LLAMA_ARG_N_GPU_LAYERS"],
-        default: 0, summary: "Layers offloaded to a GPU (a CPU build has none to offload to).")
+        summary: "Most tokens llama.cpp computes at once within a step; sizes the compute buffer.", range: 1...Int.max)
+    public static let gpuLayers = Setting<Int>(["--n-gpu-layers", "-ngl", "--gpu-layers"], environment: ["GEMMA_N_GPU_LAYERS", "LLAMA_ARG_N_GPU_LAYERS"],
+        summary: "Layers offloaded to a GPU (a CPU build has none to offload to).", range: 0...Int.max).defaulting(to: 0)
 
     // Serve only.
-    public static let hfRepo = Setting<String>(["--hf-repo"], environment: ["GEMMA_HF_REPO", "LLAMA_ARG_HF_REPO"],
+    public static let hfRepo = Setting<String>(["--hf-repo", "-hf", "-hfr"], environment: ["GEMMA_HF_REPO", "LLAMA_ARG_HF_REPO"],
         summary: "Hugging Face repo of the model, with --hf-file.")
-    public static let hfFile = Setting<String>(["--hf-file"], environment: ["GEMMA_HF_FILE", "LLAMA_ARG_HF_FILE"],
+    public static let hfFile = Setting<String>(["--hf-file", "-hff"], environment: ["GEMMA_HF_FILE", "LLAMA_ARG_HF_FILE"],
         summary: "GGUF file in --hf-repo.")
     public static let alias = Setting<String>(["--alias", "-a"], environment: ["GEMMA_ALIAS", "LLAMA_ARG_ALIAS"],
         defaultNote: "the file name",
-        summary: "Model names, comma-separated: the first is the model id in responses, /v1/models lists them all.")
+        summary: "Model names, comma-separated: the first in sorted order (as llama-server) is the model id in responses, /v1/models lists them all.")
     public static let tags = Setting<String>(["--tags"], environment: ["GEMMA_TAGS", "LLAMA_ARG_TAGS"],
         summary: "Model tags, comma-separated, listed by /v1/models (informational).")
     public static let threadsBatch = Setting<Int>(["--threads-batch"], environment: ["GEMMA_THREADS_BATCH", "LLAMA_ARG_THREADS_BATCH"],
-        defaultNote: "--threads", summary: "CPU threads for prompt processing.")
+        defaultNote: "--threads", summary: "CPU threads for prompt processing.", range: 1...Int.max)
     public static let host = Setting<String>(["--host"], environment: ["GEMMA_HOST", "LLAMA_ARG_HOST"],
-        default: "127.0.0.1", summary: "Addresses to listen on, comma-separated (127.0.0.1,::1), all on --port.")
+        summary: "Addresses to listen on, comma-separated (127.0.0.1,::1), all on --port.").defaulting(to: "127.0.0.1")
     public static let port = Setting<Int>(["--port"], environment: ["GEMMA_PORT", "LLAMA_ARG_PORT"],
-        default: 8000, summary: "Port to listen on; 0 picks a free one.")
+        summary: "Port to listen on; 0 picks a free one.", range: 0...65535).defaulting(to: 8000)
     public static let apiKeyFile = Setting<String>(["--api-key-file"], environment: ["GEMMA_API_KEY_FILE", "LLAMA_API_KEY_FILE"],
         summary: "File of API keys, one per line, # comments; re-read when it changes.")
     public static let noAuth = Setting<Bool>(switch: ["--no-auth"], environment: ["GEMMA_NO_AUTH"],
         summary: "Serve without API keys, even on a non-loopback address.")
     public static let maxBodySize = Setting<UInt64>(bytes: ["--max-body-size"], environment: ["GEMMA_MAX_BODY_SIZE"],
-        default: 8 << 20, defaultNote: "8Mi", summary: "Largest request body, e.g. 8Mi.")
+        defaultNote: "8Mi", summary: "Largest request body, e.g. 8Mi.", minimum: 1024).defaulting(to: 8 << 20)
     public static let corsOrigins = Setting<String>(["--cors-origins"], environment: ["GEMMA_CORS_ORIGINS", "LLAMA_ARG_CORS_ORIGINS"],
         defaultNote: "none, stricter than llama-server's *",
         summary: "Origins whose web pages may call the API, comma-separated, or * for any.")
     public static let maxQueue = Setting<Int>(["--max-queue"], environment: ["GEMMA_MAX_QUEUE"],
-        default: 64, summary: "Requests that may wait for a slot before 503.")
+        summary: "Requests that may wait for a slot before 503.", range: 0...Int.max).defaulting(to: 64)
     public static let requestTimeout = Setting<Duration>(["--request-timeout"], environment: ["GEMMA_REQUEST_TIMEOUT"],
         defaultNote: "none; 0s is none too", summary: "Longest a request may take, e.g. 10m.")
     public static let shutdownGrace = Setting<Duration>(["--shutdown-grace"], environment: ["GEMMA_SHUTDOWN_GRACE"],
-        default: .seconds(30), summary: "Time requests in flight get to finish on SIGTERM.")
+        summary: "Time requests in flight get to finish on SIGTERM.").defaulting(to: .seconds(30))
     public static let ssePingInterval = Setting<Duration>(["--sse-ping-interval"], environment: ["GEMMA_SSE_PING_INTERVAL"],
-        default: .seconds(15), summary: "Keep-alive comment interval on quiet streams, at least 100ms.")
+        summary: "Keep-alive comment interval on quiet streams.", minimum: .milliseconds(100)).defaulting(to: .seconds(15))
     public static let metricsPort = Setting<Int>(["--metrics-port"], environment: ["GEMMA_METRICS_PORT"],
-        summary: "Also serve /metrics without auth on this port, for Prometheus.")
+        summary: "Also serve /metrics without auth on this port, for Prometheus.", range: 0...65535)
     public static let offline = Setting<Bool>(switch: ["--offline"], environment: ["GEMMA_OFFLINE", "LLAMA_OFFLINE"],
         summary: "Take a registry model (-m ORG/REPO[:QUANT], --hf-repo, ollama://) from the cache only, never the network.")
     public static let logPrompts = Setting<Bool>(switch: ["--log-prompts"], environment: ["GEMMA_LOG_PROMPTS"],
         summary: "Log prompt text (off: prompts never reach the logs).")
     public static let deterministic = Setting<Bool>(switch: ["--deterministic"], environment: ["GEMMA_DETERMINISTIC"],
         summary: "Batch-invariant greedy output: llama.cpp's reference CPU kernels and no weight repacking, so a request's greedy text is the same alone or batched with others, at a cost in speed (see BENCHMARKS.md).")
-    public static let cacheRam = Setting<Int>(["--cache-ram", "-cram"], environment: ["GEMMA_CACHE_RAM", "LLAMA_ARG_CACHE_RAM"],
+    public static let cacheRam = Setting<PromptCacheSetting>(["--cache-ram", "-cram"], environment: ["GEMMA_CACHE_RAM", "LLAMA_ARG_CACHE_RAM"],
         defaultNote: "8192, at most half of what the memory limit leaves",
-        summary: "Host memory in MiB for prompt states whose slot moved on, restored when a conversation returns; -1: no limit, 0: off.")
+        summary: "Host memory in MiB for prompt states whose slot moved on, restored when a conversation returns; -1: no limit, 0: off.",
+        parse: PromptCacheSetting.parse).defaulting(to: .automatic)
     public static let slotSavePath = Setting<String>(["--slot-save-path"], environment: ["GEMMA_SLOT_SAVE_PATH", "LLAMA_ARG_SLOT_SAVE_PATH"],
         summary: "Directory where slots are saved on shutdown and restored from on start, e.g. on the model volume.")
-    public static let jinja = Setting<Bool>(switch: ["--jinja"], environment: ["GEMMA_JINJA", "LLAMA_ARG_JINJA"], default: true,
+    public static let jinja = Setting<Bool>(switch: ["--jinja"], environment: ["GEMMA_JINJA", "LLAMA_ARG_JINJA"],
         summary: "Render chat templates with llama.cpp's Jinja engine (--no-jinja: only llama.cpp's built-in formats, recognised from the template's text).")
+        .defaulting(to: true)
     public static let chatTemplate = Setting<String>(["--chat-template"], environment: ["GEMMA_CHAT_TEMPLATE", "LLAMA_ARG_CHAT_TEMPLATE"],
         defaultNote: "the GGUF's template; Gemma's turns if it has none",
         summary: "A llama.cpp built-in template by name (gemma, chatml, llama3, …), with or without Jinja; a template of your own goes in --chat-template-file.")
     public static let chatTemplateFile = Setting<String>(["--chat-template-file"], environment: ["GEMMA_CHAT_TEMPLATE_FILE", "LLAMA_ARG_CHAT_TEMPLATE_FILE"],
         summary: "A Jinja chat template file to use instead of the GGUF's, checked at start.")
     public static let pooling = Setting<EmbeddingPooling>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
-        default: .mean, summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
-        parse: EmbeddingPooling.parse)
-    public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"], default: true,
-        summary: "Serve GET /slots (--no-slots: 501, as llama-server).")
-    public static let metrics = Setting<Bool>(switch: ["--metrics"], environment: ["LLAMA_ARG_ENDPOINT_METRICS"],
-        summary: "Accepted for llama-server's command lines: gemmactl always serves /metrics.")
+        summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
+        parse: EmbeddingPooling.parse).defaulting(to: .mean)
+    public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"],
+        summary: "Serve GET /slots (--no-slots: 501, as llama-server).").defaulting(to: true)
+    public static let metrics = Setting<Bool>(switch: ["--metrics"], environment: ["GEMMA_METRICS", "LLAMA_ARG_ENDPOINT_METRICS"],
+        summary: "Serve /metrics (--no-metrics: 501, as llama-server without --metrics; --metrics-port is then refused).")
+        .defaulting(to: true)
     public static let props = Setting<Bool>(switch: ["--props"], environment: ["GEMMA_PROPS", "LLAMA_ARG_ENDPOINT_PROPS"],
         summary: "Accept POST /props (it changes nothing; without this flag it is a 501, as llama-server).")
     public static let verbose = Setting<Bool>(switch: ["--verbose", "-v", "--log-verbose"], environment: ["GEMMA_VERBOSE"],
         summary: "Log at debug level (as --log-level debug).")
-    /// Keys themselves come from the environment only (a flag would show them in `ps`).
-    public static let apiKeyVariables = ["GEMMA_API_KEY", "LLAMA_API_KEY"]
+
+    // Server-wide sampling defaults, as llama-server's: what a request that does not set the field gets.
+    public static let temperature = Setting<Double>(["--temp", "--temperature"], environment: ["GEMMA_TEMPERATURE", "LLAMA_ARG_TEMPERATURE"],
+        summary: "Default sampling temperature; 0 is greedy (below 0 counts as 0, as llama-server).") { text throws(InputError) in
+            guard let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite else {
+                throw InputError("must be a number, got '\(text)'")
+            }
+            return max(0, number)
+        }.defaulting(to: SamplingParameters().temperature)
+    public static let seed = Setting<Int>(["--seed", "-s"], environment: ["GEMMA_SEED"],
+        summary: "Default sampling seed; -1 for a random one per request.", range: -1...Int(UInt32.max)).defaulting(to: -1)
+    public static let nPredict = Setting<Int>(["--n-predict", "-n", "--predict"], environment: ["GEMMA_N_PREDICT", "LLAMA_ARG_N_PREDICT"],
+        summary: "Default most tokens to generate; -1 for no limit but the context.", range: -1...Int.max).defaulting(to: -1)
+    public static let topK = Setting<Int>(["--top-k"], environment: ["GEMMA_TOP_K", "LLAMA_ARG_TOP_K"],
+        summary: "Default top-k; 0 disables.").defaulting(to: SamplingParameters().topK)
+    public static let topP = Setting<Double>(["--top-p"], environment: ["GEMMA_TOP_P", "LLAMA_ARG_TOP_P"],
+        summary: "Default top-p; 1 disables.").defaulting(to: SamplingParameters().topP)
+    public static let minP = Setting<Double>(["--min-p"], environment: ["GEMMA_MIN_P", "LLAMA_ARG_MIN_P"],
+        summary: "Default min-p; 0 disables.").defaulting(to: SamplingParameters().minP)
+    public static let repeatPenalty = Setting<Double>(["--repeat-penalty"], environment: ["GEMMA_REPEAT_PENALTY"],
+        summary: "Default repeat penalty, more than 0; 1 disables.") { text throws(InputError) in
+            guard let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite, number > 0 else {
+                throw InputError("must be a number more than 0, got '\(text)'")
+            }
+            return number
+        }.defaulting(to: SamplingParameters().repeatPenalty)
+
+    /// Every descriptor above: each is an option of `gemmactl serve` (a test checks it).
+    public static let all: [any SettingDescription] = [
+        model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
+        hfRepo, hfFile, alias, tags, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
+        requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
+        slotSavePath, jinja, chatTemplate, chatTemplateFile, pooling, slots, metrics, props, verbose,
+        temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
+    ]
+
+    /// Keys themselves come from the environment only (a flag would show them in `ps`). The previous
+    /// key is a rotation's old key, which the rendered pod takes from the Secret's `api-key-previous`.
+    public static let apiKeyVariables = ["GEMMA_API_KEY", "LLAMA_API_KEY", "GEMMA_API_KEY_PREVIOUS"]
 }
