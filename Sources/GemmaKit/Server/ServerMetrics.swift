@@ -18,30 +18,16 @@ public final class ServerMetrics: Sendable {
 
     public let registry = PrometheusCollectorRegistry()
     private let logger = Logger(label: "gemmactl.serve")
-    private let promptTokens: Counter
-    private let generatedTokens: Counter
-    private let cachedTokens: Counter
-    private let promptSeconds: Counter
-    private let generationSeconds: Counter
-    private let generationRate: Gauge
-    private let promptRate: Gauge
-    private let processing: Gauge
-    private let queued: Gauge
-    private let slotsBusy: Gauge
-    private let slotsTotal: Gauge
-    private let kvUsage: Gauge
-    private let kvTokens: Gauge
-    private let kvBlockSize: Gauge
-    private let kvBlocks: Gauge
-    private let loadSeconds: Gauge
-    private let ready: Gauge
+    // Fed by finished requests.
+    private let promptTokens: Counter, cachedTokens: Counter, generatedTokens: Counter
+    private let promptSeconds: Counter, generationSeconds: Counter, promptRate: Gauge, generationRate: Gauge
     private let requestDuration: DurationHistogram
-    private let decodeCalls: Counter
-    private let decodeTokens: Counter
-    private let slotsPerDecode: Gauge
-    private let promptCacheBytes: Gauge
-    private let promptCacheEntries: Gauge
-    private let promptCacheTokens: Gauge
+    // Refreshed from the engine at each scrape.
+    private let processing: Gauge, queued: Gauge, slotsBusy: Gauge, slotsTotal: Gauge
+    private let kvUsage: Gauge, kvTokens: Gauge, kvBlockSize: Gauge, kvBlocks: Gauge
+    private let loadSeconds: Gauge, ready: Gauge
+    private let decodeCalls: Counter, decodeTokens: Counter, slotsPerDecode: Gauge
+    private let promptCacheBytes: Gauge, promptCacheEntries: Gauge, promptCacheTokens: Gauge
     /// The engine's totals at the last scrape: the counters advance by the difference.
     private let countedTotals = Mutex(DecodeTotals())
     /// llama-server's `llamacpp:*` metrics, for dashboards and autoscalers written for it.
@@ -52,31 +38,39 @@ public final class ServerMetrics: Sendable {
     let processStart = LlamaServerMetrics.monotonicMicroseconds()
 
     public init() {
-        promptTokens = registry.makeCounter(descriptor: .gemmactl("prompt_tokens_total", help: "Prompt tokens processed, cached ones included."))
-        cachedTokens = registry.makeCounter(descriptor: .gemmactl("prompt_tokens_cached_total", help: "Prompt tokens reused from a slot's KV cache."))
-        generatedTokens = registry.makeCounter(descriptor: .gemmactl("generated_tokens_total", help: "Tokens generated."))
-        promptSeconds = registry.makeCounter(descriptor: .gemmactl("prompt_seconds_total", help: "Time spent evaluating prompts."))
-        generationSeconds = registry.makeCounter(descriptor: .gemmactl("generation_seconds_total", help: "Time spent generating tokens."))
-        generationRate = registry.makeGauge(descriptor: .gemmactl("generation_tokens_per_second", help: "Generated tokens per second of the last request."))
-        promptRate = registry.makeGauge(descriptor: .gemmactl("prompt_tokens_per_second", help: "Prompt tokens per second of the last request."))
-        processing = registry.makeGauge(descriptor: .gemmactl("requests_processing", help: "Requests holding a slot."))
-        queued = registry.makeGauge(descriptor: .gemmactl("requests_queued", help: "Requests waiting for a slot."))
-        slotsBusy = registry.makeGauge(descriptor: .gemmactl("slots_busy", help: "Slots processing a request."))
-        slotsTotal = registry.makeGauge(descriptor: .gemmactl("slots", help: "Slots configured (--parallel)."))
-        kvUsage = registry.makeGauge(descriptor: .gemmactl("kv_cache_usage_ratio",
-                                     help: "Share of the KV cache held by running requests, 0 to 1 (an idle slot's reusable prefix is free)."))
-        kvTokens = registry.makeGauge(descriptor: .gemmactl("kv_cache_tokens", help: "Tokens held in the KV cache, idle slots' reusable prefixes included."))
-        kvBlockSize = registry.makeGauge(descriptor: .gemmactl("kv_cache_block_size_tokens", help: "Tokens per block in kv_cache_blocks."))
-        kvBlocks = registry.makeGauge(descriptor: .gemmactl("kv_cache_blocks", help: "KV cache capacity of all slots, in blocks."))
-        loadSeconds = registry.makeGauge(descriptor: .gemmactl("model_load_seconds", help: "Time the model took to load."))
-        ready = registry.makeGauge(descriptor: .gemmactl("model_ready", help: "1 once the model is loaded."))
-        decodeCalls = registry.makeCounter(descriptor: .gemmactl("decode_calls_total", help: "llama_decode calls (one per engine step)."))
-        decodeTokens = registry.makeCounter(descriptor: .gemmactl("decode_tokens_total", help: "Tokens those calls carried, prompt and generated."))
-        slotsPerDecode = registry.makeGauge(descriptor: .gemmactl("busy_slots_per_decode",
-                                            help: "Slots sharing an average decode call: how well concurrent requests are batched."))
-        promptCacheBytes = registry.makeGauge(descriptor: .gemmactl("prompt_cache_bytes", help: "Host memory held by prompt states kept after their slot moved on (--cache-ram)."))
-        promptCacheEntries = registry.makeGauge(descriptor: .gemmactl("prompt_cache_prompts", help: "Prompts kept in the prompt cache."))
-        promptCacheTokens = registry.makeGauge(descriptor: .gemmactl("prompt_cache_tokens", help: "Tokens of the prompts kept in the prompt cache."))
+        let registry = registry
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(descriptor: .gemmactl(name, help: help)) }
+        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(descriptor: .gemmactl(name, help: help)) }
+        // Tokens and time, per finished request.
+        promptTokens = counter("prompt_tokens_total", "Prompt tokens processed, cached ones included.")
+        cachedTokens = counter("prompt_tokens_cached_total", "Prompt tokens reused from a slot's KV cache.")
+        generatedTokens = counter("generated_tokens_total", "Tokens generated.")
+        promptSeconds = counter("prompt_seconds_total", "Time spent evaluating prompts.")
+        generationSeconds = counter("generation_seconds_total", "Time spent generating tokens.")
+        // Rates of the last request.
+        generationRate = gauge("generation_tokens_per_second", "Generated tokens per second of the last request.")
+        promptRate = gauge("prompt_tokens_per_second", "Prompt tokens per second of the last request.")
+        // Requests and slots (the model-server protocol's queue and running gauges among them).
+        processing = gauge("requests_processing", "Requests holding a slot.")
+        queued = gauge("requests_queued", "Requests waiting for a slot.")
+        slotsBusy = gauge("slots_busy", "Slots processing a request.")
+        slotsTotal = gauge("slots", "Slots configured (--parallel).")
+        // The KV cache.
+        kvUsage = gauge("kv_cache_usage_ratio", "Share of the KV cache held by running requests, 0 to 1 (an idle slot's reusable prefix is free).")
+        kvTokens = gauge("kv_cache_tokens", "Tokens held in the KV cache, idle slots' reusable prefixes included.")
+        kvBlockSize = gauge("kv_cache_block_size_tokens", "Tokens per block in kv_cache_blocks.")
+        kvBlocks = gauge("kv_cache_blocks", "KV cache capacity of all slots, in blocks.")
+        // The model.
+        loadSeconds = gauge("model_load_seconds", "Time the model took to load.")
+        ready = gauge("model_ready", "1 once the model is loaded.")
+        // Decode batching.
+        decodeCalls = counter("decode_calls_total", "llama_decode calls (one per engine step).")
+        decodeTokens = counter("decode_tokens_total", "Tokens those calls carried, prompt and generated.")
+        slotsPerDecode = gauge("busy_slots_per_decode", "Slots sharing an average decode call: how well concurrent requests are batched.")
+        // The prompt cache.
+        promptCacheBytes = gauge("prompt_cache_bytes", "Host memory held by prompt states kept after their slot moved on (--cache-ram).")
+        promptCacheEntries = gauge("prompt_cache_prompts", "Prompts kept in the prompt cache.")
+        promptCacheTokens = gauge("prompt_cache_tokens", "Tokens of the prompts kept in the prompt cache.")
         requestDuration = registry.makeDurationHistogram(
             descriptor: .gemmactl("request_duration_seconds", help: "Time until a response starts (a streamed body continues after)."),
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
