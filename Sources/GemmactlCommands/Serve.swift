@@ -31,7 +31,8 @@ extension Gemmactl {
         func run() async throws {
             let verbose = try ServeSettings.verbose.resolve(verbose, in: ProcessInfo.processInfo.environment)
             try logging.bootstrap(default: verbose ? .debug : .info)
-            let configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
+            var configuration = try options.resolve(environment: ProcessInfo.processInfo.environment)
+            configuration.verboseAnswers = verbose
             if configuration.offline, let source = configuration.modelSource {
                 // Before listening: a model missing from the cache is a start-up error that names it.
                 _ = try await ModelResolver(cache: configuration.modelCache!, settings: configuration.hubSettings).resolve(source)

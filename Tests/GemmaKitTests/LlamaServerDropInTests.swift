@@ -8,6 +8,17 @@ import Testing
 struct LlamaServerDropInTests {
     static let chat = [["role": "user", "content": "Say hello"]]
 
+    /// The events of an SSE body that names them (`event:` + `data:`), in order.
+    static func namedEvents(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [(name: String, data: [String: Any])] {
+        try body.components(separatedBy: "\n\n").filter { !$0.isEmpty && !$0.hasPrefix(":") }.map { block in
+            let lines = block.split(separator: "\n")
+            let name = try #require(lines.first { $0.hasPrefix("event: ") }, sourceLocation: sourceLocation).dropFirst("event: ".count)
+            let data = try #require(lines.first { $0.hasPrefix("data: ") }, sourceLocation: sourceLocation).dropFirst("data: ".count)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any], sourceLocation: sourceLocation)
+            return (String(name), object)
+        }
+    }
+
     @Test func twoAssistantMessagesAtTheEndAre400() async throws {
         try await TestServer.with(slots: 1) { server in
             let two: [[String: Any]] = Self.chat + [["role": "assistant", "content": "Hel"], ["role": "assistant", "content": "lo"]]
@@ -132,6 +143,83 @@ struct LlamaServerDropInTests {
             // The cache and the last request's parameters stay.
             #expect(slot["n_prompt_tokens"] as? Int == (answer.object["tokens_cached"] as? Int ?? -1))
             #expect((slot["params"] as? [String: Any])?["n_predict"] as? Int == 3)
+        }
+    }
+
+    @Test func responsesStreamsReportProgressWhenAsked() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let reply = try await server.post("/v1/responses", ["input": "Say hello", "max_output_tokens": 3, "temperature": 0, "stream": true,
+                                                                 "return_progress": true, "cache_prompt": false])
+            #expect(reply.status == 200, "\(reply.body)")
+            let events = try Self.namedEvents(reply.body)
+            let names = events.map(\.name)
+            // As llama-server: created, then an in_progress event per progress report, then the message.
+            #expect(names.first == "response.created", "\(names)")
+            let reports = events.dropFirst().prefix { $0.name == "response.in_progress" }
+            #expect(reports.count >= 2, "\(names)")
+            let progress = reports.compactMap { $0.data["prompt_progress"] as? [String: Any] }
+            #expect(progress.count == reports.count, "every in_progress carries prompt_progress: \(reply.body)")
+            #expect(progress.first?["processed"] as? Int == 0)
+            #expect(progress.last?["processed"] as? Int == progress.last?["total"] as? Int)
+            #expect(Array(names.dropFirst(1 + reports.count).prefix(3))
+                    == ["response.output_item.added", "response.content_part.added", "response.output_text.delta"], "\(names)")
+            #expect(names.last == "response.completed")
+            #expect(events.map { $0.data["sequence_number"] as? Int } == events.indices.map { $0 })
+            // Not asked: no progress.
+            let plain = try await server.post("/v1/responses", ["input": "Say hello", "max_output_tokens": 3, "temperature": 0, "stream": true])
+            let plainEvents = try Self.namedEvents(plain.body)
+            #expect(plainEvents.allSatisfy { $0.data["prompt_progress"] == nil })
+            #expect(plainEvents.filter { $0.name == "response.in_progress" }.count == 1)
+        }
+    }
+
+    /// llama-server's `__verbose`: its native answer for the whole answer, every streamed
+    /// completion chunk and a streamed chat's last chunk.
+    static let nativeFinalKeys: Set<String> = [
+        "index", "content", "tokens", "id_slot", "stop", "model", "tokens_predicted", "tokens_evaluated", "generation_settings",
+        "prompt", "has_new_line", "truncated", "stop_type", "stopping_word", "tokens_cached", "timings",
+    ]
+    static let nativePartialKeys: Set<String> = ["index", "content", "tokens", "stop", "id_slot", "tokens_predicted", "tokens_evaluated"]
+
+    /// The keys of a JSON object (none for anything else).
+    static func keys(_ value: Any?) -> Set<String> { Set((value as? [String: Any]).map { Array($0.keys) } ?? []) }
+
+    @Test func verboseAnswersCarryTheNativeAnswer() async throws {
+        try await TestServer.with(slots: 1) { server in
+            let chat = try await server.post("/v1/chat/completions", ["messages": Self.chat, "max_tokens": 3, "temperature": 0, "verbose": true])
+            let verbose = try #require(chat.object["__verbose"] as? [String: Any], "\(chat.body)")
+            #expect(Self.keys(verbose) == Self.nativeFinalKeys)
+            let message = (chat.object["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+            #expect(verbose["content"] as? String == message?["content"] as? String)
+            #expect((verbose["prompt"] as? String)?.hasPrefix("<bos><start_of_turn>user\nSay hello") == true, "\(verbose)")
+
+            let completion = try await server.post("/v1/completions", ["prompt": "Count: 1, 2,", "max_tokens": 3, "temperature": 0, "verbose": true])
+            #expect(Self.keys(completion.object["__verbose"]) == Self.nativeFinalKeys, "\(completion.body)")
+
+            let streamed = try await server.post("/v1/completions", ["prompt": "Count: 1, 2,", "max_tokens": 3, "temperature": 0,
+                                                                     "stream": true, "verbose": true])
+            let chunks = sseObjects(streamed.body).objects.filter { !(($0["choices"] as? [Any])?.isEmpty ?? true) }
+            let partials = chunks.dropLast().compactMap { $0["__verbose"] as? [String: Any] }
+            #expect(partials.count == chunks.count - 1 && !partials.isEmpty, "\(streamed.body)")
+            #expect(partials.allSatisfy { Self.keys($0) == Self.nativePartialKeys }, "\(partials)")
+            #expect(Self.keys(chunks.last?["__verbose"]) == Self.nativeFinalKeys)
+
+            let chatStream = try await server.post("/v1/chat/completions", ["messages": Self.chat, "max_tokens": 3, "temperature": 0,
+                                                                            "stream": true, "verbose": true])
+            let chatChunks = sseObjects(chatStream.body).objects
+            #expect(chatChunks.filter { $0["__verbose"] != nil }.count == 1, "\(chatStream.body)")
+            let finish = try #require(chatChunks.first { (($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) != nil })
+            #expect(Self.keys(finish["__verbose"]) == Self.nativeFinalKeys)
+
+            let quiet = try await server.post("/v1/chat/completions", ["messages": Self.chat, "max_tokens": 1])
+            #expect(quiet.object["__verbose"] == nil)
+        }
+        // `-v` asks for it on every request; a request's `verbose: false` still leaves it out.
+        try await TestServer.with(slots: 1, configure: { $0.verboseAnswers = true }) { server in
+            let answer = try await server.post("/v1/completions", ["prompt": "Hi", "max_tokens": 1])
+            #expect(answer.object["__verbose"] is [String: Any], "\(answer.body)")
+            let quiet = try await server.post("/v1/completions", ["prompt": "Hi", "max_tokens": 1, "verbose": false])
+            #expect(quiet.object["__verbose"] == nil)
         }
     }
 }

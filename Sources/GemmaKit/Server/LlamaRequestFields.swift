@@ -8,12 +8,14 @@ struct LlamaRequestFields: Decodable {
     var cachePrompt: Bool?, idSlot: Int?
     var returnTokens: Bool?, timingsPerToken: Bool?, returnProgress: Bool?
     var grammar: String?, jsonSchema: JSONValue?
+    /// Answer with llama-server's `__verbose` (as the server's `-v` does for every request).
+    var verbose: Bool?
 
     enum CodingKeys: String, CodingKey {
         case nProbs = "n_probs", postSamplingProbs = "post_sampling_probs", logitBias = "logit_bias"
         case ignoreEOS = "ignore_eos", cachePrompt = "cache_prompt", idSlot = "id_slot", returnTokens = "return_tokens"
         case timingsPerToken = "timings_per_token", returnProgress = "return_progress", repeatLastN = "repeat_last_n"
-        case grammar, jsonSchema = "json_schema"
+        case grammar, jsonSchema = "json_schema", verbose
     }
 
     /// Most alternatives per token `n_probs` may ask for.

@@ -158,19 +158,13 @@ struct NativeCompletionCodec: GenerationCodec {
 
     func encode(_ event: GenerationEvent, choice: Int) -> [String] {
         let timings = reporting.timings(event, choice: choice)
-        func partial(content: String, tokens: [Token], progress: PromptProgress? = nil, logprobs: [TokenLogprob] = []) -> String {
-            line(NativePartial(
-                index: choice, content: content, tokens: tokens, tokensPredicted: reporting.timers[choice].predicted,
-                tokensEvaluated: requests[choice].prompt.count, timings: timings, promptProgress: progress.map(PromptProgressJSON.init),
-                completionProbabilities: requests[choice].logprobs != nil && !logprobs.isEmpty ? logprobs.map(NativeProbability.init) : nil))
-        }
         switch event {
         case .started:
             return []
         case .promptProgress(let progress):
-            return reporting.progress ? [partial(content: "", tokens: [], progress: progress)] : []
+            return reporting.progress ? [line(partial(choice: choice, content: "", tokens: [], timings: timings, progress: progress))] : []
         case .text(let content, let logprobs, let tokens):
-            return [partial(content: content, tokens: tokens, logprobs: logprobs)]
+            return [line(partial(choice: choice, content: content, tokens: tokens, logprobs: logprobs, timings: timings))]
         case .finished(let stats):
             return [line(final(CollectedGeneration(stats: stats), choice: choice))]
         }
@@ -183,8 +177,17 @@ struct NativeCompletionCodec: GenerationCodec {
         return objects.count == 1 ? JSONBody.response(objects[0]) : JSONBody.response(objects)
     }
 
+    /// A streamed object before the last, read after `reporting` saw its event.
+    func partial(choice: Int, content: String, tokens: [Token], logprobs: [TokenLogprob] = [], timings: LlamaTimings? = nil,
+                 progress: PromptProgress? = nil) -> NativePartial {
+        NativePartial(
+            index: choice, content: content, tokens: tokens, tokensPredicted: reporting.timers[choice].predicted,
+            tokensEvaluated: requests[choice].prompt.count, timings: timings, promptProgress: progress.map(PromptProgressJSON.init),
+            completionProbabilities: requests[choice].logprobs != nil && !logprobs.isEmpty ? logprobs.map(NativeProbability.init) : nil)
+    }
+
     /// The last object of a choice: whole (`content` and `tokens` empty when streamed, as they went before).
-    private func final(_ result: CollectedGeneration, choice: Int) -> NativeFinal {
+    func final(_ result: CollectedGeneration, choice: Int) -> NativeFinal {
         let stats = result.stats
         let request = requests[choice]
         let sampling = request.sampling
@@ -218,6 +221,20 @@ struct NativePartial: Encodable {
     let timings: LlamaTimings?
     let promptProgress: PromptProgressJSON?
     let completionProbabilities: [NativeProbability]?
+}
+
+/// llama-server's `__verbose` in an OpenAI answer (with `-v` or a request's `verbose`): the
+/// native object the same event would have been.
+enum NativeVerbose: Encodable {
+    case partial(NativePartial)
+    case final(NativeFinal)
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .partial(let object): try object.encode(to: encoder)
+        case .final(let object): try object.encode(to: encoder)
+        }
+    }
 }
 
 /// A choice's last object, with the settings it ran with.

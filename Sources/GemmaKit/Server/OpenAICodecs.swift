@@ -6,16 +6,19 @@ struct ChatCompletionCodec: GenerationCodec {
     let identity: ResponseIdentity
     let wantsLogprobs: Bool, includeUsage: Bool
     let reporting: StreamReporting
+    /// Writes `__verbose` into the answer (the whole one, or the stream's finishing chunk), as llama-server.
+    let verbose: NativeCompletionCodec?
     /// With tools offered: reads the constrained reply back as calls or content (this request's state).
     let toolReplies: ToolReplyDecoder?
     let tools: ToolCalling?
 
     init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool, reporting: StreamReporting,
-         toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
+         verbose: NativeCompletionCodec? = nil, toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
         self.identity = identity
         self.wantsLogprobs = wantsLogprobs
         self.includeUsage = includeUsage
         self.reporting = reporting
+        self.verbose = verbose
         self.toolReplies = toolReplies
         self.tools = tools
     }
@@ -65,6 +68,7 @@ struct ChatCompletionCodec: GenerationCodec {
             }
             var last = ChatChunk(identity, choices: [.init(index: choice, delta: .init(), finishReason: finishReason)])
             last.timings = LlamaTimings(stats)
+            last.verbose = verbose.map { .final($0.final(CollectedGeneration(stats: stats), choice: choice)) }
             lines.append(line(last))
             return lines
         }
@@ -84,7 +88,8 @@ struct ChatCompletionCodec: GenerationCodec {
         }
         return JSONBody.response(ChatCompletion(
             id: identity.id, created: identity.created, model: identity.model, choices: choices,
-            usage: Usage(results.map(\.stats)), timings: results.first.map { LlamaTimings($0.stats) }))
+            usage: Usage(results.map(\.stats)), timings: results.first.map { LlamaTimings($0.stats) },
+            verbose: verbose.map { .final($0.final(results[0], choice: 0)) }))
     }
 }
 
@@ -94,6 +99,8 @@ struct CompletionCodec: GenerationCodec {
     let echo: String
     let wantsLogprobs: Bool, includeUsage: Bool
     let reporting: StreamReporting
+    /// Writes `__verbose` into the answer and into every streamed chunk, as llama-server.
+    var verbose: NativeCompletionCodec? = nil
 
     var streamFormat: StreamFormat { .serverSentEvents }
 
@@ -102,10 +109,11 @@ struct CompletionCodec: GenerationCodec {
     func encode(_ event: GenerationEvent, choice: Int) -> [String] {
         let timings = reporting.timings(event, choice: choice)
         func chunk(_ text: String, logprobs: CompletionLogprobs? = nil, finishReason: String? = nil,
-                   timings: LlamaTimings?, progress: PromptProgressJSON? = nil) -> String {
+                   timings: LlamaTimings?, progress: PromptProgressJSON? = nil, verbose: NativeVerbose? = nil) -> String {
             var completion = TextCompletion(identity, choices: [.init(index: choice, text: text, logprobs: logprobs, finishReason: finishReason)])
             completion.timings = timings
             completion.promptProgress = progress
+            completion.verbose = verbose
             return line(completion)
         }
         func text(_ content: String) -> String { chunk(content, timings: timings) }
@@ -114,11 +122,13 @@ struct CompletionCodec: GenerationCodec {
             return echo.isEmpty ? [] : [text(echo)]
         case .promptProgress(let progress):
             return reporting.progress ? [chunk("", timings: timings, progress: PromptProgressJSON(progress))] : []
-        case .text(let content, let logprobs, _):
-            guard wantsLogprobs else { return [text(content)] }
-            return [chunk(content, logprobs: CompletionLogprobs(logprobs, enabled: true), timings: timings)]
+        case .text(let content, let logprobs, let tokens):
+            guard wantsLogprobs || verbose != nil else { return [text(content)] }
+            return [chunk(content, logprobs: CompletionLogprobs(logprobs, enabled: wantsLogprobs), timings: timings,
+                          verbose: verbose.map { .partial($0.partial(choice: choice, content: content, tokens: tokens, logprobs: logprobs)) })]
         case .finished(let stats):
-            return [chunk("", finishReason: stats.finishReason.rawValue, timings: LlamaTimings(stats))]
+            return [chunk("", finishReason: stats.finishReason.rawValue, timings: LlamaTimings(stats),
+                          verbose: verbose.map { .final($0.final(CollectedGeneration(stats: stats), choice: choice)) })]
         }
     }
 
@@ -137,6 +147,7 @@ struct CompletionCodec: GenerationCodec {
             },
             usage: Usage(results.map(\.stats)))
         completion.timings = results.first.map { LlamaTimings($0.stats) }
+        completion.verbose = verbose.map { .final($0.final(results[0], choice: 0)) }
         return JSONBody.response(completion)
     }
 }

@@ -43,12 +43,15 @@ struct OpenAIController: Sendable {
             maxTokens: server.maxTokens(try body.sampling.maxTokens()),
             stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
+        let requests = Choices.requests(generation, count: choices)
+        let reporting = StreamReporting(body.llama, choices: choices)
         let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
                                         wantsLogprobs: generation.logprobs != nil,
-                                        includeUsage: body.sampling.streamOptions?.includeUsage == true,
-                                        reporting: StreamReporting(body.llama, choices: choices),
+                                        includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
+                                        verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
+                                                         reporting: reporting, loaded: loaded),
                                         toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools)
-        return .generate(GenerationPlan(requests: Choices.requests(generation, count: choices), engine: loaded.engine,
+        return .generate(GenerationPlan(requests: requests, engine: loaded.engine,
                                         stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }
 
@@ -71,12 +74,25 @@ struct OpenAIController: Sendable {
             maxTokens: server.maxTokens(try body.sampling.maxTokens(), apiDefault: 16),
             stop: try body.sampling.stopStrings(), logprobs: body.logprobs)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
+        let requests = Choices.requests(generation, count: choices)
+        let reporting = StreamReporting(body.llama, choices: choices)
         let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: server.modelID),
                                     echo: body.echo == true ? prompt : "", wantsLogprobs: generation.logprobs != nil,
-                                    includeUsage: body.sampling.streamOptions?.includeUsage == true,
-                                    reporting: StreamReporting(body.llama, choices: choices))
-        return .generate(GenerationPlan(requests: Choices.requests(generation, count: choices), engine: loaded.engine,
+                                    includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
+                                    verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
+                                                     reporting: reporting, loaded: loaded))
+        return .generate(GenerationPlan(requests: requests, engine: loaded.engine,
                                         stream: body.sampling.stream == true, promptText: prompt, codec: codec))
+    }
+
+    /// What writes llama-server's `__verbose` (the native answer) into an answer, when the server
+    /// runs with `-v` or the request sets `verbose`; it shares the answer's clocks.
+    private func verbose(_ fields: LlamaRequestFields, requests: [GenerationRequest], stream: Bool, reporting: StreamReporting,
+                         loaded: ModelHost.Loaded) -> NativeCompletionCodec? {
+        guard fields.verbose ?? server.configuration.verboseAnswers else { return nil }
+        return NativeCompletionCodec(model: server.modelID, loadedModel: loaded.model, requests: requests, stream: stream,
+                                     returnTokens: fields.returnTokens == true, reporting: reporting,
+                                     prompts: requests.map { loaded.model.detokenize($0.prompt, renderSpecial: true) })
     }
 
     // MARK: Models

@@ -53,6 +53,11 @@ struct ChatCompletion: Encodable {
     let choices: [Choice]
     let usage: Usage
     let timings: LlamaTimings?
+    /// llama-server's native answer, with `-v` or a request's `verbose`.
+    var verbose: NativeVerbose?
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, systemFingerprint, choices, usage, timings, verbose = "__verbose"
+    }
     struct Choice: Encodable {
         let index: Int
         let message: Message
@@ -85,6 +90,12 @@ struct CompletionEnvelope<Choice: Encodable>: Encodable {
     var timings: LlamaTimings?
     /// llama-server's `return_progress` chunks.
     var promptProgress: PromptProgressJSON?
+    /// llama-server's native answer (or streamed object), with `-v` or a request's `verbose`.
+    var verbose: NativeVerbose?
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created, model, systemFingerprint, choices, usage, timings, promptProgress, verbose = "__verbose"
+    }
 }
 
 typealias ChatChunk = CompletionEnvelope<ChatChunkChoice>

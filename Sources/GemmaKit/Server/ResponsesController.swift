@@ -27,10 +27,12 @@ struct ResponsesController: Sendable {
             throw APIError.badRequest("'max_output_tokens' must be 0 or more, got \(limit)", param: "max_output_tokens")
         }
         let (prompt, tokens) = try await server.prompt(chat: conversation, loaded: loaded)
-        let generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(defaults: server.sampling),
+        var generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(defaults: server.sampling),
                                            maxTokens: server.maxTokens(body.maxOutputTokens), stop: try body.sampling.stopStrings())
+        // llama-server turns a Responses request into a chat request, so its fields work here too.
+        try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: server.modelID),
-                                   messageID: "msg_" + ResponseIdentity.randomID())
+                                   messageID: "msg_" + ResponseIdentity.randomID(), reportsProgress: generation.reportsProgress)
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
                                         promptText: prompt, codec: codec))
     }
@@ -41,6 +43,7 @@ struct ResponsesRequest: Decodable {
     var model: String?, input: ResponsesInput?, instructions: String?
     var maxOutputTokens: Int?, previousResponseID: String?
     var sampling: SamplingFields
+    var llama: LlamaRequestFields
 
     enum CodingKeys: String, CodingKey {
         case model, input, instructions, maxOutputTokens = "max_output_tokens", previousResponseID = "previous_response_id"
@@ -54,6 +57,7 @@ struct ResponsesRequest: Decodable {
         maxOutputTokens = try container.decodeIfPresent(Int.self, forKey: .maxOutputTokens)
         previousResponseID = try container.decodeIfPresent(String.self, forKey: .previousResponseID)
         sampling = try SamplingFields(from: decoder)
+        llama = try LlamaRequestFields(from: decoder)
     }
 }
 
@@ -122,45 +126,73 @@ enum ResponsesInput: Decodable {
 /// (`response.created`, `response.in_progress`, `response.output_item.added`,
 /// `response.content_part.added`, `response.output_text.delta`…, `response.output_text.done`,
 /// `response.content_part.done`, `response.output_item.done`, `response.completed`), each as an
-/// SSE `event:` + `data:` pair. Events also carry OpenAI's `sequence_number`, `output_index` and
+/// SSE `event:` + `data:` pair. With `return_progress`, as llama-server: `response.created` waits
+/// for the first progress report, and each report is a `response.in_progress` carrying
+/// `prompt_progress`; the message item is added with its first text. Events also carry OpenAI's `sequence_number`, `output_index` and
 /// `content_index`, which llama-server leaves out and OpenAI's clients read when present.
 struct ResponsesCodec: GenerationCodec {
     let identity: ResponseIdentity
     let messageID: String
-    /// The streamed text so far and the next sequence number: this request's state.
+    let reportsProgress: Bool
+    /// The streamed text so far, the next sequence number, and which opening events went out:
+    /// this request's state.
     private let state = StreamState()
 
     final class StreamState: Sendable {
-        let guarded = Mutex((text: "", sequence: 0))
+        struct Fields {
+            var text = ""
+            var sequence = 0
+            var created = false
+            var itemAdded = false
+        }
+        let guarded = Mutex(Fields())
+
+        /// Sets `flag`; whether it was set already.
+        func setOnce(_ flag: WritableKeyPath<Fields, Bool>) -> Bool {
+            guarded.withLock { fields in
+                defer { fields[keyPath: flag] = true }
+                return fields[keyPath: flag]
+            }
+        }
     }
 
-    init(identity: ResponseIdentity, messageID: String) {
+    init(identity: ResponseIdentity, messageID: String, reportsProgress: Bool = false) {
         self.identity = identity
         self.messageID = messageID
+        self.reportsProgress = reportsProgress
     }
 
     var streamFormat: StreamFormat { .serverSentEvents }
 
     func encode(_ event: GenerationEvent) -> [String] {
         let part = (itemID: messageID, outputIndex: 0, contentIndex: 0)
-        switch event {
-        case .started:
-            let pending = ResponseObject(identity: identity, status: "in_progress", output: [])
+        let pending = ResponseObject(identity: identity, status: "in_progress", output: [])
+        /// `response.created`, once, then `response.in_progress` (with the prompt's progress when reported).
+        func opening(progress: PromptProgress? = nil) -> [String] {
+            let created = state.setOnce(\.created) ? [] : [line("response.created", ["response": pending])]
+            guard !created.isEmpty || progress != nil else { return [] }
+            return created + [line("response.in_progress", InProgressEvent(response: pending, promptProgress: progress.map(PromptProgressJSON.init)))]
+        }
+        /// The message item and its text part, once, before the first text.
+        func itemAdded() -> [String] {
+            guard !state.setOnce(\.itemAdded) else { return [] }
             return [
-                line("response.created", ["response": pending]),
-                line("response.in_progress", ["response": pending]),
                 line("response.output_item.added", OutputItemEvent(item: message(text: nil))),
                 line("response.content_part.added", ContentEvent(part, part: .init(text: "", logprobs: nil))),
             ]
-        case .promptProgress:
-            return []
+        }
+        switch event {
+        case .started:
+            return reportsProgress ? [] : opening()
+        case .promptProgress(let progress):
+            return reportsProgress ? opening(progress: progress) : []
         case .text(let text, _, _):
             guard !text.isEmpty else { return [] }
             state.guarded.withLock { $0.text += text }
-            return [line("response.output_text.delta", ContentEvent(part, delta: text))]
+            return opening() + itemAdded() + [line("response.output_text.delta", ContentEvent(part, delta: text))]
         case .finished(let stats):
             let text = state.guarded.withLock { $0.text }
-            return [
+            return opening() + itemAdded() + [
                 line("response.output_text.done", ContentEvent(part, text: text)),
                 line("response.content_part.done", ContentEvent(part, part: .init(text: text))),
                 line("response.output_item.done", OutputItemEvent(item: message(text: text))),
@@ -263,6 +295,12 @@ struct ResponseEvent<Fields: Encodable>: Encodable {
         try container.encode(type, forKey: .type)
         try container.encode(sequenceNumber, forKey: .sequenceNumber)
     }
+}
+
+/// `response.in_progress`: the pending response, and with `return_progress` the prompt's progress.
+struct InProgressEvent: Encodable {
+    let response: ResponseObject
+    let promptProgress: PromptProgressJSON?
 }
 
 struct OutputItemEvent: Encodable {

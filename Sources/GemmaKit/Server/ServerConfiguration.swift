@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     public var ssePingInterval: Duration = .seconds(15)
     public var logPrompts: Bool = false
+    /// llama-server's `-v`: OpenAI completion answers carry `__verbose`, the native answer.
+    public var verboseAnswers: Bool = false
     /// The chat template and its engine (`--jinja`, `--chat-template`, `--chat-template-file`).
     public var chatTemplate = ChatTemplateOptions()
     /// Serve GET /slots (`--no-slots`: 501 as llama-server).
