@@ -199,6 +199,15 @@ public struct ChatFormatter: Sendable {
         return nil
     }
 
+    /// Whether the template writes tool calls in a syntax of its own (its `supports_tool_calls`):
+    /// then tools go to the template and replies are read with `rendering(_:)`'s parser; otherwise
+    /// a server describes tools itself.
+    public var hasToolCallSyntax: Bool {
+        guard let json = capabilitiesJSON,
+              let caps = try? JSONDecoder().decode([String: Bool].self, from: Data(json.utf8)) else { return false }
+        return caps["supports_tool_calls"] == true
+    }
+
     /// The formatter `options` choose for `model` (see the type's rule).
     public init(model: LlamaModel, options: ChatTemplateOptions = ChatTemplateOptions()) throws(EngineError) {
         switch options.source {

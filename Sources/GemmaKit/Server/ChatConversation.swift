@@ -150,6 +150,29 @@ extension ChatConversation {
         return rendered
     }
 
+    /// The chat as OpenAI messages (JSON text), what llama.cpp's chat layer reads: an assistant's
+    /// calls with their arguments as JSON text and its `reasoning_content`, a tool turn's
+    /// `tool_call_id` and `name`. Keys in OpenAI's order, so the prompt does not depend on a
+    /// dictionary's.
+    var openAIMessagesJSON: String {
+        OrderedJSON.array(messages.map { message in
+            var fields = [("role", OrderedJSON.string(message.role.rawValue)), ("content", OrderedJSON.string(message.content))]
+            if let reasoning = message.reasoning, !reasoning.isEmpty { fields.append(("reasoning_content", OrderedJSON.string(reasoning))) }
+            if !message.toolCalls.isEmpty {
+                fields.append(("tool_calls", OrderedJSON.array(message.toolCalls.map { call in
+                    OrderedJSON.object((call.id.map { [("id", OrderedJSON.string($0))] } ?? []) + [
+                        ("type", OrderedJSON.string("function")),
+                        ("function", OrderedJSON.object([("name", OrderedJSON.string(call.name)),
+                                                         ("arguments", OrderedJSON.string(call.arguments.jsonText))])),
+                    ])
+                })))
+            }
+            if let id = message.toolCallID { fields.append(("tool_call_id", OrderedJSON.string(id))) }
+            if message.role == .tool, let name = message.toolName { fields.append(("name", OrderedJSON.string(name))) }
+            return OrderedJSON.object(fields)
+        })
+    }
+
     private static func written(_ call: Call) -> String {
         OrderedJSON.object([("name", OrderedJSON.string(call.name)), ("arguments", call.arguments.jsonText)])
     }

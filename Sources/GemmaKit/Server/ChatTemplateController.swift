@@ -91,9 +91,12 @@ struct Props: Encodable {
     let chatTemplateCaps: JSONValue?
 }
 
-/// A chat request as the model will see it: the tool calling it asked for, the prompt text and its tokens.
+/// A chat request as the model will see it: the prompt text and its tokens, and either the generic
+/// tool calling it asked for (`tools`) or, for a template with a tool or thinking syntax of its
+/// own, llama.cpp's rendering of it (`native`), which says how to constrain and parse the reply.
 struct RenderedChat {
     let tools: ToolCalling?
+    let native: ChatRendering?
     let text: String
     let tokens: [Token]
 }
@@ -102,17 +105,55 @@ extension ServerCore {
     /// Checks a chat request's messages and tools and renders it through the chat template with
     /// its `add_generation_prompt` and `chat_template_kwargs`: what chat completions,
     /// /apply-template and input_tokens share, so all three see the same prompt.
+    ///
+    /// A Jinja template renders through llama.cpp's chat layer (as llama-server does) when tools
+    /// are offered and it has a tool-call syntax, or when it has a thinking syntax; otherwise
+    /// tools are described by gemmactl's generic JSON format (`ToolCalling`).
     func render(chat body: ChatCompletionRequest, loaded: ModelHost.Loaded) async throws -> RenderedChat {
         let conversation = try ChatConversation(body.messages)
         // add_generation_prompt defaults to true, so continue_final_message alone is refused too, as llama-server.
-        if body.template.addGenerationPrompt ?? true, body.template.continueFinalMessage == true {
+        let addGenerationPrompt = body.template.addGenerationPrompt ?? true
+        if addGenerationPrompt, body.template.continueFinalMessage == true {
             throw APIError.badRequest("'add_generation_prompt' and 'continue_final_message' cannot both be true", param: "continue_final_message")
         }
         let tools = try body.toolCalling()
-        let (text, tokens) = try await prompt(chat: conversation, tools: tools, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
-                                              kwargsJSON: body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText },
-                                              loaded: loaded)
-        return RenderedChat(tools: tools, text: text, tokens: tokens)
+        let kwargsJSON = body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText }
+        let offersTools = !(body.tools ?? []).isEmpty
+        if !offersTools || loaded.formatter.hasToolCallSyntax,
+           let native = try await nativeRendering(body, conversation: conversation, tools: tools, kwargsJSON: kwargsJSON, loaded: loaded),
+           offersTools || native.supportsThinking {
+            let tokens = await Self.offCooperativePool { loaded.model.tokenize(native.prompt, addSpecial: true, parseSpecial: true) }
+            return RenderedChat(tools: nil, native: native, text: native.prompt, tokens: tokens)
+        }
+        let (text, tokens) = try await prompt(chat: conversation, tools: tools, addGenerationPrompt: addGenerationPrompt,
+                                              kwargsJSON: kwargsJSON, loaded: loaded)
+        return RenderedChat(tools: tools, native: nil, text: text, tokens: tokens)
+    }
+
+    /// The chat rendered by llama.cpp's chat layer with the request's tools, `tool_choice` (a named
+    /// function: that one tool, required, as llama-server does), thinking fields and template
+    /// variables; nil when the template is not Jinja.
+    private func nativeRendering(_ body: ChatCompletionRequest, conversation: ChatConversation, tools: ToolCalling?,
+                                 kwargsJSON: String?, loaded: ModelHost.Loaded) async throws -> ChatRendering? {
+        var offered = body.tools ?? []
+        var choice = ToolChoiceMode.none
+        switch tools?.choice {
+        case nil: break
+        case .auto?: choice = .auto
+        case .required?: choice = .required
+        case .function(let name)?:
+            choice = .required
+            offered = offered.filter { $0.objectValue?["function"]?.objectValue?["name"] == .string(name) }
+        }
+        try checkFits(bytes: conversation.messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
+        let request = ChatRenderRequest(
+            messagesJSON: Data(conversation.openAIMessagesJSON.utf8),
+            toolsJSON: offered.isEmpty ? nil : Data(JSONValue.array(offered).jsonText.utf8), toolChoice: choice,
+            parallelToolCalls: body.parallelToolCalls, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
+            reasoningFormat: body.reasoningFormat ?? .auto, templateKwargsJSON: kwargsJSON, reasoningEffort: body.reasoningEffort)
+        return try await Self.offCooperativePool {
+            Result { () throws(EngineError) in try loaded.formatter.rendering(request) }
+        }.get()
     }
 }
 

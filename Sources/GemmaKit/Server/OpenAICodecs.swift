@@ -11,9 +11,12 @@ struct ChatCompletionCodec: GenerationCodec {
     /// With tools offered: reads the constrained reply back as calls or content (this request's state).
     let toolReplies: ToolReplyDecoder?
     let tools: ToolCalling?
+    /// For a template with its own tool or thinking syntax: reads the reply with its parser.
+    let nativeReplies: NativeReplyDecoder?
 
     init(identity: ResponseIdentity, wantsLogprobs: Bool, includeUsage: Bool, reporting: StreamReporting,
-         verbose: NativeCompletionCodec? = nil, toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil) {
+         verbose: NativeCompletionCodec? = nil, toolReplies: ToolReplyDecoder? = nil, tools: ToolCalling? = nil,
+         nativeReplies: NativeReplyDecoder? = nil) {
         self.identity = identity
         self.wantsLogprobs = wantsLogprobs
         self.includeUsage = includeUsage
@@ -21,6 +24,7 @@ struct ChatCompletionCodec: GenerationCodec {
         self.verbose = verbose
         self.toolReplies = toolReplies
         self.tools = tools
+        self.nativeReplies = nativeReplies
     }
 
     var streamFormat: StreamFormat { .serverSentEvents }
@@ -37,6 +41,16 @@ struct ChatCompletionCodec: GenerationCodec {
             return line(deltaChunk)
         }
         func text(_ content: String) -> String { chunk(.init(content: content)) }
+        func parsed(_ deltas: [ChatReplyParser.Delta]) -> [String] {
+            deltas.map { delta in
+                switch delta {
+                case .content(let content): text(content)
+                case .reasoning(let reasoning): chunk(.init(reasoningContent: reasoning))
+                case .toolCall(let index, let id, let name, let arguments):
+                    chunk(.init(toolCalls: [.init(index: index, id: id, name: name, arguments: arguments)]))
+                }
+            }
+        }
         switch event {
         case .started:
             return []
@@ -49,6 +63,7 @@ struct ChatCompletionCodec: GenerationCodec {
         case .text(let content, let logprobs, _):
             // llama-server's first chunk, sent with the first token: the role and null content, no timings.
             let role = isFirstText ? [line(ChatChunk(identity, choices: [.init(index: choice, delta: .init(role: "assistant"))]))] : []
+            if let nativeReplies { return role + parsed(nativeReplies.feed(content, choice: choice)) }
             if let toolReplies {
                 let visible = toolReplies.feed(content)
                 return role + (visible.isEmpty ? [] : [text(visible)])
@@ -58,10 +73,15 @@ struct ChatCompletionCodec: GenerationCodec {
         case .finished(let stats):
             var lines: [String] = []
             var finishReason = stats.finishReason.rawValue
+            if let nativeReplies {
+                let end = nativeReplies.finish(choice: choice, reason: stats.finishReason)
+                lines += parsed(end.deltas)
+                finishReason = end.reply.finishReason
+            }
             if let end = toolReplies?.finish(stats.finishReason) {
                 if !end.content.isEmpty { lines.append(text(end.content)) }
                 if !end.calls.isEmpty {
-                    let calls = end.calls.enumerated().map { OpenAIToolCall($1, index: $0) }
+                    let calls = end.calls.enumerated().map { ChatChunkChoice.ToolCallDelta($1, index: $0) }
                     lines.append(chunk(.init(toolCalls: calls)))
                 }
                 finishReason = end.finishReason
@@ -82,6 +102,11 @@ struct ChatCompletionCodec: GenerationCodec {
 
     func response(_ results: [CollectedGeneration]) -> Response {
         let choices = results.enumerated().map { index, result in
+            if let nativeReplies {
+                let reply = nativeReplies.reply(result.text, reason: result.stats.finishReason)
+                return ChatCompletion.Choice(index: index, message: .init(reply.message),
+                                             logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs), finishReason: reply.finishReason)
+            }
             let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
             return ChatCompletion.Choice(index: index, message: .init(reply),
                                          logprobs: ChatLogprobs(result.logprobs, enabled: wantsLogprobs), finishReason: reply.finishReason)

@@ -25,11 +25,12 @@ struct OpenAIController: Sendable {
         let loaded = try server.requireModel()
         let rendered = try await server.render(chat: body, loaded: loaded)
         let tools = rendered.tools
+        let native = rendered.native
         let choices = try Choices.count(body.sampling.n, slotCount: loaded.engine.slotCount)
-        if tools != nil, choices > 1 {
+        if tools != nil || (native != nil && !(body.tools ?? []).isEmpty), choices > 1 {
             throw APIError.badRequest("'n' must be 1 when tools are offered, got \(choices)", param: "n")
         }
-        let grammar = try tools?.grammar ?? body.responseFormat?.grammar()
+        let grammar = try tools?.grammar ?? (native?.grammar == nil ? body.responseFormat?.grammar() : nil)
         let (prompt, promptTokens) = (rendered.text, rendered.tokens)
         var topLogprobs: Int?
         if body.logprobs == true {
@@ -37,11 +38,17 @@ struct OpenAIController: Sendable {
             guard (0...20).contains(count) else { throw APIError.badRequest("'top_logprobs' must be between 0 and 20, got \(count)", param: "top_logprobs") }
             topLogprobs = count
         }
+        var sampling = try body.sampling.sampling(grammar: grammar, defaults: server.sampling)
+        var stop = try body.sampling.stopStrings()
+        var visibleSpecialTokens: Set<Token> = []
+        if let native {
+            sampling = try native.constrain(sampling, model: loaded.model)
+            stop += native.additionalStops.filter { !stop.contains($0) }
+            visibleSpecialTokens = Set(native.visibleSpecialTokens(model: loaded.model))
+        }
         var generation = GenerationRequest(
-            prompt: promptTokens,
-            sampling: try body.sampling.sampling(grammar: grammar, defaults: server.sampling),
-            maxTokens: server.maxTokens(try body.sampling.maxTokens()),
-            stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
+            prompt: promptTokens, sampling: sampling, maxTokens: server.maxTokens(try body.sampling.maxTokens()),
+            stop: stop, logprobs: topLogprobs, visibleSpecialTokens: visibleSpecialTokens)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let requests = Choices.requests(generation, count: choices)
         let reporting = StreamReporting(body.llama, choices: choices)
@@ -50,7 +57,8 @@ struct OpenAIController: Sendable {
                                         includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
                                         verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
                                                          reporting: reporting, loaded: loaded),
-                                        toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools)
+                                        toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools,
+                                        nativeReplies: try native.map { try NativeReplyDecoder($0, choices: choices) })
         return .generate(GenerationPlan(requests: requests, engine: loaded.engine,
                                         stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }

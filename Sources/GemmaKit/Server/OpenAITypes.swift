@@ -135,6 +135,10 @@ struct ChatCompletionRequest: Decodable {
     var toolChoice: JSONValue?
     var parallelToolCalls: Bool?
     var template: ChatTemplateFields
+    /// llama-server's per-request `reasoning_format` (nil: the server's, `auto`).
+    var reasoningFormat: ReasoningFormat?
+    /// OpenAI's `reasoning_effort`, passed to a template that reads it (`none` turns thinking off).
+    var reasoningEffort: String?
 
     struct ResponseFormat: Decodable {
         var type: String
@@ -156,6 +160,7 @@ struct ChatCompletionRequest: Decodable {
     enum CodingKeys: String, CodingKey {
         case model, messages, responseFormat = "response_format", logprobs, topLogprobs = "top_logprobs"
         case tools, toolChoice = "tool_choice", parallelToolCalls = "parallel_tool_calls"
+        case reasoningFormat = "reasoning_format", reasoningEffort = "reasoning_effort"
     }
 
     init(from decoder: any Decoder) throws {
@@ -169,6 +174,15 @@ struct ChatCompletionRequest: Decodable {
         tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
         toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
         parallelToolCalls = try container.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
+        if let format = try container.decodeIfPresent(String.self, forKey: .reasoningFormat) {
+            guard let known = ReasoningFormat(rawValue: format) else {
+                let names = ReasoningFormat.allCases.map(\.rawValue)
+                throw APIError.badRequest("'reasoning_format' must be \(names.dropLast().joined(separator: ", ")) or \(names.last ?? ""), got '\(format)'",
+                                          param: "reasoning_format")
+            }
+            reasoningFormat = known
+        }
+        reasoningEffort = try container.decodeIfPresent(String.self, forKey: .reasoningEffort)
         sampling = try SamplingFields(from: decoder)
         llama = try LlamaRequestFields(from: decoder)
     }

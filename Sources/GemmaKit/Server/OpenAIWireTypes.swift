@@ -64,15 +64,24 @@ struct ChatCompletion: Encodable {
         @WrittenAsNull var logprobs: ChatLogprobs? = nil
         let finishReason: String
     }
-    /// The assistant's message: `content` null when it called tools, `tool_calls` left out when it did not.
+    /// The assistant's message: `content` null when it called tools and wrote nothing else,
+    /// `tool_calls` left out when it did not, `reasoning_content` (llama-server's) when it thought.
     struct Message: Encodable {
         let role = "assistant"
         @WrittenAsNull var content: String? = nil
+        var reasoningContent: String?
         let toolCalls: [OpenAIToolCall]?
 
         init(_ reply: ToolReply) {
             content = reply.calls.isEmpty ? reply.content : nil
             toolCalls = reply.calls.isEmpty ? nil : reply.calls.map { OpenAIToolCall($0) }
+        }
+
+        init(_ message: ChatReplyParser.Message) {
+            content = message.toolCalls.isEmpty || !message.content.isEmpty ? message.content : nil
+            reasoningContent = message.reasoningContent.isEmpty ? nil : message.reasoningContent
+            toolCalls = message.toolCalls.isEmpty ? nil
+                : message.toolCalls.map { OpenAIToolCall(id: $0.id, name: $0.name, arguments: $0.arguments) }
         }
     }
 }
@@ -125,9 +134,10 @@ struct ChatChunkChoice: Encodable {
     struct Delta: Encodable {
         var role: String?
         var content: String?
-        var toolCalls: [OpenAIToolCall]?
+        var reasoningContent: String?
+        var toolCalls: [ToolCallDelta]?
 
-        enum CodingKeys: String, CodingKey { case role, content, toolCalls }
+        enum CodingKeys: String, CodingKey { case role, content, reasoningContent, toolCalls }
 
         /// A delta that names the role (the first chunk, a progress chunk) says `content: null`,
         /// as llama-server's; the others carry only what they add.
@@ -139,7 +149,34 @@ struct ChatChunkChoice: Encodable {
             } else {
                 try container.encodeIfPresent(content, forKey: .content)
             }
+            try container.encodeIfPresent(reasoningContent, forKey: .reasoningContent)
             try container.encodeIfPresent(toolCalls, forKey: .toolCalls)
+        }
+    }
+
+    /// A streamed piece of a call, as llama-server sends it: its first piece has the id, type
+    /// and name, later ones only argument text.
+    struct ToolCallDelta: Encodable {
+        let index: Int
+        var id: String?
+        var type: String?
+        var function: Function?
+
+        struct Function: Encodable {
+            var name: String?
+            var arguments: String?
+        }
+
+        /// A whole call in one piece.
+        init(_ call: ToolCall, index: Int) {
+            self.init(index: index, id: call.id, name: call.name, arguments: call.arguments.jsonText)
+        }
+
+        init(index: Int, id: String?, name: String?, arguments: String) {
+            self.index = index
+            self.id = id
+            type = id == nil ? nil : "function"
+            function = name == nil && arguments.isEmpty ? nil : Function(name: name, arguments: arguments.isEmpty ? nil : arguments)
         }
     }
 }
@@ -152,9 +189,8 @@ struct TextChoice: Encodable {
     @WrittenAsNull var finishReason: String? = nil
 }
 
-/// A call in OpenAI's shape: in a message (`index` nil) or in a streamed delta.
+/// A call in OpenAI's shape, in a message (streamed: `ChatChunkChoice.ToolCallDelta`).
 struct OpenAIToolCall: Encodable {
-    var index: Int?
     let id: String
     let type = "function"
     let function: Function
@@ -165,9 +201,12 @@ struct OpenAIToolCall: Encodable {
         let arguments: String
     }
 
-    init(_ call: ToolCall, index: Int? = nil) {
-        self.index = index
-        id = call.id
-        function = Function(name: call.name, arguments: call.arguments.jsonText)
+    init(_ call: ToolCall) {
+        self.init(id: call.id, name: call.name, arguments: call.arguments.jsonText)
+    }
+
+    init(id: String, name: String, arguments: String) {
+        self.id = id
+        function = Function(name: name, arguments: arguments)
     }
 }
