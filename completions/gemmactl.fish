@@ -269,7 +269,7 @@ complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_opti
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" version' -l 'version' -d 'Show the version.'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl slots" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" keys-file' -l 'keys-file' -d 'A keys file read by gemmactl serve --api-key-file.' -rfka ''
-complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" finish' -l 'finish' -d 'Remove the old keys from --keys-file (or api-key-previous from --k8s-secret with --apply), keeping only the current one.'
+complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" finish' -l 'finish' -d 'Remove the old keys from --keys-file (the previous key from --tfvars, api-key-previous from --k8s-secret with --apply), keeping only the current one.'
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" grace' -l 'grace' -d 'Keep the old keys valid for this long (recorded in --keys-file), e.g. 24h.' -rfka ''
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" tfvars' -l 'tfvars' -d 'A terraform.tfvars file whose API key variable to replace.' -rfka ''
 complete -c 'gemmactl' -n '__gemmactl_should_offer_completions_for_flags_or_options "gemmactl rotate-key" tfvars-variable' -l 'tfvars-variable' -d 'The variable to replace in --tfvars.' -rfka ''

@@ -15,12 +15,15 @@ extension Gemmactl {
                 the change up by itself. When every client has moved, --finish removes the old keys. \
                 --grace records a deadline for the old keys in the file; the next rotate-key drops keys \
                 past it. --k8s-secret keeps the key it replaces (read with kubectl) as api-key-previous, \
-                which the rendered sidecar and serve accept too; --finish --apply removes it.
+                which the rendered sidecar and serve accept too; --finish --apply removes it. --tfvars keeps \
+                the key it replaces in <variable>_previous (gemma_api_key_previous), for Terraform to store \
+                in the vault and the ExternalSecret to sync (secret.previousRemoteKey); --finish empties it.
 
                 Examples:
                   gemmactl rotate-key --keys-file /etc/gemma/keys --verify --url http://127.0.0.1:8000
                   gemmactl rotate-key --keys-file /etc/gemma/keys --finish --verify
                   gemmactl rotate-key --tfvars infra/terraform.tfvars
+                  gemmactl rotate-key --tfvars infra/terraform.tfvars --finish
                   gemmactl rotate-key --k8s-secret gemma-api-key --namespace llm --apply
                   gemmactl rotate-key --k8s-secret gemma-api-key --namespace llm --finish --apply
                   gemmactl rotate-key --show          # just print a fresh key
@@ -30,7 +33,7 @@ extension Gemmactl {
         @Option(name: .customLong("keys-file"), help: ArgumentHelp("A keys file read by gemmactl serve --api-key-file.", valueName: "path"))
         var keysFile: String?
 
-        @Flag(help: "Remove the old keys from --keys-file (or api-key-previous from --k8s-secret with --apply), keeping only the current one.")
+        @Flag(help: "Remove the old keys from --keys-file (the previous key from --tfvars, api-key-previous from --k8s-secret with --apply), keeping only the current one.")
         var finish = false
 
         @Option(help: ArgumentHelp("Keep the old keys valid for this long (recorded in --keys-file), e.g. 24h.", valueName: "duration"),
@@ -72,11 +75,11 @@ extension Gemmactl {
 
         func validate() throws {
             if finish {
-                guard keysFile != nil || (secretName != nil && apply) else {
-                    throw ValidationError("--finish needs --keys-file PATH or --k8s-secret NAME --apply: they hold the old keys to remove")
+                guard keysFile != nil || tfvars != nil || (secretName != nil && apply) else {
+                    throw ValidationError("--finish needs --keys-file PATH, --tfvars PATH or --k8s-secret NAME --apply: they hold the old keys to remove")
                 }
-                if tfvars != nil || grace != nil {
-                    throw ValidationError("--finish applies to --keys-file and --k8s-secret; drop --tfvars and --grace")
+                if grace != nil {
+                    throw ValidationError("--finish removes the old keys now; drop --grace")
                 }
                 if verify && keysFile == nil {
                     throw ValidationError("--finish --verify checks a keys file's rotation; after finishing a Secret, check with gemmactl health once the pods see it")

@@ -164,6 +164,31 @@ struct OperationsKeyTests {
         #expect(throws: OpsError.self) { try TfvarsFile.replacing(with: "k", in: "gemma_api_key = var.x\n", path: "t") }
     }
 
+    @Test func tfvarsRotationKeepsThePreviousKeyUntilFinished() throws {
+        // No previous variable yet: one is added after the key's line, with its indentation and line ending.
+        let first = try TfvarsFile.rotating(to: "gk_B", in: "region = \"r\"\r\n  gemma_api_key = \"gk_A\"\r\ncount = 2\r\n", path: "t")
+        #expect(first.previous == "gk_A")
+        #expect(first.text == "region = \"r\"\r\n  gemma_api_key = \"gk_B\"\r\n  gemma_api_key_previous = \"gk_A\"\r\ncount = 2\r\n")
+        // The next rotation replaces it in place.
+        let second = try TfvarsFile.rotating(to: "gk_C", in: first.text, path: "t")
+        #expect(second.text == "region = \"r\"\r\n  gemma_api_key = \"gk_C\"\r\n  gemma_api_key_previous = \"gk_B\"\r\ncount = 2\r\n")
+        // Finishing empties it; finishing again has nothing to do.
+        let finished = try TfvarsFile.finishing(in: second.text, path: "t")
+        #expect(finished.removed == "gk_B")
+        #expect(finished.text == "region = \"r\"\r\n  gemma_api_key = \"gk_C\"\r\n  gemma_api_key_previous = \"\"\r\ncount = 2\r\n")
+        #expect(try TfvarsFile.finishing(in: finished.text, path: "t").removed == nil)
+        #expect(try TfvarsFile.finishing(in: "gemma_api_key = \"k\"\n", path: "t").removed == nil)
+        // An empty key has nothing to keep: no previous line appears.
+        let fromEmpty = try TfvarsFile.rotating(to: "gk_A", in: "gemma_api_key = \"\"\n", path: "t")
+        #expect(fromEmpty.previous == nil)
+        #expect(fromEmpty.text == "gemma_api_key = \"gk_A\"\n")
+        // A previous variable that is not a quoted string is an error, and nothing is returned to write.
+        #expect(throws: OpsError.self) { try TfvarsFile.rotating(to: "k", in: "gemma_api_key = \"a\"\ngemma_api_key_previous = var.x\n", path: "t") }
+        // Another variable name carries its own previous variable.
+        let named = try TfvarsFile.rotating(variable: "llm_key", to: "n", in: "llm_key = \"o\"\n", path: "t")
+        #expect(named.text == "llm_key = \"n\"\nllm_key_previous = \"o\"\n")
+    }
+
     @Test func secretManifestIsAValidSecret() throws {
         let text = KeySecretManifest.render(name: "gemma-api-key", namespace: "llm", dataKey: "api-key", key: "gk_abc-_1")
         let yaml = try #require(try Yams.load(yaml: text) as? [String: Any])
@@ -243,7 +268,7 @@ struct OperationsKeyTests {
         options.applySecret = true
         let sink = OpsOutputSink()
         try await KeyRotator(options: options, runner: kubectl, output: sink.output, newKey: "gk_TEST").run()
-        #expect(try String(contentsOfFile: tfvars, encoding: .utf8) == "region = \"r\"\ngemma_api_key = \"gk_TEST\"\n")
+        #expect(try String(contentsOfFile: tfvars, encoding: .utf8) == "region = \"r\"\ngemma_api_key = \"gk_TEST\"\ngemma_api_key_previous = \"old\"\n")
         let applied = try #require(kubectl.calls.first { $0.arguments.first == "apply" })
         #expect(applied.arguments == ["apply", "-f", "-"])
         #expect(String(decoding: applied.stdin ?? Data(), as: UTF8.self).contains("api-key: \"gk_TEST\""))

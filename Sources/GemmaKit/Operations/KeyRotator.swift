@@ -70,9 +70,16 @@ public struct KeyRotator: Sendable {
         }
         if let path = options.tfvars {
             let original = String(decoding: try AtomicFile.read(path, what: "tfvars file"), as: UTF8.self)
-            let rewritten = try TfvarsFile.replacing(variable: options.tfvarsVariable, with: key, in: original, path: path)
-            try AtomicFile.write(Data(rewritten.utf8), to: path)
-            output.info("set \(options.tfvarsVariable) in \(path) to the new key \(APIKey.fingerprint(key))\n\(TfvarsFile.nextSteps)")
+            let rotated = try TfvarsFile.rotating(variable: options.tfvarsVariable, to: key, in: original, path: path)
+            try AtomicFile.write(Data(rotated.text.utf8), to: path)
+            var message = "set \(options.tfvarsVariable) in \(path) to the new key \(APIKey.fingerprint(key))"
+            if let previous = rotated.previous {
+                let variable = TfvarsFile.previousVariable(of: options.tfvarsVariable)
+                message += "; the key it replaces (\(APIKey.fingerprint(previous))) is now \(variable), which stays valid where"
+                    + " Terraform stores it in the vault and the manifests sync it (render with secret.previousRemoteKey)"
+                    + "\n  when every client uses the new key: gemmactl rotate-key --tfvars \(path) --finish, then terraform apply"
+            }
+            output.info(message + "\n" + TfvarsFile.nextSteps)
         }
         if let name = options.secretName {
             // The key it replaces stays valid beside it, as the keys file's old keys do: the rendered sidecar
@@ -102,10 +109,11 @@ public struct KeyRotator: Sendable {
 
     func finish() async throws(OpsError) {
         if let name = options.secretName { try await finishSecret(name: name) }
+        if let path = options.tfvars { try finishTfvars(path: path) }
         guard let path = options.keysFile else {
-            guard options.secretName != nil else {
-                throw OpsError(.noTarget, "--finish needs --keys-file PATH or --k8s-secret NAME --apply",
-                               recovery: "finishing removes the old keys from a keys file or the previous key from a Secret; a tfvars file holds one key only")
+            guard options.secretName != nil || options.tfvars != nil else {
+                throw OpsError(.noTarget, "--finish needs --keys-file PATH, --tfvars PATH or --k8s-secret NAME --apply",
+                               recovery: "finishing removes the old keys from a keys file, the previous key from a tfvars file or from a Secret")
             }
             return
         }
@@ -130,6 +138,21 @@ public struct KeyRotator: Sendable {
             output.info("verified: \(endpoint.baseURL) accepts the current key\(old.isEmpty ? "" : " and rejects the old ones")")
         }
         if options.show { output.stdout(current + "\n") }
+    }
+
+    /// `--finish --tfvars PATH`: empties the previous key's variable, so the next `terraform apply` stops
+    /// the old key being accepted.
+    func finishTfvars(path: String) throws(OpsError) {
+        let original = String(decoding: try AtomicFile.read(path, what: "tfvars file"), as: UTF8.self)
+        let variable = TfvarsFile.previousVariable(of: options.tfvarsVariable)
+        let finished = try TfvarsFile.finishing(variable: options.tfvarsVariable, in: original, path: path)
+        guard let removed = finished.removed else {
+            output.info("\(path) holds no previous key in \(variable): nothing to finish")
+            return
+        }
+        try AtomicFile.write(Data(finished.text.utf8), to: path)
+        output.info("emptied \(variable) in \(path) (it held \(APIKey.fingerprint(removed)))"
+                    + "\n  then: terraform apply, and sync the ExternalSecret as after the rotation")
     }
 
     /// The Secret's item holding the key a rotation replaced: `api-key-previous`.

@@ -172,12 +172,62 @@ public struct KeysFile: Sendable, Equatable {
 public enum TfvarsFile {
     public static let defaultVariable = "gemma_api_key"
 
+    /// The variable holding the key a rotation replaced (`gemma_api_key_previous`): Terraform stores it in
+    /// the vault beside the current key, and the ExternalSecret's `secret.previousRemoteKey` syncs it into
+    /// the Secret's `api-key-previous`, which the sidecar and serve accept while clients move.
+    public static func previousVariable(of variable: String) -> String { variable + "_previous" }
+
     /// `text` with the quoted value of `variable = "…"` replaced by `key`.
     public static func replacing(variable: String = defaultVariable, with key: String, in text: String, path: String) throws(OpsError) -> String {
-        // Split on the byte, not the Character: "\r\n" is one Character and must keep its "\r".
-        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        var matches: [Int] = []
-        for (index, line) in lines.enumerated() where assigns(variable, line) { matches.append(index) }
+        var lines = split(text)
+        let value = try quotedValue(of: variable, in: lines, path: path)
+        lines[value.line] = String(lines[value.line][..<value.range.lowerBound]) + key + String(lines[value.line][value.range.upperBound...])
+        return lines.joined(separator: "\n")
+    }
+
+    /// `text` after a rotation: `variable` holds `key`, and its previous variable the key it held before
+    /// (a line added after `variable`'s, with its indentation, when the file has none). `previous` is that
+    /// old key, nil when the variable was empty (then the previous variable is left as it was).
+    public static func rotating(variable: String = defaultVariable, to key: String, in text: String,
+                                path: String) throws(OpsError) -> (text: String, previous: String?) {
+        let lines = split(text)
+        let current = try quotedValue(of: variable, in: lines, path: path)
+        let old = String(lines[current.line][current.range])
+        let rotated = try replacing(variable: variable, with: key, in: text, path: path)
+        guard !old.isEmpty else { return (rotated, nil) }
+        let previous = previousVariable(of: variable)
+        if lines.contains(where: { assigns(previous, $0) }) {
+            return (try replacing(variable: previous, with: old, in: rotated, path: path), old)
+        }
+        var rotatedLines = split(rotated)
+        let indentation = lines[current.line].prefix { $0 == " " || $0 == "\t" }
+        let ending = lines[current.line].hasSuffix("\r") ? "\r" : ""
+        rotatedLines.insert("\(indentation)\(previous) = \"\(old)\"\(ending)", at: current.line + 1)
+        return (rotatedLines.joined(separator: "\n"), old)
+    }
+
+    /// `text` with the previous variable emptied, ending a rotation; `removed` is the key it held (nil:
+    /// nothing to finish, and `text` is returned as it was).
+    public static func finishing(variable: String = defaultVariable, in text: String,
+                                 path: String) throws(OpsError) -> (text: String, removed: String?) {
+        let previous = previousVariable(of: variable)
+        let lines = split(text)
+        guard lines.contains(where: { assigns(previous, $0) }) else { return (text, nil) }
+        let value = try quotedValue(of: previous, in: lines, path: path)
+        let old = String(lines[value.line][value.range])
+        guard !old.isEmpty else { return (text, nil) }
+        return (try replacing(variable: previous, with: "", in: text, path: path), old)
+    }
+
+    /// The lines of `text`, split on the byte rather than the Character: "\r\n" is one Character and
+    /// must keep its "\r".
+    private static func split(_ text: String) -> [String] {
+        text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Where the quoted value of the one `variable = "…"` line is: its line and the range between the quotes.
+    private static func quotedValue(of variable: String, in lines: [String], path: String) throws(OpsError) -> (line: Int, range: Range<String.Index>) {
+        let matches = lines.indices.filter { assigns(variable, lines[$0]) }
         guard let index = matches.first else {
             throw OpsError(.variableMissing, "\(path) has no `\(variable) = \"…\"` line",
                            recovery: "add `\(variable) = \"\"` to \(path) (the variable your Terraform passes to OCI Vault), or name another with --tfvars-variable")
@@ -192,8 +242,7 @@ public enum TfvarsFile {
             throw OpsError(.variableMissing, "\(path) line \(index + 1) sets \(variable) to something other than a quoted string",
                            recovery: "write it as \(variable) = \"…\" so rotate-key can replace the value")
         }
-        lines[index] = String(line[..<line.index(after: open)]) + key + String(line[close...])
-        return lines.joined(separator: "\n")
+        return (index, line.index(after: open)..<close)
     }
 
     static func assigns(_ variable: String, _ line: String) -> Bool {
@@ -205,7 +254,7 @@ public enum TfvarsFile {
 
     public static let nextSteps = """
         Next steps:
-          1. terraform apply          (stores the new key in OCI Vault)
+          1. terraform apply          (stores the new key, and the old one as the previous key, in OCI Vault)
           2. argocd app sync managed-secrets   (or press Sync on managed-secrets in the ArgoCD UI: the ExternalSecret refreshes the Secret)
           3. restart or wait for the pods to pick up the Secret, then move clients to the new key
         """
