@@ -34,15 +34,16 @@ public struct ChatPrompt: Sendable, Equatable {
     }
 }
 
-/// Which chat template `serve` renders chats with, and how: `--jinja`/`--no-jinja`,
-/// `--chat-template NAME`, `--chat-template-file PATH`, resolved once at start.
+/// Which chat template `serve` renders chats with, and how: the model's own, a built-in format by
+/// name or a template's text, with llama.cpp's Jinja engine or without; chosen once at start
+/// (`ChatTemplateOptions.resolve`, in Settings/, reads the flags).
 public struct ChatTemplateOptions: Sendable, Equatable {
     public enum Source: Sendable, Equatable {
         /// The GGUF's own template (`tokenizer.chat_template`).
         case model
-        /// One of llama.cpp's built-in formats by name (`--chat-template gemma`).
+        /// One of llama.cpp's built-in formats by name (`gemma`).
         case builtIn(String)
-        /// A template file's text (`--chat-template-file`).
+        /// A template file's text.
         case file(path: String, text: String)
     }
 
@@ -56,53 +57,12 @@ public struct ChatTemplateOptions: Sendable, Equatable {
         self.jinja = jinja
     }
 
-    /// llama.cpp's built-in format names, as `--chat-template` takes them.
+    /// llama.cpp's built-in format names.
     public static var builtInNames: [String] {
         let count = Int(llama_chat_builtin_templates(nil, 0))
         var names = [UnsafePointer<CChar>?](repeating: nil, count: count)
         let filled = Int(llama_chat_builtin_templates(&names, names.count))
         return names.prefix(filled).compactMap { $0.map { String(cString: $0) } }
-    }
-
-    /// The options for these flag values, checked: a `--chat-template` that is not a built-in
-    /// name, and a `--chat-template-file` that cannot be read or is not a template this mode can
-    /// render, are errors naming the flag (the file also by path).
-    public static func resolve(name: String?, file: String?, jinja: Bool) throws(InputError) -> ChatTemplateOptions {
-        if name != nil, file != nil {
-            throw InputError("--chat-template and --chat-template-file cannot both be given", recovery: "keep one of them")
-        }
-        if let name {
-            guard builtInNames.contains(name) else {
-                throw InputError("--chat-template '\(name.prefix(60))' is not one of llama.cpp's built-in template names",
-                                 recovery: "use one of: \(builtInNames.joined(separator: ", ")); "
-                                    + "to use a Jinja template of your own, save it to a file and pass --chat-template-file PATH")
-            }
-            return ChatTemplateOptions(source: .builtIn(name), jinja: jinja)
-        }
-        guard let file else { return ChatTemplateOptions(jinja: jinja) }
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw InputError("--chat-template-file \(file) cannot be read: \((error as NSError).localizedDescription)",
-                             recovery: "give the path of a readable UTF-8 Jinja template, e.g. one of llama.cpp's models/templates/*.jinja")
-        }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw InputError("--chat-template-file \(file) is empty", recovery: "give a Jinja chat template file")
-        }
-        if jinja {
-            do {
-                let template = try JinjaChatTemplate(model: nil, source: text)
-                _ = try template.render([ChatMessage(role: "user", content: "test")], addGenerationPrompt: true, kwargsJSON: nil)
-            } catch {
-                throw InputError("--chat-template-file \(file) is not a template llama.cpp's Jinja engine can render: \(error.message)",
-                                 recovery: "fix the template, or try it with `curl /apply-template` against llama-server")
-            }
-        } else if ChatFormatter.applyBuiltIn(template: text, [ChatMessage(role: "user", content: "test")], addGenerationPrompt: true) == nil {
-            throw InputError("--chat-template-file \(file) is not a template llama.cpp recognises without Jinja (--no-jinja)",
-                             recovery: "drop --no-jinja to render it with the Jinja engine, or use --chat-template NAME")
-        }
-        return ChatTemplateOptions(source: .file(path: file, text: text), jinja: jinja)
     }
 }
 

@@ -1,14 +1,15 @@
 import Foundation
 
 /// One generation slot, read leniently from llama-server's or gemmactl's `/slots` JSON.
-public struct SlotStatus: Sendable, Codable, Equatable {
-    public var id: Int?
-    public var processing: Bool?
-    public var contextSize: Int?
-    public var promptTokens: Int?
-    public var cachedTokens: Int?
-    public var generatedTokens: Int?
-    public var task: Int?
+/// Every field is written, missing ones as `null`, so scripts see the same keys from every server.
+public struct SlotStatus: Sendable, Encodable, Equatable {
+    @WrittenAsNull public var id: Int? = nil
+    @WrittenAsNull public var processing: Bool? = nil
+    @WrittenAsNull public var contextSize: Int? = nil
+    @WrittenAsNull public var promptTokens: Int? = nil
+    @WrittenAsNull public var cachedTokens: Int? = nil
+    @WrittenAsNull public var generatedTokens: Int? = nil
+    @WrittenAsNull public var task: Int? = nil
 
     public init(id: Int? = nil, processing: Bool? = nil, contextSize: Int? = nil, promptTokens: Int? = nil,
                 cachedTokens: Int? = nil, generatedTokens: Int? = nil, task: Int? = nil) {
@@ -19,18 +20,6 @@ public struct SlotStatus: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, processing = "is_processing", contextSize = "n_ctx", promptTokens = "prompt_tokens"
         case cachedTokens = "cached_tokens", generatedTokens = "generated_tokens", task = "id_task"
-    }
-
-    /// Every field, missing ones as `null`, so scripts see the same keys from every server.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(processing, forKey: .processing)
-        try container.encode(contextSize, forKey: .contextSize)
-        try container.encode(promptTokens, forKey: .promptTokens)
-        try container.encode(cachedTokens, forKey: .cachedTokens)
-        try container.encode(generatedTokens, forKey: .generatedTokens)
-        try container.encode(task, forKey: .task)
     }
 
     public var state: String { processing.map { $0 ? "processing" : "idle" } ?? "-" }
@@ -58,24 +47,16 @@ public struct SlotStatus: Sendable, Codable, Equatable {
 }
 
 /// A model Ollama has loaded (`/api/ps`).
-public struct OllamaLoadedModel: Sendable, Codable, Equatable {
+/// Every field is written, missing ones as `null`, as `SlotStatus`.
+public struct OllamaLoadedModel: Sendable, Encodable, Equatable {
     public var name: String
-    public var sizeBytes: UInt64?
-    public var vramBytes: UInt64?
-    public var contextLength: Int?
-    public var expiresAt: String?
+    @WrittenAsNull public var sizeBytes: UInt64? = nil
+    @WrittenAsNull public var vramBytes: UInt64? = nil
+    @WrittenAsNull public var contextLength: Int? = nil
+    @WrittenAsNull public var expiresAt: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case name, sizeBytes = "size", vramBytes = "size_vram", contextLength = "context_length", expiresAt = "expires_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(sizeBytes, forKey: .sizeBytes)
-        try container.encode(vramBytes, forKey: .vramBytes)
-        try container.encode(contextLength, forKey: .contextLength)
-        try container.encode(expiresAt, forKey: .expiresAt)
     }
 
     init(json: [String: Any]) {

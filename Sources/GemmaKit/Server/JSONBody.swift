@@ -44,17 +44,3 @@ enum JSONBody {
         }
     }
 }
-
-/// A member written as `null` while it has no value, where the API's clients expect the key
-/// (OpenAI's `finish_reason` before the last chunk); a plain optional member is left out instead.
-@propertyWrapper
-struct WrittenAsNull<Value: Encodable>: Encodable {
-    var wrappedValue: Value?
-
-    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
-    }
-}
