@@ -4,12 +4,14 @@
 #include <llama-common/json-schema-to-grammar.h>
 #include <llama-common/chat-peg-parser.h>
 #include <llama-common/peg-parser.h>
+#include <llama-common/reasoning-budget.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 struct gemma_chat_templates {
     common_chat_templates_ptr templates;
@@ -294,3 +296,34 @@ extern "C" char *gemma_chat_parser_message(const gemma_chat_parser *parser) {
 }
 
 extern "C" void gemma_common_free(char *string) { std::free(string); }
+
+extern "C" void *gemma_reasoning_budget_init(const struct llama_vocab *vocab, const int *start, int n_start,
+                                  const int *ends, const int *end_lengths, int n_ends,
+                                  const int *forced, int n_forced, int budget, char **error) {
+    llama_sampler *sampler = nullptr;
+    guarded(error, [&] {
+        std::vector<llama_tokens> end_seqs;
+        for (int i = 0, offset = 0; i < n_ends; offset += end_lengths[i], i++) {
+            end_seqs.emplace_back(ends + offset, ends + offset + end_lengths[i]);
+        }
+        sampler = common_reasoning_budget_init(vocab, {llama_tokens(start, start + n_start)}, end_seqs,
+                                               llama_tokens(forced, forced + n_forced), budget);
+        return 0;
+    });
+    return sampler;
+}
+
+extern "C" bool gemma_reasoning_budget_is_thinking(const void *sampler) {
+    const auto state = common_reasoning_budget_get_state(static_cast<const llama_sampler *>(sampler));
+    return state != REASONING_BUDGET_IDLE && state != REASONING_BUDGET_DONE;
+}
+
+extern "C" int gemma_reasoning_budget_end_match(const void *sampler, const int **tokens) {
+    const llama_tokens *match = common_reasoning_budget_get_end_match(static_cast<const llama_sampler *>(sampler));
+    if (match == nullptr || match->empty()) {
+        *tokens = nullptr;
+        return 0;
+    }
+    *tokens = match->data();
+    return static_cast<int>(match->size());
+}

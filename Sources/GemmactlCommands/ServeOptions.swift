@@ -39,6 +39,8 @@ struct ServeOptions: ParsableArguments {
     @Flag(inverting: ServeSettings.jinja) var jinja: Bool?
     @Option(ServeSettings.chatTemplate) var chatTemplate: String?
     @Option(ServeSettings.chatTemplateFile) var chatTemplateFile: String?
+    @Option(ServeSettings.reasoningFormat) var reasoningFormat: ReasoningFormat?
+    @Option(ServeSettings.reasoningBudget) var reasoningBudget: Int?
     @Option(ServeSettings.pooling) var pooling: EmbeddingPooling?
 
     /// Endpoints and logs.
@@ -114,6 +116,9 @@ struct ServeOptions: ParsableArguments {
             name: try S.chatTemplate.resolve(chatTemplate, in: environment),
             file: try S.chatTemplateFile.resolve(chatTemplateFile, in: environment),
             jinja: try S.jinja.resolve(jinja, in: environment))
+        configuration.reasoningFormat = try S.reasoningFormat.resolve(reasoningFormat, in: environment)
+        let budget = try S.reasoningBudget.resolve(reasoningBudget, in: environment)
+        configuration.reasoningBudget = budget < 0 ? nil : budget
         configuration.slotsEndpoint = try S.slots.resolve(slotsEndpoint, in: environment)
         configuration.propsEndpoint = try S.props.resolve(props, in: environment)
         configuration.metricsEndpoint = try S.metrics.resolve(metrics, in: environment)

@@ -17,6 +17,27 @@ struct EngineTests {
         }
     }
 
+    /// llama.cpp's reasoning budget sampler: once the start sequence is in (here the prompt's last
+    /// token), N more tokens may be written, then the end sequence is forced token by token.
+    @Test func aThinkingBudgetForcesTheEndOfThinking() async throws {
+        try await TestModel.engine().use { engine in
+            let prompt = model.tokenize("The three primary colors are")
+            let end = model.tokenize(" ZEBRA", addSpecial: false)
+            func complete(budget: Int?, maxTokens: Int) async throws -> String {
+                var sampling = SamplingParameters.greedy
+                sampling.reasoningBudget = budget.map {
+                    SamplingParameters.ReasoningBudget(tokens: $0, start: [prompt.last!], ends: [end], forced: end, prefill: [prompt.last!])
+                }
+                return try await engine.complete(GenerationRequest(prompt: prompt, sampling: sampling, maxTokens: maxTokens)).text
+            }
+            let free = try await complete(budget: nil, maxTokens: 3)
+            #expect(!free.contains("ZEBRA"))
+            let firstTwo = try await complete(budget: nil, maxTokens: 2)
+            #expect(try await complete(budget: 2, maxTokens: 2 + end.count) == firstTwo + " ZEBRA")
+            #expect(try await complete(budget: 0, maxTokens: end.count) == " ZEBRA")
+        }
+    }
+
     @Test func differentSeedsGiveDifferentText() async throws {
         try await TestModel.engine().use { engine in
             let prompt = model.tokenize("Once upon a time")

@@ -118,6 +118,9 @@ struct NativeChatTests {
             inline["reasoning_format"] = "sideways"
             let bad = try await server.post("/v1/chat/completions", inline)
             #expect(bad.status == 400 && bad.errorMessage.contains("reasoning_format"))
+
+            let badBudget = try await server.post("/v1/chat/completions", ["messages": [["role": "user", "content": "Hi"]], "reasoning_budget_tokens": -2])
+            #expect(badBudget.status == 400 && badBudget.errorMessage.contains("reasoning_budget_tokens"))
         }
     }
 }

@@ -82,6 +82,20 @@ struct LlamaServerFlagsTests {
         refuses([], ["LLAMA_ARG_POOLING": "rank"], naming: ["LLAMA_ARG_POOLING", "--pooling", "'rank' is not supported"])
     }
 
+    @Test func reasoningFlagsTakeLlamaServersValuesAndVariables() throws {
+        let defaults = try resolve([])
+        #expect(defaults.reasoningFormat == .auto)
+        #expect(defaults.reasoningBudget == nil)
+        #expect(try resolve(["--reasoning-format", "none"]).reasoningFormat == ReasoningFormat.none)
+        #expect(try resolve([], ["LLAMA_ARG_THINK": "deepseek-legacy"]).reasoningFormat == .deepseekLegacy)
+        #expect(try resolve(["--reasoning-budget", "0"]).reasoningBudget == 0)
+        #expect(try resolve(["--reasoning-budget", "-1"]).reasoningBudget == nil)
+        #expect(try resolve([], ["LLAMA_ARG_THINK_BUDGET": "256"]).reasoningBudget == 256)
+        refuses(["--reasoning-format", "sideways"], naming: ["--reasoning-format", "'sideways'", "none, auto, deepseek, deepseek-legacy"])
+        refuses(["--reasoning-budget", "-2"], naming: ["--reasoning-budget", "-2"])
+        refuses([], ["LLAMA_ARG_THINK": "r1"], naming: ["LLAMA_ARG_THINK", "--reasoning-format"])
+    }
+
     @Test func endpointSwitches() throws {
         let defaults = try resolve([])
         #expect(defaults.slotsEndpoint && !defaults.propsEndpoint)
@@ -141,7 +155,7 @@ struct LlamaServerFlagsTests {
 
     @Test func helpNamesTheNewFlagsAndVariables() {
         let help = Gemmactl.helpMessage(for: Gemmactl.Serve.self, columns: 1000)
-        for text in ["--jinja", "--no-jinja", "--chat-template", "--chat-template-file", "--pooling", "--no-slots", "--metrics",
+        for text in ["--jinja", "--no-jinja", "--chat-template", "--chat-template-file", "--pooling", "--reasoning-format", "--reasoning-budget", "LLAMA_ARG_THINK_BUDGET", "--no-slots", "--metrics",
                      "--props", "--verbose", "--tags", "LLAMA_ARG_JINJA", "LLAMA_ARG_CHAT_TEMPLATE_FILE", "LLAMA_ARG_ENDPOINT_SLOTS"] {
             #expect(help.contains(text), "serve --help does not name \(text)")
         }

@@ -12,6 +12,7 @@ extern "C" {
 #endif
 
 struct llama_model;
+struct llama_vocab;
 
 /// Converts a JSON Schema (JSON text) to a GBNF grammar with root rule `root`.
 /// Returns 0 and sets *grammar, or non-zero and sets *error (why the schema is not usable).
@@ -81,6 +82,24 @@ int gemma_chat_parser_feed(gemma_chat_parser *parser, const char *text, bool is_
 
 /// The reply as parsed so far, a JSON object: content, reasoning_content, tool_calls ([{name, id, arguments}]).
 char *gemma_chat_parser_message(const gemma_chat_parser *parser);
+
+/// A reasoning budget sampler (common_reasoning_budget_init), as llama-server's common sampler
+/// makes one: counting starts once `start` (n_start tokens) is sampled or fed; `n_ends` end
+/// sequences, concatenated in `ends` with their lengths in `end_lengths`, end a thinking block
+/// naturally; once `budget` tokens are spent, `forced` (n_forced tokens) is forced one token at a
+/// time. Returns a `struct llama_sampler *` (as void *, freed with llama_sampler_free), or NULL
+/// with *error set.
+void *gemma_reasoning_budget_init(const struct llama_vocab *vocab, const int *start, int n_start,
+                                  const int *ends, const int *end_lengths, int n_ends,
+                                  const int *forced, int n_forced, int budget, char **error);
+
+/// Whether a reasoning budget sampler is inside a thinking block (counting, or forcing its end):
+/// a lazy tool-call grammar does not apply there, as in llama.cpp's common sampler.
+bool gemma_reasoning_budget_is_thinking(const void *sampler);
+
+/// The end sequence that closed the last thinking block (tokens in *tokens, their count returned),
+/// 0 when none: a lazy grammar is fed it, as it may hold the grammar's trigger.
+int gemma_reasoning_budget_end_match(const void *sampler, const int **tokens);
 
 /// Frees a string returned by this module.
 void gemma_common_free(char *string);

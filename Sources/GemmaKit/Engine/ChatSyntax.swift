@@ -12,6 +12,12 @@ public enum ReasoningFormat: String, Sendable, CaseIterable, Codable {
     /// llama-server's legacy name: inline when streamed, its help says, but the pinned
     /// llama.cpp's parsers return the thinking apart as `deepseek` does.
     case deepseekLegacy = "deepseek-legacy"
+
+    /// A flag's or variable's text: one of the names.
+    public static func parse(_ text: String) throws(InputError) -> ReasoningFormat {
+        if let format = ReasoningFormat(rawValue: text) { return format }
+        throw InputError("must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+    }
 }
 
 /// Whether the model may, must or must not call a tool (OpenAI's `tool_choice` strings).
@@ -136,47 +142,59 @@ public struct ChatRendering: Sendable, Decodable {
         var parser: String
     }
 
-    /// `sampling` with this chat's grammar, as llama-server sets up a slot for it: lazy with its
-    /// triggers (a trigger word that is one token becomes a token trigger, and must be one of the
-    /// preserved tokens), or from the first token with the generation prompt fed to it first.
-    /// Without a grammar, `sampling` is returned as it is.
-    public func constrain(_ sampling: SamplingParameters, model: LlamaModel) throws(EngineError) -> SamplingParameters {
-        guard let grammar else { return sampling }
+    /// `sampling` with this chat's grammar and thinking budget, as llama-server sets up a slot for
+    /// it. The grammar is lazy with its triggers (a trigger word that is one token becomes a token
+    /// trigger, and must be one of the preserved tokens), or applies from the first token with the
+    /// generation prompt fed to it first. `thinkingBudget` (nil: no limit) caps a thinking block in
+    /// tokens; the budget sampler also runs without a limit when the grammar is lazy, so that it
+    /// waits while the reply thinks.
+    public func constrain(_ sampling: SamplingParameters, model: LlamaModel, thinkingBudget: Int? = nil) throws(EngineError) -> SamplingParameters {
         var result = sampling
-        result.grammar = grammar
-        if grammarIsLazy {
-            var triggers = SamplingParameters.GrammarTriggers()
-            let preserved = Set(visibleSpecialTokens(model: model))
-            for trigger in grammarTriggers {
-                switch trigger.kind {
-                case .token, .word:
-                    let tokens = model.tokenize(trigger.value, addSpecial: false, parseSpecial: true)
-                    if tokens.count == 1 {
-                        guard preserved.contains(tokens[0]) else {
-                            throw EngineError(.grammarFailed, "the chat template's grammar trigger \(trigger.value) is a token the reply would not show")
-                        }
-                        triggers.tokens.append(tokens[0])
-                    } else {
-                        triggers.patterns.append(Self.regexEscaped(trigger.value))
-                    }
-                case .pattern:
-                    triggers.patterns.append(trigger.value)
-                case .patternFull:
-                    let value = trigger.value
-                    triggers.patterns.append(value.isEmpty ? "^$" : (value.hasPrefix("^") ? "" : "^") + value + (value.hasSuffix("$") ? "" : "$"))
-                }
+        var prefill = model.tokenize(generationPrompt, addSpecial: false, parseSpecial: true)
+        // Some tokenizers put a space before the first special token; it is not the prompt's.
+        if let first = prefill.first, let byte = model.pieceBytes(first, special: true).first,
+           Character(UnicodeScalar(byte)).isWhitespace, generationPrompt.first?.isWhitespace != true {
+            prefill.removeFirst()
+        }
+        if let grammar {
+            result.grammar = grammar
+            if grammarIsLazy {
+                result.grammarTriggers = try triggers(model: model)
+            } else {
+                result.grammarPrefill = prefill
             }
-            result.grammarTriggers = triggers
-        } else {
-            var prefill = model.tokenize(generationPrompt, addSpecial: false, parseSpecial: true)
-            // Some tokenizers put a space before the first special token; it is not the prompt's.
-            if let first = prefill.first, let byte = model.pieceBytes(first, special: true).first,
-               Character(UnicodeScalar(byte)).isWhitespace, generationPrompt.first?.isWhitespace != true {
-                prefill.removeFirst()
-            }
-            result.grammarPrefill = prefill
+        }
+        if let start = thinkingStartTag, let firstEnd = thinkingEndTags.first, thinkingBudget != nil || (grammar != nil && grammarIsLazy) {
+            let tokenize = { (text: String) in model.tokenize(text, addSpecial: false, parseSpecial: true) }
+            result.reasoningBudget = SamplingParameters.ReasoningBudget(
+                tokens: thinkingBudget, start: tokenize(start), ends: thinkingEndTags.map(tokenize), forced: tokenize(firstEnd), prefill: prefill)
         }
         return result
+    }
+
+    private func triggers(model: LlamaModel) throws(EngineError) -> SamplingParameters.GrammarTriggers {
+        var triggers = SamplingParameters.GrammarTriggers()
+        let preserved = Set(visibleSpecialTokens(model: model))
+        for trigger in grammarTriggers {
+            switch trigger.kind {
+            case .token, .word:
+                let tokens = model.tokenize(trigger.value, addSpecial: false, parseSpecial: true)
+                if tokens.count == 1 {
+                    guard preserved.contains(tokens[0]) else {
+                        throw EngineError(.grammarFailed, "the chat template's grammar trigger \(trigger.value) is a token the reply would not show")
+                    }
+                    triggers.tokens.append(tokens[0])
+                } else {
+                    triggers.patterns.append(Self.regexEscaped(trigger.value))
+                }
+            case .pattern:
+                triggers.patterns.append(trigger.value)
+            case .patternFull:
+                let value = trigger.value
+                triggers.patterns.append(value.isEmpty ? "^$" : (value.hasPrefix("^") ? "" : "^") + value + (value.hasSuffix("$") ? "" : "$"))
+            }
+        }
+        return triggers
     }
 
     /// The preserved tokens that are single tokens of `model`: written into the reply's text

@@ -70,6 +70,9 @@ public struct ChatTemplateOptions: Sendable, Equatable {
 /// with the model's BOS and EOS tokens. Read-only once made, so shared between requests.
 final class JinjaChatTemplate: @unchecked Sendable {
     let handle: OpaquePointer
+    /// Whether llama.cpp's chat layer finds a thinking syntax in the template (a one-message chat
+    /// rendered with thinking asked for, as llama-server decides whether chats think by default).
+    private(set) var supportsThinking = false
 
     /// Parses `source`, or the model's own template when it is nil.
     init(model: LlamaModel?, source: String?) throws(EngineError) {
@@ -79,6 +82,8 @@ final class JinjaChatTemplate: @unchecked Sendable {
             throw EngineError(.templateFailed, Self.reason(error))
         }
         self.handle = handle
+        let probe = ChatRenderRequest(messagesJSON: Data(#"[{"role":"user","content":"test"}]"#.utf8), reasoningFormat: .deepseek)
+        supportsThinking = (try? render(probe))?.supportsThinking ?? false
     }
 
     deinit { gemma_chat_templates_free(handle) }
@@ -88,6 +93,7 @@ final class JinjaChatTemplate: @unchecked Sendable {
 
     /// What the template supports (`supports_system_role`, `supports_tools`, …), as llama-server reports it.
     var capabilitiesJSON: String { Self.take(gemma_chat_templates_caps(handle)) ?? "{}" }
+
 
     /// The prompt `messages` render to; `kwargsJSON` is a JSON object of extra template variables.
     func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, kwargsJSON: String?) throws(EngineError) -> String {
@@ -166,6 +172,14 @@ public struct ChatFormatter: Sendable {
         guard let json = capabilitiesJSON,
               let caps = try? JSONDecoder().decode([String: Bool].self, from: Data(json.utf8)) else { return false }
         return caps["supports_tool_calls"] == true
+    }
+
+    /// Whether the template has a thinking syntax llama.cpp's chat layer knows (Gemma 4, Qwen 3,
+    /// DeepSeek R1, gpt-oss, …): chats then think unless asked not to, and replies' thinking is
+    /// returned apart from the content.
+    public var supportsThinking: Bool {
+        if case .jinja(let template) = renderer { return template.supportsThinking }
+        return false
     }
 
     /// The formatter `options` choose for `model` (see the type's rule).

@@ -1,4 +1,5 @@
 import CLlama
+import CLlamaCommon
 import Foundation
 
 /// How the next token is chosen. Defaults follow llama-server's.
@@ -33,6 +34,30 @@ public struct SamplingParameters: Sendable, Equatable {
     public var logitBias: [LogitBias] = []
     /// Never end at an end-of-generation token (they are banned): stop at the token limit only.
     public var ignoreEOS = false
+    /// Limits a thinking block's length (llama.cpp's reasoning budget sampler); nil for none.
+    public var reasoningBudget: ReasoningBudget?
+
+    /// How long a reply may think, and the tokens that open and close its thinking: once `tokens`
+    /// are spent inside a block, `forced` (the first closing sequence) is forced token by token.
+    /// While a block is open a lazy grammar does not apply, so a trigger written while thinking
+    /// does not start a tool call (llama.cpp's common sampler does the same).
+    public struct ReasoningBudget: Sendable, Equatable {
+        /// Tokens a thinking block may take; nil: no limit.
+        public var tokens: Int?
+        public var start: [Token]
+        public var ends: [[Token]]
+        public var forced: [Token]
+        /// The prompt's last tokens (its generation prompt), which may already open a block.
+        public var prefill: [Token]
+
+        public init(tokens: Int?, start: [Token], ends: [[Token]], forced: [Token], prefill: [Token]) {
+            self.tokens = tokens
+            self.start = start
+            self.ends = ends
+            self.forced = forced
+            self.prefill = prefill
+        }
+    }
 
     /// What switches a lazy grammar on.
     public struct GrammarTriggers: Sendable, Equatable {
@@ -129,6 +154,10 @@ public struct SamplingParameters: Sendable, Equatable {
 final class SamplerChain {
     let pointer: UnsafeMutablePointer<llama_sampler>
     private let grammar: UnsafeMutablePointer<llama_sampler>?
+    /// The reasoning budget sampler, applied before the chain; nil without a budget.
+    private let budget: UnsafeMutableRawPointer?
+    /// Whether `grammar` is lazy (it then waits while a thinking block is open).
+    private let grammarIsLazy: Bool
     /// Greedy without penalties: the chain's only step is an argmax, which `sample` does straight
     /// on the logits instead of building llama.cpp's candidate array (3 MB per token for Gemma).
     private let isPlainArgmax: Bool
@@ -140,7 +169,9 @@ final class SamplerChain {
         vocabularySize = model.vocabularySize
         let penalised = parameters.repeatPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0
         let biases = parameters.appliedLogitBias(model: model).map { llama_logit_bias(token: $0.token, bias: $0.bias) }
-        isPlainArgmax = parameters.temperature <= 0 && !penalised && biases.isEmpty
+        isPlainArgmax = parameters.temperature <= 0 && !penalised && biases.isEmpty && parameters.reasoningBudget == nil
+        grammarIsLazy = parameters.grammarTriggers != nil
+        budget = try parameters.reasoningBudget.map { budget throws(EngineError) in try Self.makeBudget(budget, model: model) }
         if let grammar = parameters.grammar {
             let sampler = try Self.makeGrammar(grammar, triggers: parameters.grammarTriggers, model: model)
             // The generation prompt's tokens, as llama.cpp's common sampler feeds them, while the
@@ -205,9 +236,30 @@ final class SamplerChain {
         return sampler
     }
 
+    private static func makeBudget(_ budget: SamplingParameters.ReasoningBudget, model: LlamaModel) throws(EngineError) -> UnsafeMutableRawPointer {
+        var error: UnsafeMutablePointer<CChar>?
+        defer { gemma_common_free(error) }
+        let ends: [Token] = budget.ends.flatMap { $0 }, lengths = budget.ends.map { Int32($0.count) }
+        let (start, forced) = (budget.start, budget.forced)
+        guard let sampler = gemma_reasoning_budget_init(model.vocab, start, Int32(start.count), ends, lengths, Int32(lengths.count),
+                                                        forced, Int32(forced.count), Int32(clamping: budget.tokens ?? Int(Int32.max)), &error) else {
+            throw EngineError(.grammarFailed, "the reasoning budget could not be set up: \(error.map { String(cString: $0) } ?? "no reason")")
+        }
+        for token in budget.prefill { llama_sampler_accept(sampler.assumingMemoryBound(to: llama_sampler.self), token) }
+        return sampler
+    }
+
     deinit {
         llama_sampler_free(pointer)
         if let grammar { llama_sampler_free(grammar) }
+        if let budget { llama_sampler_free(budget.assumingMemoryBound(to: llama_sampler.self)) }
+    }
+
+    /// Whether the grammar applies now: a lazy one waits while a thinking block is open.
+    private var grammarApplies: Bool {
+        guard grammar != nil else { return false }
+        guard let budget, grammarIsLazy else { return true }
+        return !gemma_reasoning_budget_is_thinking(budget)
     }
 
     /// Samples from output row `index` of the context's last decode and records the token.
@@ -219,10 +271,19 @@ final class SamplerChain {
         var token = isPlainArgmax
             ? Token(Self.firstIndexOfMaximum(UnsafeBufferPointer(start: logits, count: vocabularySize)))
             : pick(from: logits, constrained: false)
-        if let grammar {
-            if !Self.allows(grammar, token) { token = pick(from: logits, constrained: true) }
-            llama_sampler_accept(grammar, token)
+        let grammarApplies = grammarApplies
+        if grammarApplies, let grammar, !Self.allows(grammar, token) { token = pick(from: logits, constrained: true) }
+        if let budget {
+            let sampler = budget.assumingMemoryBound(to: llama_sampler.self)
+            llama_sampler_accept(sampler, token)
+            // A block just closed by a sequence the grammar did not see: it may hold the trigger.
+            if let grammar, !grammarApplies, !gemma_reasoning_budget_is_thinking(budget) {
+                var end: UnsafePointer<Int32>?
+                let count = gemma_reasoning_budget_end_match(budget, &end)
+                for index in 0..<Int(count) { llama_sampler_accept(grammar, end![index]) }
+            }
         }
+        if grammarApplies, let grammar { llama_sampler_accept(grammar, token) }
         llama_sampler_accept(pointer, token)
         return token
     }
@@ -248,6 +309,7 @@ final class SamplerChain {
             }
             // Samplers may point `data` elsewhere (never freed by us), so the pick is read through the array.
             var array = llama_token_data_array(data: buffer.baseAddress, size: vocabularySize, selected: -1, sorted: false)
+            if let budget { llama_sampler_apply(budget.assumingMemoryBound(to: llama_sampler.self), &array) }
             if constrained, let grammar { llama_sampler_apply(grammar, &array) }
             llama_sampler_apply(pointer, &array)
             guard array.selected >= 0, array.selected < array.size else { return array.data[0].id }

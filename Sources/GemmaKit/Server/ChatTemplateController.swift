@@ -43,7 +43,8 @@ struct ChatTemplateController: Sendable {
         let params = Props.Params(
             seed: defaults.seed ?? UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
             repeatLastN: defaults.penaltyLastN, repeatPenalty: defaults.repeatPenalty, presencePenalty: defaults.presencePenalty,
-            frequencyPenalty: defaults.frequencyPenalty, maxTokens: limit, nPredict: limit, ignoreEOS: false, stream: false, nProbs: 0)
+            frequencyPenalty: defaults.frequencyPenalty, maxTokens: limit, nPredict: limit, ignoreEOS: false, stream: false, nProbs: 0,
+            reasoningFormat: configuration.reasoningFormat.rawValue, reasoningInContent: false)
         let caps = loaded.formatter.capabilitiesJSON.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
         return JSONBody.response(Props(
             defaultGenerationSettings: .init(params: params, nCtx: loaded.engine.slotContextSize),
@@ -73,6 +74,9 @@ struct Props: Encodable {
         let seed: UInt32, temperature: Double, topK: Int, topP: Double, minP: Double, repeatLastN: Int
         let repeatPenalty: Double, presencePenalty: Double, frequencyPenalty: Double
         let maxTokens: Int, nPredict: Int, ignoreEOS: Bool, stream: Bool, nProbs: Int
+        /// `--reasoning-format` (llama-server shows its task default here, `none`, whatever the flag).
+        let reasoningFormat: String
+        let reasoningInContent: Bool
     }
 
     let defaultGenerationSettings: Settings
@@ -101,43 +105,66 @@ struct RenderedChat {
     let tokens: [Token]
 }
 
+/// What a chat request of any API asks of the chat template: the conversation, the tools it
+/// offers and how they may be called, template variables and thinking.
+struct ChatInput {
+    var conversation: ChatConversation
+    /// How tools may be called (nil: none offered, or `tool_choice` none).
+    var tools: ToolCalling?
+    /// The offered tools as the client sent them.
+    var offeredTools: [JSONValue] = []
+    var parallelToolCalls: Bool?
+    var addGenerationPrompt = true
+    /// `chat_template_kwargs` as a JSON object.
+    var kwargsJSON: String?
+    /// nil: the server's (`--reasoning-format`).
+    var reasoningFormat: ReasoningFormat?
+    var reasoningEffort: String?
+    /// Whether the reply thinks; nil: whenever the template can (llama-server's default).
+    var thinking: Bool?
+}
+
 extension ServerCore {
-    /// Checks a chat request's messages and tools and renders it through the chat template with
-    /// its `add_generation_prompt` and `chat_template_kwargs`: what chat completions,
-    /// /apply-template and input_tokens share, so all three see the same prompt.
-    ///
-    /// A Jinja template renders through llama.cpp's chat layer (as llama-server does) when tools
-    /// are offered and it has a tool-call syntax, or when it has a thinking syntax; otherwise
-    /// tools are described by gemmactl's generic JSON format (`ToolCalling`).
+    /// Checks a chat completion request's messages and tools and renders it through the chat
+    /// template with its `add_generation_prompt` and `chat_template_kwargs`: what chat
+    /// completions, /apply-template and input_tokens share, so all three see the same prompt.
     func render(chat body: ChatCompletionRequest, loaded: ModelHost.Loaded) async throws -> RenderedChat {
-        let conversation = try ChatConversation(body.messages)
         // add_generation_prompt defaults to true, so continue_final_message alone is refused too, as llama-server.
         let addGenerationPrompt = body.template.addGenerationPrompt ?? true
         if addGenerationPrompt, body.template.continueFinalMessage == true {
             throw APIError.badRequest("'add_generation_prompt' and 'continue_final_message' cannot both be true", param: "continue_final_message")
         }
-        let tools = try body.toolCalling()
-        let kwargsJSON = body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText }
-        let offersTools = !(body.tools ?? []).isEmpty
+        return try await render(ChatInput(
+            conversation: try ChatConversation(body.messages), tools: try body.toolCalling(), offeredTools: body.tools ?? [],
+            parallelToolCalls: body.parallelToolCalls, addGenerationPrompt: addGenerationPrompt,
+            kwargsJSON: body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText },
+            reasoningFormat: body.reasoningFormat, reasoningEffort: body.reasoningEffort), loaded: loaded)
+    }
+
+    /// Renders a chat through the chat template. A Jinja template renders through llama.cpp's
+    /// chat layer (as llama-server does) when tools are offered and it has a tool-call syntax, or
+    /// when it has a thinking syntax; otherwise tools are described by gemmactl's generic JSON
+    /// format (`ToolCalling`).
+    func render(_ input: ChatInput, loaded: ModelHost.Loaded) async throws -> RenderedChat {
+        let offersTools = !input.offeredTools.isEmpty
         if !offersTools || loaded.formatter.hasToolCallSyntax,
-           let native = try await nativeRendering(body, conversation: conversation, tools: tools, kwargsJSON: kwargsJSON, loaded: loaded),
+           let native = try await nativeRendering(input, loaded: loaded),
            offersTools || native.supportsThinking {
             let tokens = await Self.offCooperativePool { loaded.model.tokenize(native.prompt, addSpecial: true, parseSpecial: true) }
             return RenderedChat(tools: nil, native: native, text: native.prompt, tokens: tokens)
         }
-        let (text, tokens) = try await prompt(chat: conversation, tools: tools, addGenerationPrompt: addGenerationPrompt,
-                                              kwargsJSON: kwargsJSON, loaded: loaded)
-        return RenderedChat(tools: tools, native: nil, text: text, tokens: tokens)
+        let (text, tokens) = try await prompt(chat: input.conversation, tools: input.tools, addGenerationPrompt: input.addGenerationPrompt,
+                                              kwargsJSON: input.kwargsJSON, loaded: loaded)
+        return RenderedChat(tools: input.tools, native: nil, text: text, tokens: tokens)
     }
 
     /// The chat rendered by llama.cpp's chat layer with the request's tools, `tool_choice` (a named
     /// function: that one tool, required, as llama-server does), thinking fields and template
     /// variables; nil when the template is not Jinja.
-    private func nativeRendering(_ body: ChatCompletionRequest, conversation: ChatConversation, tools: ToolCalling?,
-                                 kwargsJSON: String?, loaded: ModelHost.Loaded) async throws -> ChatRendering? {
-        var offered = body.tools ?? []
+    private func nativeRendering(_ input: ChatInput, loaded: ModelHost.Loaded) async throws -> ChatRendering? {
+        var offered = input.offeredTools
         var choice = ToolChoiceMode.none
-        switch tools?.choice {
+        switch input.tools?.choice {
         case nil: break
         case .auto?: choice = .auto
         case .required?: choice = .required
@@ -145,12 +172,15 @@ extension ServerCore {
             choice = .required
             offered = offered.filter { $0.objectValue?["function"]?.objectValue?["name"] == .string(name) }
         }
+        let conversation = input.conversation
         try checkFits(bytes: conversation.messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
         let request = ChatRenderRequest(
             messagesJSON: Data(conversation.openAIMessagesJSON.utf8),
             toolsJSON: offered.isEmpty ? nil : Data(JSONValue.array(offered).jsonText.utf8), toolChoice: choice,
-            parallelToolCalls: body.parallelToolCalls, addGenerationPrompt: body.template.addGenerationPrompt ?? true,
-            reasoningFormat: body.reasoningFormat ?? .auto, templateKwargsJSON: kwargsJSON, reasoningEffort: body.reasoningEffort)
+            parallelToolCalls: input.parallelToolCalls, addGenerationPrompt: input.addGenerationPrompt,
+            reasoningFormat: input.reasoningFormat ?? configuration.reasoningFormat,
+            enableThinking: input.thinking ?? loaded.formatter.supportsThinking,
+            templateKwargsJSON: input.kwargsJSON, reasoningEffort: input.reasoningEffort)
         return try await Self.offCooperativePool {
             Result { () throws(EngineError) in try loaded.formatter.rendering(request) }
         }.get()

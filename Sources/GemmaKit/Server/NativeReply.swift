@@ -66,3 +66,14 @@ final class NativeReplyDecoder: @unchecked Sendable {
         lock.withLock { body(parsers[choice]) }
     }
 }
+
+extension ChatRendering {
+    /// Sets `generation` up for a reply in this chat's syntax, as llama-server sets up a slot: the
+    /// grammar and its triggers, the thinking budget (nil: none), the template's stop strings, and
+    /// the special tokens the parser must see in the text.
+    func prepare(_ generation: inout GenerationRequest, model: LlamaModel, thinkingBudget: Int?) throws(EngineError) {
+        generation.sampling = try constrain(generation.sampling, model: model, thinkingBudget: thinkingBudget)
+        generation.stop += additionalStops.filter { !generation.stop.contains($0) }
+        generation.visibleSpecialTokens.formUnion(visibleSpecialTokens(model: model))
+    }
+}

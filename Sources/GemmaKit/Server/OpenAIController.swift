@@ -38,17 +38,10 @@ struct OpenAIController: Sendable {
             guard (0...20).contains(count) else { throw APIError.badRequest("'top_logprobs' must be between 0 and 20, got \(count)", param: "top_logprobs") }
             topLogprobs = count
         }
-        var sampling = try body.sampling.sampling(grammar: grammar, defaults: server.sampling)
-        var stop = try body.sampling.stopStrings()
-        var visibleSpecialTokens: Set<Token> = []
-        if let native {
-            sampling = try native.constrain(sampling, model: loaded.model)
-            stop += native.additionalStops.filter { !stop.contains($0) }
-            visibleSpecialTokens = Set(native.visibleSpecialTokens(model: loaded.model))
-        }
         var generation = GenerationRequest(
-            prompt: promptTokens, sampling: sampling, maxTokens: server.maxTokens(try body.sampling.maxTokens()),
-            stop: stop, logprobs: topLogprobs, visibleSpecialTokens: visibleSpecialTokens)
+            prompt: promptTokens, sampling: try body.sampling.sampling(grammar: grammar, defaults: server.sampling),
+            maxTokens: server.maxTokens(try body.sampling.maxTokens()), stop: try body.sampling.stopStrings(), logprobs: topLogprobs)
+        try native?.prepare(&generation, model: loaded.model, thinkingBudget: body.thinkingBudget ?? server.configuration.reasoningBudget)
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let requests = Choices.requests(generation, count: choices)
         let reporting = StreamReporting(body.llama, choices: choices)

@@ -139,6 +139,9 @@ struct ChatCompletionRequest: Decodable {
     var reasoningFormat: ReasoningFormat?
     /// OpenAI's `reasoning_effort`, passed to a template that reads it (`none` turns thinking off).
     var reasoningEffort: String?
+    /// llama-server's `reasoning_budget_tokens` (or `thinking_budget_tokens`): most tokens the reply
+    /// may think; nil (or -1): the server's `--reasoning-budget`.
+    var thinkingBudget: Int?
 
     struct ResponseFormat: Decodable {
         var type: String
@@ -161,6 +164,7 @@ struct ChatCompletionRequest: Decodable {
         case model, messages, responseFormat = "response_format", logprobs, topLogprobs = "top_logprobs"
         case tools, toolChoice = "tool_choice", parallelToolCalls = "parallel_tool_calls"
         case reasoningFormat = "reasoning_format", reasoningEffort = "reasoning_effort"
+        case reasoningBudgetTokens = "reasoning_budget_tokens", thinkingBudgetTokens = "thinking_budget_tokens"
     }
 
     init(from decoder: any Decoder) throws {
@@ -183,6 +187,13 @@ struct ChatCompletionRequest: Decodable {
             reasoningFormat = known
         }
         reasoningEffort = try container.decodeIfPresent(String.self, forKey: .reasoningEffort)
+        for key in [CodingKeys.reasoningBudgetTokens, .thinkingBudgetTokens] where thinkingBudget == nil {
+            guard let budget = try container.decodeIfPresent(Int.self, forKey: key), budget != -1 else { continue }
+            guard budget >= 0 else {
+                throw APIError.badRequest("'\(key.rawValue)' must be 0 or more (or -1 for the server's --reasoning-budget), got \(budget)", param: key.rawValue)
+            }
+            thinkingBudget = budget
+        }
         sampling = try SamplingFields(from: decoder)
         llama = try LlamaRequestFields(from: decoder)
     }

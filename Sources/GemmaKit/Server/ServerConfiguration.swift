@@ -43,6 +43,10 @@ public struct ServerConfiguration: Sendable {
     public var verboseAnswers: Bool = false
     /// The chat template and its engine (`--jinja`, `--chat-template`, `--chat-template-file`).
     public var chatTemplate = ChatTemplateOptions()
+    /// How replies' thinking is returned when a request does not say (`--reasoning-format`).
+    public var reasoningFormat: ReasoningFormat = .auto
+    /// Most tokens a reply may think (`--reasoning-budget`); nil: no limit.
+    public var reasoningBudget: Int?
     /// Serve GET /slots (`--no-slots`: 501 as llama-server).
     public var slotsEndpoint: Bool = true
     /// Accept POST /props (`--props`).

@@ -80,6 +80,12 @@ public enum ServeSettings {
         summary: "A llama.cpp built-in template by name (gemma, chatml, llama3, …), with or without Jinja; a template of your own goes in --chat-template-file.")
     public static let chatTemplateFile = Setting<String>(["--chat-template-file"], environment: ["GEMMA_CHAT_TEMPLATE_FILE", "LLAMA_ARG_CHAT_TEMPLATE_FILE"],
         summary: "A Jinja chat template file to use instead of the GGUF's, checked at start.")
+    public static let reasoningFormat = Setting<ReasoningFormat>(["--reasoning-format"], environment: ["GEMMA_REASONING_FORMAT", "LLAMA_ARG_THINK"],
+        summary: "How replies' thinking is returned, where the chat template has a thinking syntax: none (left in the content), deepseek or auto (apart, as reasoning_content / thinking), deepseek-legacy (as deepseek); a request's reasoning_format overrides it.",
+        describe: \.rawValue, parse: ReasoningFormat.parse).defaulting(to: .auto)
+    public static let reasoningBudget = Setting<Int>(["--reasoning-budget"], environment: ["GEMMA_REASONING_BUDGET", "LLAMA_ARG_THINK_BUDGET"],
+        summary: "Most tokens a reply may think, where the chat template has a thinking syntax: -1 for no limit, 0 to close thinking as soon as it opens; the end of thinking is then forced.",
+        range: -1...Int.max).defaulting(to: -1)
     public static let pooling = Setting<EmbeddingPooling>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
         summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
         parse: EmbeddingPooling.parse).defaulting(to: .mean)
@@ -124,7 +130,7 @@ public enum ServeSettings {
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
         hfRepo, hfFile, alias, tags, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
-        slotSavePath, jinja, chatTemplate, chatTemplateFile, pooling, slots, metrics, props, verbose,
+        slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
     ]
 
