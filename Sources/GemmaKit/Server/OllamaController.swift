@@ -55,6 +55,7 @@ struct OllamaController: Sendable {
 
     struct GenerateBody: Decodable {
         var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: JSONValue?, options: Options?
+        var think: JSONValue?
     }
 
     struct ChatBody: Decodable {
@@ -64,6 +65,27 @@ struct OllamaController: Sendable {
         var format: JSONValue?
         var options: Options?
         var tools: [JSONValue]?
+        var think: JSONValue?
+    }
+
+    /// Ollama's `think`: true or false, or a level ("low", "medium", "high") that thinks at that
+    /// effort (the template's `reasoning_effort`). Asking a model whose template cannot think to
+    /// think is Ollama's 400; false is accepted by any.
+    func thinking(_ think: JSONValue?, loaded: ModelHost.Loaded) throws -> (thinking: Bool?, effort: String?) {
+        let result: (thinking: Bool?, effort: String?)
+        switch think {
+        case nil, .null?: return (nil, nil)
+        case .bool(let on)?: result = (on, nil)
+        case .string(let level)? where ["low", "medium", "high"].contains(level): result = (true, level)
+        case .string(let other)?:
+            throw APIError.badRequest("invalid think value: \"\(other)\" (must be \"high\", \"medium\", \"low\", true, or false)", param: "think")
+        default:
+            throw APIError.badRequest("invalid think value: must be \"high\", \"medium\", \"low\", true, or false", param: "think")
+        }
+        if result.thinking == true, !loaded.formatter.supportsThinking {
+            throw APIError.badRequest("\"\(server.modelID)\" does not support thinking", param: "think")
+        }
+        return result
     }
 
     struct ShowBody: Decodable {
@@ -92,36 +114,44 @@ struct OllamaController: Sendable {
         var messages: [ChatConversation.Message] = []
         if let system = body.system, !system.isEmpty { messages.append(.init(role: .system, content: system)) }
         messages.append(.init(role: .user, content: prompt))
-        let tokens: [Token], promptText: String
-        if body.raw == true {
-            tokens = try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded)
-            promptText = prompt
-        } else {
-            (promptText, tokens) = try await server.prompt(chat: try ChatConversation(messages, field: "prompt"), loaded: loaded)
-        }
         let options = body.options ?? Options()
-        let generation = GenerationRequest(prompt: tokens,
+        let (thinking, effort) = try self.thinking(body.think, loaded: loaded)
+        let rendered: RenderedChat
+        if body.raw == true {
+            rendered = RenderedChat(tools: nil, native: nil, text: prompt,
+                                    tokens: try await server.prompt(text: prompt, parseSpecial: false, loaded: loaded))
+        } else {
+            rendered = try await server.render(ChatInput(conversation: try ChatConversation(messages, field: "prompt"),
+                                                         reasoningEffort: effort, thinking: thinking), loaded: loaded)
+        }
+        var generation = GenerationRequest(prompt: rendered.tokens,
                                            sampling: try options.sampling(format: body.format, defaults: server.sampling),
                                            maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
+        try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
+        let codec = OllamaCodec(model: server.modelID, shape: .generate, nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
-                                        promptText: promptText, codec: OllamaCodec(model: server.modelID, shape: .generate)))
+                                        promptText: rendered.text, codec: codec))
     }
 
     func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
         let loaded = try server.requireModel()
-        let conversation = try ChatConversation(body.messages)
-        let tools = try body.toolCalling()
+        let (thinking, effort) = try self.thinking(body.think, loaded: loaded)
+        let rendered = try await server.render(ChatInput(conversation: try ChatConversation(body.messages), tools: try body.toolCalling(),
+                                                         offeredTools: body.tools ?? [], reasoningEffort: effort, thinking: thinking),
+                                               loaded: loaded)
+        let tools = rendered.tools
         let options = body.options ?? Options()
-        var sampling = try options.sampling(format: body.format, defaults: server.sampling)
+        var sampling = try options.sampling(format: rendered.native?.grammar == nil ? body.format : nil, defaults: server.sampling)
         sampling.grammar = tools?.grammar ?? sampling.grammar
-        let (promptText, tokens) = try await server.prompt(chat: conversation, tools: tools, loaded: loaded)
-        let generation = GenerationRequest(prompt: tokens, sampling: sampling, maxTokens: server.maxTokens(options.maxTokens),
+        var generation = GenerationRequest(prompt: rendered.tokens, sampling: sampling, maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
-        let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() })
+        try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
+        let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() },
+                                nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
-                                        promptText: promptText, codec: codec))
+                                        promptText: rendered.text, codec: codec))
     }
 
     /// Ollama's model card: details, the GGUF's metadata as `model_info`, the default parameters,
@@ -149,11 +179,14 @@ struct OllamaController: Sendable {
         return JSONBody.response(OllamaModelCard(
             modelfile: "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
             parameters: parameters, template: loaded.formatter.template, details: details(loaded), modelInfo: info,
-            capabilities: Self.capabilities, modifiedAt: Self.timestamp(loaded.loadedAt)))
+            capabilities: Self.capabilities(loaded.formatter), modifiedAt: Self.timestamp(loaded.loadedAt)))
     }
 
-    /// What the served model can do, in Ollama's words.
-    static let capabilities = ["completion", "tools"]
+    /// What the served model can do, in Ollama's words: every model completes and calls tools
+    /// (in its template's syntax, or gemmactl's JSON format); `thinking` where the template can think.
+    static func capabilities(_ formatter: ChatFormatter) -> [String] {
+        ["completion", "tools"] + (formatter.supportsThinking ? ["thinking"] : [])
+    }
 
     static func jsonValue(_ value: GGUFValue) -> JSONValue {
         switch value {
@@ -221,6 +254,8 @@ struct OllamaCodec: GenerationCodec {
     /// With tools offered (chat): reads the constrained reply back as calls or content (this request's state).
     var tools: ToolCalling? = nil
     var toolReplies: ToolReplyDecoder? = nil
+    /// For a template with its own tool or thinking syntax: reads the reply with its parser.
+    var nativeReplies: NativeReplyDecoder? = nil
 
     var streamFormat: StreamFormat { .ndjson }
 
@@ -229,31 +264,57 @@ struct OllamaCodec: GenerationCodec {
         case .started, .promptProgress:
             return []
         case .text(let text, _, _):
+            if let nativeReplies { return parsed(nativeReplies.feed(text, choice: 0)) }
             let content = toolReplies?.feed(text) ?? text
             return content.isEmpty ? [] : [line(chunk(content))]
         case .finished(let stats):
             let last = line(final(stats, text: ""))
+            if let nativeReplies {
+                // Ollama sends a call whole, in one chunk, once the reply is read to its end.
+                let end = nativeReplies.finish(choice: 0, reason: stats.finishReason)
+                let calls = end.reply.finishReason == "tool_calls" ? end.reply.message.toolCalls.map(OllamaChunk.Call.init) : []
+                return parsed(end.deltas) + (calls.isEmpty ? [] : [line(chunk("", calls: calls))]) + [last]
+            }
             guard let end = toolReplies?.finish(stats.finishReason), !end.content.isEmpty || !end.calls.isEmpty else { return [last] }
-            return [line(chunk(end.content, calls: end.calls)), last]
+            return [line(chunk(end.content, calls: end.calls.map(OllamaChunk.Call.init))), last]
         }
     }
 
     func response(_ result: CollectedGeneration) -> Response {
+        if let nativeReplies {
+            let reply = nativeReplies.reply(result.text, reason: result.stats.finishReason)
+            let calls = reply.finishReason == "tool_calls" ? reply.message.toolCalls.map(OllamaChunk.Call.init) : []
+            return JSONBody.response(final(result.stats, text: reply.message.content, thinking: reply.message.reasoningContent, calls: calls))
+        }
         let reply = ToolReply(text: result.text, finishReason: result.stats.finishReason, tools: tools)
-        return JSONBody.response(final(result.stats, text: reply.content, calls: reply.calls))
+        return JSONBody.response(final(result.stats, text: reply.content, calls: reply.calls.map(OllamaChunk.Call.init)))
     }
 
-    private func chunk(_ text: String, calls: [ToolCall] = [], done: Bool = false) -> OllamaChunk {
+    /// Lines for what a piece of the reply added: its content and thinking (calls go whole at the end).
+    private func parsed(_ deltas: [ChatReplyParser.Delta]) -> [String] {
+        deltas.compactMap { delta in
+            switch delta {
+            case .content(let text): text.isEmpty ? nil : line(chunk(text))
+            case .reasoning(let text): text.isEmpty ? nil : line(chunk("", thinking: text))
+            case .toolCall: nil
+            }
+        }
+    }
+
+    private func chunk(_ text: String, thinking: String = "", calls: [OllamaChunk.Call] = [], done: Bool = false) -> OllamaChunk {
         var chunk = OllamaChunk(model: model, done: done)
+        let thinking = thinking.isEmpty ? nil : thinking
         switch shape {
-        case .generate: chunk.response = text
-        case .chat: chunk.message = .init(content: text, toolCalls: calls.isEmpty ? nil : calls.map(OllamaChunk.Call.init))
+        case .generate:
+            chunk.response = text
+            chunk.thinking = thinking
+        case .chat: chunk.message = .init(content: text, thinking: thinking, toolCalls: calls.isEmpty ? nil : calls)
         }
         return chunk
     }
 
-    private func final(_ stats: GenerationStats, text: String, calls: [ToolCall] = []) -> OllamaChunk {
-        var last = chunk(text, calls: calls, done: true)
+    private func final(_ stats: GenerationStats, text: String, thinking: String = "", calls: [OllamaChunk.Call] = []) -> OllamaChunk {
+        var last = chunk(text, thinking: thinking, calls: calls, done: true)
         last.doneReason = stats.finishReason.rawValue
         last.totalDuration = (stats.queueDuration + stats.promptDuration + stats.generationDuration).nanoseconds
         last.loadDuration = 0

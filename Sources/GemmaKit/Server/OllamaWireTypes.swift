@@ -7,6 +7,8 @@ struct OllamaChunk: Encodable {
     let model: String
     let createdAt = OllamaController.timestamp()
     var response: String?
+    /// `/api/generate`'s thinking, apart from `response`.
+    var thinking: String?
     var message: Message?
     let done: Bool
     var doneReason: String?
@@ -21,6 +23,7 @@ struct OllamaChunk: Encodable {
     struct Message: Encodable {
         let role = "assistant"
         let content: String
+        var thinking: String? = nil
         let toolCalls: [Call]?
     }
 
@@ -33,6 +36,12 @@ struct OllamaChunk: Encodable {
         let function: Function
 
         init(_ call: ToolCall) { function = Function(name: call.name, arguments: call.arguments) }
+
+        /// A call read by the template's parser: arguments as JSON text.
+        init(_ call: ChatReplyParser.ToolCall) {
+            let arguments = try? JSONDecoder().decode(JSONValue.self, from: Data(call.arguments.utf8))
+            function = Function(name: call.name, arguments: arguments ?? .string(call.arguments))
+        }
     }
 }
 

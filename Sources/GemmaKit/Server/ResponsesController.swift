@@ -26,15 +26,17 @@ struct ResponsesController: Sendable {
         if let limit = body.maxOutputTokens, limit < 0 {
             throw APIError.badRequest("'max_output_tokens' must be 0 or more, got \(limit)", param: "max_output_tokens")
         }
-        let (prompt, tokens) = try await server.prompt(chat: conversation, loaded: loaded)
-        var generation = GenerationRequest(prompt: tokens, sampling: try body.sampling.sampling(defaults: server.sampling),
+        let rendered = try await server.render(ChatInput(conversation: conversation, reasoningEffort: body.reasoning?.effort), loaded: loaded)
+        var generation = GenerationRequest(prompt: rendered.tokens, sampling: try body.sampling.sampling(defaults: server.sampling),
                                            maxTokens: server.maxTokens(body.maxOutputTokens), stop: try body.sampling.stopStrings())
         // llama-server turns a Responses request into a chat request, so its fields work here too.
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
+        try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
         let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: server.modelID),
-                                   messageID: "msg_" + ResponseIdentity.randomID(), reportsProgress: generation.reportsProgress)
+                                   messageID: "msg_" + ResponseIdentity.randomID(), reportsProgress: generation.reportsProgress,
+                                   nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
-                                        promptText: prompt, codec: codec))
+                                        promptText: rendered.text, codec: codec))
     }
 }
 
@@ -42,11 +44,17 @@ struct ResponsesController: Sendable {
 struct ResponsesRequest: Decodable {
     var model: String?, input: ResponsesInput?, instructions: String?
     var maxOutputTokens: Int?, previousResponseID: String?
+    /// `reasoning.effort`: the template's `reasoning_effort` (`none` turns thinking off), as llama-server reads it.
+    var reasoning: Reasoning?
+
+    struct Reasoning: Decodable {
+        var effort: String?
+    }
     var sampling: SamplingFields
     var llama: LlamaRequestFields
 
     enum CodingKeys: String, CodingKey {
-        case model, input, instructions, maxOutputTokens = "max_output_tokens", previousResponseID = "previous_response_id"
+        case model, input, instructions, maxOutputTokens = "max_output_tokens", previousResponseID = "previous_response_id", reasoning
     }
 
     init(from decoder: any Decoder) throws {
@@ -56,6 +64,7 @@ struct ResponsesRequest: Decodable {
         instructions = try container.decodeIfPresent(String.self, forKey: .instructions)
         maxOutputTokens = try container.decodeIfPresent(Int.self, forKey: .maxOutputTokens)
         previousResponseID = try container.decodeIfPresent(String.self, forKey: .previousResponseID)
+        reasoning = try container.decodeIfPresent(Reasoning.self, forKey: .reasoning)
         sampling = try SamplingFields(from: decoder)
         llama = try LlamaRequestFields(from: decoder)
     }
@@ -130,10 +139,17 @@ enum ResponsesInput: Decodable {
 /// for the first progress report, and each report is a `response.in_progress` carrying
 /// `prompt_progress`; the message item is added with its first text. Events also carry OpenAI's `sequence_number`, `output_index` and
 /// `content_index`, which llama-server leaves out and OpenAI's clients read when present.
+///
+/// A reply's thinking (a template with a thinking syntax) is a `reasoning` output item before the
+/// message, as llama-server's: streamed, `response.output_item.added` with its first text, then
+/// `response.reasoning_text.delta`s, and `response.output_item.done` with the whole of it at the end.
 struct ResponsesCodec: GenerationCodec {
     let identity: ResponseIdentity
     let messageID: String
     let reportsProgress: Bool
+    /// For a template with its own thinking syntax: reads the reply with its parser.
+    var nativeReplies: NativeReplyDecoder?
+    let reasoningID = "rs_" + ResponseIdentity.randomID()
     /// The streamed text so far, the next sequence number, and which opening events went out:
     /// this request's state.
     private let state = StreamState()
@@ -141,9 +157,11 @@ struct ResponsesCodec: GenerationCodec {
     final class StreamState: Sendable {
         struct Fields {
             var text = ""
+            var reasoning = ""
             var sequence = 0
             var created = false
             var itemAdded = false
+            var reasoningAdded = false
         }
         let guarded = Mutex(Fields())
 
@@ -156,30 +174,22 @@ struct ResponsesCodec: GenerationCodec {
         }
     }
 
-    init(identity: ResponseIdentity, messageID: String, reportsProgress: Bool = false) {
+    init(identity: ResponseIdentity, messageID: String, reportsProgress: Bool = false, nativeReplies: NativeReplyDecoder? = nil) {
         self.identity = identity
         self.messageID = messageID
         self.reportsProgress = reportsProgress
+        self.nativeReplies = nativeReplies
     }
 
     var streamFormat: StreamFormat { .serverSentEvents }
 
     func encode(_ event: GenerationEvent) -> [String] {
-        let part = (itemID: messageID, outputIndex: 0, contentIndex: 0)
         let pending = ResponseObject(identity: identity, status: "in_progress", output: [])
         /// `response.created`, once, then `response.in_progress` (with the prompt's progress when reported).
         func opening(progress: PromptProgress? = nil) -> [String] {
             let created = state.setOnce(\.created) ? [] : [line("response.created", ["response": pending])]
             guard !created.isEmpty || progress != nil else { return [] }
             return created + [line("response.in_progress", InProgressEvent(response: pending, promptProgress: progress.map(PromptProgressJSON.init)))]
-        }
-        /// The message item and its text part, once, before the first text.
-        func itemAdded() -> [String] {
-            guard !state.setOnce(\.itemAdded) else { return [] }
-            return [
-                line("response.output_item.added", OutputItemEvent(item: message(text: nil))),
-                line("response.content_part.added", ContentEvent(part, part: .init(text: "", logprobs: nil))),
-            ]
         }
         switch event {
         case .started:
@@ -188,25 +198,59 @@ struct ResponsesCodec: GenerationCodec {
             return reportsProgress ? opening(progress: progress) : []
         case .text(let text, _, _):
             guard !text.isEmpty else { return [] }
-            state.guarded.withLock { $0.text += text }
-            return opening() + itemAdded() + [line("response.output_text.delta", ContentEvent(part, delta: text))]
+            let deltas = nativeReplies?.feed(text, choice: 0) ?? [.content(text)]
+            return opening() + deltas.flatMap(streamed)
         case .finished(let stats):
-            let text = state.guarded.withLock { $0.text }
-            return opening() + itemAdded() + [
+            let ending = nativeReplies?.finish(choice: 0, reason: stats.finishReason).deltas.flatMap(streamed) ?? []
+            let (text, reasoning) = state.guarded.withLock { ($0.text, $0.reasoning) }
+            let part = (itemID: messageID, outputIndex: reasoning.isEmpty ? 0 : 1, contentIndex: 0)
+            let reasoningDone = reasoning.isEmpty ? [] : [line("response.output_item.done", OutputItemEvent(outputIndex: 0, item: .reasoning(self.reasoning(reasoning))))]
+            return opening() + ending + reasoningDone + messageAdded(at: part.outputIndex) + [
                 line("response.output_text.done", ContentEvent(part, text: text)),
                 line("response.content_part.done", ContentEvent(part, part: .init(text: text))),
-                line("response.output_item.done", OutputItemEvent(item: message(text: text))),
-                line("response.completed", ["response": response(text: text, stats: stats)]),
+                line("response.output_item.done", OutputItemEvent(outputIndex: part.outputIndex, item: .message(message(text: text)))),
+                line("response.completed", ["response": response(text: text, reasoning: reasoning, stats: stats)]),
             ]
         }
     }
 
-    func response(_ result: CollectedGeneration) -> Response {
-        JSONBody.response(response(text: result.text, stats: result.stats))
+    /// The events for what a piece of the reply added: thinking, or the message's text.
+    private func streamed(_ delta: ChatReplyParser.Delta) -> [String] {
+        switch delta {
+        case .reasoning(let text) where !text.isEmpty:
+            state.guarded.withLock { $0.reasoning += text }
+            let added = state.setOnce(\.reasoningAdded) ? []
+                : [line("response.output_item.added", OutputItemEvent(outputIndex: 0, item: .reasoning(ReasoningItem(id: reasoningID, text: nil))))]
+            return added + [line("response.reasoning_text.delta", ReasoningDeltaEvent(itemID: reasoningID, delta: text))]
+        case .content(let text) where !text.isEmpty:
+            let index = state.guarded.withLock { fields in
+                fields.text += text
+                return fields.reasoning.isEmpty ? 0 : 1
+            }
+            return messageAdded(at: index) + [line("response.output_text.delta", ContentEvent((messageID, index, 0), delta: text))]
+        default:
+            return []
+        }
     }
 
-    private func response(text: String, stats: GenerationStats) -> ResponseObject {
-        var object = ResponseObject(identity: identity, status: "completed", output: [message(text: text)])
+    /// The message item and its text part, once, before the first text.
+    private func messageAdded(at index: Int) -> [String] {
+        guard !state.setOnce(\.itemAdded) else { return [] }
+        return [
+            line("response.output_item.added", OutputItemEvent(outputIndex: index, item: .message(message(text: nil)))),
+            line("response.content_part.added", ContentEvent((messageID, index, 0), part: .init(text: "", logprobs: nil))),
+        ]
+    }
+
+    func response(_ result: CollectedGeneration) -> Response {
+        guard let nativeReplies else { return JSONBody.response(response(text: result.text, reasoning: "", stats: result.stats)) }
+        let message = nativeReplies.reply(result.text, reason: result.stats.finishReason).message
+        return JSONBody.response(response(text: message.content, reasoning: message.reasoningContent, stats: result.stats))
+    }
+
+    private func response(text: String, reasoning: String, stats: GenerationStats) -> ResponseObject {
+        let thought: [ResponseObject.Item] = reasoning.isEmpty ? [] : [.reasoning(self.reasoning(reasoning))]
+        var object = ResponseObject(identity: identity, status: "completed", output: thought + [.message(message(text: text))])
         object.completedAt = Int(Date().timeIntervalSince1970)
         object.usage = .init(inputTokens: stats.promptTokens, outputTokens: stats.completionTokens,
                              totalTokens: stats.promptTokens + stats.completionTokens,
@@ -219,6 +263,8 @@ struct ResponsesCodec: GenerationCodec {
         ResponseObject.Message(id: messageID, status: text == nil ? "in_progress" : "completed",
                                content: text.map { [ResponseObject.Part(text: $0)] } ?? [])
     }
+
+    private func reasoning(_ text: String) -> ReasoningItem { ReasoningItem(id: reasoningID, text: text) }
 
     /// One event: `event: <type>` then its JSON, which repeats the type and numbers the event.
     private func line(_ type: String, _ fields: some Encodable) -> String {
@@ -240,15 +286,28 @@ struct ResponseObject: Encodable {
     let createdAt: Int
     var completedAt: Int?
     let model: String
-    let output: [Message]
+    let output: [Item]
     var usage: Usage?
 
-    init(identity: ResponseIdentity, status: String, output: [Message]) {
+    init(identity: ResponseIdentity, status: String, output: [Item]) {
         id = identity.id
         self.status = status
         createdAt = identity.created
         model = identity.model
         self.output = output
+    }
+
+    /// An output item: the reply's thinking or its message.
+    enum Item: Encodable {
+        case reasoning(ReasoningItem)
+        case message(Message)
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .reasoning(let item): try item.encode(to: encoder)
+            case .message(let item): try item.encode(to: encoder)
+            }
+        }
     }
 
     struct Message: Encodable {
@@ -304,8 +363,37 @@ struct InProgressEvent: Encodable {
 }
 
 struct OutputItemEvent: Encodable {
+    let outputIndex: Int
+    let item: ResponseObject.Item
+}
+
+/// A `reasoning` output item, as llama-server writes it: in progress and empty until `text` is known.
+struct ReasoningItem: Encodable {
+    let id: String
+    let type = "reasoning"
+    let summary: [JSONValue] = []
+    let content: [Text]
+    let encryptedContent = ""
+    let status: String
+
+    struct Text: Encodable {
+        let type = "reasoning_text"
+        let text: String
+    }
+
+    init(id: String, text: String?) {
+        self.id = id
+        content = text.map { [Text(text: $0)] } ?? []
+        status = text == nil ? "in_progress" : "completed"
+    }
+}
+
+/// `response.reasoning_text.delta`.
+struct ReasoningDeltaEvent: Encodable {
+    let itemID: String
     let outputIndex = 0
-    let item: ResponseObject.Message
+    let contentIndex = 0
+    let delta: String
 }
 
 /// An event about the message's text part: the part itself, a delta, or the whole text.
