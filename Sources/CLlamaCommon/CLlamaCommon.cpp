@@ -5,11 +5,13 @@
 #include <llama-common/chat-peg-parser.h>
 #include <llama-common/peg-parser.h>
 #include <llama-common/reasoning-budget.h>
+#include <llama-common/speculative.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -293,6 +295,113 @@ extern "C" char *gemma_chat_parser_message(const gemma_chat_parser *parser) {
     } catch (...) {
         return nullptr;
     }
+}
+
+// MARK: Speculative decoding
+
+struct gemma_speculator {
+    common_params_speculative params;
+    common_speculative_ptr speculative;
+    /// Per sequence, what common_speculative_draft reads and writes through its draft parameters.
+    std::vector<llama_tokens> histories;
+    std::vector<llama_tokens> drafts;
+};
+
+namespace {
+
+/// The names in a comma-separated list, as llama-server's --spec-type splits it.
+std::vector<common_speculative_type> speculative_types(const char *types) {
+    std::vector<std::string> names;
+    std::string list(types);
+    size_t start = 0;
+    while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) { end = list.size(); }
+        names.push_back(list.substr(start, end - start));
+        start = end + 1;
+    }
+    try {
+        return common_speculative_types_from_names(names);
+    } catch (const std::invalid_argument &e) {
+        throw std::invalid_argument(std::string(e.what()) + " (known: " + common_speculative_all_types_str() + ")");
+    }
+}
+
+bool is_off(const std::vector<common_speculative_type> &types) {
+    return types.empty() || (types.size() == 1 && types[0] == COMMON_SPECULATIVE_TYPE_NONE);
+}
+
+} // namespace
+
+extern "C" int gemma_speculative_types_check(const char *types, char **canonical, char **error) {
+    *canonical = nullptr;
+    return guarded(error, [&] {
+        const auto parsed = speculative_types(types);
+        for (const auto type : parsed) {
+            // Draft-model types need a draft model, which gemmactl does not load.
+            if (type < COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NONE) {
+                throw std::invalid_argument("speculative type " + common_speculative_type_to_str(type) +
+                                            " needs a draft model; the draft-free types are ngram-simple, ngram-map-k, "
+                                            "ngram-map-k4v, ngram-mod and ngram-cache");
+            }
+        }
+        *canonical = copy(is_off(parsed) ? std::string("none") : common_speculative_type_name_str(parsed));
+        return *canonical == nullptr ? 1 : 0;
+    });
+}
+
+extern "C" gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, char **error) {
+    gemma_speculator *result = nullptr;
+    guarded(error, [&] {
+        auto speculator = std::make_unique<gemma_speculator>();
+        speculator->params.types = speculative_types(types);
+        if (is_off(speculator->params.types)) { return 0; }
+        speculator->speculative.reset(common_speculative_init(speculator->params, n_seq));
+        if (!speculator->speculative) { throw std::runtime_error("common_speculative_init made no speculator"); }
+        speculator->histories.resize(n_seq);
+        speculator->drafts.resize(n_seq);
+        result = speculator.release();
+        return 0;
+    });
+    return result;
+}
+
+extern "C" void gemma_speculator_free(gemma_speculator *speculator) { delete speculator; }
+
+extern "C" void gemma_speculator_begin(gemma_speculator *speculator, int32_t seq, const int32_t *prompt, size_t n_prompt) {
+    common_speculative_begin(speculator->speculative.get(), seq, llama_tokens(prompt, prompt + n_prompt));
+}
+
+extern "C" void gemma_speculator_request(gemma_speculator *speculator, int32_t seq, const int32_t *history, size_t n_history,
+                                         int32_t last, int32_t n_max) {
+    auto &history_tokens = speculator->histories[seq];
+    history_tokens.assign(history, history + n_history);
+    auto &draft = speculator->drafts[seq];
+    draft.clear();
+    auto &params = common_speculative_get_draft_params(speculator->speculative.get(), seq);
+    params.drafting = true;
+    params.n_max = n_max;
+    params.pos0 = static_cast<llama_pos>(n_history);
+    params.id_last = last;
+    params.prompt = &history_tokens;
+    params.result = &draft;
+}
+
+extern "C" int gemma_speculator_draft(gemma_speculator *speculator, char **error) {
+    return guarded(error, [&] {
+        common_speculative_draft(speculator->speculative.get());
+        return 0;
+    });
+}
+
+extern "C" size_t gemma_speculator_result(const gemma_speculator *speculator, int32_t seq, const int32_t **tokens) {
+    const auto &draft = speculator->drafts[seq];
+    *tokens = draft.data();
+    return draft.size();
+}
+
+extern "C" void gemma_speculator_accept(gemma_speculator *speculator, int32_t seq, uint16_t n_accepted) {
+    common_speculative_accept(speculator->speculative.get(), seq, n_accepted);
 }
 
 extern "C" void gemma_common_free(char *string) { std::free(string); }

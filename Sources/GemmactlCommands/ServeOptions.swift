@@ -43,6 +43,11 @@ struct ServeOptions: ParsableArguments {
     @Option(ServeSettings.reasoningBudget) var reasoningBudget: Int?
     @Option(ServeSettings.pooling) var pooling: EmbeddingPooling?
 
+    /// Speculative decoding.
+    @Option(ServeSettings.specType) var specType: [String]?
+    @Option(ServeSettings.specDraftMax) var specDraftMax: Int?
+    @Option(ServeSettings.specDraftMin) var specDraftMin: Int?
+
     /// Endpoints and logs.
     @Flag(inverting: ServeSettings.slots) var slotsEndpoint: Bool?
     @Flag(inverting: ServeSettings.metrics) var metrics: Bool?
@@ -94,6 +99,13 @@ struct ServeOptions: ParsableArguments {
             promptCache: try S.cacheRam.resolve(cacheRam, in: environment),
             slotSavePath: try S.slotSavePath.resolve(slotSavePath, in: environment))
         configuration.engine.embeddingPooling = try S.pooling.resolve(pooling, in: environment)
+        configuration.engine.speculation = SpeculationOptions(
+            types: try S.specType.resolve(specType, in: environment),
+            draftMax: try S.specDraftMax.resolve(specDraftMax, in: environment),
+            draftMin: try S.specDraftMin.resolve(specDraftMin, in: environment))
+        if configuration.engine.speculation.draftMin > configuration.engine.speculation.draftMax {
+            throw InputError("--spec-draft-n-min (\(configuration.engine.speculation.draftMin)) must be at most --spec-draft-n-max (\(configuration.engine.speculation.draftMax))")
+        }
         configuration.gpuLayers = compute.gpuLayers
         // Repacked weights take another kernel path for several rows than for one.
         configuration.repackWeights = !deterministic

@@ -30,7 +30,8 @@ import Testing
                 // A slot that never served a request: only these four fields, as llama-server.
                 #expect(Set(slot.keys) == ["id", "n_ctx", "speculative", "is_processing"])
                 #expect(slot["id"] as? Int == index)
-                #expect(slot["speculative"] as? Bool == false)
+                // Speculative decoding is on by default.
+                #expect(slot["speculative"] as? Bool == true)
             }
             let answer = try await server.post("/v1/completions", busyRequest(3))
             #expect(answer.status == 200)

@@ -43,6 +43,22 @@ struct ServeOptionsTests {
         #expect(throws: InputError.self) { try resolve(["LLAMA_ARG_CACHE_RAM": "lots"]) }
     }
 
+    @Test func speculationIsOnByDefaultAndTakesLlamaServersFlags() throws {
+        #expect(try resolve([:]).engine.speculation == .automatic)
+        #expect(try resolve(["LLAMA_ARG_SPEC_TYPE": "none"]).engine.speculation.isOn == false)
+        let chosen = try options(["-m", Self.model, "--spec-type", "ngram-simple,ngram-map-k", "--spec-draft-n-max", "8",
+                                  "--spec-draft-n-min", "2"]).resolve(environment: [:]).engine.speculation
+        #expect(chosen == SpeculationOptions(types: ["ngram-simple", "ngram-map-k"], draftMax: 8, draftMin: 2))
+        #expect(try resolve(["LLAMA_ARG_SPEC_DRAFT_N_MAX": "0"]).engine.speculation.isOn == false)
+        // Bad values name the flag (or the variable).
+        for arguments in [["--spec-type", "ngram-fast"], ["--spec-type", "draft-simple"], ["--spec-draft-n-max", "-1"]] {
+            #expect { try options(["-m", Self.model] + arguments) } throws: { ServeOptions.message(for: $0).contains(arguments[0]) }
+        }
+        #expect { try resolve(["LLAMA_ARG_SPEC_TYPE": "fast"]) } throws: { ServeOptions.message(for: $0).contains("LLAMA_ARG_SPEC_TYPE") }
+        #expect { try options(["-m", Self.model, "--spec-draft-n-min", "9", "--spec-draft-n-max", "4"]).resolve(environment: [:]) }
+            throws: { ServeOptions.message(for: $0).contains("--spec-draft-n-min") }
+    }
+
     @Test func slotSavePathMustBeAWritableDirectory() throws {
         let directory = FileManager.default.temporaryDirectory.path
         #expect(try resolve([:], slotSavePath: directory).engine.slotSavePath == directory)

@@ -6,6 +6,8 @@
 // by the caller with gemma_common_free.
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,6 +102,40 @@ bool gemma_reasoning_budget_is_thinking(const void *sampler);
 /// The end sequence that closed the last thinking block (tokens in *tokens, their count returned),
 /// 0 when none: a lazy grammar is fed it, as it may hold the grammar's trigger.
 int gemma_reasoning_budget_end_match(const void *sampler, const int **tokens);
+
+/// Draft-free speculative decoding over a context's parallel sequences (common_speculative with
+/// llama-server's --spec-type implementations). Used on one thread only.
+typedef struct gemma_speculator gemma_speculator;
+
+/// Checks `types`, a comma-separated list of llama-server's --spec-type names. Returns 0 and sets
+/// *canonical to the list as common names it ("none" when speculation is off), or non-zero and sets
+/// *error (the unknown name, and the names there are).
+int gemma_speculative_types_check(const char *types, char **canonical, char **error);
+
+/// Makes a speculator for `n_seq` sequences drafting with `types` (see gemma_speculative_types_check).
+/// Returns NULL with *error NULL when `types` turns speculation off, NULL with *error set on failure.
+gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, char **error);
+
+/// Frees a speculator made by gemma_speculator_init.
+void gemma_speculator_free(gemma_speculator *speculator);
+
+/// Tells the speculator sequence `seq` starts a generation after `prompt` (common_speculative_begin).
+void gemma_speculator_begin(gemma_speculator *speculator, int32_t seq, const int32_t *prompt, size_t n_prompt);
+
+/// Asks for a draft of at most `n_max` tokens for `seq`, whose cache holds `history` and whose
+/// next token, `last`, is not in it yet. Drafts come from the next gemma_speculator_draft.
+void gemma_speculator_request(gemma_speculator *speculator, int32_t seq, const int32_t *history, size_t n_history,
+                              int32_t last, int32_t n_max);
+
+/// Drafts for every sequence asked for since the last call. Returns 0, or non-zero and sets *error.
+int gemma_speculator_draft(gemma_speculator *speculator, char **error);
+
+/// The draft made for `seq` by the last gemma_speculator_draft (empty when none): sets *tokens to
+/// storage the speculator owns until the sequence's next request, and returns the count.
+size_t gemma_speculator_result(const gemma_speculator *speculator, int32_t seq, const int32_t **tokens);
+
+/// Tells the speculator how many tokens of the last draft of `seq` the target model accepted.
+void gemma_speculator_accept(gemma_speculator *speculator, int32_t seq, uint16_t n_accepted);
 
 /// Frees a string returned by this module.
 void gemma_common_free(char *string);

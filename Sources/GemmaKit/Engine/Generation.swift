@@ -90,6 +90,10 @@ public struct GenerationStats: Sendable, Equatable {
     public var stoppingWord = ""
     /// Tokens in the slot's KV cache when it ended (llama-server's `tokens_cached`).
     public var contextTokens = 0
+    /// Tokens drafted by speculation and verified, and how many of them were accepted
+    /// (llama-server's `draft_n` and `draft_n_accepted`).
+    public var draftTokens = 0
+    public var draftAccepted = 0
 }
 
 /// How far a prompt's evaluation has come (llama-server's `prompt_progress`).
@@ -156,6 +160,8 @@ public struct SlotSnapshot: Sendable, Equatable {
     public var decodedTokens: Int
     /// Tokens in this slot's KV cache right now.
     public var kvTokens: Int
+    /// Whether the slot drafts (speculative decoding is on).
+    public var speculative = false
     public var sampling: SamplingParameters?
     public var maxTokens: Int?
 }
@@ -166,8 +172,12 @@ public struct DecodeTotals: Sendable, Equatable {
     public var calls = 0
     /// Slots that took part in them, summed (so `busySlots / calls` is slots per decode).
     public var busySlots = 0
-    /// Tokens in them, prompt and generated.
+    /// Tokens in them, prompt and generated (drafts included).
     public var tokens = 0
+    /// Drafts verified, the tokens they carried, and how many of those were accepted.
+    public var drafts = 0
+    public var draftTokens = 0
+    public var draftAccepted = 0
 
     public init() {}
 }

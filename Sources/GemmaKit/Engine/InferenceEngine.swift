@@ -22,6 +22,8 @@ public struct EngineOptions: Sendable {
     /// How embeddings are pooled (`--pooling`): `.none` gives one vector per token, which only
     /// llama-server's native `/embedding` can answer.
     public var embeddingPooling: EmbeddingPooling = .mean
+    /// Draft-free speculative decoding (`--spec-type`); see `SpeculationOptions`.
+    public var speculation: SpeculationOptions = .automatic
 
     /// Tokens one embedding input may have unless set otherwise.
     public static let defaultEmbeddingContextSize = 2048
@@ -343,11 +345,23 @@ public final class InferenceEngine: @unchecked Sendable {
             ready.resume(throwing: error)
             return
         }
+        let speculator: Speculator?
+        do {
+            speculator = options.speculation.isOn
+                ? try Speculator(types: options.speculation.types, sequences: options.context.sequences) : nil
+        } catch {
+            ready.resume(throwing: error)
+            return
+        }
         let cacheBudget = options.promptCache.budgetMiB(limit: MemoryBudget.cgroupLimit(), resident: MemoryBudget.residentBytes())
         let scheduler = Scheduler(context: context, slotCount: options.context.sequences,
-                                  promptCache: cacheBudget.map(PromptCache.init(budgetMiB:)), logger: logger,
+                                  promptCache: cacheBudget.map(PromptCache.init(budgetMiB:)),
+                                  speculation: speculator.map { ($0, options.speculation) }, logger: logger,
                                   onDecode: { [self] totals in condition.withLock { self.totals = totals } },
                                   onRelease: { [self] slots in condition.withLock { snapshots = slots } })
+        logger.info("speculative decoding", metadata: [
+            "types": "\(speculator == nil ? "none" : options.speculation.types.joined(separator: ","))",
+            "draft_max": "\(options.speculation.draftMax)"])
         logger.info("prompt cache", metadata: ["budget": "\(cacheBudget.map { $0 < 0 ? "unlimited" : "\($0) MiB" } ?? "off")"])
         let savedSlots = options.slotSavePath.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let savedSlots {

@@ -14,12 +14,16 @@ final class Scheduler {
     private var totals = DecodeTotals()
     /// Prefixes kept after their slot moved on (nil: `--cache-ram 0`).
     private let promptCache: PromptCache?
+    /// Draft-free speculation (nil: off) and its limits.
+    private let speculator: Speculator?
+    private let speculation: SpeculationOptions
     /// Told the new totals after each decode, before any of its tokens go out.
     private let onDecode: (DecodeTotals) -> Void
     /// Gets the slots' state whenever a request leaves its slot, before its client hears it finished.
     private let onRelease: ([SlotSnapshot]) -> Void
 
-    init(context: LlamaContext, slotCount: Int, promptCache: PromptCache? = nil, logger: Logger,
+    init(context: LlamaContext, slotCount: Int, promptCache: PromptCache? = nil,
+         speculation: (Speculator, SpeculationOptions)? = nil, logger: Logger,
          onDecode: @escaping (DecodeTotals) -> Void = { _ in },
          onRelease: @escaping ([SlotSnapshot]) -> Void = { _ in }) {
         self.context = context
@@ -27,6 +31,8 @@ final class Scheduler {
         self.onRelease = onRelease
         self.model = context.model
         self.promptCache = promptCache
+        speculator = speculation?.0
+        self.speculation = speculation?.1 ?? .off
         self.logger = logger
         batch = LlamaBatch(capacity: context.batchSize)
         slots = (0..<slotCount).map { Slot(id: $0) }
@@ -48,7 +54,8 @@ final class Scheduler {
                          taskID: slot.job.map { Int($0.id) } ?? slot.lastTaskID,
                          promptTokens: slot.job?.request.prompt.count ?? slot.lastPromptTokens,
                          cachedTokens: slot.reusedTokens, decodedTokens: slot.generated,
-                         kvTokens: slot.cached.count, sampling: (slot.job?.request ?? slot.lastRequest)?.sampling,
+                         kvTokens: slot.cached.count, speculative: speculator != nil,
+                         sampling: (slot.job?.request ?? slot.lastRequest)?.sampling,
                          maxTokens: (slot.job?.request ?? slot.lastRequest)?.maxTokens)
         }
     }
@@ -257,15 +264,23 @@ final class Scheduler {
 
     // MARK: One step
 
-    /// Builds one batch (all next tokens first, then prompt chunks), decodes it, samples.
+    /// Builds one batch (all next tokens first, each with its slot's draft, then prompt chunks),
+    /// decodes it, samples (and verifies the drafts).
     func step() {
         batch.clear()
         var participants: [Slot] = []
-        for slot in slots {
-            guard slot.job != nil, let token = slot.pendingToken else { continue }
+        let generating = slots.filter { $0.job != nil && $0.pendingToken != nil }
+        if let speculator { draft(for: generating, with: speculator) }
+        for slot in generating {
+            let token = slot.pendingToken!
             slot.outputRow = batch.append(token, position: Int32(slot.cached.count), sequence: slot.sequence, wantsLogits: true)
             slot.cached.append(token)
             slot.pendingToken = nil
+            // The draft's rows follow the token's: row outputRow + i + 1 holds the logits after draft[i].
+            for drafted in slot.draft {
+                batch.append(drafted, position: Int32(slot.cached.count), sequence: slot.sequence, wantsLogits: true)
+                slot.cached.append(drafted)
+            }
             participants.append(slot)
         }
         // Prompt chunks fill what is left, shortest remaining prompt first (the order that gets
@@ -309,12 +324,92 @@ final class Scheduler {
         for slot in participants where slot.job != nil && slot.outputRow >= 0 {
             let row = slot.outputRow
             slot.outputRow = -1
+            // The prompt is in: the speculator learns it (ngram-mod drafts from its n-grams).
+            if slot.firstTokenAt == nil { speculator?.begin(sequence: slot.sequence, prompt: slot.cached) }
+            if !slot.draft.isEmpty {
+                verifyDraft(of: slot, firstRow: row)
+                continue
+            }
             let token = slot.sampler!.sample(context, index: row)
             // llama-server's clock: the prompt's time runs until the first token is sampled, the
             // generation's from then until the last one is.
             let sampledAt = ContinuousClock.now
             if slot.firstTokenAt == nil { slot.firstTokenAt = sampledAt }
             slot.lastTokenAt = sampledAt
+            accept(token, row: row, in: slot)
+        }
+    }
+
+    // MARK: Speculation
+
+    /// Asks the speculator for a draft for each generating slot whose pacing wants one, within the
+    /// batch's room, the slot's context and its token limit; sets each slot's `draft`.
+    private func draft(for generating: [Slot], with speculator: Speculator) {
+        // Every slot's next token goes in first; the drafts share what is left evenly, or half of it
+        // while prompts are waiting, so drafts never starve a new request's first token.
+        let left = batch.capacity - generating.count
+        let room = (slots.contains(where: \.isReadingPrompt) ? left / 2 : left) / max(1, generating.count)
+        var asked: [Slot] = []
+        for slot in generating {
+            slot.draft = []
+            guard let job = slot.job, let last = slot.pendingToken, slot.pacing.wantsDraft() else { continue }
+            // As llama-server: room for the draft, the token after it and one more in the slot's context.
+            var limit = min(max(slot.pacing.limit, speculation.draftMin), speculation.draftMax, room,
+                            context.sequenceContextSize - slot.cached.count - 2)
+            // The accepted tokens and the one sampled after them must not pass the request's limit.
+            if let maxTokens = job.request.maxTokens { limit = min(limit, maxTokens - slot.generated - 1) }
+            guard limit > 0, limit >= speculation.draftMin else { continue }
+            speculator.request(sequence: slot.sequence, history: slot.cached, last: last, limit: limit)
+            asked.append(slot)
+        }
+        guard !asked.isEmpty else { return }
+        do {
+            try speculator.draft()
+        } catch {
+            logger.warning("drafting failed; decoding without drafts this step", metadata: ["error": "\(error.message)"])
+            return
+        }
+        for slot in asked {
+            let draft = speculator.result(sequence: slot.sequence)
+            if draft.count >= max(1, speculation.draftMin) { slot.draft = draft }
+        }
+    }
+
+    /// Samples the rows of `slot`'s token and draft in turn, as llama.cpp's
+    /// `common_sampler_sample_and_accept_n`: a drafted token is kept while it is the one the slot's
+    /// sampler picks (never past an end of generation), and the first one it does not pick is
+    /// replaced by the sampler's token. Rejected draft tokens leave the KV cache, so the slot holds
+    /// exactly the tokens it generated, as without speculation.
+    private func verifyDraft(of slot: Slot, firstRow: Int32) {
+        let draft = slot.draft
+        slot.draft = []
+        var sampled: [(token: Token, row: Int32)] = []
+        for index in 0...draft.count {
+            let row = firstRow + Int32(index)
+            let token = slot.sampler!.sample(context, index: row)
+            sampled.append((token, row))
+            guard index < draft.count, token == draft[index], !model.isEndOfGeneration(token) else { break }
+        }
+        let accepted = sampled.count - 1
+        let rejected = draft.count - accepted
+        if rejected > 0 {
+            slot.cached.removeLast(rejected)
+            guard context.removeTokens(sequence: slot.sequence, from: Int32(slot.cached.count)) else {
+                logger.error("could not drop rejected draft tokens from the KV cache", metadata: ["slot": "\(slot.id)"])
+                slot.job?.sink.finish(EngineError(.decodeFailed, "decoding failed: the KV cache could not drop a rejected draft"))
+                release(slot, dropCache: true)
+                return
+            }
+        }
+        speculator?.accept(sequence: slot.sequence, accepted: accepted)
+        slot.pacing.record(drafted: draft.count, accepted: accepted, draftMax: speculation.draftMax)
+        slot.draftTokens += draft.count
+        slot.draftAccepted += accepted
+        totals.drafts += 1
+        totals.draftTokens += draft.count
+        totals.draftAccepted += accepted
+        slot.lastTokenAt = ContinuousClock.now
+        for (token, row) in sampled where slot.job != nil {
             accept(token, row: row, in: slot)
         }
     }
@@ -391,7 +486,8 @@ final class Scheduler {
             finishReason: stopType == .limit ? .length : .stop, promptTokens: job.request.prompt.count,
             cachedTokens: slot.reusedTokens, completionTokens: slot.generated, queueDuration: started - job.enqueued,
             promptDuration: first - started, generationDuration: last - first, slot: slot.id, stopType: stopType,
-            stoppingWord: stopType == .word ? slot.stopper.matched ?? "" : "", contextTokens: slot.cached.count)
+            stoppingWord: stopType == .word ? slot.stopper.matched ?? "" : "", contextTokens: slot.cached.count,
+            draftTokens: slot.draftTokens, draftAccepted: slot.draftAccepted)
         // Free the slot, and say so to /slots, before the client hears it is done: a client that asks
         // /slots after its answer must find the slot idle.
         release(slot, dropCache: false)
@@ -440,6 +536,12 @@ final class Slot {
     var sampler: SamplerChain?
     var promptIndex = 0
     var pendingToken: Token?
+    /// Tokens drafted to follow `pendingToken`, verified in the same step.
+    var draft: [Token] = []
+    var pacing = DraftPacing()
+    /// Draft tokens of this request, and how many of them were accepted.
+    var draftTokens = 0
+    var draftAccepted = 0
     var outputRow: Int32 = -1
     var generated = 0
     var reusedTokens = 0
@@ -467,6 +569,10 @@ final class Slot {
         promptIndex = reused
         reusedTokens = reused
         pendingToken = nil
+        draft = []
+        pacing = DraftPacing()
+        draftTokens = 0
+        draftAccepted = 0
         outputRow = -1
         generated = 0
         lastUsed = use
@@ -486,6 +592,7 @@ final class Slot {
         job = nil
         sampler = nil
         pendingToken = nil
+        draft = []
         outputRow = -1
     }
 

@@ -44,7 +44,8 @@ struct ChatTemplateController: Sendable {
             seed: defaults.seed ?? UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
             repeatLastN: defaults.penaltyLastN, repeatPenalty: defaults.repeatPenalty, presencePenalty: defaults.presencePenalty,
             frequencyPenalty: defaults.frequencyPenalty, maxTokens: limit, nPredict: limit, ignoreEOS: false, stream: false, nProbs: 0,
-            reasoningFormat: configuration.reasoningFormat.rawValue, reasoningInContent: false)
+            reasoningFormat: configuration.reasoningFormat.rawValue, reasoningInContent: false,
+            speculativeTypes: configuration.engine.speculation.isOn ? configuration.engine.speculation.types.joined(separator: ",") : "none")
         let caps = loaded.formatter.capabilitiesJSON.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
         return JSONBody.response(Props(
             defaultGenerationSettings: .init(params: params, nCtx: loaded.engine.slotContextSize),
@@ -77,6 +78,14 @@ struct Props: Encodable {
         /// `--reasoning-format` (llama-server shows its task default here, `none`, whatever the flag).
         let reasoningFormat: String
         let reasoningInContent: Bool
+        /// llama-server's `speculative.types`: the --spec-type list, "none" when off.
+        let speculativeTypes: String
+
+        enum CodingKeys: String, CodingKey {
+            case seed, temperature, topK, topP, minP, repeatLastN, repeatPenalty, presencePenalty, frequencyPenalty
+            case maxTokens, nPredict, ignoreEOS, stream, nProbs, reasoningFormat, reasoningInContent
+            case speculativeTypes = "speculative.types"
+        }
     }
 
     let defaultGenerationSettings: Settings

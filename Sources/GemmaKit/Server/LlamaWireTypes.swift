@@ -5,6 +5,8 @@ struct LlamaTimings: Encodable {
     let cacheN: Int
     let promptN: Int, promptMs: Double, promptPerTokenMs: Double, promptPerSecond: Double
     let predictedN: Int, predictedMs: Double, predictedPerTokenMs: Double, predictedPerSecond: Double
+    /// Speculation's drafted and accepted tokens, present (as in llama-server) only when it drafted.
+    var draftN: Int?, draftNAccepted: Int?
 
     init(cached: Int, evaluated: Int, promptTime: Duration, predicted: Int, predictionTime: Duration) {
         func milliseconds(_ duration: Duration) -> Double { duration.seconds * 1000 }
@@ -26,6 +28,10 @@ struct LlamaTimings: Encodable {
     init(_ stats: GenerationStats) {
         self.init(cached: stats.cachedTokens, evaluated: stats.promptTokens - stats.cachedTokens, promptTime: stats.promptDuration,
                   predicted: stats.completionTokens, predictionTime: stats.generationDuration)
+        if stats.draftTokens > 0 {
+            draftN = stats.draftTokens
+            draftNAccepted = stats.draftAccepted
+        }
     }
 }
 

@@ -70,7 +70,7 @@ struct OpsController: Sendable {
         }
         let defaults = server.sampling
         return JSONBody.response(slots.map { slot in
-            var state = SlotState(id: slot.id, nCtx: slot.contextSize, isProcessing: slot.isProcessing)
+            var state = SlotState(id: slot.id, nCtx: slot.contextSize, speculative: slot.speculative, isProcessing: slot.isProcessing)
             guard slot.taskID >= 0 else { return state }
             let sampling = slot.sampling ?? defaults
             // llama-server clears a slot's counts when its request ends; the cache and the last
@@ -190,16 +190,17 @@ struct OpsController: Sendable {
 struct SlotState: Encodable {
     let id: Int
     let nCtx: Int
-    let speculative = false
+    let speculative: Bool
     let isProcessing: Bool
     var idTask: Int?, nPromptTokens: Int?, nPromptTokensProcessed: Int?, nPromptTokensCache: Int?
     var nCachedTokens: Int?, nKVTokens: Int?
     var params: Params?
     var nextToken: [NextToken]?
 
-    init(id: Int, nCtx: Int, isProcessing: Bool) {
+    init(id: Int, nCtx: Int, speculative: Bool, isProcessing: Bool) {
         self.id = id
         self.nCtx = nCtx
+        self.speculative = speculative
         self.isProcessing = isProcessing
     }
 

@@ -164,7 +164,8 @@ public final class ServerMetrics: Sendable {
 /// version writes them). Two of its choices fail `promtool check metrics`'s lint and are kept so
 /// queries written for llama-server work unchanged: the `:` in every name (Prometheus reserves it
 /// for recording rules) and `n_tokens_max`, a counter without `_total` that holds a maximum.
-/// Speculative decoding does not exist here, so its counters stay 0.
+/// The `spec_decode_*` counters come from the engine's totals (verified drafts), as llama-server
+/// counts them over its life.
 struct LlamaServerMetrics {
     /// Prompt tokens evaluated (cached ones not), and the time they took.
     private var promptTokens = 0, promptSeconds = 0.0
@@ -202,9 +203,10 @@ struct LlamaServerMetrics {
             ("n_decode_total", "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding",
              Double(decodes.calls)),
             ("n_tokens_max", "Largest observed sequence length (prompt + generation)", Double(longestSequence)),
-            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", 0),
-            ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model", 0),
-            ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", 0),
+            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", Double(decodes.draftTokens)),
+            ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model",
+             Double(decodes.draftAccepted)),
+            ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", Double(decodes.drafts)),
         ]
         let gauges: [(String, String, Double)] = [
             ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", rate(promptWindow)),

@@ -89,6 +89,19 @@ public enum ServeSettings {
     public static let pooling = Setting<EmbeddingPooling>(["--pooling"], environment: ["GEMMA_POOLING", "LLAMA_ARG_POOLING"],
         summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
         parse: EmbeddingPooling.parse).defaulting(to: .mean)
+    public static let specType = Setting<[String]>(["--spec-type"], environment: ["GEMMA_SPEC_TYPE", "LLAMA_ARG_SPEC_TYPE"],
+        defaultNote: "ngram-mod, each slot drafting only while its drafts are accepted enough to pay",
+        summary: "Draft-free speculative decoding, llama-server's names, comma-separated: ngram-simple, ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache; none turns it off.",
+        describe: { $0.isEmpty ? "none" : $0.joined(separator: ",") }) { text throws(InputError) in
+            do throws(EngineError) { return try SpeculationOptions.types(parsing: text) } catch {
+                throw InputError("must be draft-free speculative types (or none): \(error.message)")
+            }
+        }.defaulting(to: SpeculationOptions.automatic.types)
+    public static let specDraftMax = Setting<Int>(["--spec-draft-n-max"], environment: ["GEMMA_SPEC_DRAFT_N_MAX", "LLAMA_ARG_SPEC_DRAFT_N_MAX"],
+        summary: "Most tokens one draft may carry (0 turns speculation off).", range: 0...1024)
+        .defaulting(to: SpeculationOptions.defaultDraftMax)
+    public static let specDraftMin = Setting<Int>(["--spec-draft-n-min"], environment: ["GEMMA_SPEC_DRAFT_N_MIN", "LLAMA_ARG_SPEC_DRAFT_N_MIN"],
+        summary: "Fewest tokens a draft must carry to be verified.", range: 0...1024).defaulting(to: 0)
     public static let slots = Setting<Bool>(switch: ["--slots"], environment: ["GEMMA_SLOTS", "LLAMA_ARG_ENDPOINT_SLOTS"],
         summary: "Serve GET /slots (--no-slots: 501, as llama-server).").defaulting(to: true)
     public static let metrics = Setting<Bool>(switch: ["--metrics"], environment: ["GEMMA_METRICS", "LLAMA_ARG_ENDPOINT_METRICS"],
@@ -130,7 +143,7 @@ public enum ServeSettings {
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
         hfRepo, hfFile, alias, tags, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
-        slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, slots, metrics, props, verbose,
+        slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftMax, specDraftMin, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
     ]
 
