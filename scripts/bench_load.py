@@ -66,6 +66,61 @@ def prompt_messages(number):
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+# The repetition workloads, where draft-free speculation pays: the answer repeats the prompt's text.
+# Each request's text is its own (a numbered record), so no server answers from a cached prefix.
+WORDS = ("amber basalt cedar delta ember fjord granite harbor indigo juniper kestrel lagoon meadow "
+         "nickel orchid pebble quartz raven saffron timber umber violet willow yarrow zephyr").split()
+
+
+def record_text(number):
+    """A short made-up record, different for every number."""
+    street = f"{WORDS[number % len(WORDS)].title()} {WORDS[(number * 7 + 3) % len(WORDS)].title()} Street"
+    return (f"Ticket {number}: {WORDS[(number * 3 + 1) % len(WORDS)].title()} {WORDS[(number * 5 + 2) % len(WORDS)].title()}, "
+            f"living at {100 + number} {street}, reports that the water pressure has been low since Monday "
+            f"morning, that the tap water looks cloudy after six in the evening, and that the meter reads "
+            f"{40_000 + number * 37} cubic metres. Phone {555_0100 + number}. {PASSAGE}")
+
+
+def repeat_messages(number):
+    user = f"Repeat the following text exactly, word for word, and nothing else.\n\n{record_text(number)}"
+    return [{"role": "user", "content": user}]
+
+
+EXTRACT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "ticket": {"type": "integer"}, "name": {"type": "string"}, "address": {"type": "string"},
+        "phone": {"type": "string"}, "meter_cubic_metres": {"type": "integer"},
+        "complaints": {"type": "array", "items": {"type": "string"}}, "summary": {"type": "string"},
+    },
+    "required": ["ticket", "name", "address", "phone", "meter_cubic_metres", "complaints", "summary"],
+}
+
+
+def extract_messages(number):
+    user = (f"Extract the ticket number, name, address, phone, meter reading, each complaint as written, and a "
+            f"summary quoting the record, as JSON.\n\n{record_text(number)}")
+    return [{"role": "user", "content": user}]
+
+
+def random_messages(number):
+    """Distinct random words: nothing in the prompt for an answer to repeat (speculation's worst case)."""
+    import random
+    rng = random.Random(number)
+    words = " ".join(rng.choice(WORDS) for _ in range(60))
+    return [{"role": "user", "content": f"Request {number}. Write a short story that uses these words: {words}"}]
+
+
+# workload name -> (messages for request number n, extra request body fields)
+WORKLOADS = {
+    "chat": (prompt_messages, {}),
+    "repeat": (repeat_messages, {}),
+    "extract": (extract_messages, {"response_format": {"type": "json_schema",
+                                                       "json_schema": {"name": "ticket", "schema": EXTRACT_SCHEMA}}}),
+    "random": (random_messages, {}),
+}
+
+
 # The multi-turn scenario: conversations that share a long system prompt and come back turn after
 # turn with their whole history, more of them than the server has slots, so a conversation's prefix
 # is often gone from its slot by its next turn. This is where a prompt cache beyond the slots pays.
@@ -242,8 +297,8 @@ class RSSSampler(threading.Thread):
 # MARK: one streaming request
 
 
-def stream_chat(port, key, messages, max_tokens, timeout):
-    """Sends one streaming chat request; returns a dict of what happened (never raises)."""
+def stream_chat(port, key, messages, max_tokens, timeout, extra=None):
+    """Sends one streaming chat request (with `extra` body fields); returns a dict of what happened (never raises)."""
     body = json.dumps({
         "model": "bench",
         "messages": messages,
@@ -251,6 +306,7 @@ def stream_chat(port, key, messages, max_tokens, timeout):
         "stream_options": {"include_usage": True},
         "temperature": 0,
         "max_tokens": max_tokens,
+        **(extra or {}),
     }).encode()
     result = {"ok": False, "error": None, "ttft": None, "duration": None, "prompt_tokens": None,
               "completion_tokens": None, "cached_tokens": None, "content_chunks": 0, "finish_reason": None,
@@ -319,7 +375,7 @@ def stream_chat(port, key, messages, max_tokens, timeout):
         connection.close()
 
 
-def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout, deadline_s):
+def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout, deadline_s, workload="chat"):
     """Runs the requests `numbers` with `concurrency` workers; stops starting new ones after the deadline."""
     work = queue.Queue()
     for n in numbers:
@@ -337,7 +393,8 @@ def run_level(pid, port, key, concurrency, numbers, max_tokens, request_timeout,
                 n = work.get_nowait()
             except queue.Empty:
                 return
-            outcome = stream_chat(port, key, prompt_messages(n), max_tokens, request_timeout)
+            messages, extra = WORKLOADS[workload]
+            outcome = stream_chat(port, key, messages(n), max_tokens, request_timeout, extra)
             outcome["number"] = n
             outcome["ended"] = time.perf_counter()
             with lock:
@@ -439,7 +496,8 @@ def cmd_drive(args):
         print(f"    ready after {ready_ms:.0f} ms", file=sys.stderr)
         load_before = os.getloadavg()[0]
         # Warm-up: one short request, not counted (first-touch page faults, lazy allocations).
-        warm = stream_chat(args.port, key, prompt_messages(10_000), 8, args.request_timeout)
+        messages, extra = WORKLOADS[args.workload]
+        warm = stream_chat(args.port, key, messages(10_000), 8, args.request_timeout, extra)
         if not warm["ok"]:
             raise RuntimeError(f"the warm-up request failed: {warm['error']}")
         results = []
@@ -449,7 +507,8 @@ def cmd_drive(args):
             next_number += count
             if not alive(args.pid):
                 raise RuntimeError(f"the server (pid {args.pid}) exited during the run")
-            level = run_level(args.pid, args.port, key, concurrency, numbers, args.max_tokens, args.request_timeout, args.level_timeout)
+            level = run_level(args.pid, args.port, key, concurrency, numbers, args.max_tokens, args.request_timeout,
+                              args.level_timeout, args.workload)
             results.append(level)
             tps = level["generated_tps"]
             ttft = level["ttft_p50_ms"]
@@ -466,6 +525,7 @@ def cmd_drive(args):
         "ready_ms": ready_ms,
         "peak_rss_kib": sampler.peak_hwm or sampler.peak_rss,
         "max_tokens": args.max_tokens,
+        "workload": args.workload,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
         "levels": results,
@@ -630,6 +690,9 @@ def main():
     drive.add_argument("--concurrency", default="1,4,8")
     drive.add_argument("--requests", default="8", help="requests per level: one count, or one per level (6,12,16)")
     drive.add_argument("--max-tokens", type=int, default=128)
+    drive.add_argument("--workload", choices=sorted(WORKLOADS), default="chat",
+                       help="chat (explain a passage), repeat (repeat a record word for word), extract (a record's fields "
+                            "as JSON under a schema), random (a story from random words: nothing to repeat)")
     drive.add_argument("--first-number", type=int, default=0,
                        help="number of the first request's prompt (a level run on its own continues the numbering)")
     drive.add_argument("--request-timeout", type=float, default=120)

@@ -198,7 +198,8 @@ def header_section(args, results):
         f"- Both servers: `-c 4096 --parallel 4 --threads {args.threads}`, an API key, 127.0.0.1, run one after the other, "
         "level by level (a fresh process for each level, the servers back to back in alternating order)"
         + (f", in {rounds} rounds; tables show the median of the rounds (counts are summed)" if rounds > 1 else ""),
-        f"- Load: streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
+        f"- Load: the `{results[0].get('workload', 'chat')}` workload (`scripts/bench --workload`), "
+        f"streaming `POST /v1/chat/completions`, `temperature: 0`, `max_tokens: {results[0]['max_tokens']}`, "
         f"`stream_options.include_usage`; every request a distinct prompt (~{bench_load.mean_prompt_tokens(results[0]) or '?'} "
         f"prompt tokens); requests per level: {args.level_counts}; one uncounted warm-up request first", "",
         "Definitions: *generated tok/s* = completion tokens (from `usage`) of the level ÷ the level's wall time; "
