@@ -140,9 +140,13 @@ struct SpeculationTests {
         #expect(pacing.limit == 63)
         pacing.record(drafted: 63, accepted: 63, draftMax: 64)
         #expect(pacing.limit == 64)
-        // Half a draft accepted pays (verifying costs less than a step a token) and shortens the next.
-        pacing.record(drafted: 64, accepted: 10, draftMax: 64)
+        // Half a draft accepted pays (a verified row costs less than half a step) and shortens the next.
+        pacing.record(drafted: 64, accepted: 30, draftMax: 64)
         #expect(next(1) == [true])
-        #expect(pacing.limit == 21)
+        #expect(pacing.limit == 61)
+        // A tenth does not.
+        pacing.record(drafted: 61, accepted: 6, draftMax: 64)
+        #expect(next(3) == [false, false, true])
+        #expect(pacing.limit == 13)
     }
 }

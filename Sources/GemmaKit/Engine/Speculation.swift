@@ -114,9 +114,12 @@ final class Speculator {
 /// twice what was accepted plus one, so a partly wrong draft is followed by a shorter one and a
 /// fully accepted one by a longer one, up to `SpeculationOptions.draftMax`.
 struct DraftPacing {
-    /// Extra decode-step cost per drafted token. Measured on the machine (AMD EPYC, 2
-    /// threads, release build, Gemma 3 270M Q4_K_M): see docs/llama-server-api.md, "How speculation decides".
-    static let verifyCost = 0.1
+    /// Extra decode-step cost per drafted token: (time of a decode of 1 + k rows, all with logits,
+    /// − time of one row) ÷ (k × time of one row), at a 200-token depth. Measured on the issue's
+    /// machine (AMD EPYC, 2 threads, llama.cpp release build, Gemma 3 270M Q4_K_M, fast kernels):
+    /// 0.56, 0.51, 0.42, 0.28, 0.38 at k = 4, 8, 16, 32, 64, so 0.4; provisional, measured while
+    /// other builds loaded the machine (load average 6), to be measured again on a quiet one.
+    static let verifyCost = 0.4
     /// Steps a slot sits out after its first draft that did not pay; doubles with each one after.
     static let firstPause = 2
     static let longestPause = 64
