@@ -27,12 +27,15 @@ protocol GenerationCodec: Sendable {
     func endOfStream(_ stats: [GenerationStats]) -> [String]
     /// The whole answer for every choice, in order.
     func response(_ results: [CollectedGeneration]) -> Response
+    /// The last lines of a stream that failed after its 200 went out.
+    func errorLines(_ error: APIError) -> [String]
 }
 
 extension GenerationCodec {
     func encode(_ event: GenerationEvent, choice: Int) -> [String] { encode(event) }
     func endOfStream(_ stats: [GenerationStats]) -> [String] { [] }
     func response(_ results: [CollectedGeneration]) -> Response { response(results[0]) }
+    func errorLines(_ error: APIError) -> [String] { streamFormat.errorLines(error) }
 }
 
 /// What a request asks for, once read: the generations (one per choice), whether to stream
@@ -152,7 +155,7 @@ struct GenerationPipeline: Sendable {
                 try await streamer.run(writer: &writer, encode: { event, choice in
                     if case .finished(let stats) = event { metrics.record(stats) }
                     return codec.encode(event, choice: choice)
-                }, end: { codec.endOfStream($0) }, onError: { format.errorLines(APIError($0)) })
+                }, end: { codec.endOfStream($0) }, onError: { codec.errorLines(APIError($0)) })
                 try await writer.finish(nil)
             }
         })

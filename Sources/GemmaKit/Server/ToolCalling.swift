@@ -70,6 +70,12 @@ struct ToolCalling: Sendable {
             throw APIError.badRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or "
                 + "{\"type\": \"function\", \"function\": {\"name\": …}}", param: "tool_choice")
         }
+        try self.init(offered: offered, choice: choice, parallel: parallel)
+    }
+
+    /// Tool calling over functions already read and checked from a request (`choice` names one of
+    /// them when it names a function): the reply's grammar.
+    init(offered: [Function], choice: Choice, parallel: Bool) throws {
         let callable: [Function]
         if case .function(let name) = choice { callable = offered.filter { $0.name == name } } else { callable = offered }
         functions = callable
@@ -80,8 +86,8 @@ struct ToolCalling: Sendable {
 
     // MARK: Validation
 
-    /// OpenAI's rule for function names: 1 to 64 of a-z, A-Z, 0-9, `_` and `-`.
-    private static func isFunctionName(_ name: String) -> Bool {
+    /// OpenAI's (and Anthropic's) rule for function names: 1 to 64 of a-z, A-Z, 0-9, `_` and `-`.
+    static func isFunctionName(_ name: String) -> Bool {
         (1...64).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
@@ -124,7 +130,7 @@ struct ToolCalling: Sendable {
     }
 
     /// A function's `parameters`: an object schema the converter can follow (absent: no arguments).
-    private static func parameters(_ value: JSONValue?, field: String) throws -> JSONValue {
+    static func parameters(_ value: JSONValue?, field: String) throws -> JSONValue {
         guard let value, value != .null else { return .object(["type": .string("object"), "properties": .object([:])]) }
         guard let schema = value.objectValue, [nil, .string("object")].contains(schema["type"]) else {
             throw APIError.badRequest("'\(field)' must be a JSON Schema for an object ({\"type\": \"object\", \"properties\": {…}})",
