@@ -231,7 +231,7 @@ struct ServerHardeningTests {
             #expect(preflight.headers["Access-Control-Allow-Origin"].first == origin)
             #expect(preflight.headers["Access-Control-Allow-Methods"].first?.contains("POST") == true)
             let allowed = preflight.headers["Access-Control-Allow-Headers"].first ?? ""
-            #expect(["Authorization", "Content-Type", "x-api-key"].allSatisfy { allowed.contains($0) })
+            #expect(["Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta"].allSatisfy { allowed.contains($0) })
 
             let actual = try await server.request(.GET, "/v1/models", headers: [("Origin", origin)])
             #expect(actual.status == 200)

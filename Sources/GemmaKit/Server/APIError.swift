@@ -4,7 +4,8 @@ import Hummingbird
 import NIOCore
 
 /// An HTTP error that renders itself in OpenAI's shape:
-/// `{"error":{"message":…,"type":…,"code":<status>,"param":…}}`, or Ollama's `{"error":…}` on /api/*.
+/// `{"error":{"message":…,"type":…,"code":<status>,"param":…}}`, Ollama's `{"error":…}` on /api/*, or
+/// Anthropic's `{"type":"error","error":{"type":…,"message":…}}` on /v1/messages.
 public struct APIError: HTTPResponseError, ActionableError {
     public let status: HTTPResponse.Status
     public let message: String
@@ -72,8 +73,11 @@ public struct APIError: HTTPResponseError, ActionableError {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body: Data
-        if ollamaShape || request.uri.path.hasPrefix("/api/") {
+        let path = request.uri.path
+        if ollamaShape || path.hasPrefix("/api/") {
             body = JSONBody.data(OllamaBody(error: message))
+        } else if path == "/v1/messages" || path.hasPrefix("/v1/messages/") {
+            body = JSONBody.data(AnthropicErrorBody(self))
         } else {
             body = JSONBody.data(OpenAIBody(error: .init(message: message, type: type, code: Int(status.code), param: param,
                                                          nPromptTokens: contextOverflow?.promptTokens, nCtx: contextOverflow?.contextSize)))

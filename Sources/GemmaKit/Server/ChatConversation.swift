@@ -1,7 +1,7 @@
 import Foundation
 
-/// A chat as every chat API hands it on: OpenAI's and Ollama's `messages` and the Responses API's
-/// `input` items translate into it (as Anthropic's blocks will). Its rules (known roles, at least
+/// A chat as every chat API hands it on: OpenAI's and Ollama's `messages`, the Responses API's
+/// `input` items and Anthropic's blocks translate into it. Its rules (known roles, at least
 /// one message, no two assistant messages at the end) are checked here, once, and
 /// `templateMessages(tools:)` is the one conversion into what the chat template renders.
 struct ChatConversation: Sendable {

@@ -24,7 +24,7 @@ public struct GemmaServer: Sendable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
                    + ChatTemplateController(server: core).endpoints + NativeCompletionController(server: core).endpoints
                    + OllamaController(server: core).endpoints + ResponsesController(server: core).endpoints
-                   + EmbeddingsController(server: core).endpoints)
+                   + EmbeddingsController(server: core).endpoints + AnthropicController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.

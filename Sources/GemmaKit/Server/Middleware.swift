@@ -35,7 +35,8 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Every method some route takes, for `Access-Control-Allow-Methods`.
     let methods: Set<HTTPRequest.Method>
 
-    static var allowedHeaders: String { "Authorization, Content-Type, x-api-key" }
+    /// Anthropic's clients send their API version (and betas) with every request.
+    static var allowedHeaders: String { "Authorization, Content-Type, x-api-key, anthropic-version, anthropic-beta" }
 
     func allows(_ origin: String) -> Bool { CrossOriginPolicy.allows(origin, origins: origins) }
 
