@@ -122,6 +122,9 @@ struct ChatInput {
     var tools: ToolCalling?
     /// The offered tools as the client sent them.
     var offeredTools: [JSONValue] = []
+    /// Each offered tool in the client's own text, when known: templates render a schema's
+    /// properties in the order they come, so they get the client's order, as in llama-server.
+    var offeredToolTexts: [String]?
     var parallelToolCalls: Bool?
     var addGenerationPrompt = true
     /// `chat_template_kwargs` as a JSON object.
@@ -145,20 +148,21 @@ extension ServerCore {
         }
         return try await render(ChatInput(
             conversation: try ChatConversation(body.messages), tools: try body.toolCalling(), offeredTools: body.tools ?? [],
-            parallelToolCalls: body.parallelToolCalls, addGenerationPrompt: addGenerationPrompt,
+            offeredToolTexts: body.toolTexts, parallelToolCalls: body.parallelToolCalls, addGenerationPrompt: addGenerationPrompt,
             kwargsJSON: body.template.chatTemplateKwargs.map { JSONValue.object($0).jsonText },
             reasoningFormat: body.reasoningFormat, reasoningEffort: body.reasoningEffort), loaded: loaded)
     }
 
     /// Renders a chat through the chat template. A Jinja template renders through llama.cpp's
-    /// chat layer (as llama-server does) when tools are offered and it has a tool-call syntax, or
-    /// when it has a thinking syntax; otherwise tools are described by gemmactl's generic JSON
-    /// format (`ToolCalling`).
+    /// chat layer (as llama-server does) when tools are offered and it has a tool-call syntax (its
+    /// capabilities say so, or the layer made a grammar for its calls), or when it has a thinking
+    /// syntax; otherwise tools are described by gemmactl's generic JSON format (`ToolCalling`).
     func render(_ input: ChatInput, loaded: ModelHost.Loaded) async throws -> RenderedChat {
         let offersTools = !input.offeredTools.isEmpty
-        if !offersTools || loaded.formatter.hasToolCallSyntax,
-           let native = try await nativeRendering(input, loaded: loaded),
-           offersTools || native.supportsThinking {
+        let syntax = loaded.formatter.hasToolCallSyntax
+        // A template whose calls the layer may not read can fail there; it then gets the generic format.
+        let native = !offersTools || syntax ? try await nativeRendering(input, loaded: loaded) : try? await nativeRendering(input, loaded: loaded)
+        if let native, offersTools ? syntax || native.grammar != nil : native.supportsThinking {
             let tokens = await Self.offCooperativePool { loaded.model.tokenize(native.prompt, addSpecial: true, parseSpecial: true) }
             return RenderedChat(tools: nil, native: native, text: native.prompt, tokens: tokens)
         }
@@ -171,7 +175,8 @@ extension ServerCore {
     /// function: that one tool, required, as llama-server does), thinking fields and template
     /// variables; nil when the template is not Jinja.
     private func nativeRendering(_ input: ChatInput, loaded: ModelHost.Loaded) async throws -> ChatRendering? {
-        var offered = input.offeredTools
+        let texts = input.offeredToolTexts ?? input.offeredTools.map(\.jsonText)
+        var offered = Array(zip(input.offeredTools, texts))
         var choice = ToolChoiceMode.none
         switch input.tools?.choice {
         case nil: break
@@ -179,13 +184,13 @@ extension ServerCore {
         case .required?: choice = .required
         case .function(let name)?:
             choice = .required
-            offered = offered.filter { $0.objectValue?["function"]?.objectValue?["name"] == .string(name) }
+            offered = offered.filter { $0.0.objectValue?["function"]?.objectValue?["name"] == .string(name) }
         }
         let conversation = input.conversation
         try checkFits(bytes: conversation.messages.reduce(0) { $0 + $1.content.utf8.count }, loaded: loaded)
         let request = ChatRenderRequest(
             messagesJSON: Data(conversation.openAIMessagesJSON.utf8),
-            toolsJSON: offered.isEmpty ? nil : Data(JSONValue.array(offered).jsonText.utf8), toolChoice: choice,
+            toolsJSON: offered.isEmpty ? nil : Data(("[" + offered.map(\.1).joined(separator: ",") + "]").utf8), toolChoice: choice,
             parallelToolCalls: input.parallelToolCalls, addGenerationPrompt: input.addGenerationPrompt,
             reasoningFormat: input.reasoningFormat ?? configuration.reasoningFormat,
             enableThinking: input.thinking ?? loaded.formatter.supportsThinking,

@@ -27,6 +27,9 @@ enum JSONBody {
         Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data(value))))
     }
 
+    /// The body's bytes, for a type that passes a member on in the client's own text (`JSONSpans`).
+    static let rawBody = CodingUserInfoKey(rawValue: "gemmactl.rawBody")!
+
     /// Decodes a request body; errors name the field.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         var request = request
@@ -38,7 +41,10 @@ enum JSONBody {
         }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request body is empty; send a JSON object") }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+            let data = Data(buffer: buffer)
+            let decoder = JSONDecoder()
+            decoder.userInfo[rawBody] = data
+            return try decoder.decode(T.self, from: data)
         } catch {
             throw APIError.from(decoding: error)
         }

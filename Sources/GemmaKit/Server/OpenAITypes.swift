@@ -132,6 +132,8 @@ struct ChatCompletionRequest: Decodable {
     var logprobs: Bool?
     var topLogprobs: Int?
     var tools: [JSONValue]?
+    /// Each of `tools` in the client's own text (keys in its order), when the body could be read so.
+    var toolTexts: [String]?
     var toolChoice: JSONValue?
     var parallelToolCalls: Bool?
     var template: ChatTemplateFields
@@ -176,6 +178,11 @@ struct ChatCompletionRequest: Decodable {
         logprobs = try container.decodeIfPresent(Bool.self, forKey: .logprobs)
         topLogprobs = try container.decodeIfPresent(Int.self, forKey: .topLogprobs)
         tools = try container.decodeIfPresent([JSONValue].self, forKey: .tools)
+        if let tools, let body = decoder.userInfo[JSONBody.rawBody] as? Data,
+           let texts = JSONSpans.member("tools", in: body).flatMap(JSONSpans.elements), texts.count == tools.count,
+           zip(texts, tools).allSatisfy({ (try? JSONDecoder().decode(JSONValue.self, from: $0)) == $1 }) {
+            toolTexts = texts.map { String(decoding: $0, as: UTF8.self) }
+        }
         toolChoice = try container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
         parallelToolCalls = try container.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
         if let format = try container.decodeIfPresent(String.self, forKey: .reasoningFormat) {
