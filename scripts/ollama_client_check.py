@@ -124,6 +124,22 @@ def main():
         expect(answer.done, "the answer to the tool result is not done")
         return f"get_weather({json.dumps(calls[0].function.arguments)}), streamed too"
 
+    def think():
+        # The default model's template has no thinking syntax: think=True is Ollama's 400, think=False answers.
+        model = state.get("model", "gemma")
+        expect("thinking" not in (client.show(model).capabilities or []), "capabilities list thinking")
+        try:
+            client.chat(model=model, messages=[{"role": "user", "content": "Hi"}], think=True, options={"num_predict": 4})
+        except ollama.ResponseError as error:
+            expect(error.status_code == 400 and "does not support thinking" in str(error), f"{error.status_code}: {error}")
+        else:
+            raise AssertionError("think=True on a model without thinking did not raise ollama.ResponseError")
+        response = client.chat(model=model, messages=[{"role": "user", "content": "Hi"}], think=False, options={"num_predict": 4})
+        expect(response.message.content and not response.message.thinking, f"think=False: {response.message!r}")
+        streamed = list(client.generate(model=model, prompt="Hi", think=False, options={"num_predict": 4}, stream=True))
+        expect(streamed and streamed[-1].done and not any(part.thinking for part in streamed), "generate think=False")
+        return "think=True: 400, think=False: content and no thinking"
+
     def embeddings():
         legacy = client.embeddings(model=state.get("model", "gemma"), prompt="The cat sat on the mat.")
         embed = client.embed(model=state.get("model", "gemma"), input="The cat sat on the mat.")
@@ -149,6 +165,7 @@ def main():
     checks.run("generate", generate)
     checks.run("chat format=<schema> validates (jsonschema), generate format=json", format_schema)
     checks.run("chat tools=[…]: message.tool_calls validate (jsonschema), streamed, tool result in history", tools)
+    checks.run("think=True on a model without thinking raises ResponseError; think=False answers", think)
     checks.run("embeddings (legacy) and embed agree", embeddings)
     checks.run("wrong key raises ResponseError", wrong_key)
     print(f"{checks.passed} passed, {checks.failed} failed")
