@@ -69,14 +69,9 @@ struct ServerHardeningTests {
             try await eventually { try await processing() }
             // The client gives up.
             connection.close()
-            let gone = ContinuousClock.now
-            var freedAfter: Duration?
-            while ContinuousClock.now - gone < .seconds(5) {
-                if try await !processing() { freedAfter = ContinuousClock.now - gone; break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let freed = try #require(freedAfter, "the slot was still busy 5 s after the client left")
-            #expect(freed < .seconds(1), "the slot was freed \(freed) after the client left")
+            // Freed because the client left, not because the reply ended: 4000 tokens of counting take
+            // far longer than the polls' 10 s on any machine this runs on (no timing is asserted).
+            try await eventually { try await !processing() }
             // Counted as a client abort, not a server error.
             try await eventually {
                 try await server.get("/metrics").body.contains(#"gemmactl_requests_total{endpoint="/v1/completions",status="499"} 1"#)
