@@ -123,4 +123,27 @@ struct NativeChatTests {
             #expect(badBudget.status == 400 && badBudget.errorMessage.contains("reasoning_budget_tokens"))
         }
     }
+
+    /// A GBNF `grammar` with tools is a 400 naming `grammar`, as llama-server refuses it ("Cannot use
+    /// custom grammar constraints with tools."), with the default template and with one that has its
+    /// own tool syntax; with `tool_choice: none` the tools constrain nothing and the grammar applies.
+    @Test func aGrammarWithToolsIsRefused() async throws {
+        let tools: [[String: Any]] = [["type": "function", "function": ["name": "get_weather",
+            "parameters": ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]]]]]
+        let qwen = try LlamaTemplates.options("Qwen-Qwen3-0.6B")
+        for options in [ChatTemplateOptions(), qwen] {
+            try await TestServer.with(slots: 1, configure: { $0.chatTemplate = options }) { server in
+                var request: [String: Any] = ["messages": [["role": "user", "content": "Weather in Paris?"]], "tools": tools,
+                                              "max_tokens": 8, "temperature": 0, "grammar": #"root ::= "Sunny""#]
+                let refused = try await server.post("/v1/chat/completions", request)
+                #expect(refused.status == 400, "\(refused.body)")
+                #expect(refused.errorMessage.contains("'grammar' cannot be combined with 'tools'"), "\(refused.body)")
+                #expect(refused.object["error"].flatMap { ($0 as? [String: Any])?["param"] as? String } == "grammar")
+                request["tool_choice"] = "none"
+                let plain = try await server.post("/v1/chat/completions", request)
+                #expect(plain.status == 200, "\(plain.body)")
+                #expect((Self.choice(plain.object)["message"] as? [String: Any])?["content"] as? String == "Sunny")
+            }
+        }
+    }
 }

@@ -30,6 +30,12 @@ struct OpenAIController: Sendable {
         if tools != nil || (native != nil && !(body.tools ?? []).isEmpty), choices > 1 {
             throw APIError.badRequest("'n' must be 1 when tools are offered, got \(choices)", param: "n")
         }
+        if !(body.tools ?? []).isEmpty, body.toolChoice != .string("none"), body.llama.grammar != nil {
+            // The tools' own grammar constrains the reply; a second one cannot be combined with it.
+            throw APIError.badRequest("'grammar' cannot be combined with 'tools': the tools' grammar constrains the reply "
+                                      + "(llama-server: \"Cannot use custom grammar constraints with tools.\"); drop one of them",
+                                      param: "grammar")
+        }
         let grammar = try tools?.grammar ?? (native?.grammar == nil ? body.responseFormat?.grammar() : nil)
         let (prompt, promptTokens) = (rendered.text, rendered.tokens)
         var topLogprobs: Int?
