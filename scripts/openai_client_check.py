@@ -131,8 +131,13 @@ def main():
     parser.add_argument("--server", choices=["gemmactl", "llama-server"], default="gemmactl")
     parser.add_argument("--embedding-dimension", type=int, default=640,
                         help="expected vector length (640 for Gemma 3 270M; 0 to accept any)")
+    parser.add_argument("--native-port", type=int,
+                        help="only the native-syntax checks, against a server rendering chats with Qwen 3's template "
+                             "(reasoning_content, streamed tool-call argument fragments)")
     args = parser.parse_args()
     key = os.environ[args.api_key_env]
+    if args.native_port:
+        native_checks(args.native_port, key)
     base_url = f"http://127.0.0.1:{args.port}/v1"
 
     # The wrapper clears proxy variables, so this reaches 127.0.0.1 directly.
@@ -293,14 +298,16 @@ def main():
             pass
         else:
             raise AssertionError("a 4000-token completion finished within 1.5 s; the check needs it to time out")
+        # Polled, with a bound far below what 4000 tokens of counting take: freed because the client
+        # left, not because the reply ended (how fast is not this check's business).
         left = time.monotonic()
         while True:
             slots = httpx.get(f"http://127.0.0.1:{args.port}/slots", headers={"Authorization": f"Bearer {key}"},
                               timeout=10).json()
             if not any(slot["is_processing"] for slot in slots):
                 return f"slot free {time.monotonic() - left:.2f} s after the client left"
-            if time.monotonic() - left > 1.0:
-                raise AssertionError(f"a slot was still processing 1 s after the client left: {slots}")
+            if time.monotonic() - left > 10.0:
+                raise AssertionError(f"a slot was still processing 10 s after the client left: {slots}")
             time.sleep(0.05)
 
     def chat_json_schema():
@@ -542,11 +549,79 @@ def main():
     checks.run("completions.create logit_bias bans a token", completions_logit_bias_extra_body)
     if args.server == "gemmactl":  # llama-server answers empty messages with 200
         checks.run("empty messages raise BadRequestError", empty_messages)
-        checks.run("an abandoned request frees its slot within 1 s", abandoned_request_frees_its_slot)
+        checks.run("an abandoned request frees its slot (the generation stops)", abandoned_request_frees_its_slot)
         checks.run("an unusable json_schema raises BadRequestError naming the field", chat_json_schema_invalid)
         checks.run("tools that cannot be honoured raise BadRequestError naming the field", chat_tools_invalid)
         checks.run("an invalid grammar raises BadRequestError naming the field", grammar_invalid_extra_body)
 
+    print(f"{checks.passed} passed, {checks.failed} failed")
+    sys.exit(1 if checks.failed else 0)
+
+
+def native_checks(port, key):
+    """Thinking and tool calls in a template's own syntax, read by the SDK as llama-server sends them.
+
+    The server renders chats with Qwen 3's template; the default model cannot think, so a GBNF grammar
+    forces a reply in Qwen 3's thinking syntax; a required call with thinking off is constrained by
+    the grammar llama.cpp builds for Qwen 3's <tool_call> syntax."""
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=300)
+    checks = Checks()
+    forced = {"grammar": 'root ::= "<think>\\nJust greet.\\n</think>\\n\\nHello there!"'}
+    greeting = [{"role": "user", "content": "Hi"}]
+
+    def reasoning_whole():
+        response = client.chat.completions.create(model="default", messages=greeting, max_tokens=32, temperature=0,
+                                                  extra_body=forced)
+        message = response.choices[0].message
+        expect(getattr(message, "reasoning_content", None) == "Just greet.\n",
+               f"reasoning_content {getattr(message, 'reasoning_content', None)!r}")
+        expect(message.content == "Hello there!", f"content {message.content!r}")
+        return "reasoning_content apart from content"
+
+    def reasoning_stream():
+        reasoning, content = "", ""
+        for chunk in client.chat.completions.create(model="default", messages=greeting, max_tokens=32, temperature=0,
+                                                    stream=True, extra_body=forced):
+            if chunk.choices:
+                delta = chunk.choices[0].delta
+                reasoning += getattr(delta, "reasoning_content", None) or ""
+                content += delta.content or ""
+        expect(reasoning == "Just greet.\n", f"streamed reasoning_content {reasoning!r}")
+        expect(content == "Hello there!", f"streamed content {content!r}")
+        return "delta.reasoning_content, then delta.content"
+
+    def tool_call_fragments():
+        calls, fragments, finish = {}, 0, None
+        stream = client.chat.completions.create(
+            model="default", messages=TOOL_PROMPT, tools=TOOLS[:1], tool_choice="required", max_tokens=60,
+            temperature=0, stream=True, extra_body={"chat_template_kwargs": {"enable_thinking": False}})
+        for chunk in stream:
+            if not chunk.choices:
+                continue
+            finish = chunk.choices[0].finish_reason or finish
+            for call in chunk.choices[0].delta.tool_calls or []:
+                entry = calls.setdefault(call.index, {"name": None, "arguments": "", "id": None})
+                if call.function and call.function.name:
+                    expect(entry["name"] is None and entry["arguments"] == "", "a call's name came after its arguments")
+                    entry["name"], entry["id"] = call.function.name, call.id
+                if call.function and call.function.arguments:
+                    expect(entry["name"] is not None, "arguments arrived before the call's name")
+                    entry["arguments"] += call.function.arguments
+                    fragments += 1
+        # The default model, held to the call syntax, calls again and again (the stock llama-server too,
+        # parallel_tool_calls or not) until max_tokens: the first call is whole, a last one may be cut.
+        expect(0 in calls, f"no tool_calls deltas (finish_reason {finish!r})")
+        expect(finish in ("tool_calls", "length"), f"finish_reason {finish!r}")
+        first = calls[0]
+        expect(first["id"], f"a call without an id: {first}")
+        expect(fragments > len(calls), f"{fragments} argument fragments for {len(calls)} call(s): not streamed incrementally")
+        validate_tool_call(first["name"], first["arguments"])
+        return f"{len(calls)} call(s) in {fragments} argument fragments, the first valid"
+
+    checks.run("native syntax: message.reasoning_content (Qwen 3's <think>)", reasoning_whole)
+    checks.run("native syntax: streamed delta.reasoning_content", reasoning_stream)
+    checks.run("native syntax: streamed tool call, name first then argument fragments (Qwen 3's <tool_call>)",
+               tool_call_fragments)
     print(f"{checks.passed} passed, {checks.failed} failed")
     sys.exit(1 if checks.failed else 0)
 
