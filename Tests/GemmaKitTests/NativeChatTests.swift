@@ -128,11 +128,11 @@ struct NativeChatTests {
     /// custom grammar constraints with tools."), with the default template and with one that has its
     /// own tool syntax; with `tool_choice: none` the tools constrain nothing and the grammar applies.
     @Test func aGrammarWithToolsIsRefused() async throws {
-        let tools: [[String: Any]] = [["type": "function", "function": ["name": "get_weather",
-            "parameters": ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]]]]]
         let qwen = try LlamaTemplates.options("Qwen-Qwen3-0.6B")
         for options in [ChatTemplateOptions(), qwen] {
             try await TestServer.with(slots: 1, configure: { $0.chatTemplate = options }) { server in
+                let tools: [[String: Any]] = [["type": "function", "function": ["name": "get_weather",
+                    "parameters": ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]]]]]
                 var request: [String: Any] = ["messages": [["role": "user", "content": "Weather in Paris?"]], "tools": tools,
                                               "max_tokens": 8, "temperature": 0, "grammar": #"root ::= "Sunny""#]
                 let refused = try await server.post("/v1/chat/completions", request)
