@@ -209,7 +209,7 @@ struct AnthropicCodec: GenerationCodec {
         return signature + [line("content_block_stop", BlockStop(index: index))]
     }
 
-    private func blockDelta(_ delta: BlockDelta.Delta) -> String {
+    private func blockDelta(_ delta: ContentBlock) -> String {
         line("content_block_delta", BlockDelta(index: state.withLock { $0.next - 1 }, delta: delta))
     }
 
@@ -240,7 +240,8 @@ struct AnthropicMessage: Encodable {
 }
 
 /// One content block: `text`, `thinking` (with an empty signature: a local model signs nothing) or
-/// `tool_use`.
+/// `tool_use`; streamed, a piece of one (`text_delta`, `thinking_delta`, `signature_delta`, or
+/// `input_json_delta` with a call's arguments in `partial_json`).
 struct ContentBlock: Encodable {
     let type: String
     var text: String?
@@ -249,6 +250,7 @@ struct ContentBlock: Encodable {
     var id: String?
     var name: String?
     var input: JSONValue?
+    var partialJson: String?
 
     static func text(_ text: String) -> ContentBlock { ContentBlock(type: "text", text: text) }
     static func thinking(_ text: String) -> ContentBlock { ContentBlock(type: "thinking", thinking: text, signature: "") }
@@ -293,16 +295,9 @@ private struct BlockStart: Encodable {
 }
 
 private struct BlockDelta: Encodable {
-    struct Delta: Encodable {
-        let type: String
-        var text: String?
-        var thinking: String?
-        var partialJson: String?
-        var signature: String?
-    }
     let type = "content_block_delta"
     let index: Int
-    let delta: Delta
+    let delta: ContentBlock
 }
 
 private struct BlockStop: Encodable {
