@@ -318,6 +318,13 @@ def main():
                   f"errors: {result['errors']}", file=sys.stderr)
             return 1
         results.append(result)
+    # Like for like: every policy must have sent the same prompts (fixed replies make them equal), or the
+    # cached shares compare different work.
+    totals = {r["policy"]: r["prompt_tokens"] for r in results}
+    if len(set(totals.values())) != 1:
+        print(f"error: the policies saw different prompt token counts {totals}; not comparable, nothing written",
+              file=sys.stderr)
+        return 1
     section = table(results, args)
     print(section)
     if args.json:
