@@ -122,8 +122,7 @@ def main():
     checks.run("messages.count_tokens equals create's input usage", count_tokens)
     checks.run("tools: tool_choice tool and any, tool_use input validates (jsonschema), tool_result round trip", tool_round_trip)
     checks.run("errors: AuthenticationError, BadRequestError", errors)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    sys.exit(1 if checks.failed else 0)
+    checks.finish()
 
 
 if __name__ == "__main__":

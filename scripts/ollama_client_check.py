@@ -168,8 +168,7 @@ def main():
     checks.run("think=True on a model without thinking raises ResponseError; think=False answers", think)
     checks.run("embeddings (legacy) and embed agree", embeddings)
     checks.run("wrong key raises ResponseError", wrong_key)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    sys.exit(1 if checks.failed else 0)
+    checks.finish()
 
 
 if __name__ == "__main__":

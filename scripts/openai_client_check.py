@@ -107,6 +107,11 @@ class Checks:
             self.passed += 1
             print(f"ok   {name}" + (f" ({detail})" if detail else ""))
 
+    def finish(self):
+        """Prints the closing `N passed, N failed` line and exits 1 when a check failed."""
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
+
 
 def expect(condition, message):
     if not condition:
@@ -554,8 +559,7 @@ def main():
         checks.run("tools that cannot be honoured raise BadRequestError naming the field", chat_tools_invalid)
         checks.run("an invalid grammar raises BadRequestError naming the field", grammar_invalid_extra_body)
 
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    sys.exit(1 if checks.failed else 0)
+    checks.finish()
 
 
 def native_checks(port, key):
@@ -622,8 +626,7 @@ def native_checks(port, key):
     checks.run("native syntax: streamed delta.reasoning_content", reasoning_stream)
     checks.run("native syntax: streamed tool call, name first then argument fragments (Qwen 3's <tool_call>)",
                tool_call_fragments)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    sys.exit(1 if checks.failed else 0)
+    checks.finish()
 
 
 if __name__ == "__main__":
