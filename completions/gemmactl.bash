@@ -187,8 +187,8 @@ _gemmactl() {
 _gemmactl_serve() {
     repeating_flags=()
     non_repeating_flags=(--offline --deterministic --no-auth --jinja --no-jinja --slots --no-slots --metrics --no-metrics --props --log-prompts --verbose -v --log-verbose --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --hf-repo -hf -hfr --hf-file -hff --threads-batch --alias -a --tags --host --port --api-key-file --cors-origins --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --cache-ram -cram --slot-save-path --chat-template --chat-template-file --reasoning-format --reasoning-budget --pooling --spec-type --spec-draft-n-max --spec-draft-n-min --metrics-port --temp --temperature --seed -s --n-predict -n --predict --top-k --top-p --min-p --repeat-penalty --log-level)
+    repeating_options=(--model -m)
+    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --hf-repo -hf -hfr --hf-file -hff --threads-batch --alias -a --tags --host --port --api-key-file --cors-origins --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --cache-ram -cram --slot-save-path --chat-template --chat-template-file --reasoning-format --reasoning-budget --pooling --spec-type --spec-draft-n-max --spec-draft-n-min --metrics-port --temp --temperature --seed -s --n-predict -n --predict --top-k --top-p --min-p --repeat-penalty --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -319,8 +319,8 @@ _gemmactl_serve() {
 _gemmactl_generate() {
     repeating_flags=()
     non_repeating_flags=(--chat --version -h --help)
-    repeating_options=(--stop)
-    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --log-level --prompt -p --max-tokens -n --temperature --seed)
+    repeating_options=(--model -m --stop)
+    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --log-level --prompt -p --max-tokens -n --temperature --seed)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -465,8 +465,8 @@ _gemmactl_inspect() {
 _gemmactl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --cache-type-k -ctk --cache-type-v -ctv --memory-limit --cache-dir)
+    repeating_options=(--model -m)
+    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --cache-type-k -ctk --cache-type-v -ctv --models-max --memory-limit --cache-dir)
     __gemmactl_offer_flags_options 1
 
     # Offer option value completions
@@ -496,6 +496,9 @@ _gemmactl_plan() {
         return
         ;;
     '--cache-type-v'|'-ctv')
+        return
+        ;;
+    '--models-max')
         return
         ;;
     '--memory-limit')
@@ -681,8 +684,8 @@ _gemmactl_rotate-key() {
 _gemmactl_doctor() {
     repeating_flags=()
     non_repeating_flags=(--insecure --json --stream-check --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--url --api-key-file --timeout --memory-limit --model -m --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --namespace -s --selector --gateway-url --stuck-interval)
+    repeating_options=(--model -m)
+    non_repeating_options=(--url --api-key-file --timeout --memory-limit --ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --namespace -s --selector --gateway-url --stuck-interval)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions

@@ -7,7 +7,9 @@ extension Flags {
     /// takes these, serve, plan and doctor `Slots` (these and `-np`), with the same defaults,
     /// ranges and variables (`ServeSettings`).
     struct Compute: ParsableArguments {
-        @Option(ServeSettings.model) var model: String?
+        /// Every `-m` given, in order: plan sizes them together; a command that runs one model takes the last.
+        @Option(repeating: ServeSettings.model) var models: [String]
+        var model: String? { models.last }
         @Option(ServeSettings.contextSize) var contextSize: Int?
         @Option(ServeSettings.threads) var threads: Int?
         @Option(ServeSettings.batchSize) var batchSize: Int?

@@ -5,14 +5,19 @@ import GemmaKit
 extension Gemmactl {
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Plan the memory and CPU a model needs to serve a context size and parallel requests.",
+            abstract: "Plan the memory and CPU a model (or a pod serving several) needs for a context size and parallel requests.",
             discussion: """
                 The plan follows llama.cpp's buffer sizes: weights (tensor bytes), KV cache per layer
                 (sliding-window layers included), compute buffers and the process's own overhead.
+                With several -m (as serve takes them, [ALIAS=]REF), each model is planned with the same
+                settings and the pod is sized for all of them loaded at once, or for the --models-max
+                largest; the process's own base is counted once.
 
                 Examples:
                   gemmactl plan --ctx-size 8192 --parallel 4
                   gemmactl plan ./model.gguf --ctx-size 32768 --cache-type-k q8_0 --memory-limit 2Gi --json
+                  gemmactl plan -m chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M -m embed=ggml-org/embeddinggemma-300M-GGUF:Q8_0
+                  gemmactl plan -m a.gguf -m b.gguf -m c.gguf --models-max 2 --json
                 """
         )
 
@@ -29,6 +34,9 @@ extension Gemmactl {
         @Option(Self.cacheTypeK) var cacheTypeK: KVCacheType?
         @Option(Self.cacheTypeV) var cacheTypeV: KVCacheType?
 
+        @Option(name: .customLong("models-max"), help: ArgumentHelp("With several -m: size the pod for this many loaded at once, the largest (as serve --models-max; default: all).", valueName: "n"))
+        var modelsMax: Int?
+
         @Option(name: .customLong("memory-limit"), help: "Memory limit to measure headroom against, e.g. 4Gi (default: the recommended limit).",
                 transform: ArgumentValue.byteSize)
         var memoryLimit: UInt64?
@@ -38,30 +46,62 @@ extension Gemmactl {
         @OptionGroup var output: Flags.JSONOutput
 
         func validate() throws {
-            if model != nil && slots.model != nil { throw ValidationError("name the model once: as the argument or with -m") }
+            if model != nil && !slots.compute.models.isEmpty { throw ValidationError("name the model once: as the argument or with -m") }
+            if let modelsMax, modelsMax < 1 { throw ValidationError("--models-max must be 1 or more, got \(modelsMax)") }
         }
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             let compute = try slots.resolve(in: environment)
-            let path = try await ModelArgument.localPath(model ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
             let options = PlanOptions(contextSize: compute.contextSize, parallel: compute.parallel,
                                       cacheTypeK: try Self.cacheTypeK.resolve(cacheTypeK, in: environment),
                                       cacheTypeV: try Self.cacheTypeV.resolve(cacheTypeV, in: environment),
                                       microBatch: compute.microBatchSize,
                                       memoryLimit: memoryLimit)
-            let plan = try MemoryPlanner.plan(path: path, options: options)
-            if output.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                var object = try JSONSerialization.jsonObject(with: encoder.encode(plan)) as? [String: Any] ?? [:]
-                object["requestMemory"] = plan.requestMemory
-                object["limitMemory"] = plan.limitMemory
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
+            let specs = try slots.compute.models.map { try ModelSpec.parse($0) }
+            guard specs.count > 1 else {
+                let path = try await ModelArgument.localPath(model ?? specs.first?.reference ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
+                let plan = try MemoryPlanner.plan(path: path, options: options)
+                if output.json {
+                    try printJSON(plan, adding: ["requestMemory": plan.requestMemory, "limitMemory": plan.limitMemory])
+                } else {
+                    print(MemoryPlanReport.text(plan))
+                }
                 return
             }
-            print(MemoryPlanReport.text(plan))
+            var plans: [(spec: ModelSpec, plan: MemoryPlan)] = []
+            for spec in specs {
+                // Each model planned alone, with memoryLimit left to the pod's plan.
+                var own = options
+                own.memoryLimit = nil
+                plans.append((spec, try await Self.plan(spec, options: own, cacheDir: cacheOption.cacheDir, environment: environment)))
+            }
+            let pod = MemoryPlanner.plan(models: plans, modelsMax: modelsMax, memoryLimit: memoryLimit)
+            if output.json {
+                try printJSON(pod, adding: ["requestMemory": pod.requestMemory, "limitMemory": pod.limitMemory])
+            } else {
+                print(MemoryPlanReport.text(pod))
+            }
+        }
+
+        /// One model of several, found in the cache and planned; an error names the -m it came from.
+        static func plan(_ spec: ModelSpec, options: PlanOptions, cacheDir: String?, environment: [String: String]) async throws -> MemoryPlan {
+            do {
+                let path = try await ModelArgument.localPath(spec.reference, cacheDir: cacheDir, environment: environment)
+                return try MemoryPlanner.plan(path: path, options: options)
+            } catch let error as any ActionableError {
+                throw InputError("-m \(spec): \(error.message)", recovery: error.recovery)
+            }
+        }
+
+        /// The plan as JSON with the Kubernetes quantities (computed, so not encoded) beside the bytes.
+        private func printJSON(_ value: some Encodable, adding extra: [String: String]) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            var object = try JSONSerialization.jsonObject(with: encoder.encode(value)) as? [String: Any] ?? [:]
+            object.merge(extra) { _, new in new }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
         }
     }
 }

@@ -22,6 +22,12 @@ extension Option {
                   help: ArgumentHelp(setting.helpText), transform: { text in try setting.parse(text) })
     }
 
+    /// A repeatable option (`-m A -m B`): every value given, in order; empty when none.
+    init<T: Sendable>(repeating setting: Setting<T>) where Value == [T] {
+        self.init(wrappedValue: [], name: setting.nameSpecification, parsing: .unconditionalSingleValue,
+                  help: ArgumentHelp(setting.helpText), transform: { text in try setting.parse(text) })
+    }
+
     /// An option for a setting with a default; nil when not given (the default comes from `resolve`).
     init<T: Sendable>(_ setting: Setting<T>.Defaulted) where Value == T? {
         self.init(setting.setting)

@@ -160,3 +160,45 @@ struct InspectPlanTests {
         #expect(MemoryPlanner.quantity(300 << 20) == "300Mi")
     }
 }
+
+@Suite("The memory plan of a pod serving several models")
+struct PodMemoryPlanTests {
+    @Test func theLargestLoadedAtOnceAreCountedAndTheProcessBaseOnce() throws {
+        let options = PlanOptions(contextSize: 2048, parallel: 2)
+        let gemma3 = try MemoryPlanner.plan(path: try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment)), options: options)
+        let gemma4 = try MemoryPlanner.plan(path: try TinyGemma4.path.get(), options: options)
+        #expect(gemma4.totalBytes < gemma3.totalBytes)
+        let models = [(spec: try ModelSpec.parse("small=tiny.gguf"), plan: gemma4), (spec: try ModelSpec.parse("chat=org/repo:Q4_K_M"), plan: gemma3)]
+
+        let all = MemoryPlanner.plan(models: models)
+        #expect(all.modelsMax == 2)
+        #expect(all.models.map(\.name) == ["small", "chat"])
+        #expect(all.totalBytes == gemma3.totalBytes + gemma4.totalBytes - MemoryPlanner.processBaseBytes)
+        #expect(all.requestMemoryBytes >= all.totalBytes && all.limitMemoryBytes > all.requestMemoryBytes)
+        #expect(all.limitBytes == all.limitMemoryBytes && all.headroomBytes > 0)
+
+        // One at a time: sized for the larger, the smaller not counted.
+        let one = MemoryPlanner.plan(models: models, modelsMax: 1, memoryLimit: 64 << 20)
+        #expect(one.totalBytes == gemma3.totalBytes)
+        #expect(one.models.map(\.counted) == [false, true])
+        #expect(one.limitMemoryBytes == gemma3.limitMemoryBytes && one.requestMemoryBytes == gemma3.requestMemoryBytes)
+        #expect(one.headroomBytes < 0)
+        // More than given: all of them.
+        #expect(MemoryPlanner.plan(models: models, modelsMax: 4).totalBytes == all.totalBytes)
+        #expect(MemoryPlanReport.text(one).contains("at most 1 of 2 loaded at once"))
+    }
+
+    @Test func aliasesParse() throws {
+        #expect(try ModelSpec.parse("chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M") == ModelSpec(alias: "chat", reference: "ggml-org/gemma-3-1b-it-GGUF:Q4_K_M"))
+        #expect(try ModelSpec.parse("gemma3:1b=ollama://gemma3:1b").alias == "gemma3:1b")
+        #expect(try ModelSpec.parse("ggml-org/gemma-3-1b-it-GGUF") == ModelSpec(reference: "ggml-org/gemma-3-1b-it-GGUF"))
+        // Before a '/', an '=' is part of a path.
+        #expect(try ModelSpec.parse("./a=b.gguf") == ModelSpec(reference: "./a=b.gguf"))
+        #expect(try ModelSpec.parse("chat=./a=b.gguf").reference == "./a=b.gguf")
+        #expect(throws: InputError.self) { try ModelSpec.parse("chat=") }
+        #expect(throws: InputError.self) { try ModelSpec.parse("=x.gguf") }
+        #expect(throws: InputError.self) { try ModelSpec.parse("bad alias=x.gguf") }
+        #expect(throws: InputError.self) { try ModelSpec.parse("") }
+        #expect(ModelSpec(alias: "chat", reference: "x.gguf").description == "chat=x.gguf")
+    }
+}

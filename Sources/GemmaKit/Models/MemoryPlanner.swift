@@ -91,6 +91,37 @@ public struct MemoryPlan: Sendable, Equatable, Codable {
     public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
 }
 
+/// The plan of a pod whose one server holds several models (`gemmactl plan -m A -m B`, `render`'s
+/// `model.list`): each model's own plan, and the pod sized for the `modelsMax` largest loaded at once.
+public struct PodMemoryPlan: Sendable, Equatable, Codable {
+    public struct Model: Sendable, Equatable, Codable {
+        /// `[ALIAS=]REF` as given.
+        public var spec: String
+        /// The alias, else the reference.
+        public var name: String
+        public var plan: MemoryPlan
+        /// Whether the pod's total counts it: it is among the `modelsMax` largest.
+        public var counted: Bool
+    }
+
+    public var models: [Model]
+    /// The most models loaded at once that the total is sized for (`--models-max`, at most the models given).
+    public var modelsMax: Int
+    /// The process's own base, in every model's overhead but paid once: taken off the sum.
+    public var sharedProcessBytes: UInt64
+    public var totalBytes: UInt64
+    public var limitBytes: UInt64
+    /// `limitBytes - totalBytes`; negative when the plan does not fit.
+    public var headroomBytes: Int64
+    public var requestMemoryBytes: UInt64
+    public var limitMemoryBytes: UInt64
+    public var requestCPU: String
+    public var limitCPU: String
+    /// Kubernetes quantities (`Mi` units) for the recommendation.
+    public var requestMemory: String { MemoryPlanner.quantity(requestMemoryBytes) }
+    public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
+}
+
 /// Plans memory from GGUF metadata, following how the pinned llama.cpp sizes its buffers:
 ///
 /// - weights: the tensor data (memory-mapped; every page is touched while running, so it counts in RSS);
@@ -157,21 +188,55 @@ public enum MemoryPlanner {
 
         let overhead = processBaseBytes + vocabulary * bytesPerVocabularyEntry
         let total = summary.weightBytes + kvBytes + compute + embeddings + overhead
-        let request = roundUp(total, to: 16 << 20)
-        let recommendedLimit = roundUp(UInt64(Double(total) * (1 + limitMargin)), to: 64 << 20)
-        let limit = options.memoryLimit ?? recommendedLimit
-        // Decoding is memory-bound: one core per two sequences is a fair request; burst to twice that.
-        let cpuRequest = max(1, (parallel + 1) / 2)
-        let cpuLimit = min(8, max(2, cpuRequest * 2))
+        let resources = Recommendation(total: total, parallel: parallel)
+        let limit = options.memoryLimit ?? resources.limit
         return MemoryPlan(
             model: summary.path, contextSize: nCtx, contextPerSequence: perSequence, parallel: parallel,
             cacheTypeK: options.cacheTypeK.rawValue, cacheTypeV: options.cacheTypeV.rawValue,
             weightsBytes: summary.weightBytes, kvCacheBytes: kvBytes, kvGroups: groups, computeBytes: compute,
             embeddingsBytes: embeddings, overheadBytes: overhead, totalBytes: total, limitBytes: limit,
-            headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: request,
-            limitMemoryBytes: max(recommendedLimit, request),
+            headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: resources.request,
+            limitMemoryBytes: resources.limit,
             promptCacheBytes: limit > total ? UInt64(MemoryBudget.defaultPromptCacheMiB(limit: limit, resident: total)) << 20 : 0,
-            requestCPU: String(cpuRequest), limitCPU: String(cpuLimit))
+            requestCPU: resources.cpuRequest, limitCPU: resources.cpuLimit)
+    }
+
+    /// Plans a pod whose one server holds several models, each planned on its own (`plan(path:options:)`
+    /// with the same settings): sized for the `modelsMax` largest loaded at once (nil: all of them), with
+    /// the process's own base counted once.
+    public static func plan(models: [(spec: ModelSpec, plan: MemoryPlan)], modelsMax: Int? = nil,
+                            memoryLimit: UInt64? = nil) -> PodMemoryPlan {
+        let loaded = min(models.count, max(1, modelsMax ?? models.count))
+        let largest = Set(models.indices.sorted { models[$0].plan.totalBytes > models[$1].plan.totalBytes }.prefix(loaded))
+        let entries = models.enumerated().map { index, model in
+            PodMemoryPlan.Model(spec: model.spec.description, name: model.spec.name, plan: model.plan,
+                                counted: largest.contains(index))
+        }
+        let shared = UInt64(max(0, largest.count - 1)) * processBaseBytes
+        let total = largest.reduce(0) { $0 + models[$1].plan.totalBytes } - shared
+        let resources = Recommendation(total: total, parallel: largest.map { models[$0].plan.parallel }.max() ?? 1)
+        let limit = memoryLimit ?? resources.limit
+        return PodMemoryPlan(models: entries, modelsMax: loaded, sharedProcessBytes: shared, totalBytes: total,
+                             limitBytes: limit, headroomBytes: Int64(limit) - Int64(total),
+                             requestMemoryBytes: resources.request, limitMemoryBytes: resources.limit,
+                             requestCPU: resources.cpuRequest, limitCPU: resources.cpuLimit)
+    }
+
+    /// The resources to ask for, for a plan of `total` bytes serving `parallel` sequences.
+    private struct Recommendation {
+        var request: UInt64
+        var limit: UInt64
+        var cpuRequest: String
+        var cpuLimit: String
+
+        init(total: UInt64, parallel: Int) {
+            request = MemoryPlanner.roundUp(total, to: 16 << 20)
+            limit = max(MemoryPlanner.roundUp(UInt64(Double(total) * (1 + MemoryPlanner.limitMargin)), to: 64 << 20), request)
+            // Decoding is memory-bound: one core per two sequences is a fair request; burst to twice that.
+            let cores = max(1, (parallel + 1) / 2)
+            cpuRequest = String(cores)
+            cpuLimit = String(min(8, max(2, cores * 2)))
+        }
     }
 
     /// Plans for a GGUF file on disk.
@@ -198,15 +263,78 @@ public enum MemoryPlanner {
 
 /// The text breakdown `gemmactl plan` prints.
 public enum MemoryPlanReport {
-    public static func text(_ plan: MemoryPlan) -> String {
-        func mib(_ bytes: UInt64) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
-        let limit = max(plan.limitBytes, 1)
-        func bar(_ bytes: UInt64) -> String {
-            let width = 40
-            let filled = min(width, Int((Double(bytes) / Double(limit) * Double(width)).rounded()))
-            return String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+    private static func mib(_ bytes: UInt64) -> String { String(format: "%8.1f MiB", Double(bytes) / 1_048_576) }
+
+    /// A bar of `bytes` against `limit`, 40 characters wide.
+    private static func bar(_ bytes: UInt64, of limit: UInt64) -> String {
+        let width = 40
+        let filled = min(width, Int((Double(bytes) / Double(max(limit, 1)) * Double(width)).rounded()))
+        return String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+    }
+
+    private static func percent(_ bytes: UInt64, of limit: UInt64) -> String {
+        String(format: "%5.1f%%", Double(bytes) * 100 / Double(max(limit, 1)))
+    }
+
+    /// The total, the headroom (or how far over) and the recommended resources, for one model or a pod of several.
+    private static func summary(total: UInt64, limit: UInt64, headroom: Int64, promptCache: UInt64?,
+                                request: (memory: String, cpu: String), limits: (memory: String, cpu: String)) -> [String] {
+        var lines = ["  total     \(mib(total)) \(percent(total, of: limit))"]
+        if headroom >= 0 {
+            let bytes = UInt64(headroom)
+            lines.append("  headroom  \(mib(bytes)) \(percent(bytes, of: limit)) \(bar(bytes, of: limit))")
+            if let promptCache {
+                lines.append("    of which the prompt cache (--cache-ram default) may use up to \(mib(promptCache).trimmingCharacters(in: .whitespaces))")
+            }
+        } else {
+            lines.append("  OVER the limit by \(mib(UInt64(-headroom)).trimmingCharacters(in: .whitespaces)): lower --ctx-size or --parallel, or raise the limit")
         }
-        func percent(_ bytes: UInt64) -> String { String(format: "%5.1f%%", Double(bytes) * 100 / Double(limit)) }
+        return lines + [
+            "",
+            "recommended resources:",
+            "  requests: memory \(request.memory), cpu \(request.cpu)",
+            "  limits:   memory \(limits.memory), cpu \(limits.cpu)",
+        ]
+    }
+
+    /// The pod's plan: one row per model (those the total leaves out marked), then the total against the limit.
+    public static func text(_ pod: PodMemoryPlan) -> String {
+        let limit = pod.limitBytes
+        let first = pod.models.first?.plan
+        let loaded = pod.modelsMax == pod.models.count
+            ? "all \(pod.models.count) loaded at once"
+            : "at most \(pod.modelsMax) of \(pod.models.count) loaded at once (--models-max): sized for the \(pod.modelsMax) largest"
+        let width = max(5, pod.models.map(\.name.count).max() ?? 0)
+        func cell(_ text: String) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        let columns = ["weights", "KV cache", "compute", "embedding", "overhead", "total"]
+        var lines = [
+            "models:    \(loaded)",
+            first.map { "context:   \($0.contextSize) tokens = \($0.parallel) × \($0.contextPerSequence) per sequence, for each model; KV cache K \($0.cacheTypeK), V \($0.cacheTypeV)" } ?? "",
+            "",
+            "  \(cell("model"))" + columns.map { $0.leftPadded(to: 13) }.joined(),
+        ]
+        for model in pod.models {
+            let plan = model.plan
+            let bytes = [plan.weightsBytes, plan.kvCacheBytes, plan.computeBytes, plan.embeddingsBytes, plan.overheadBytes, plan.totalBytes]
+            lines.append("  \(cell(model.name))" + bytes.map { mib($0).leftPadded(to: 13) }.joined()
+                         + (model.counted ? "" : "  (not counted: smaller than the \(pod.modelsMax) counted)"))
+        }
+        for model in pod.models {
+            lines.append("    \(cell(model.name)) \(model.plan.model)")
+        }
+        if pod.sharedProcessBytes > 0 {
+            lines.append("  the process's own base, in each model's overhead, is counted once: -\(mib(pod.sharedProcessBytes).trimmingCharacters(in: .whitespaces))")
+        }
+        lines += ["", "memory against a limit of \(MemoryPlanner.quantity(limit)):"]
+        lines += summary(total: pod.totalBytes, limit: limit, headroom: pod.headroomBytes, promptCache: nil,
+                         request: (pod.requestMemory, pod.requestCPU), limits: (pod.limitMemory, pod.limitCPU))
+        return lines.joined(separator: "\n")
+    }
+
+    public static func text(_ plan: MemoryPlan) -> String {
+        let limit = plan.limitBytes
+        func bar(_ bytes: UInt64) -> String { Self.bar(bytes, of: limit) }
+        func percent(_ bytes: UInt64) -> String { Self.percent(bytes, of: limit) }
         var lines = [
             "model:     \(plan.model)",
             "context:   \(plan.contextSize) tokens = \(plan.parallel) × \(plan.contextPerSequence) per sequence; KV cache K \(plan.cacheTypeK), V \(plan.cacheTypeV)",
@@ -222,20 +350,12 @@ public enum MemoryPlanReport {
         for group in plan.kvGroups {
             lines.append("    \(group.layers) \(group.kind) layers × \(group.cellsPerSequence) cells × \(plan.parallel) seq: \(mib(group.bytes).trimmingCharacters(in: .whitespaces))")
         }
-        lines.append("  total     \(mib(plan.totalBytes)) \(percent(plan.totalBytes))")
-        if plan.headroomBytes >= 0 {
-            let headroom = UInt64(plan.headroomBytes)
-            lines.append("  headroom  \(mib(headroom)) \(percent(headroom)) \(bar(headroom))")
-            lines.append("    of which the prompt cache (--cache-ram default) may use up to \(mib(plan.promptCacheBytes).trimmingCharacters(in: .whitespaces))")
-        } else {
-            lines.append("  OVER the limit by \(mib(UInt64(-plan.headroomBytes)).trimmingCharacters(in: .whitespaces)): lower --ctx-size or --parallel, or raise the limit")
-        }
-        lines += [
-            "",
-            "recommended resources:",
-            "  requests: memory \(plan.requestMemory), cpu \(plan.requestCPU)",
-            "  limits:   memory \(plan.limitMemory), cpu \(plan.limitCPU)",
-        ]
+        lines += summary(total: plan.totalBytes, limit: limit, headroom: plan.headroomBytes, promptCache: plan.promptCacheBytes,
+                         request: (plan.requestMemory, plan.requestCPU), limits: (plan.limitMemory, plan.limitCPU))
         return lines.joined(separator: "\n")
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
