@@ -10,6 +10,15 @@ public protocol SettingDescription: Sendable {
     var environment: [String] { get }
     /// The summary with the default and the variables: the option's help.
     var helpText: String { get }
+    /// Checks a value's text as the flag or a variable would be checked (a preset file's value).
+    func check(_ text: String) throws(InputError)
+    /// Whether the setting is on or off (a flag without a value).
+    var isSwitch: Bool { get }
+}
+
+extension SettingDescription {
+    /// The canonical spelling, named in errors: `--ctx-size`.
+    public var flag: String { names.first ?? "" }
 }
 
 /// One setting a command takes from a flag or the environment: its names, environment variables,
@@ -43,8 +52,9 @@ public struct Setting<Value: Sendable>: SettingDescription {
         self.parse = parse
     }
 
-    /// The canonical spelling, named in errors: `--ctx-size`.
-    public var flag: String { names.first ?? "" }
+    public func check(_ text: String) throws(InputError) { _ = try parse(text) }
+
+    public var isSwitch: Bool { Value.self == Bool.self }
 
     /// `summary (default: 4096). [environment: GEMMA_CTX_SIZE, LLAMA_ARG_CTX_SIZE]`
     public var helpText: String {
@@ -82,8 +92,9 @@ public struct Setting<Value: Sendable>: SettingDescription {
         public var names: [String] { setting.names }
         public var environment: [String] { setting.environment }
         public var helpText: String { setting.helpText }
-        public var flag: String { setting.flag }
         public var parse: @Sendable (String) throws(InputError) -> Value { setting.parse }
+        public func check(_ text: String) throws(InputError) { try setting.check(text) }
+        public var isSwitch: Bool { setting.isSwitch }
 
         /// The flag's value if given, else the first variable set, else the default.
         public func resolve(_ given: Value?, in environment: [String: String]) throws(InputError) -> Value {
