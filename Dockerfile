@@ -7,6 +7,10 @@
 # release build of gemmactl. The image needs a CPU floor per architecture (docs/render.md, "Image"):
 # x86_64 with AVX2, FMA, F16C and BMI2 (Haswell, Zen 1 and later); any aarch64 (ARMv8-A). gemmactl checks
 # it at start-up and says what is missing.
+# CPU levels (docs/render.md, "CPU levels"): ggml's CPU backend is also built for the levels above the
+# floor (amd64 avx512; arm64 dotprod, i8mm) and gemmactl relinked against each (seconds; the Swift code
+# is compiled once). /opt/gemmactl/gemmactl is a small C launcher that runs gemmactl-LEVEL, the best
+# this CPU can run; GEMMACTL_CPU_LEVEL=LEVEL picks one.
 # g++: the swift image has gcc but no g++, and llama.cpp needs a C and C++ compiler of one family
 # (scripts/build-llama refuses gcc with Swift's clang++).
 ARG SWIFT_VERSION=6.3
@@ -20,11 +24,13 @@ WORKDIR /src
 COPY scripts/common.sh scripts/build-llama scripts/
 ENV GEMMACTL_CACHE_DIR=/cache
 RUN scripts/build-llama --portable
+# Each higher level's CPU backend: a few minutes each, in a layer of its own.
+RUN for level in $(scripts/build-llama --levels | tail -n +2); do scripts/build-llama --portable --level "$level" >/dev/null; done
 COPY . .
-# The manifest templates travel as the gemmactl_GemmaKit.resources bundle: gemmactl looks for it next to its binary.
+# The manifest templates travel as the gemmactl_GemmaKit.resources bundle: gemmactl looks for it next to its
+# binary, so every gemmactl-LEVEL sits next to it.
 RUN swift build -c release --product gemmactl \
- && mkdir -p /out \
- && cp "$(swift build -c release --show-bin-path)/gemmactl" /out/ \
+ && scripts/link-levels --configuration release /out \
  && cp -R "$(swift build -c release --show-bin-path)/gemmactl_GemmaKit.resources" /out/
 
 # Runtime stage: the Swift runtime libraries only, plus libgomp for llama.cpp and CA certificates for
