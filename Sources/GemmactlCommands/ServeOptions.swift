@@ -90,6 +90,12 @@ struct ServeOptions: ParsableArguments {
         configuration.aliases = Array(Set(Self.list(try S.alias.resolve(alias, in: environment)))).sorted()
         configuration.tags = Array(Set(Self.list(try S.tags.resolve(tags, in: environment)))).sorted()
         let deterministic = try S.deterministic.resolve(deterministic, in: environment)
+        // ggml's two-row i8mm kernels sum in another order batched than alone (docs/arm64.md); the
+        // image's launcher runs the dotprod level for --deterministic, this catches a direct start.
+        if deterministic && CPULevel.linked == "i8mm" {
+            throw InputError("--deterministic needs batch-invariant CPU kernels, and this gemmactl runs the i8mm level's: "
+                + "start it with \(CPULevel.environmentVariable)=dotprod (the image's launcher does so for --deterministic)")
+        }
         var context = compute.context
         context.batchThreads = try S.threadsBatch.resolve(threadsBatch, in: environment) ?? compute.threads
         context.batchInvariant = deterministic

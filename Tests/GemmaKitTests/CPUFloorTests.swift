@@ -81,4 +81,32 @@ struct CPUFloorTests {
         #expect(read == kernel.intersection(CPUFeatures.known))
         #endif
     }
+
+    @Test func theCPULevelIsTheLinkedKernelsOfAPortableBuildAndNativeOtherwise() {
+        typealias K = CPULevel.Kernels
+        #expect(CPULevel.level(flavour: "native", kernels: K(avx512: true), architecture: "x86_64") == "native")
+        #expect(CPULevel.level(flavour: "portable", kernels: K(), architecture: "x86_64") == "avx2")
+        #expect(CPULevel.level(flavour: "portable", kernels: K(avx512: true), architecture: "x86_64") == "avx512")
+        #expect(CPULevel.level(flavour: "portable", kernels: K(), architecture: "aarch64") == "armv8.0")
+        #expect(CPULevel.level(flavour: "portable", kernels: K(dotprod: true), architecture: "aarch64") == "dotprod")
+        #expect(CPULevel.level(flavour: "portable", kernels: K(dotprod: true, i8mm: true), architecture: "aarch64") == "i8mm")
+    }
+
+    /// The level names gemmactl reports are the ones scripts/build-llama builds and the launcher picks from.
+    @Test func theBuildScriptTheLauncherAndGemmactlNameTheSameLevels() throws {
+        let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts")
+        let build = try String(contentsOf: scripts.appendingPathComponent("build-llama"), encoding: .utf8)
+        let launcher = try String(contentsOf: scripts.appendingPathComponent("gemmactl-launcher.c"), encoding: .utf8)
+        let built = build.matches(of: /(x86_64|aarch64)\) levels=\(([a-z0-9. ]+)\)/)
+            .flatMap { match in match.output.2.split(separator: " ").map { "\(match.output.1)/\($0)" } }
+        let launched = launcher.matches(of: /\{"([a-z0-9.]+)", has_/).map { String($0.output.1) }
+        #expect(built.sorted() == ["aarch64/armv8.0", "aarch64/dotprod", "aarch64/i8mm", "x86_64/avx2", "x86_64/avx512"])
+        #expect(Set(launched) == Set(built.map { String($0.split(separator: "/")[1]) }))
+        for entry in built {
+            let parts = entry.split(separator: "/").map(String.init)
+            let kernels = CPULevel.Kernels(avx512: parts[1] == "avx512", dotprod: parts[1] != "armv8.0", i8mm: parts[1] == "i8mm")
+            #expect(CPULevel.level(flavour: "portable", kernels: kernels, architecture: parts[0]) == parts[1])
+        }
+    }
 }

@@ -248,6 +248,9 @@ struct ChatTemplateTests {
                 #expect(props[key] != nil, "/props has no \(key)")
             }
             #expect(props["total_slots"] as? Int == 2)
+            // gemmactl's own: the CPU kernels it runs; the tests link the build made on this machine.
+            #expect(props["cpu_level"] as? String == CPULevel.linked)
+            if CPUFloor.linked.flavour == "native" { #expect(CPULevel.linked == "native") }
             #expect(props["model_path"] as? String == TestModel.path)
             #expect(props["model_ftype"] as? String == "Q4_K - Medium")
             #expect(props["bos_token"] as? String == "<bos>" && props["eos_token"] as? String == "<eos>")

@@ -38,5 +38,7 @@ struct LlamaServerOperationsTests {
         #expect(doctor.status == 0, "\(doctor.stdout)\n\(doctor.stderr)")
         #expect(doctor.stdout.contains("PASS  stream"))
         #expect(doctor.stdout.contains("PASS  slots"))
+        let level = doctor.stdout.split(separator: "\n").first { $0.hasPrefix("SKIP  cpu level") }
+        #expect(level?.contains("/props names no cpu_level") == true, "llama-server has no cpu_level: \(doctor.stdout)")
     }
 }

@@ -36,6 +36,10 @@ struct ServeOperationsTests {
         let doctor = try await GemmactlBinary.run(["doctor", "--url", url, "--stream-check", "--timeout", "60s"],
                                                   environment: ["GEMMA_API_KEY": "serve-key"])
         #expect(doctor.status == 0, "\(doctor.stdout)")
+        // The CPU kernels the server runs: /props' cpu_level, also on the log's `model loaded` line.
+        let level = doctor.stdout.split(separator: "\n").first { $0.hasPrefix("PASS  cpu level") }
+        #expect(level?.hasSuffix("  the server runs llama.cpp's \(CPULevel.linked) CPU kernels") == true, "\(doctor.stdout)")
+        #expect(server.output.contains("cpu_level=\(CPULevel.linked)"))
         server.stop()
         let gone = try await GemmactlBinary.run(["health", "--url", url], environment: ["GEMMA_API_KEY": "serve-key"])
         #expect(gone.status == 2)

@@ -45,6 +45,45 @@ public struct CPUFloor: Sendable, Equatable {
     }
 }
 
+/// Which CPU kernels this gemmactl runs: the level its ggml CPU backend was compiled for.
+///
+/// The image ships one gemmactl per level, each linked with ggml's CPU backend compiled for it
+/// (scripts/build-llama --level, scripts/link-levels), and a launcher that picks the best one this CPU
+/// can run and sets `GEMMACTL_CPU_LEVEL` (docs/render.md, "CPU levels"). The Swift code is the same in
+/// all of them, so the level is read from the linked backend itself: at the pinned llama.cpp its
+/// `ggml_cpu_has_*` answers say what it was compiled with, not what the CPU has.
+public enum CPULevel {
+    /// The variable the launcher sets to the level it chose, and honours when it is set beforehand.
+    public static let environmentVariable = "GEMMACTL_CPU_LEVEL"
+
+    /// `native` for a build made on and for its machine, else the level of the linked kernels:
+    /// `avx2` or `avx512` (x86_64), `armv8.0`, `dotprod` or `i8mm` (aarch64).
+    public static let linked = level(flavour: CPUFloor.linked.flavour, kernels: Kernels(
+        avx512: ggml_cpu_has_avx512() != 0 && ggml_cpu_has_avx512_vnni() != 0 && ggml_cpu_has_avx512_bf16() != 0,
+        dotprod: ggml_cpu_has_dotprod() != 0, i8mm: ggml_cpu_has_matmul_int8() != 0))
+
+    /// What the linked CPU backend was compiled with, as far as the levels tell apart.
+    public struct Kernels: Sendable, Equatable {
+        public var avx512 = false, dotprod = false, i8mm = false
+
+        public init(avx512: Bool = false, dotprod: Bool = false, i8mm: Bool = false) {
+            self.avx512 = avx512
+            self.dotprod = dotprod
+            self.i8mm = i8mm
+        }
+    }
+
+    /// The level name for a build of `flavour` whose CPU backend has `kernels`.
+    public static func level(flavour: String, kernels: Kernels, architecture: String = CPUFeatures.architecture) -> String {
+        guard flavour == "portable" else { return flavour }
+        switch architecture {
+        case "x86_64": return kernels.avx512 ? "avx512" : "avx2"
+        case "aarch64": return kernels.i8mm ? "i8mm" : kernels.dotprod ? "dotprod" : "armv8.0"
+        default: return flavour
+        }
+    }
+}
+
 /// This CPU lacks what the linked llama.cpp build was compiled for.
 public struct CPUFloorError: ActionableError {
     public let missing: [String]

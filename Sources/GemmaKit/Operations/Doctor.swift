@@ -155,6 +155,7 @@ public struct Doctor: Sendable {
         }
         findings.append(ollama ? DoctorFinding("slots", .skip, "Ollama has no /slots")
                                : await slotsCheck(client, keyOK: keyOK))
+        if !ollama && keyOK { findings.append(await cpuLevelCheck(client)) }
         if options.streamCheck {
             if ollama || !keyOK {
                 findings.append(DoctorFinding("stream", .skip, ollama ? "the stream check speaks the OpenAI API only" : "the key was not accepted"))
@@ -167,6 +168,15 @@ public struct Doctor: Sendable {
             }
         }
         return findings
+    }
+
+    /// Which CPU kernels the server runs (gemmactl's `cpu_level` in /props); informative, it never fails.
+    func cpuLevelCheck(_ client: OpsClient) async -> DoctorFinding {
+        guard let props = try? await client.get("/props"), props.status == 200,
+              let level = (props.json as? [String: Any])?["cpu_level"] as? String else {
+            return DoctorFinding("cpu level", .skip, "/props names no cpu_level (not gemmactl serve, or an older one)")
+        }
+        return DoctorFinding("cpu level", .pass, "the server runs llama.cpp's \(level) CPU kernels")
     }
 
     func slotsCheck(_ client: OpsClient, keyOK: Bool) async -> DoctorFinding {

@@ -54,7 +54,7 @@ struct ChatTemplateController: Sendable {
             endpointSlots: configuration.slotsEndpoint, endpointProps: configuration.propsEndpoint, endpointMetrics: configuration.metricsEndpoint, ui: false,
             chatTemplate: loaded.formatter.template, bosToken: loaded.model.bosTokenText, eosToken: loaded.model.eosTokenText,
             buildInfo: "gemmactl \(GemmactlVersion.current), llama.cpp \(LlamaBackend.buildCommit)", isSleeping: false,
-            chatTemplateCaps: caps))
+            chatTemplateCaps: caps, cpuLevel: CPULevel.linked))
     }
 }
 
@@ -102,6 +102,8 @@ struct Props: Encodable {
     let isSleeping: Bool
     /// llama.cpp's reading of what the template can do; left out when it has none.
     let chatTemplateCaps: JSONValue?
+    /// gemmactl's: the CPU kernels it runs (`CPULevel`), e.g. `avx512`, or `native` for a build made for its machine.
+    let cpuLevel: String
 }
 
 /// A chat request as the model will see it: the prompt text and its tokens, and either the generic

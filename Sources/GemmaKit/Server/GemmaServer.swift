@@ -140,6 +140,7 @@ struct ModelService: Service {
                 "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))",
                 "slots": "\(core.configuration.engine.context.sequences)",
                 "kernels": "\(core.configuration.engine.context.kernelDescription)",
+                "cpu_level": "\(CPULevel.linked)",
             ])
         } catch {
             // As llama-server does: a server that cannot serve exits, so the orchestrator sees it.
