@@ -369,7 +369,7 @@ _gemmactl_pull() {
     non_repeating_flags=(--offline --json --quiet -q --version -h --help)
     repeating_options=()
     non_repeating_options=(--hf-repo --hf-file --revision --sha256 --cache-dir --token-file)
-    __gemmactl_offer_flags_options 1
+    __gemmactl_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
@@ -514,7 +514,7 @@ _gemmactl_render() {
     repeating_flags=()
     non_repeating_flags=(--legacy-endpoints --print-values --version -h --help)
     repeating_options=(--set --model)
-    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --external-host --replicas --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o --plan-from)
+    non_repeating_options=(--values --profile --name --namespace --image --hostname --gateway --external-ip --external-host --replicas --ctx-size --memory-limit --cpu-limit --storage-class --secret-source --api-key-file --templates --output -o --plan-from --cache-dir)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -580,6 +580,9 @@ _gemmactl_render() {
         return
         ;;
     '--plan-from')
+        return
+        ;;
+    '--cache-dir')
         return
         ;;
     esac

@@ -19,6 +19,7 @@ extension Gemmactl {
                   gemmactl render --image registry.example.com/team/gemmactl   # tag: this gemmactl's version
                   gemmactl render --replicas 3 --set storage.perPod=true --hostname llm.example.com
                   gemmactl render --profile ollama --print-values
+                  gemmactl render --model chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M --model embed=ggml-org/embeddinggemma-300M-GGUF:Q8_0
                 """
         )
 
@@ -46,7 +47,7 @@ extension Gemmactl {
         @Option(help: ArgumentHelp("The Gateway the HTTPRoute attaches to.", valueName: "name[/namespace]"))
         var gateway: String?
 
-        @Option(name: .customLong("model"), help: "For external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: a model to pull (repeatable).")
+        @Option(name: .customLong("model"), help: "For gemmactl: a model the pod serves (repeatable, value model.list), [ALIAS=]ORG/REPO[:QUANT] or ollama://NAME:TAG; for external-ollama: a model to route (repeatable), MODEL or ROUTE=MODEL; for ollama: a model to pull (repeatable).")
         var models: [String] = []
 
         @Option(name: .customLong("external-ip"), help: "For external-ollama: the Ollama host's IP address (plain HTTP, port 11434).")
@@ -91,13 +92,16 @@ extension Gemmactl {
         @Flag(name: .customLong("print-values"), help: "Print the effective values as YAML and exit.")
         var printValues = false
 
+        /// Where model.list's models are looked up for their sizes and plan (never downloaded).
+        @OptionGroup var cacheOption: Flags.Cache
+
         func run() async throws {
             var values = try ValuesLoader.load(file: valuesFile, sets: sets)
             if let planFrom {
                 // Between the values and the flags: a plan replaces the values' resources, flags replace the plan.
-                let plan = try MemoryPlanner.plan(path: planFrom, options: PlanOptions(
-                    contextSize: ctxSize ?? values.server.ctxSize, parallel: values.server.parallel,
-                    microBatch: ContextOptions(batchSize: values.server.batchSize).microBatchSize))
+                var options = values.planOptions
+                if let ctxSize { options.contextSize = ctxSize }
+                let plan = try MemoryPlanner.plan(path: planFrom, options: options)
                 values.resources.requests.memory = plan.requestMemory
                 values.resources.limits.memory = plan.limitMemory
                 values.resources.requests.cpu = plan.requestCPU
@@ -106,6 +110,12 @@ extension Gemmactl {
             applyFlags(to: &values)
             values = values.resolved()
             try values.validate()
+            if values.servesModelList {
+                guard planFrom == nil else {
+                    throw ValidationError("--plan-from plans one model; with model.list render plans the listed models itself (drop --plan-from)")
+                }
+                try await planModelList(&values)
+            }
             if printValues {
                 print(try ValuesLoader.yaml(values), terminator: "")
                 return
@@ -121,6 +131,27 @@ extension Gemmactl {
             }
         }
 
+        /// model.list: the volume checked against the models' sizes, and the server's resources from their plan
+        /// (flags still win), each step said on stderr.
+        func planModelList(_ values: inout RenderValues) async throws {
+            let sizing = try await ModelListSizing.lookUp(values, cache: cacheOption.cache, environment: ProcessInfo.processInfo.environment)
+            var notes = try sizing.checkVolume(values)
+            if let pod = try sizing.plan(values) {
+                values.resources.requests.memory = pod.requestMemory
+                values.resources.requests.cpu = pod.requestCPU
+                values.resources.limits.memory = memoryLimit ?? pod.limitMemory
+                values.resources.limits.cpu = cpuLimit ?? pod.limitCPU
+                let loaded = pod.modelsMax == pod.models.count ? "all \(pod.models.count) loaded" : "the \(pod.modelsMax) largest of \(pod.models.count) loaded"
+                notes.append("resources from gemmactl plan for \(loaded): requests memory \(pod.requestMemory), limits memory \(values.resources.limits.memory)")
+                if let limit = try? ByteSize.parse(values.resources.limits.memory), limit < pod.totalBytes {
+                    notes.append("resources.limits.memory \(values.resources.limits.memory) is below the plan's \(ByteSize.format(pod.totalBytes)): serve will not load every model at once")
+                }
+            } else {
+                notes.append("resources not planned (a model is not in the local cache): requests memory \(values.resources.requests.memory), limits memory \(values.resources.limits.memory) as the values give them")
+            }
+            for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        }
+
         /// Flags win over the values file and --set.
         func applyFlags(to values: inout RenderValues) {
             if let profile { values.profile = profile }
@@ -134,7 +165,11 @@ extension Gemmactl {
                 if parts.count > 1 { values.gateway.namespace = parts[1] }
             }
             if !models.isEmpty {
-                if values.deploymentProfile == .ollama { values.model.ollama = models } else { values.external.models = models }
+                switch values.deploymentProfile {
+                case .gemmactl: values.model.list = models
+                case .ollama: values.model.ollama = models
+                case .llamaServer, .externalOllama: values.external.models = models
+                }
             }
             if let externalIP { values.external.ip = externalIP }
             if let externalHost { values.external.hostname = externalHost }

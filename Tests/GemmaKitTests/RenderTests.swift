@@ -19,6 +19,7 @@ enum RenderScenario: String, CaseIterable {
     case externalOllamaTLS = "external-ollama-tls"
     case gemmactlPool = "gemmactl-pool"
     case gemmactlPoolKEDA = "gemmactl-pool-keda"
+    case gemmactlModels = "gemmactl-models"
 
     var values: RenderValues {
         var values = RenderValues()
@@ -103,6 +104,14 @@ enum RenderScenario: String, CaseIterable {
             values.gateway.namespace = "agentgateway-system"
             values.networkPolicy.gatewayNamespace = "agentgateway-system"
             values.nodeArch = "arm64"
+        case .gemmactlModels:
+            // Several models in every pod of a pool.
+            values.model.list = ["chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M", "embed=ggml-org/embeddinggemma-300M-GGUF:Q8_0",
+                                 "ollama://gemma3:1b"]
+            values.server.modelsMax = 2
+            values.replicas = 2
+            values.storage.size = "10Gi"
+            values.gateway.hostname = "llm.example.com"
         }
         return values
     }
@@ -477,6 +486,14 @@ struct RenderValuesTests {
         ("model.ollama", "{gemma3:1b,bad model}", "model.ollama[1] 'bad model'"),
         ("networkPolicy.gatewayNamespace", "Gateways", "networkPolicy.gatewayNamespace 'Gateways'"),
         ("server.shutdownGraceSeconds", "0", "server.shutdownGraceSeconds 0"),
+        ("model.list", "{chat=a/b:Q4_K_M,chat=c/d}", "model.list[1] 'chat=c/d' is named 'chat' as model.list[0] is"),
+        ("model.list", "{a/b,a/b}", "model.list[1] 'a/b' is named 'a/b'"),
+        ("model.list", "{chat=/models/x.gguf}", "model.list[0] 'chat=/models/x.gguf' is a file path"),
+        ("model.list", "{bad alias=a/b}", "model.list[0]: 'bad alias=a/b': the alias 'bad alias'"),
+        ("model.list", "{chat=not a repo}", "model.list[0] 'chat=not a repo': 'not a repo' is not a Hugging Face repository name"),
+        ("model.list", "{chat=}", "model.list[0]: 'chat=' names no model"),
+        ("server.modelsMax", "2", "server.modelsMax is 2, but the pod serves one model"),
+        ("server.extraArgs", "{--models-max,2}", "server.extraArgs[0] '--models-max' is set by server.modelsMax"),
     ])
     func rejected(field: String, value: String, expected: String) throws {
         let values = try ValuesLoader.load(file: nil, sets: ["\(field)=\(value)"])

@@ -96,6 +96,9 @@ enum RenderContext {
                 "hfRepo": .string(values.model.hfRepo),
                 "hfFile": .string(values.model.hfFile),
                 "ollama": .string(values.model.ollama.joined(separator: " ")),
+                // model.list: one pull of every model (its reference, once; the aliases are serve's).
+                "list": .bool(values.servesModelList),
+                "references": .list(values.model.specs.map(\.reference).uniqued().map(TemplateValue.string)),
             ]),
             "server": .map([
                 "port": .int(values.server.port),
@@ -187,12 +190,16 @@ enum RenderContext {
         ]
     }
 
-    /// The model and engine flags llama-server and `gemmactl serve` share (serve takes llama-server's names).
+    /// The model and engine flags llama-server and `gemmactl serve` share (serve takes llama-server's names);
+    /// with `model.list`, serve's `-m ALIAS=REF` for each model (and `--models-max` when set).
     private static func engineArgs(_ values: RenderValues) -> [String] {
         typealias S = ServeSettings
         let server = values.server
-        return [S.hfRepo.flag, values.model.hfRepo, S.hfFile.flag, values.model.hfFile,
-                S.contextSize.flag, String(server.ctxSize), S.gpuLayers.flag, String(server.gpuLayers),
+        let models = values.servesModelList
+            ? values.model.specs.flatMap { [S.model.flag, $0.description] }
+                + (server.modelsMax > 0 ? [Check.modelsMaxFlag, String(server.modelsMax)] : [])
+            : [S.hfRepo.flag, values.model.hfRepo, S.hfFile.flag, values.model.hfFile]
+        return models + [S.contextSize.flag, String(server.ctxSize), S.gpuLayers.flag, String(server.gpuLayers),
                 S.threads.flag, String(server.threads), S.batchSize.flag, String(server.batchSize),
                 S.parallel.flag, String(server.parallel)]
     }
@@ -230,5 +237,13 @@ enum RenderContext {
             "requests": .map(["memory": .string(requests.memory), "cpu": .string(requests.cpu)]),
             "limits": .map(["memory": .string(limits.memory), "cpu": .string(limits.cpu)]),
         ])
+    }
+}
+
+private extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
     }
 }

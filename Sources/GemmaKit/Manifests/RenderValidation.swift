@@ -14,6 +14,18 @@ extension RenderValues {
         try Check.nonEmpty(model.hfRepo, field: "model.hfRepo")
         try Check.nonEmpty(model.hfFile, field: "model.hfFile")
         try Check.ollamaModels(model.ollama, field: "model.ollama")
+        if !model.list.isEmpty {
+            guard deploymentProfile == .gemmactl else {
+                throw InputError("model.list is set, but only the gemmactl profile serves several models from one list",
+                                  recovery: profile == DeploymentProfile.ollama.rawValue ? "list Ollama's models in model.ollama (--model)" : "drop model.list, or use --profile gemmactl")
+            }
+            try Check.modelList(model.list, field: "model.list")
+        }
+        try Check.range(server.modelsMax, field: "server.modelsMax", 0...256)
+        if server.modelsMax > 0, !servesModelList {
+            throw InputError("server.modelsMax is \(server.modelsMax), but the pod serves one model",
+                              recovery: "give the models in model.list (--model ALIAS=REF, repeated), or drop server.modelsMax")
+        }
         try Check.range(server.ctxSize, field: "server.ctxSize", 16...1_048_576)
         try Check.range(server.threads, field: "server.threads", 1...1024)
         try Check.range(server.batchSize, field: "server.batchSize", 1...1_048_576)
@@ -234,8 +246,9 @@ enum Check {
             (S.contextSize.names, "server.ctxSize"), (S.threads.names, "server.threads"), (S.batchSize.names, "server.batchSize"),
             (S.parallel.names, "server.parallel"), (S.gpuLayers.names, "server.gpuLayers"),
             (S.port.names, "server.port (or server.backendPort)"), (S.host.names, "the profile (the server listens where the pod needs it)"),
-            (S.hfRepo.names, "model.hfRepo"), (S.hfFile.names, "model.hfFile"), (S.model.names, "model.hfRepo and model.hfFile"),
+            (S.hfRepo.names, "model.hfRepo"), (S.hfFile.names, "model.hfFile"), (S.model.names, "model.hfRepo and model.hfFile, or model.list"),
             (S.shutdownGrace.names, "server.shutdownGraceSeconds"), (S.apiKeyFile.names, secret),
+            ([modelsMaxFlag], "server.modelsMax"),
             (["-kvu", "--kv-unified", "--no-kv-unified"], kvUnified), (["--api-key"], secret),
         ]
         let pairs: [(String, String)] = fields.flatMap { entry in entry.0.map { ($0, entry.1) } }
@@ -253,6 +266,34 @@ enum Check {
             let flag = arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg
             if let field = flagsSetByValues[flag] {
                 throw InputError("server.extraArgs[\(index)] '\(arg)' is set by \(field)", recovery: "set \(field) instead of passing \(flag)")
+            }
+        }
+    }
+
+    /// `serve`'s flag for the most models loaded at once.
+    static let modelsMaxFlag = "--models-max"
+
+    /// `model.list`: each `[ALIAS=]REF` a model the init container can pull (a repository or an Ollama name,
+    /// not a path on this machine), each name (the alias, else the reference) once.
+    static func modelList(_ list: [String], field: String) throws {
+        var names: [String: Int] = [:]
+        for (index, text) in list.enumerated() {
+            let at = "\(field)[\(index)]"
+            let spec: ModelSpec
+            do { spec = try ModelSpec.parse(text) } catch { throw InputError("\(at): \(error.message)", recovery: error.recovery) }
+            let reference: ModelReference
+            do {
+                reference = try ModelReference.parse(spec.reference, preferRepository: true)
+            } catch let error as any ActionableError {
+                throw InputError("\(at) '\(text)': \(error.message)", recovery: error.recovery)
+            }
+            if case .file = reference {
+                throw InputError("\(at) '\(text)' is a file path; the pod pulls its models onto the model volume",
+                                  recovery: "name it as the hub does, ORG/REPO[:QUANT] or ollama://NAME:TAG, e.g. chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M")
+            }
+            if let first = names.updateValue(index, forKey: spec.name) {
+                throw InputError("\(at) '\(text)' is named '\(spec.name)' as \(field)[\(first)] is",
+                                  recovery: "give each model its own alias, e.g. chat=REF and embed=REF")
             }
         }
     }

@@ -60,6 +60,13 @@ public struct RenderValues: Codable, Equatable, Sendable {
         public var hfFile = "gemma-3-1b-it-Q4_K_M.gguf"
         /// The Ollama models pulled onto the volume before the server starts (ollama profile).
         public var ollama = ["gemma3:1b"]
+        /// Several models in one gemmactl pod, each `[ALIAS=]REF` as `serve -m` takes it (REF: `ORG/REPO[:QUANT]`
+        /// or `ollama://NAME:TAG`): pulled onto the volume, all served, requests pick one by `model`. Empty: the
+        /// one model `hfRepo`/`hfFile`.
+        public var list: [String] = []
+
+        /// `list` parsed; call after `validate()`.
+        public var specs: [ModelSpec] { list.compactMap { try? ModelSpec.parse($0) } }
     }
 
     public struct Server: Codable, Equatable, Sendable {
@@ -81,6 +88,8 @@ public struct RenderValues: Codable, Equatable, Sendable {
         /// The unauthenticated `/metrics` listener (`gemmactl serve --metrics-port`) the endpoint picker and
         /// KEDA's Prometheus read; opened only when one of them is rendered.
         public var metricsPort = 9090
+        /// With `model.list`: the most models loaded at once (`serve --models-max`); 0: serve's default, 4.
+        public var modelsMax = 0
         /// More arguments for the server (gemmactl serve or llama-server), after the ones the values set.
         public var extraArgs: [String] = []
         /// More environment variables for the server container and the model-pull init container.
@@ -251,6 +260,19 @@ public struct RenderValues: Codable, Equatable, Sendable {
     public var servesMetricsPort: Bool {
         deploymentProfile == .gemmactl && (usesInferencePool || autoscaling.enabled && autoscaling.scaler == "keda")
     }
+
+    /// What `gemmactl plan` plans for these values: the server's context, slots and micro-batch.
+    public var planOptions: PlanOptions {
+        PlanOptions(contextSize: server.ctxSize, parallel: server.parallel,
+                    microBatch: ContextOptions(batchSize: server.batchSize).microBatchSize)
+    }
+
+    /// `serve --models-max`'s default (llama-server's router's): the most models loaded at once when
+    /// `server.modelsMax` is 0.
+    public static let serveModelsMaxDefault = 4
+
+    /// Whether the gemmactl pod serves `model.list` rather than the one model `hfRepo`/`hfFile`.
+    public var servesModelList: Bool { deploymentProfile == .gemmactl && !model.list.isEmpty }
 
     /// The profile, once `validate()` has passed.
     public var deploymentProfile: DeploymentProfile { DeploymentProfile(rawValue: profile) ?? .gemmactl }
