@@ -17,6 +17,14 @@ struct ServeOptions: ParsableArguments {
     @Option(ServeSettings.alias) var alias: String?
     @Option(ServeSettings.tags) var tags: String?
 
+    /// Several models: how many stay loaded, in how much memory, for how long.
+    @Option(ServeSettings.modelsMax) var modelsMax: Int?
+    @Option(ServeSettings.memoryBudget) var memoryBudget: UInt64?
+    @Option(ServeSettings.keepAlive) var keepAlive: KeepAlive?
+    @Option(ServeSettings.modelsDir) var modelsDir: String?
+    @Option(ServeSettings.sleepIdleSeconds) var sleepIdleSeconds: Int?
+    @Flag(ServeSettings.noModelsAutoload) var noModelsAutoload: Bool
+
     /// Where it listens, and who may call it.
     @Option(ServeSettings.host) var host: String?
     @Option(ServeSettings.port) var port: Int?
@@ -65,9 +73,13 @@ struct ServeOptions: ParsableArguments {
         let hubCache = cache ?? HubCache.resolve(environment: environment)
         var configuration: ServerConfiguration
         let repo = try S.hfRepo.resolve(hfRepo, in: environment), file = try S.hfFile.resolve(hfFile, in: environment)
+        var directoryModels = try S.modelsDir.resolve(modelsDir, in: environment).map(Self.models(in:)) ?? []
         // -m takes what `pull` takes: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG.
         var named: ModelReference?
-        if repo == nil, let model = compute.model { named = try ModelReference.parse(model, preferRepository: true) }
+        // -m [ALIAS=]MODEL, repeated: the first is the default model, the others are served beside it.
+        let specs = try (slots.compute.models.isEmpty ? compute.model.map { [$0] } ?? [] : slots.compute.models).map { try ModelSpec.parse($0) }
+        let (firstAlias, firstModel) = (specs.first?.alias, specs.first?.reference)
+        if repo == nil, let model = firstModel { named = try ModelReference.parse(model, preferRepository: true) }
         if file != nil, repo == nil { throw InputError("--hf-file needs --hf-repo naming the repository it is in") }
         if case .file(let path)? = named {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -75,19 +87,34 @@ struct ServeOptions: ParsableArguments {
                 throw InputError(error.message, recovery: error.recovery)
             }
             configuration = ServerConfiguration(modelPath: path)
-        } else if compute.model != nil || repo != nil {
+        } else if firstModel != nil || repo != nil {
             // A model from a registry: found in the cache or downloaded while the server starts.
-            let reference = try named ?? ModelReference(model: compute.model, hfRepo: repo, hfFile: file)
+            let reference = try named ?? ModelReference(model: firstModel, hfRepo: repo, hfFile: file)
             configuration = ServerConfiguration(modelPath: "")
             configuration.modelSource = reference
             configuration.modelCache = hubCache
+        } else if !directoryModels.isEmpty {
+            let first = directoryModels.removeFirst()
+            configuration = ServerConfiguration(modelPath: first.path)
+            configuration.aliases = first.alias.map { [$0] } ?? []
         } else {
             configuration = ServerConfiguration(modelPath: try DefaultModel.path(in: hubCache))
         }
         configuration.offline = try S.offline.resolve(offline, in: environment)
         configuration.hubSettings = try HubSettings.resolve(environment: environment, offline: configuration.offline)
         // Sets, as llama-server keeps them: sorted without repeats, so its model id is the first in order.
-        configuration.aliases = Array(Set(Self.list(try S.alias.resolve(alias, in: environment)))).sorted()
+        configuration.aliases = Array(Set(configuration.aliases + Self.list(try S.alias.resolve(alias, in: environment))
+                                          + (firstAlias.map { [$0] } ?? []))).sorted()
+        configuration.otherModels = try specs.dropFirst().map(Self.choice) + directoryModels
+        let several = !configuration.otherModels.isEmpty
+        if several { configuration.modelCache = configuration.modelCache ?? hubCache }
+        configuration.modelsMax = try S.modelsMax.resolve(modelsMax, in: environment)
+        // With one model the cgroup limit is the pod's business, as before; only a budget given on purpose applies.
+        configuration.memoryBudget = try S.memoryBudget.resolve(memoryBudget, in: environment) ?? (several ? MemoryBudget.cgroupLimit() : nil)
+        configuration.keepAlive = try S.keepAlive.resolve(keepAlive, in: environment).duration
+        let sleepIdle = try S.sleepIdleSeconds.resolve(sleepIdleSeconds, in: environment)
+        configuration.sleepIdle = sleepIdle > 0 ? .seconds(sleepIdle) : nil
+        configuration.modelsAutoload = try !S.noModelsAutoload.resolve(noModelsAutoload, in: environment)
         configuration.tags = Array(Set(Self.list(try S.tags.resolve(tags, in: environment)))).sorted()
         let deterministic = try S.deterministic.resolve(deterministic, in: environment)
         // ggml's two-row i8mm kernels sum in another order batched than alone (docs/arm64.md); the
@@ -102,7 +129,10 @@ struct ServeOptions: ParsableArguments {
         configuration.engine = EngineOptions(
             context: context,
             maxQueue: try S.maxQueue.resolve(maxQueue, in: environment),
-            promptCache: try S.cacheRam.resolve(cacheRam, in: environment),
+            // Each model's prompt cache would size itself from the same free memory, outside the budget
+            // the models are planned against: with several, only a --cache-ram given on purpose.
+            promptCache: several ? try S.cacheRam.setting.resolve(cacheRam, in: environment) ?? .off
+                                 : try S.cacheRam.resolve(cacheRam, in: environment),
             slotSavePath: try S.slotSavePath.resolve(slotSavePath, in: environment))
         configuration.engine.embeddingPooling = try S.pooling.resolve(pooling, in: environment)
         configuration.engine.speculation = SpeculationOptions(
@@ -143,6 +173,40 @@ struct ServeOptions: ParsableArguments {
         configuration.samplingDefaults = try sampling.resolve(in: environment)
         try configuration.validate()
         return configuration
+    }
+
+    /// `--models-dir`: each GGUF in the directory, sorted, named by its file name without `.gguf`; of a
+    /// split model only its first part (llama.cpp loads the rest), and no multimodal projectors.
+    static func models(in directory: String) throws -> [ModelChoice] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw InputError("--models-dir \(directory) is not a readable directory", recovery: "give the directory that holds the .gguf files")
+        }
+        let models = names.sorted().filter { name in
+            name.lowercased().hasSuffix(".gguf") && !name.lowercased().hasPrefix("mmproj")
+                && (name.range(of: #"-\d{5}-of-\d{5}\.gguf$"#, options: .regularExpression) == nil || name.contains("-00001-of-"))
+        }
+        guard !models.isEmpty else {
+            throw InputError("--models-dir \(directory) holds no .gguf file", recovery: "put the models there (gemmactl pull, then copy), or leave --models-dir out")
+        }
+        return models.map { name in
+            ModelChoice(alias: String(name.dropLast(5)), path: URL(fileURLWithPath: directory).appendingPathComponent(name).path)
+        }
+    }
+
+    /// A further `-m`: a file that must exist, or a registry model taken from the cache (or
+    /// downloaded) when it is first loaded.
+    private static func choice(_ spec: ModelSpec) throws -> ModelChoice {
+        let reference = try ModelReference.parse(spec.reference, preferRepository: true)
+        if case .file(let path) = reference {
+            guard FileManager.default.fileExists(atPath: path) else {
+                let error = GGUFError(.notFound, path: path, "")
+                throw InputError(error.message, recovery: error.recovery)
+            }
+            return ModelChoice(alias: spec.alias, path: path)
+        }
+        return ModelChoice(alias: spec.alias, path: "", source: reference)
     }
 
     /// A comma-separated setting's entries, trimmed, empty ones dropped (llama-server's rule).

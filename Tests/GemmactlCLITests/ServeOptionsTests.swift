@@ -43,6 +43,53 @@ struct ServeOptionsTests {
         #expect(throws: InputError.self) { try resolve(["LLAMA_ARG_CACHE_RAM": "lots"]) }
     }
 
+    @Test func severalModelsEachWithAnOptionalAlias() throws {
+        let configuration = try options(["-m", "chat=" + Self.model, "-m", Self.model, "-m", "other=" + Self.model,
+                                         "--models-max", "2", "--memory-budget", "3Gi", "--keep-alive", "10m"]).resolve(environment: [:])
+        #expect(configuration.aliases == ["chat"])
+        #expect(configuration.modelPath == Self.model)
+        #expect(configuration.otherModels == [ModelChoice(path: Self.model), ModelChoice(alias: "other", path: Self.model)])
+        #expect(configuration.modelsMax == 2)
+        #expect(configuration.memoryBudget == 3 << 30)
+        #expect(configuration.keepAlive == .seconds(600))
+        #expect(configuration.modelsAutoload)
+        #expect(configuration.engine.promptCache == .off)
+        // Ollama's variable and its "keep" value; the ids must differ.
+        #expect(try options(["-m", "a=" + Self.model, "-m", "b=" + Self.model, "--no-models-autoload"])
+            .resolve(environment: ["OLLAMA_KEEP_ALIVE": "-1"]).keepAlive == nil)
+        #expect(try options(["-m", "a=" + Self.model, "-m", "b=" + Self.model]).resolve(environment: [:]).keepAlive == .seconds(300))
+        #expect { try options(["-m", "a=" + Self.model, "-m", "a=" + Self.model]).resolve(environment: [:]) }
+            throws: { ServeOptions.message(for: $0).contains("'a'") }
+        #expect { try options(["-m", Self.model, "-m", "/no/such.gguf"]).resolve(environment: [:]) }
+            throws: { ServeOptions.message(for: $0).contains("/no/such.gguf") }
+        #expect { try options(["-m", Self.model, "--keep-alive", "soon"]) } throws: { ServeOptions.message(for: $0).contains("--keep-alive") }
+        #expect(try resolve(["LLAMA_ARG_SLEEP_IDLE_SECONDS": "30"]).sleepIdle == .seconds(30))
+        #expect(try resolve([:]).sleepIdle == nil)
+        #expect { try options(["-m", Self.model, "--sleep-idle-seconds", "0"]) } throws: { ServeOptions.message(for: $0).contains("--sleep-idle-seconds") }
+        #expect { try options(["-m", Self.model, "-m", "b=" + Self.model, "--sleep-idle-seconds", "9"]).resolve(environment: [:]) }
+            throws: { ServeOptions.message(for: $0).contains("--keep-alive") }
+        // A single model: no budget unless given, so nothing changes for it.
+        #expect(try resolve([:]).memoryBudget == nil)
+        #expect(try resolve([:]).otherModels.isEmpty)
+    }
+
+    @Test func modelsDirServesEveryGGUFByItsStem() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("models-dir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in ["b.gguf", "a.gguf", "mmproj-a.gguf", "big-00001-of-00002.gguf", "big-00002-of-00002.gguf", "notes.txt"] {
+            try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent(name).path, withDestinationPath: Self.model)
+        }
+        let alone = try options(["--models-dir", directory.path]).resolve(environment: [:])
+        #expect(alone.aliases == ["a"])
+        #expect(alone.otherModels.map(\.alias) == ["b", "big-00001-of-00002"])
+        let withModel = try options(["-m", "main=" + Self.model]).resolve(environment: ["LLAMA_ARG_MODELS_DIR": directory.path])
+        #expect(withModel.aliases == ["main"])
+        #expect(withModel.otherModels.map(\.alias) == ["a", "b", "big-00001-of-00002"])
+        #expect { try options(["--models-dir", "/no/such/dir"]).resolve(environment: [:]) }
+            throws: { ServeOptions.message(for: $0).contains("/no/such/dir") }
+    }
+
     @Test func speculationIsOnByDefaultAndTakesLlamaServersFlags() throws {
         #expect(try resolve([:]).engine.speculation == .automatic)
         #expect(try resolve(["LLAMA_ARG_SPEC_TYPE": "none"]).engine.speculation.isOn == false)

@@ -28,6 +28,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
     public var url: String
     public var flavor: ServerFlavor?
     public var models: [String]
+    /// Each model's state (`unloaded`, `loading`, `loaded`) when the server serves several (its router status).
+    public var modelStates: [String: String]? = nil
     /// Milliseconds for the health request.
     public var latencyMs: Int64?
     /// Whether the server required a key (nil when not checked).
@@ -39,14 +41,17 @@ public struct HealthReport: Sendable, Codable, Equatable {
     public var exitCode: Int32 { status.exitCode }
 
     enum CodingKeys: String, CodingKey {
-        case status, url, flavor, models, latencyMs = "latency_ms", authRequired = "auth_required", version, detail, recovery
+        case status, url, flavor, models, modelStates = "model_states", latencyMs = "latency_ms", authRequired = "auth_required", version, detail, recovery
     }
 
     /// The lines `gemmactl health` prints.
     public var text: String {
         var lines = ["status:  \(status.rawValue)", "server:  \(url)\(flavor.map { " (\($0 == .ollama ? "Ollama" : "llama.cpp API"))" } ?? "")"]
         if let version { lines.append("version: \(version)") }
-        if !models.isEmpty { lines.append("model:   \(models.joined(separator: ", "))") }
+        if !models.isEmpty {
+            let named = models.map { id in modelStates?[id].map { "\(id) (\($0))" } ?? id }
+            lines.append("model:   \(named.joined(separator: ", "))")
+        }
         if let latencyMs { lines.append("latency: \(latencyMs) ms") }
         if let authRequired { lines.append("auth:    \(authRequired ? "key accepted" : "no key required")") }
         if !detail.isEmpty { lines.append("detail:  \(detail)") }
@@ -144,6 +149,7 @@ public struct HealthCheck: Sendable {
                 }
             }
             report.models = Self.modelIDs(models.json)
+            report.modelStates = Self.modelStates(models.json)
         case 401, 403:
             report.status = .keyRejected
             report.detail = "\(modelsPath) answered \(models.status): \(models.errorMessage)"
@@ -162,6 +168,15 @@ public struct HealthCheck: Sendable {
         if let data = object["data"] as? [[String: Any]] { return data.compactMap { $0["id"] as? String } }
         if let models = object["models"] as? [[String: Any]] { return models.compactMap { ($0["name"] ?? $0["model"]) as? String } }
         return []
+    }
+
+    /// Each model's router status from `/v1/models` (`data[].status.value`), nil when none has one (one model).
+    static func modelStates(_ json: Any?) -> [String: String]? {
+        let data = (json as? [String: Any])?["data"] as? [[String: Any]] ?? []
+        let states = data.reduce(into: [String: String]()) { states, entry in
+            if let id = entry["id"] as? String, let value = (entry["status"] as? [String: Any])?["value"] as? String { states[id] = value }
+        }
+        return states.isEmpty ? nil : states
     }
 
     /// Polls until the server is ready, the key is rejected, or `timeout` passes; returns the last report.

@@ -14,6 +14,8 @@ public struct APIError: HTTPResponseError, ActionableError {
     public var recovery: String? { nil }
     var headers: HTTPFields = [:]
     var ollamaShape = false
+    /// OpenAI's error code in words (`model_not_found`), given as `code` instead of the status.
+    var code: String?
     /// llama-server's members of a context overflow's error object: `n_prompt_tokens` and `n_ctx`.
     var contextOverflow: (promptTokens: Int, contextSize: Int)?
 
@@ -66,6 +68,34 @@ public struct APIError: HTTPResponseError, ActionableError {
     /// The model did not load; why is in the server's log (it names files and paths).
     static let modelFailed = APIError(.internalServerError, "the model failed to load; the server log says why")
 
+    /// A model this server does not serve: OpenAI's `model_not_found`, listing those it does.
+    static func modelNotFound(_ name: String, available: [String]) -> APIError {
+        var error = APIError(.notFound, "The model '\(name)' does not exist on this server; it serves \(available.map { "'\($0)'" }.joined(separator: ", "))",
+                             type: "invalid_request_error", param: "model")
+        error.code = "model_not_found"
+        return error
+    }
+
+    /// One model of several failed to load; why is in the server's log. A later request tries again.
+    static func modelFailed(_ model: String) -> APIError {
+        APIError(.internalServerError, "the model '\(model)' failed to load; the server log says why")
+    }
+
+    /// A model that is not loaded: asked about (/props, /slots), or asked for with `--no-models-autoload`.
+    static func modelNotLoaded(_ model: String, autoload: Bool) -> APIError {
+        let how = autoload ? "a request for it loads it" : "this server loads models only when asked (--no-models-autoload)"
+        return APIError(.serviceUnavailable, "the model '\(model)' is not loaded; \(how), as does POST /models/load {\"model\": \"\(model)\"}",
+                        type: "unavailable_error", param: "model")
+    }
+
+    /// No room to load a model while the loaded ones are busy: 503 with `Retry-After`, naming it.
+    static func noRoom(_ model: String, reason: String) -> APIError {
+        var error = APIError(.serviceUnavailable, "the model '\(model)' cannot be loaded now: \(reason); retry when a request ends",
+                             type: "unavailable_error", param: "model")
+        error.headers[.retryAfter] = "5"
+        return error
+    }
+
     /// nginx's 499: the client closed the connection before the answer was ready. Logged and
     /// counted under this status; the client is gone, so nobody reads the body.
     static let clientClosedRequest = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
@@ -79,7 +109,7 @@ public struct APIError: HTTPResponseError, ActionableError {
         } else if path == "/v1/messages" || path.hasPrefix("/v1/messages/") {
             body = JSONBody.data(AnthropicErrorBody(self))
         } else {
-            body = JSONBody.data(OpenAIBody(error: .init(message: message, type: type, code: Int(status.code), param: param,
+            body = JSONBody.data(OpenAIBody(error: .init(message: message, type: type, code: code.map { .name($0) } ?? .status(Int(status.code)), param: param,
                                                          nPromptTokens: contextOverflow?.promptTokens, nCtx: contextOverflow?.contextSize)))
         }
         var fields = headers
@@ -89,8 +119,20 @@ public struct APIError: HTTPResponseError, ActionableError {
 
     /// `{"error": {"message": …, "type": …, "code": <status>, "param": …}}`, `param` left out when nil.
     private struct OpenAIBody: Encodable {
+        /// The status as a number, or OpenAI's code in words.
+        enum Code: Encodable {
+            case status(Int)
+            case name(String)
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                switch self {
+                case .status(let status): try container.encode(status)
+                case .name(let name): try container.encode(name)
+                }
+            }
+        }
         struct Detail: Encodable {
-            let message: String, type: String, code: Int, param: String?
+            let message: String, type: String, code: Code, param: String?
             let nPromptTokens: Int?, nCtx: Int?
         }
         let error: Detail

@@ -19,7 +19,7 @@ struct AnthropicController: Sendable {
             pipeline.endpoint("/v1/messages") { request, _ in try await messages(request) },
             Endpoint(.post, "/v1/messages/count_tokens") { request, _ in
                 let body = try await JSONBody.decode(AnthropicRequest.self, from: request, limit: server.configuration.maxBodySize)
-                let rendered = try await server.render(try body.chatInput(), loaded: try server.requireModel())
+                let rendered = try await server.render(try body.chatInput(), loaded: try await server.requireModel(named: body.model))
                 return JSONBody.response(["input_tokens": rendered.tokens.count])
             },
         ]
@@ -27,7 +27,7 @@ struct AnthropicController: Sendable {
 
     func messages(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(AnthropicRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model)
         let rendered = try await server.render(try body.chatInput(), loaded: loaded)
         let sampling = SamplingFields(maxTokens: body.maxTokens ?? Self.defaultMaxTokens, temperature: body.temperature,
                                       topP: body.topP, topK: body.topK)
@@ -48,7 +48,7 @@ struct AnthropicController: Sendable {
         } else {
             reader = .plain
         }
-        let codec = AnthropicCodec(id: "msg_" + ResponseIdentity.randomID(), model: server.modelID,
+        let codec = AnthropicCodec(id: "msg_" + ResponseIdentity.randomID(), model: loaded.modelID,
                                    stopSequences: stopSequences, reader: reader)
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream == true,
                                         promptText: rendered.text, codec: codec))

@@ -13,7 +13,7 @@ struct ChatTemplateController: Sendable {
                 let (_, rendered) = try await renderedChat(request)
                 return JSONBody.response(["prompt": rendered.text])
             },
-            Endpoint(.get, "/props") { _, _ in try props() },
+            Endpoint(.get, "/props") { request, _ in try props(model: request.uri.queryParameters["model"].map(String.init)) },
             Endpoint(.post, "/props") { _, _ in
                 guard server.configuration.propsEndpoint else {
                     throw APIError.notSupported("This server does not support changing global properties. Start it with `--props`")
@@ -31,15 +31,26 @@ struct ChatTemplateController: Sendable {
     /// A chat completion request's body, decoded and rendered as its completion would be.
     private func renderedChat(_ request: Request) async throws -> (ChatCompletionRequest, RenderedChat) {
         let body = try await JSONBody.decode(ChatCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
-        return (body, try await server.render(chat: body, loaded: try server.requireModel()))
+        return (body, try await server.render(chat: body, loaded: try await server.requireModel(named: body.model)))
     }
 
-    /// llama-server's /props fields, with gemmactl's values.
-    func props() throws -> Response {
-        let loaded = try server.requireModel()
-        let configuration = server.configuration
-        let defaults = server.sampling
-        let limit = server.maxTokens(nil) ?? -1
+    /// llama-server's /props fields, with gemmactl's values. A sleeping model answers what it
+    /// answered last, with `is_sleeping: true`, as llama-server (asking never wakes it).
+    func props(model: String?) throws -> Response {
+        let host = try server.registry.host(named: model)
+        if server.registry.isSleeping(host), var props = host.sleepingProps.withLock({ $0 }) {
+            props.isSleeping = true
+            return JSONBody.response(props)
+        }
+        return JSONBody.response(Props(try server.loadedModel(named: model), configuration: host.configuration))
+    }
+}
+
+extension Props {
+    /// What `/props` answers for a loaded model with the server's settings.
+    init(_ loaded: ModelHost.Loaded, configuration: ServerConfiguration) {
+        let defaults = configuration.samplingDefaults.sampling
+        let limit = configuration.samplingDefaults.maxTokens(orAPIDefault: nil) ?? -1
         let params = Props.Params(
             seed: defaults.seed ?? UInt32.max, temperature: defaults.temperature, topK: defaults.topK, topP: defaults.topP, minP: defaults.minP,
             repeatLastN: defaults.penaltyLastN, repeatPenalty: defaults.repeatPenalty, presencePenalty: defaults.presencePenalty,
@@ -47,14 +58,14 @@ struct ChatTemplateController: Sendable {
             reasoningFormat: configuration.reasoningFormat.rawValue, reasoningInContent: false,
             speculativeTypes: configuration.engine.speculation.isOn ? configuration.engine.speculation.types.joined(separator: ",") : "none")
         let caps = loaded.formatter.capabilitiesJSON.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
-        return JSONBody.response(Props(
+        self.init(
             defaultGenerationSettings: .init(params: params, nCtx: loaded.engine.slotContextSize),
-            totalSlots: configuration.engine.context.sequences, modelAlias: server.modelID, modelFtype: loaded.model.fileTypeName,
+            totalSlots: configuration.engine.context.sequences, modelAlias: loaded.modelID, modelFtype: loaded.model.fileTypeName,
             modelPath: loaded.model.path, modalities: ["vision": false, "video": false, "audio": false],
             endpointSlots: configuration.slotsEndpoint, endpointProps: configuration.propsEndpoint, endpointMetrics: configuration.metricsEndpoint, ui: false,
             chatTemplate: loaded.formatter.template, bosToken: loaded.model.bosTokenText, eosToken: loaded.model.eosTokenText,
             buildInfo: "gemmactl \(GemmactlVersion.current), llama.cpp \(LlamaBackend.buildCommit)", isSleeping: false,
-            chatTemplateCaps: caps, cpuLevel: CPULevel.linked))
+            chatTemplateCaps: caps, cpuLevel: CPULevel.linked)
     }
 }
 
@@ -65,7 +76,7 @@ struct InputTokens: Encodable {
 }
 
 /// llama-server's `GET /props`.
-struct Props: Encodable {
+struct Props: Encodable, Sendable {
     struct Settings: Encodable {
         let params: Params
         let nCtx: Int
@@ -99,7 +110,7 @@ struct Props: Encodable {
     let chatTemplate: String
     let bosToken: String, eosToken: String
     let buildInfo: String
-    let isSleeping: Bool
+    var isSleeping: Bool
     /// llama.cpp's reading of what the template can do; left out when it has none.
     let chatTemplateCaps: JSONValue?
     /// gemmactl's: the CPU kernels it runs (`CPULevel`), e.g. `avx512`, or `native` for a build made for its machine.

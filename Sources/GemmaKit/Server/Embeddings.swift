@@ -82,14 +82,16 @@ struct Embeddings: Sendable {
         let tokenCount: Int
         /// Whether the rows are per token (the server pools nothing), not pooled.
         let perToken: Bool
+        /// The model that embedded them, as answers name it.
+        let modelID: String
     }
 
     let server: ServerCore
 
     /// Embeds `inputs`, the request field `field`. `pooled`: the API answers one vector per input,
     /// which a server that pools nothing (`--pooling none`) cannot give.
-    func embed(_ inputs: [EmbeddingInput], field: String, pooled: Bool) async throws -> Result {
-        let loaded = try server.requireModel()
+    func embed(_ inputs: [EmbeddingInput], field: String, pooled: Bool, model name: String?) async throws -> Result {
+        let loaded = try await server.requireModel(named: name)
         let engine = loaded.engine
         if pooled, engine.options.embeddingPooling == .none {
             // llama-server's words, then how to get what was asked.
@@ -117,6 +119,7 @@ struct Embeddings: Sendable {
             } }
         }.get()
         let rows = try await engine.embeddingRows(tokens)
-        return Result(rows: rows, tokenCount: tokens.reduce(0) { $0 + $1.count }, perToken: engine.options.embeddingPooling == .none)
+        return Result(rows: rows, tokenCount: tokens.reduce(0) { $0 + $1.count }, perToken: engine.options.embeddingPooling == .none,
+                      modelID: loaded.modelID)
     }
 }

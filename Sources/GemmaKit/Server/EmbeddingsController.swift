@@ -35,14 +35,14 @@ struct EmbeddingsController: Sendable {
         guard format == "float" || format == "base64" else {
             throw APIError.badRequest("'encoding_format' must be 'float' or 'base64', got '\(format)'", param: "encoding_format")
         }
-        let result = try await embeddings.embed(body.input.values.map { .text($0) }, field: "input", pooled: true)
+        let result = try await embeddings.embed(body.input.values.map { .text($0) }, field: "input", pooled: true, model: body.model)
         let data = result.rows.enumerated().map { index, rows in
             let vector = EmbeddingNormalization.pNorm(2).apply(rows[0])
             return OpenAIEmbedding(index: index, embedding: format == "base64"
                 ? .base64(vector.withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() })
                 : .floats(vector.map(Double.init)))
         }
-        return JSONBody.response(OpenAIEmbeddingList(model: server.modelID, data: data,
+        return JSONBody.response(OpenAIEmbeddingList(model: result.modelID, data: data,
                                                      usage: .init(promptTokens: result.tokenCount, totalTokens: result.tokenCount)))
     }
 
@@ -50,14 +50,14 @@ struct EmbeddingsController: Sendable {
 
     func ollama(_ request: Request) async throws -> Response {
         let body = try await decode(OllamaEmbedRequest.self, request)
-        let result = try await embeddings.embed(body.input.values.map { .text($0) }, field: "input", pooled: true)
-        return JSONBody.response(OllamaEmbedResponse(model: server.modelID, embeddings: pooled(result), promptEvalCount: result.tokenCount))
+        let result = try await embeddings.embed(body.input.values.map { .text($0) }, field: "input", pooled: true, model: body.model)
+        return JSONBody.response(OllamaEmbedResponse(model: result.modelID, embeddings: pooled(result), promptEvalCount: result.tokenCount))
     }
 
     /// Ollama's legacy embeddings: one `prompt`, one `embedding`.
     func ollamaLegacy(_ request: Request) async throws -> Response {
         let body = try await decode(OllamaLegacyEmbeddingsRequest.self, request)
-        let result = try await embeddings.embed([.text(body.prompt)], field: "prompt", pooled: true)
+        let result = try await embeddings.embed([.text(body.prompt)], field: "prompt", pooled: true, model: body.model)
         return JSONBody.response(OllamaLegacyEmbeddingsResponse(embedding: pooled(result)[0]))
     }
 
@@ -82,7 +82,7 @@ struct EmbeddingsController: Sendable {
         } else {
             normalization = .pNorm(2)
         }
-        let result = try await embeddings.embed(try EmbeddingInput.inputs(value, field: field), field: field, pooled: false)
+        let result = try await embeddings.embed(try EmbeddingInput.inputs(value, field: field), field: field, pooled: false, model: body.model)
         return JSONBody.response(result.rows.enumerated().map { index, rows in
             NativeEmbedding(index: index, embedding: rows.map { (result.perToken ? $0 : normalization.apply($0)).map(Double.init) })
         })
@@ -150,11 +150,12 @@ struct OllamaLegacyEmbeddingsResponse: Encodable {
 }
 
 struct NativeEmbeddingRequest: Decodable {
+    var model: String?
     var input: JSONValue?
     var content: JSONValue?
     var embdNormalize: Int?
 
-    enum CodingKeys: String, CodingKey { case input, content, embdNormalize = "embd_normalize" }
+    enum CodingKeys: String, CodingKey { case model, input, content, embdNormalize = "embd_normalize" }
 }
 
 struct NativeEmbedding: Encodable {

@@ -17,6 +17,7 @@ public struct GemmaServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "gemmactl.serve")) throws(ServeError) {
         try configuration.validate()
         core = try ServerCore(configuration: configuration, logger: logger)
+        try core.registry.checkEachFits()
     }
 
     /// Every endpoint, declared once (see `RouteTable`).
@@ -24,7 +25,8 @@ public struct GemmaServer: Sendable {
         RouteTable(OpsController(server: core).endpoints + OpenAIController(server: core).endpoints
                    + ChatTemplateController(server: core).endpoints + NativeCompletionController(server: core).endpoints
                    + OllamaController(server: core).endpoints + ResponsesController(server: core).endpoints
-                   + EmbeddingsController(server: core).endpoints + AnthropicController(server: core).endpoints)
+                   + EmbeddingsController(server: core).endpoints + AnthropicController(server: core).endpoints
+                   + ModelsController(server: core).endpoints)
     }
 
     /// The API router: every endpoint behind the key but /health, /ready and /.
@@ -35,6 +37,7 @@ public struct GemmaServer: Sendable {
         router.add(middleware: CrossOriginMiddleware(origins: core.configuration.corsOrigins, methods: routes.methods))
         router.add(middleware: ErrorShapeMiddleware(routes: routes, maxBodySize: core.configuration.maxBodySize, logger: core.logger))
         router.add(middleware: APIKeyMiddleware(keys: core.keys, publicPaths: routes.publicPaths))
+        router.add(middleware: ModelLeaseMiddleware(registry: core.registry))
         routes.register(on: router)
         return router
     }
@@ -124,17 +127,17 @@ struct ModelService: Service {
         do {
             try await cancelWhenGracefulShutdown { try await serve() }
         } catch {
-            await core.host.shutdown()
+            await core.registry.shutdown()
             throw error
         }
-        await core.host.shutdown()
+        await core.registry.shutdown()
     }
 
     private func serve() async throws {
         await beforeLoad?()
         let started = ContinuousClock.now
         do {
-            try await core.host.load(core.configuration)
+            try await core.host.load()
             core.logger.info("model loaded", metadata: [
                 "model": "\(core.configuration.modelPath)", "id": "\(core.modelID)",
                 "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))",
@@ -148,6 +151,16 @@ struct ModelService: Service {
             if Task.isCancelled { return }
             throw error
         }
+        // Idle models are unloaded when their keep-alive runs out (or a single model sleeps), checked each second.
+        let registry = core.registry
+        registry.loadedIdle(core.host)
+        let reaper = Task {
+            while !Task.isCancelled, registry.unloadsIdle {
+                try? await Task.sleep(for: .seconds(1))
+                await registry.unloadExpired()
+            }
+        }
+        defer { reaper.cancel() }
         await core.keys.watch(every: core.configuration.keyFilePollInterval)
         // Without a keys file, stay until shutdown.
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -15,7 +15,7 @@ struct NativeCompletionController: Sendable {
 
     func complete(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(NativeCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model)
         let prompts = try NativePrompt.parse(body.prompt)
         try server.checkFits(bytes: prompts.map(\.textBytes).max() ?? 0, loaded: loaded)
         let model = loaded.model
@@ -40,7 +40,7 @@ struct NativeCompletionController: Sendable {
         }
         let stream = body.sampling.stream == true
         let codec = NativeCompletionCodec(
-            model: server.modelID, loadedModel: model, requests: requests, stream: stream, returnTokens: body.llama.returnTokens == true,
+            model: loaded.modelID, loadedModel: model, requests: requests, stream: stream, returnTokens: body.llama.returnTokens == true,
             reporting: StreamReporting(body.llama, choices: requests.count),
             prompts: requests.map { model.detokenize($0.prompt, renderSpecial: true) })
         let text = prompts.count == 1 ? model.detokenize(requests[0].prompt, renderSpecial: true) : "\(prompts.count) prompts"
@@ -51,15 +51,17 @@ struct NativeCompletionController: Sendable {
 /// A `/completion` request: OpenAI's sampling fields, llama-server's extensions, and `prompt`
 /// in any shape llama-server reads (see `NativePrompt`).
 struct NativeCompletionRequest: Decodable {
+    var model: String?
     var prompt: JSONValue
     var nPredict: Int?
     var sampling: SamplingFields
     var llama: LlamaRequestFields
 
-    enum CodingKeys: String, CodingKey { case prompt, nPredict = "n_predict" }
+    enum CodingKeys: String, CodingKey { case model, prompt, nPredict = "n_predict" }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decodeIfPresent(String.self, forKey: .model)
         prompt = try container.decode(JSONValue.self, forKey: .prompt)
         nPredict = try container.decodeIfPresent(Int.self, forKey: .nPredict)
         sampling = try SamplingFields(from: decoder)

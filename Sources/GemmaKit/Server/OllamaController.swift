@@ -56,6 +56,10 @@ struct OllamaController: Sendable {
     struct GenerateBody: Decodable {
         var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: JSONValue?, options: Options?
         var think: JSONValue?
+        var keepAlive: JSONValue?
+        enum CodingKeys: String, CodingKey {
+            case model, prompt, system, raw, stream, format, options, think, keepAlive = "keep_alive"
+        }
     }
 
     struct ChatBody: Decodable {
@@ -66,6 +70,10 @@ struct OllamaController: Sendable {
         var options: Options?
         var tools: [JSONValue]?
         var think: JSONValue?
+        var keepAlive: JSONValue?
+        enum CodingKeys: String, CodingKey {
+            case model, messages, stream, format, options, tools, think, keepAlive = "keep_alive"
+        }
     }
 
     /// Ollama's `think`: true or false, or a level ("low", "medium", "high") that thinks at that
@@ -83,9 +91,36 @@ struct OllamaController: Sendable {
             throw APIError.badRequest("invalid think value: must be \"high\", \"medium\", \"low\", true, or false", param: "think")
         }
         if result.thinking == true, !loaded.formatter.supportsThinking {
-            throw APIError.badRequest("\"\(server.modelID)\" does not support thinking", param: "think")
+            throw APIError.badRequest("\"\(loaded.modelID)\" does not support thinking", param: "think")
         }
         return result
+    }
+
+    /// Ollama's idiom for a request with nothing to generate: it loads the model (`done_reason:
+    /// "load"`), or with `keep_alive: 0` unloads it (`"unload"`).
+    private func preload(_ name: String?, keepAlive value: JSONValue?, shape: OllamaCodec.Shape) async throws -> Response {
+        let keepAlive = try value.map(KeepAlive.parse)
+        let host = try server.registry.host(named: name)
+        var answer = OllamaChunk(model: host.modelID, done: true)
+        if keepAlive == .after(.zero) {
+            await server.registry.unload(host)
+            answer.doneReason = "unload"
+        } else {
+            _ = try await server.requireModel(named: name)
+            try self.keepAlive(value)
+            answer.doneReason = "load"
+        }
+        switch shape {
+        case .generate: answer.response = ""
+        case .chat: answer.message = OllamaChunk.Message(content: "", toolCalls: nil)
+        }
+        return JSONBody.response(answer)
+    }
+
+    /// The request's `keep_alive`, for when its model is given back (see `RequestLeases`).
+    private func keepAlive(_ value: JSONValue?) throws {
+        guard let value else { return }
+        RequestLeases.current?.keepAlive(try KeepAlive.parse(value))
     }
 
     struct ShowBody: Decodable {
@@ -102,15 +137,12 @@ struct OllamaController: Sendable {
 
     func generate(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(GenerateBody.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
         let prompt = body.prompt ?? ""
         if prompt.isEmpty {
-            // Ollama answers an empty prompt by loading the model.
-            var loadAnswer = OllamaChunk(model: server.modelID, done: true)
-            loadAnswer.response = ""
-            loadAnswer.doneReason = "load"
-            return .answered(JSONBody.response(loadAnswer))
+            return .answered(try await preload(body.model, keepAlive: body.keepAlive, shape: .generate))
         }
+        let loaded = try await server.requireModel(named: body.model)
+        try keepAlive(body.keepAlive)
         var messages: [ChatConversation.Message] = []
         if let system = body.system, !system.isEmpty { messages.append(.init(role: .system, content: system)) }
         messages.append(.init(role: .user, content: prompt))
@@ -129,14 +161,18 @@ struct OllamaController: Sendable {
                                            maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
         try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
-        let codec = OllamaCodec(model: server.modelID, shape: .generate, nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
+        let codec = OllamaCodec(model: loaded.modelID, shape: .generate, nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
                                         promptText: rendered.text, codec: codec))
     }
 
     func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatBody.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        if body.messages.isEmpty {
+            return .answered(try await preload(body.model, keepAlive: body.keepAlive, shape: .chat))
+        }
+        let loaded = try await server.requireModel(named: body.model)
+        try keepAlive(body.keepAlive)
         let (thinking, effort) = try self.thinking(body.think, loaded: loaded)
         let rendered = try await server.render(ChatInput(conversation: try ChatConversation(body.messages), tools: try body.toolCalling(),
                                                          offeredTools: body.tools ?? [], reasoningEffort: effort, thinking: thinking),
@@ -148,7 +184,7 @@ struct OllamaController: Sendable {
         var generation = GenerationRequest(prompt: rendered.tokens, sampling: sampling, maxTokens: server.maxTokens(options.maxTokens),
                                            stop: options.stop?.values ?? [])
         try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
-        let codec = OllamaCodec(model: server.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() },
+        let codec = OllamaCodec(model: loaded.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() },
                                 nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
                                         promptText: rendered.text, codec: codec))
@@ -159,7 +195,7 @@ struct OllamaController: Sendable {
     /// `verbose`, as Ollama does; this server keeps only their first entries in any case.
     func show(_ request: Request) async throws -> Response {
         let body = try await JSONBody.decode(ShowBody.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model ?? body.name)
         let gguf = loaded.model.gguf
         var info: [String: JSONValue] = [:]
         for (key, value) in gguf.metadata {
@@ -177,7 +213,7 @@ struct OllamaController: Sendable {
             ("repeat_last_n", "\(defaults.penaltyLastN)"), ("num_ctx", "\(loaded.engine.slotContextSize)"),
         ].map { $0.0.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + $0.1 }.joined(separator: "\n")
         return JSONBody.response(OllamaModelCard(
-            modelfile: "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(server.modelID)\n",
+            modelfile: "# Served by gemmactl from \(URL(fileURLWithPath: loaded.model.path).lastPathComponent)\nFROM \(loaded.modelID)\n",
             parameters: parameters, template: loaded.formatter.template, details: details(loaded), modelInfo: info,
             capabilities: Self.capabilities(loaded.formatter), modifiedAt: Self.timestamp(loaded.loadedAt)))
     }
@@ -208,9 +244,9 @@ struct OllamaController: Sendable {
                 ?? loaded.model.summary.split(separator: " ").dropFirst(2).joined(separator: " "))
     }
 
-    private func modelEntry() -> OllamaModelEntry {
-        var entry = OllamaModelEntry(name: server.modelID, modifiedAt: Self.timestamp(server.startedAt))
-        if let loaded = server.host.loaded {
+    private func modelEntry(_ host: ModelHost) -> OllamaModelEntry {
+        var entry = OllamaModelEntry(name: host.modelID, modifiedAt: Self.timestamp(server.startedAt))
+        if let loaded = host.loaded {
             entry.size = loaded.model.gguf.fileSize
             // Empty for the few seconds after loading while the file is hashed.
             entry.digest = loaded.digest.value ?? ""
@@ -219,15 +255,21 @@ struct OllamaController: Sendable {
         return entry
     }
 
-    func tags() -> Response { JSONBody.response(["models": [modelEntry()]]) }
+    /// Every model served, loaded or not.
+    func tags() -> Response { JSONBody.response(["models": server.registry.hosts.map(modelEntry)]) }
 
+    /// The loaded models, each with when it will be unloaded if it stays idle.
     func ps() -> Response {
-        guard let loaded = server.host.loaded else { return JSONBody.response(["models": [OllamaModelEntry]()]) }
-        var entry = modelEntry()
-        entry.contextLength = loaded.engine.slotContextSize
-        entry.sizeVram = 0
-        entry.expiresAt = "2999-12-31T23:59:59Z"
-        return JSONBody.response(["models": [entry]])
+        let registry = server.registry
+        return JSONBody.response(["models": registry.hosts.compactMap { host -> OllamaModelEntry? in
+            guard let loaded = host.loaded else { return nil }
+            var entry = modelEntry(host)
+            entry.contextLength = loaded.engine.slotContextSize
+            entry.sizeVram = 0
+            let expiry = registry.expiry(host).map { Date(timeIntervalSinceNow: ($0 - .now).seconds) }
+            entry.expiresAt = expiry.map { Self.timestamp($0) } ?? "2999-12-31T23:59:59Z"
+            return entry
+        }])
     }
 
     static func parameterSize(_ count: UInt64) -> String {

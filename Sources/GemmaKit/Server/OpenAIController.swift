@@ -22,7 +22,7 @@ struct OpenAIController: Sendable {
 
     func chat(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ChatCompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model)
         let rendered = try await server.render(chat: body, loaded: loaded)
         let tools = rendered.tools
         let native = rendered.native
@@ -51,7 +51,7 @@ struct OpenAIController: Sendable {
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let requests = Choices.requests(generation, count: choices)
         let reporting = StreamReporting(body.llama, choices: choices)
-        let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: server.modelID),
+        let codec = ChatCompletionCodec(identity: ResponseIdentity(prefix: "chatcmpl-", model: loaded.modelID),
                                         wantsLogprobs: generation.logprobs != nil,
                                         includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
                                         verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
@@ -66,7 +66,7 @@ struct OpenAIController: Sendable {
 
     func completions(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(CompletionRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model)
         guard body.prompt.values.count == 1 else {
             throw APIError.badRequest("'prompt' must be one string (got \(body.prompt.values.count)); send one request per prompt", param: "prompt")
         }
@@ -83,7 +83,7 @@ struct OpenAIController: Sendable {
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         let requests = Choices.requests(generation, count: choices)
         let reporting = StreamReporting(body.llama, choices: choices)
-        let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: server.modelID),
+        let codec = CompletionCodec(identity: ResponseIdentity(prefix: "cmpl-", model: loaded.modelID),
                                     echo: body.echo == true ? prompt : "", wantsLogprobs: generation.logprobs != nil,
                                     includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
                                     verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
@@ -97,25 +97,28 @@ struct OpenAIController: Sendable {
     private func verbose(_ fields: LlamaRequestFields, requests: [GenerationRequest], stream: Bool, reporting: StreamReporting,
                          loaded: ModelHost.Loaded) -> NativeCompletionCodec? {
         guard fields.verbose ?? server.configuration.verboseAnswers else { return nil }
-        return NativeCompletionCodec(model: server.modelID, loadedModel: loaded.model, requests: requests, stream: stream,
+        return NativeCompletionCodec(model: loaded.modelID, loadedModel: loaded.model, requests: requests, stream: stream,
                                      returnTokens: fields.returnTokens == true, reporting: reporting,
                                      prompts: requests.map { loaded.model.detokenize($0.prompt, renderSpecial: true) })
     }
 
     // MARK: Models
 
+    /// Every model served; with several, each with llama-server's router `status`.
     func models() -> Response {
-        let configuration = server.configuration
-        let loaded = server.host.loaded
-        let entry = OpenAIModel(
-            id: server.modelID, created: Int((loaded?.loadedAt ?? server.startedAt).timeIntervalSince1970),
-            aliases: configuration.aliases, tags: configuration.tags,
-            meta: loaded.map { loaded in
-                OpenAIModel.Meta(nParams: loaded.model.parameterCount, size: loaded.model.sizeInBytes,
-                                 nCtxTrain: loaded.model.contextTrainSize, nEmbd: loaded.model.embeddingSize,
-                                 nVocab: loaded.model.vocabularySize, nCtxSlot: loaded.engine.slotContextSize)
-            })
-        return JSONBody.response(OpenAIModelList(data: [entry]))
+        let registry = server.registry
+        return JSONBody.response(OpenAIModelList(data: registry.hosts.map { host in
+            let loaded = host.loaded
+            return OpenAIModel(
+                id: host.modelID, created: Int((loaded?.loadedAt ?? server.startedAt).timeIntervalSince1970),
+                aliases: host.configuration.aliases, tags: host.configuration.tags,
+                meta: loaded.map { loaded in
+                    OpenAIModel.Meta(nParams: loaded.model.parameterCount, size: loaded.model.sizeInBytes,
+                                     nCtxTrain: loaded.model.contextTrainSize, nEmbd: loaded.model.embeddingSize,
+                                     nVocab: loaded.model.vocabularySize, nCtxSlot: loaded.engine.slotContextSize)
+                },
+                status: registry.isRouting ? OpenAIModel.Status(host, loads: registry.loadCount(host)) : nil)
+        }))
     }
 }
 
@@ -133,8 +136,28 @@ struct OpenAIModel: Encodable {
     let aliases: [String]
     let tags: [String]
     let meta: Meta?
+    /// llama-server's router status, when the server serves several models.
+    let status: Status?
 
     struct Meta: Encodable {
         let nParams: UInt64, size: UInt64, nCtxTrain: Int, nEmbd: Int, nVocab: Int, nCtxSlot: Int
+    }
+
+    /// `{"value": "unloaded" | "loading" | "loaded", "failed": true}` as llama-server's router, and
+    /// gemmactl's count of loads started (`loads`).
+    struct Status: Encodable {
+        let value: String
+        var failed: Bool?
+        let loads: Int
+
+        init(_ host: ModelHost, loads: Int) {
+            switch host.current {
+            case .unloaded: value = "unloaded"
+            case .loading: value = "loading"
+            case .ready: value = "loaded"
+            case .failed: value = "unloaded"; failed = true
+            }
+            self.loads = loads
+        }
     }
 }

@@ -228,13 +228,15 @@ struct CompletionRequest: Decodable {
 }
 
 struct TokenizeRequest: Decodable {
+    var model: String?
     var content: String
     var addSpecial: Bool?
     var withPieces: Bool?
-    enum CodingKeys: String, CodingKey { case content, addSpecial = "add_special", withPieces = "with_pieces" }
+    enum CodingKeys: String, CodingKey { case model, content, addSpecial = "add_special", withPieces = "with_pieces" }
 }
 
 struct DetokenizeRequest: Decodable {
+    var model: String?
     var tokens: [Int32]
 }
 

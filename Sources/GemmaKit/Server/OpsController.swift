@@ -25,7 +25,7 @@ struct OpsController: Sendable {
             Endpoint(.post, "/slots/:id_slot") { request, context in try await slotAction(request, context: context) },
             Endpoint(.post, "/tokenize") { request, _ in try await tokenize(request) },
             Endpoint(.post, "/detokenize") { request, _ in try await detokenize(request) },
-            Endpoint(.get, Self.metricsPath) { _, _ in try metrics() },
+            Endpoint(.get, Self.metricsPath) { request, _ in try metrics(model: request.uri.queryParameters["model"].map(String.init)) },
         ]
     }
 
@@ -34,17 +34,21 @@ struct OpsController: Sendable {
 
     func health() throws -> Response {
         switch server.host.current {
-        case .ready: return JSONBody.response(["status": "ok"])
+        // With several models the default is unloaded only after it served (evicted or idle): a request reloads it.
+        case .ready, .unloaded: return JSONBody.response(["status": "ok"])
         case .loading: throw APIError.loading
         case .failed: throw APIError.modelFailed
         }
     }
 
-    /// For readiness probes, public: 200 while the model is loaded and a slot is free, 503 otherwise. Only a
-    /// status, never why (no load error, no slot details), since anyone who reaches the port may ask.
+    /// For readiness probes, public: 200 while the (default) model is loaded and a slot is free, 503
+    /// otherwise. Only a status, never why (no load error, no slot details), since anyone who reaches
+    /// the port may ask. With several models, a default model unloaded after it served (evicted, or
+    /// idle past --keep-alive) stays ready: the next request for it loads it again.
     func ready(withBody: Bool) -> Response {
         let isReady = switch server.host.current {
         case .ready(let loaded): loaded.engine.slots.contains { !$0.isProcessing }
+        case .unloaded: true
         case .loading, .failed: false
         }
         let body = withBody ? ByteBuffer(bytes: JSONBody.data(["status": isReady ? "ready" : "unavailable"])) : ByteBuffer()
@@ -61,7 +65,7 @@ struct OpsController: Sendable {
         guard server.configuration.slotsEndpoint else {
             throw APIError.notSupported("This server does not support slots endpoint. Start it with `--slots`")
         }
-        let loaded = try server.requireModel()
+        let loaded = try server.loadedModel(named: request.uri.queryParameters["model"].map(String.init))
         let slots = loaded.engine.slots
         // llama-server fails on any value given, even "0".
         if let flag = request.uri.queryParameters["fail_on_no_slot"], !flag.isEmpty,
@@ -120,7 +124,7 @@ struct OpsController: Sendable {
         default:
             throw APIError.badRequest("Invalid action: 'action' must be save, restore or erase", param: "action")
         }
-        let loaded = try server.requireModel()
+        let loaded = try server.loadedModel(named: request.uri.queryParameters["model"].map(String.init))
         let slots = loaded.engine.slotCount
         guard (0..<slots).contains(id) else {
             throw APIError.badRequest("Invalid slot ID: \(id) is not one of the \(slots) slots (0 to \(slots - 1))", param: "id_slot")
@@ -151,19 +155,20 @@ struct OpsController: Sendable {
         }
     }
 
-    /// Prometheus' text format; with --no-metrics a 501, as llama-server without --metrics.
-    func metrics() throws -> Response {
+    /// Prometheus' text format; with --no-metrics a 501, as llama-server without --metrics. The engine
+    /// gauges describe the default model, or the one `?model=` names (never loading it).
+    func metrics(model: String?) throws -> Response {
         guard server.configuration.metricsEndpoint else {
             throw APIError.notSupported("This server does not support metrics endpoint. Start it with `--metrics`")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
                                         .processStartTimeUnix: String(server.metrics.processStart)],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(host: server.host))))
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(host: try server.registry.host(named: model)))))
     }
 
     func tokenize(_ request: Request) async throws -> Response {
         let body = try await JSONBody.decode(TokenizeRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let model = try server.requireModel().model
+        let model = try await server.requireModel(named: body.model).model
         let tokens = await ServerCore.offCooperativePool {
             model.tokenize(body.content, addSpecial: body.addSpecial ?? false, parseSpecial: true)
         }
@@ -176,7 +181,7 @@ struct OpsController: Sendable {
 
     func detokenize(_ request: Request) async throws -> Response {
         let body = try await JSONBody.decode(DetokenizeRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let model = try server.requireModel().model
+        let model = try await server.requireModel(named: body.model).model
         if let bad = body.tokens.firstIndex(where: { $0 < 0 || Int($0) >= model.vocabularySize }) {
             throw APIError.badRequest("'tokens[\(bad)]' is \(body.tokens[bad]), outside the vocabulary (0..<\(model.vocabularySize))", param: "tokens")
         }

@@ -16,7 +16,7 @@ struct ResponsesController: Sendable {
 
     func prepare(_ request: Request) async throws -> PreparedGeneration {
         let body = try await JSONBody.decode(ResponsesRequest.self, from: request, limit: server.configuration.maxBodySize)
-        let loaded = try server.requireModel()
+        let loaded = try await server.requireModel(named: body.model)
         if let previous = body.previousResponseID, !previous.isEmpty {
             throw APIError.badRequest("llama.cpp does not support 'previous_response_id'.", param: "previous_response_id")
         }
@@ -32,7 +32,7 @@ struct ResponsesController: Sendable {
         // llama-server turns a Responses request into a chat request, so its fields work here too.
         try body.llama.apply(to: &generation, model: loaded.model, slotCount: loaded.engine.slotCount)
         try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
-        let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: server.modelID),
+        let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: loaded.modelID),
                                    messageID: "msg_" + ResponseIdentity.randomID(), reportsProgress: generation.reportsProgress,
                                    nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
         return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,

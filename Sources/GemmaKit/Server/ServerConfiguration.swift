@@ -58,6 +58,21 @@ public struct ServerConfiguration: Sendable {
     /// How often the keys file is checked for changes.
     public var keyFilePollInterval: Duration = .seconds(1)
 
+    /// Models served beside this one (`-m` given again): loaded when a request names one, unloaded
+    /// when idle or to make room. This configuration's own model is the default, loaded at start.
+    public var otherModels: [ModelChoice] = []
+    /// Most models loaded at once (`--models-max`).
+    public var modelsMax = 4
+    /// Memory the loaded models' plans may add up to (`--memory-budget`, else the cgroup limit); nil: no limit.
+    public var memoryBudget: UInt64?
+    /// How long a model stays loaded after its last request (`--keep-alive`); nil: until evicted.
+    public var keepAlive: Duration?
+    /// A single model sleeps (weights and KV freed) after this long without a request
+    /// (`--sleep-idle-seconds`); the next request wakes it. nil: never.
+    public var sleepIdle: Duration?
+    /// Load a model that a request names (`--no-models-autoload`: only `POST /models/load` does).
+    public var modelsAutoload = true
+
     public init(modelPath: String) { self.modelPath = modelPath }
 
     /// The model id clients see.
@@ -75,6 +90,38 @@ public struct ServerConfiguration: Sendable {
         }
         let name = URL(fileURLWithPath: modelPath).lastPathComponent
         return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
+    }
+
+    /// Every name a request may use for this model: its aliases and id, the file name with and
+    /// without `.gguf`, and the reference it was given as (`org/repo:quant`, `name:tag`, the path).
+    public var modelNames: [String] {
+        var names = aliases + [modelID]
+        let file = URL(fileURLWithPath: modelPath).lastPathComponent
+        if !modelPath.isEmpty { names += [file, modelPath] }
+        switch modelSource {
+        case .huggingFace(let repo, let file, let quant, _)?:
+            names += [repo] + (quant.map { ["\(repo):\($0)"] } ?? []) + (file.map { ["\(repo)/\($0)"] } ?? [])
+        case .ollama(let namespace, let name, let tag)?:
+            names += ["\(name):\(tag)", "ollama://\(name):\(tag)", "\(namespace)/\(name):\(tag)"] + (tag == "latest" ? [name] : [])
+        case .file, nil:
+            break
+        }
+        var seen = Set<String>()
+        return names.filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
+
+    /// One configuration per model served, the default first: each is this one with its own model
+    /// and names, and no other models.
+    public var servedModels: [ServerConfiguration] {
+        var first = self
+        first.otherModels = []
+        return [first] + otherModels.map { choice in
+            var configuration = first
+            configuration.modelPath = choice.path
+            configuration.modelSource = choice.source
+            configuration.aliases = choice.alias.map { [$0] } ?? []
+            return configuration
+        }
     }
 
     /// Whether every address in `hosts` only accepts connections from this machine.
@@ -97,6 +144,14 @@ public struct ServerConfiguration: Sendable {
             }
             guard metricsPort != port || port == 0 else { throw ServeError("\(S.metricsPort.flag) must differ from \(S.port.flag) (\(port))") }
         }
+        let ids = servedModels.map(\.modelID)
+        if let twice = ids.first(where: { id in ids.filter { $0 == id }.count > 1 }) {
+            throw ServeError("two models are both named '\(twice)'", recovery: "give each -m its own alias: -m NAME=MODEL")
+        }
+        if sleepIdle != nil, !otherModels.isEmpty {
+            throw ServeError("--sleep-idle-seconds is for a single model", recovery: "with several -m, --keep-alive unloads idle models")
+        }
+        guard modelsMax >= 1 else { throw ServeError("--models-max must be at least 1, got \(modelsMax)") }
         // Each value's own range is its descriptor's (`ServeSettings`); what is checked here spans several.
         let context = engine.context
         guard context.contextSize >= 64 * context.sequences else {
@@ -119,6 +174,21 @@ public struct ServerConfiguration: Sendable {
                                  recovery: "give scheme://host[:port] with no path, e.g. https://app.example.com, comma-separated; localhost for any localhost origin (as llama-server); or * for any")
             }
         }
+    }
+}
+
+/// A further model to serve (`-m [ALIAS=]REF`): a file, or a registry model taken from the cache
+/// or downloaded when it is first loaded.
+public struct ModelChoice: Sendable, Equatable {
+    public var alias: String?
+    /// The GGUF's path; empty until `source` is resolved.
+    public var path: String
+    public var source: ModelReference?
+
+    public init(alias: String? = nil, path: String, source: ModelReference? = nil) {
+        self.alias = alias
+        self.path = path
+        self.source = source
     }
 }
 

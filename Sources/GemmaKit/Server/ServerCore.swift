@@ -7,7 +7,8 @@ import NIOCore
 /// prompt into tokens.
 public final class ServerCore: Sendable {
     public let configuration: ServerConfiguration
-    public let host: ModelHost
+    /// The models served, and which are loaded.
+    public let registry: ModelRegistry
     public let keys: APIKeyStore
     public let metrics: ServerMetrics
     public let startedAt = Date()
@@ -15,12 +16,15 @@ public final class ServerCore: Sendable {
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "gemmactl.serve")) throws(ServeError) {
         self.configuration = configuration
-        host = ModelHost(modelID: configuration.modelID)
+        registry = ModelRegistry(configuration: configuration, logger: logger)
         keys = configuration.noAuth ? try APIKeyStore(keys: [], file: nil)
                                     : try APIKeyStore(keys: configuration.apiKeys, file: configuration.apiKeyFile)
         metrics = ServerMetrics()
         self.logger = logger
     }
+
+    /// The default model: the only one, or the first `-m`.
+    public var host: ModelHost { registry.defaultHost }
 
     var modelID: String { configuration.modelID }
 
@@ -32,12 +36,27 @@ public final class ServerCore: Sendable {
         requested ?? configuration.samplingDefaults.maxTokens(orAPIDefault: apiDefault)
     }
 
-    /// The loaded model, or 503 while it loads (500 if it failed).
-    func requireModel() throws -> ModelHost.Loaded {
+    /// The model a request names (`model`), loaded first when it is not (see `ModelRegistry`), and
+    /// held for the request until its answer is written. An unknown name is a 404 listing the
+    /// models served; with one model any name is that model, 503 while it loads and 500 if it failed.
+    func requireModel(named name: String? = nil) async throws -> ModelHost.Loaded {
+        let host = try registry.host(named: name)
+        if !registry.isRouting, case .failed = host.current { throw APIError.modelFailed }
+        let leases = RequestLeases.current
+        let loaded = try await registry.acquire(host, lease: leases != nil)
+        leases?.hold(host)
+        return loaded
+    }
+
+    /// The model a request names if it is loaded, without loading it (what /props, /slots and
+    /// /metrics read: asking about a model must not load it): 503 while it is not loaded.
+    func loadedModel(named name: String?) throws -> ModelHost.Loaded {
+        let host = try registry.host(named: name)
         switch host.current {
         case .ready(let loaded): return loaded
         case .loading: throw APIError.loading
-        case .failed: throw APIError.modelFailed
+        case .failed where !registry.isRouting: throw APIError.modelFailed
+        case .unloaded, .failed: throw APIError.modelNotLoaded(host.modelID, autoload: registry.autoload)
         }
     }
 

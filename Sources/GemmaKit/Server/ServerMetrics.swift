@@ -28,8 +28,9 @@ public final class ServerMetrics: Sendable {
     private let loadSeconds: Gauge, ready: Gauge
     private let decodeCalls: Counter, decodeTokens: Counter, slotsPerDecode: Gauge
     private let promptCacheBytes: Gauge, promptCacheEntries: Gauge, promptCacheTokens: Gauge
-    /// The engine's totals at the last scrape: the counters advance by the difference.
-    private let countedTotals = Mutex(DecodeTotals())
+    /// Each engine's totals at its last scrape: the counters advance by the difference. A model
+    /// loaded again (several models) is a new engine, counting from zero.
+    private let countedTotals = Mutex([ObjectIdentifier: DecodeTotals]())
     /// llama-server's `llamacpp:*` metrics, for dashboards and autoscalers written for it.
     private let llamaServer = Mutex(LlamaServerMetrics())
     /// When this server started, as llama-server's `Process-Start-Time-Unix` header gives it:
@@ -136,7 +137,7 @@ public final class ServerMetrics: Sendable {
             kvBlockSize.set(to: Double(Self.kvBlockTokens))
             kvBlocks.set(to: Double(capacity / Self.kvBlockTokens))
             loadSeconds.set(to: loaded.loadDuration.seconds)
-            count(loaded.engine.decodeTotals)
+            count(loaded.engine.decodeTotals, engine: ObjectIdentifier(loaded.engine))
             let cache = loaded.engine.promptCacheUsage
             promptCacheBytes.set(to: Double(cache.bytes))
             promptCacheEntries.set(to: Double(cache.entries))
@@ -148,10 +149,11 @@ public final class ServerMetrics: Sendable {
         return registry.emitToBuffer()
     }
 
-    private func count(_ totals: DecodeTotals) {
-        let (calls, tokens) = countedTotals.withLock { last in
-            // One engine per process (the model is loaded once): its totals only grow.
-            defer { last = totals }
+    private func count(_ totals: DecodeTotals, engine: ObjectIdentifier) {
+        let (calls, tokens) = countedTotals.withLock { counted in
+            // An engine's totals only grow; one whose identity is reused by a newer engine starts again.
+            let last = counted[engine].flatMap { $0.calls <= totals.calls && $0.tokens <= totals.tokens ? $0 : nil } ?? DecodeTotals()
+            counted[engine] = totals
             return (totals.calls - last.calls, totals.tokens - last.tokens)
         }
         decodeCalls.increment(by: Int64(calls))

@@ -9,7 +9,7 @@ public enum ServeSettings {
     // The model and its compute: shared with plan, doctor and generate.
     public static let model = Setting<String>(["--model", "-m"], environment: ["GEMMA_MODEL", "LLAMA_ARG_MODEL"],
         defaultNote: "the cached Gemma 3 270M Q4_K_M",
-        summary: "GGUF model: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG.")
+        summary: "GGUF model: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG. serve takes it several times, each [ALIAS=]MODEL: the request's model picks one, the first is the default and loads at start, the others load when asked for.")
     public static let contextSize = Setting<Int>(["--ctx-size", "-c"], environment: ["GEMMA_CTX_SIZE", "LLAMA_ARG_CTX_SIZE"],
         summary: "Context size in tokens, shared by the slots.", range: 16...Int.max).defaulting(to: 4096)
     public static let parallel = Setting<Int>(["--parallel", "-np"], environment: ["GEMMA_PARALLEL", "LLAMA_ARG_N_PARALLEL"],
@@ -58,6 +58,28 @@ public enum ServeSettings {
         summary: "Time requests in flight get to finish on SIGTERM.").defaulting(to: .seconds(30))
     public static let ssePingInterval = Setting<Duration>(["--sse-ping-interval"], environment: ["GEMMA_SSE_PING_INTERVAL"],
         summary: "Keep-alive comment interval on quiet streams.", minimum: .milliseconds(100)).defaulting(to: .seconds(15))
+    public static let modelsMax = Setting<Int>(["--models-max"], environment: ["GEMMA_MODELS_MAX", "LLAMA_ARG_MODELS_MAX"],
+        summary: "With several -m: most models loaded at once; the least recently used idle one is unloaded to load another.",
+        range: 1...Int.max).defaulting(to: 4)
+    public static let memoryBudget = Setting<UInt64>(bytes: ["--memory-budget"], environment: ["GEMMA_MEMORY_BUDGET"],
+        defaultNote: "the cgroup memory limit, with several -m",
+        summary: "Memory the loaded models may take as gemmactl plan sizes them, e.g. 6Gi: idle models are unloaded to make room, a model that cannot fit alone is refused at start.",
+        minimum: 64 << 20)
+    public static let keepAlive = Setting<KeepAlive>(["--keep-alive"], environment: ["GEMMA_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE"],
+        defaultNote: "5m with several -m; a single model stays loaded",
+        summary: "With several -m: how long a model stays loaded after its last request (Ollama's keep_alive: 5m, 1h, 0 to unload at once, -1 to keep); a request's keep_alive overrides it.",
+        describe: KeepAlive.describe, parse: KeepAlive.parse).defaulting(to: .after(.seconds(300)))
+    public static let modelsDir = Setting<String>(["--models-dir"], environment: ["GEMMA_MODELS_DIR", "LLAMA_ARG_MODELS_DIR"],
+        summary: "Serve every GGUF in this directory too, each named by its file name without .gguf (the first is the default when no -m is given).")
+    public static let sleepIdleSeconds = Setting<Int>(["--sleep-idle-seconds"], environment: ["GEMMA_SLEEP_IDLE_SECONDS", "LLAMA_ARG_SLEEP_IDLE_SECONDS"],
+        summary: "A single model sleeps after this many seconds without a request: weights and KV cache freed, /props shows is_sleeping, the next request wakes it (/health, /ready, /props and /metrics never do); -1: never.") { text throws(InputError) in
+            guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)), seconds == -1 || seconds > 0 else {
+                throw InputError("must be a number of seconds more than 0, or -1 for never, got '\(text)'")
+            }
+            return seconds
+        }.defaulting(to: -1)
+    public static let noModelsAutoload = Setting<Bool>(switch: ["--no-models-autoload"], environment: ["GEMMA_NO_MODELS_AUTOLOAD", "LLAMA_ARG_NO_MODELS_AUTOLOAD"],
+        summary: "With several -m: load a model only on POST /models/load, never because a request names it.")
     public static let metricsPort = Setting<Int>(["--metrics-port"], environment: ["GEMMA_METRICS_PORT"],
         summary: "Also serve /metrics without auth on this port, for Prometheus.", range: 0...65535)
     public static let offline = Setting<Bool>(switch: ["--offline"], environment: ["GEMMA_OFFLINE", "LLAMA_OFFLINE"],
@@ -141,7 +163,7 @@ public enum ServeSettings {
     /// Every descriptor above: each is an option of `gemmactl serve` (a test checks it).
     public static let all: [any SettingDescription] = [
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
-        hfRepo, hfFile, alias, tags, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
+        hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, sleepIdleSeconds, noModelsAutoload, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
         slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftMax, specDraftMin, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
