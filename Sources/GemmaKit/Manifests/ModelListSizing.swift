@@ -75,7 +75,7 @@ public struct ModelListSizing: Sendable {
                 throw InputError("model.list '\(entry.spec)': \(error.message)", recovery: error.recovery)
             }
         }
-        let most = values.server.modelsMax > 0 ? values.server.modelsMax : RenderValues.serveModelsMaxDefault
+        let most = values.server.modelsMax > 0 ? values.server.modelsMax : ServeSettings.modelsMax.defaultValue
         return MemoryPlanner.plan(models: plans, modelsMax: most)
     }
 }

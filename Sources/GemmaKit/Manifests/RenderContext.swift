@@ -197,7 +197,7 @@ enum RenderContext {
         let server = values.server
         let models = values.servesModelList
             ? values.model.specs.flatMap { [S.model.flag, $0.description] }
-                + (server.modelsMax > 0 ? [Check.modelsMaxFlag, String(server.modelsMax)] : [])
+                + (server.modelsMax > 0 ? [S.modelsMax.flag, String(server.modelsMax)] : [])
             : [S.hfRepo.flag, values.model.hfRepo, S.hfFile.flag, values.model.hfFile]
         return models + [S.contextSize.flag, String(server.ctxSize), S.gpuLayers.flag, String(server.gpuLayers),
                 S.threads.flag, String(server.threads), S.batchSize.flag, String(server.batchSize),

@@ -248,7 +248,7 @@ enum Check {
             (S.port.names, "server.port (or server.backendPort)"), (S.host.names, "the profile (the server listens where the pod needs it)"),
             (S.hfRepo.names, "model.hfRepo"), (S.hfFile.names, "model.hfFile"), (S.model.names, "model.hfRepo and model.hfFile, or model.list"),
             (S.shutdownGrace.names, "server.shutdownGraceSeconds"), (S.apiKeyFile.names, secret),
-            ([modelsMaxFlag], "server.modelsMax"),
+            (S.modelsMax.names, "server.modelsMax"),
             (["-kvu", "--kv-unified", "--no-kv-unified"], kvUnified), (["--api-key"], secret),
         ]
         let pairs: [(String, String)] = fields.flatMap { entry in entry.0.map { ($0, entry.1) } }
@@ -269,9 +269,6 @@ enum Check {
             }
         }
     }
-
-    /// `serve`'s flag for the most models loaded at once.
-    static let modelsMaxFlag = "--models-max"
 
     /// `model.list`: each `[ALIAS=]REF` a model the init container can pull (a repository or an Ollama name,
     /// not a path on this machine), each name (the alias, else the reference) once.

@@ -267,10 +267,6 @@ public struct RenderValues: Codable, Equatable, Sendable {
                     microBatch: ContextOptions(batchSize: server.batchSize).microBatchSize)
     }
 
-    /// `serve --models-max`'s default (llama-server's router's): the most models loaded at once when
-    /// `server.modelsMax` is 0.
-    public static let serveModelsMaxDefault = 4
-
     /// Whether the gemmactl pod serves `model.list` rather than the one model `hfRepo`/`hfFile`.
     public var servesModelList: Bool { deploymentProfile == .gemmactl && !model.list.isEmpty }
 
