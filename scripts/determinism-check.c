@@ -289,6 +289,16 @@ int main(int argc, char ** argv) {
             printf("; greedy tokens still equal\n");
         }
     }
+    // What each prompt generated alone, and a hash of its logits, to compare builds (CPU levels) with
+    // each other: scripts/check-arm64 --levels diffs these lines.
+    for (int s = 0; s < n_prompts; s++) {
+        uint64_t hash = 1469598103934665603ull;  // FNV-1a over the logits' bytes
+        const unsigned char * bytes = (const unsigned char *) alone[s].logits;
+        for (size_t i = 0; i < sizeof(float) * (size_t) n_generate * n_vocab; i++) hash = (hash ^ bytes[i]) * 1099511628211ull;
+        printf("greedy   prompt %d:", s);
+        for (int k = 0; k < n_generate; k++) printf(" %d", alone[s].generated[k]);
+        printf("\nlogits   prompt %d: fnv1a %016llx\n", s, (unsigned long long) hash);
+    }
     printf("result: %s (%d of %d prompts differ); load %.1f s, decode %.1f s\n",
            mismatches == 0 ? "PASS" : "FAIL", mismatches, n_prompts, loaded - started, finished - loaded);
 
