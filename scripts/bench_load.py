@@ -732,6 +732,8 @@ def main():
     report.add_argument("--peer-flags", default="", help="the peer llama-server's build options, for the report")
     report.add_argument("--rerun", default="scripts/bench")
     report.add_argument("--quick", action="store_true")
+    report.add_argument("--section", default="", help="write the report as this marked section of --out (lowercase letters and "
+                        "dashes), keeping the rest of the file, instead of rewriting the file")
     report.add_argument("--multiturn", action="append", help="a multiturn result (repeat per server and round)")
 
     multiturn = sub.add_parser("multiturn", help="run the multi-turn conversation scenario against one server")

@@ -347,6 +347,8 @@ def multiturn_section(runs, baseline, candidate):
 
 
 def cmd_report(args):
+    if args.section and not re.fullmatch(r"[a-z]+(-[a-z]+)*", args.section):
+        raise SystemExit(f"--section must be lowercase letters and dashes (a marker name), got {args.section!r}")
     results = bench_load.load_json_files(args.result, bench_load.DRIVE_FIELDS, bench_load.DRIVE_RESULT)
     multiturn = bench_load.load_json_files(args.multiturn or [], ("name", "conversations", "turns", "max_tokens"),
                                            "a result of `bench_load.py multiturn`")
@@ -363,4 +365,8 @@ def cmd_report(args):
     if candidate and strict:
         out += cost_section(args, candidate, strict)
     out += multiturn_section(multiturn, args.baseline, args.candidate) + ["## Rerun", "", "```sh", args.rerun, "```", ""]
-    bench_load.write_atomic(args.out, "\n".join(out + marked_sections(args.out)))
+    if args.section:
+        # A run beside the main one (another workload or peer): its own marked section, every heading a level down.
+        put_marked_section(args.out, args.section, "\n".join("#" + line if line.startswith("#") else line for line in out))
+    else:
+        bench_load.write_atomic(args.out, "\n".join(out + marked_sections(args.out)))

@@ -155,7 +155,7 @@ class ReportTests(unittest.TestCase):
         self.directory = directory.name
         self.out = os.path.join(self.directory, "BENCHMARKS.md")
 
-    def report(self, results, multiturn=(), bench=None, bench_depth=None, old=None):
+    def report(self, results, multiturn=(), bench=None, bench_depth=None, old=None, section=None):
         """Runs the report command as scripts/bench does; returns the Markdown it wrote to self.out."""
         def write(name, data):
             path = os.path.join(self.directory, name)
@@ -171,6 +171,8 @@ class ReportTests(unittest.TestCase):
             argv += ["--llama-bench", write("llama-bench.json", bench)]
         if bench_depth:
             argv += ["--llama-bench-depth", write("llama-bench-depth.json", bench_depth)]
+        if section is not None:
+            argv += ["--section", section]
         if old is not None:
             bench_load.write_atomic(self.out, old)
         saved, sys.argv = sys.argv, argv
@@ -316,6 +318,19 @@ class ReportTests(unittest.TestCase):
         report = self.report([server_result("llama-server", [level_figures(1)])], old="# old\n\n" + kept)
         self.assertTrue(report.endswith("\n" + kept), report[-200:])
         self.assertNotIn("# old", report)
+
+    def test_a_report_with_a_section_keeps_the_main_part_and_moves_its_headings_down(self):
+        main = "# Benchmarks: main\n\nbody\n"
+        results = [server_result("llama-server", [level_figures(1)])]
+        report = self.report(results, old=main, section="bench-repeat-peer-ngram-mod")
+        self.assertTrue(report.startswith(main), report[:200])
+        section = report[len(main):]
+        self.assertIn("<!-- scripts/bench-repeat-peer-ngram-mod -->\n## Benchmarks: gemmactl serve vs llama-server", section)
+        self.assertNotRegex(section, r"(?m)^# ")
+        again = self.report(results, section="bench-repeat-peer-ngram-mod")
+        self.assertEqual(again.count("<!-- scripts/bench-repeat-peer-ngram-mod -->"), 1)
+        with self.assertRaises(SystemExit):
+            self.report(results, section="Bench 1")
 
 
 class MarkedSectionTests(unittest.TestCase):
