@@ -63,7 +63,7 @@ extension Gemmactl {
                 let path = try await ModelArgument.localPath(model ?? specs.first?.reference ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
                 let plan = try MemoryPlanner.plan(path: path, options: options)
                 if output.json {
-                    try printJSON(plan, adding: ["requestMemory": plan.requestMemory, "limitMemory": plan.limitMemory])
+                    try printJSON(plan)
                 } else {
                     print(MemoryPlanReport.text(plan))
                 }
@@ -78,7 +78,7 @@ extension Gemmactl {
             }
             let pod = MemoryPlanner.plan(models: plans, modelsMax: modelsMax, memoryLimit: memoryLimit)
             if output.json {
-                try printJSON(pod, adding: ["requestMemory": pod.requestMemory, "limitMemory": pod.limitMemory])
+                try printJSON(pod)
             } else {
                 print(MemoryPlanReport.text(pod))
             }
@@ -94,14 +94,28 @@ extension Gemmactl {
             }
         }
 
-        /// The plan as JSON with the Kubernetes quantities (computed, so not encoded) beside the bytes.
-        private func printJSON(_ value: some Encodable, adding extra: [String: String]) throws {
+        /// The plan as JSON, each plan's resources beside its bytes with the Kubernetes quantities
+        /// (computed, so not encoded): `totalBytes`, `limitMemory`, … at the plan's own level.
+        private func printJSON(_ value: some Encodable) throws {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            var object = try JSONSerialization.jsonObject(with: encoder.encode(value)) as? [String: Any] ?? [:]
-            object.merge(extra) { _, new in new }
+            let object = try Self.flattened(JSONSerialization.jsonObject(with: encoder.encode(value)))
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
+        }
+
+        /// Every `resources` object merged into the object that holds it, with its quantities added.
+        private static func flattened(_ json: Any) -> Any {
+            if let array = json as? [Any] { return array.map(flattened) }
+            guard var object = json as? [String: Any] else { return json }
+            object = object.mapValues(flattened)
+            if let resources = object.removeValue(forKey: "resources") as? [String: Any],
+               let request = resources["requestMemoryBytes"] as? NSNumber, let limit = resources["limitMemoryBytes"] as? NSNumber {
+                object.merge(resources) { _, new in new }
+                object["requestMemory"] = MemoryPlanner.quantity(request.uint64Value)
+                object["limitMemory"] = MemoryPlanner.quantity(limit.uint64Value)
+            }
+            return object
         }
     }
 }

@@ -49,7 +49,39 @@ public struct PlanOptions: Sendable, Equatable {
     }
 }
 
+/// What a plan asks of the pod: its total against the memory limit, and the requests and limits to
+/// set. Both plans read its fields as their own (`plan.totalBytes`).
+public struct PodResources: Sendable, Equatable, Codable {
+    public var totalBytes: UInt64
+    public var limitBytes: UInt64
+    /// `limitBytes - totalBytes`; negative when the plan does not fit.
+    public var headroomBytes: Int64
+    public var requestMemoryBytes: UInt64
+    public var limitMemoryBytes: UInt64
+    public var requestCPU: String
+    public var limitCPU: String
+    /// Kubernetes quantities (`Mi` units) for the recommendation.
+    public var requestMemory: String { MemoryPlanner.quantity(requestMemoryBytes) }
+    public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
+
+    /// The resources for `total` bytes serving `parallel` sequences, against `memoryLimit` (nil: the
+    /// recommended limit).
+    init(total: UInt64, parallel: Int, memoryLimit: UInt64?) {
+        totalBytes = total
+        requestMemoryBytes = MemoryPlanner.roundUp(total, to: 16 << 20)
+        limitMemoryBytes = max(MemoryPlanner.roundUp(UInt64(Double(total) * (1 + MemoryPlanner.limitMargin)), to: 64 << 20),
+                               requestMemoryBytes)
+        limitBytes = memoryLimit ?? limitMemoryBytes
+        headroomBytes = Int64(limitBytes) - Int64(total)
+        // Decoding is memory-bound: one core per two sequences is a fair request; burst to twice that.
+        let cores = max(1, (parallel + 1) / 2)
+        requestCPU = String(cores)
+        limitCPU = String(min(8, max(2, cores * 2)))
+    }
+}
+
 /// A memory and CPU plan for serving one model: what `gemmactl plan` prints and `render` uses.
+@dynamicMemberLookup
 public struct MemoryPlan: Sendable, Equatable, Codable {
     public struct KVLayerGroup: Sendable, Equatable, Codable {
         /// `global` or `sliding-window`.
@@ -75,24 +107,17 @@ public struct MemoryPlan: Sendable, Equatable, Codable {
     /// buffers of one chunk (llama.cpp keeps logits for every token of an embeddings batch).
     public var embeddingsBytes: UInt64
     public var overheadBytes: UInt64
-    public var totalBytes: UInt64
-    public var limitBytes: UInt64
-    /// `limitBytes - totalBytes`; negative when the plan does not fit.
-    public var headroomBytes: Int64
-    public var requestMemoryBytes: UInt64
-    public var limitMemoryBytes: UInt64
     /// What the prompt cache may grow to under `limitBytes` when `--cache-ram` is left to its
     /// default: half of the headroom (at most llama-server's 8 GiB), so it never takes the pod over.
     public var promptCacheBytes: UInt64
-    public var requestCPU: String
-    public var limitCPU: String
-    /// Kubernetes quantities (`Mi` units) for the recommendation.
-    public var requestMemory: String { MemoryPlanner.quantity(requestMemoryBytes) }
-    public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
+    public var resources: PodResources
+
+    public subscript<Value>(dynamicMember field: KeyPath<PodResources, Value>) -> Value { resources[keyPath: field] }
 }
 
 /// The plan of a pod whose one server holds several models (`gemmactl plan -m A -m B`, `render`'s
 /// `model.list`): each model's own plan, and the pod sized for the `modelsMax` largest loaded at once.
+@dynamicMemberLookup
 public struct PodMemoryPlan: Sendable, Equatable, Codable {
     public struct Model: Sendable, Equatable, Codable {
         /// `[ALIAS=]REF` as given.
@@ -109,17 +134,9 @@ public struct PodMemoryPlan: Sendable, Equatable, Codable {
     public var modelsMax: Int
     /// The process's own base, in every model's overhead but paid once: taken off the sum.
     public var sharedProcessBytes: UInt64
-    public var totalBytes: UInt64
-    public var limitBytes: UInt64
-    /// `limitBytes - totalBytes`; negative when the plan does not fit.
-    public var headroomBytes: Int64
-    public var requestMemoryBytes: UInt64
-    public var limitMemoryBytes: UInt64
-    public var requestCPU: String
-    public var limitCPU: String
-    /// Kubernetes quantities (`Mi` units) for the recommendation.
-    public var requestMemory: String { MemoryPlanner.quantity(requestMemoryBytes) }
-    public var limitMemory: String { MemoryPlanner.quantity(limitMemoryBytes) }
+    public var resources: PodResources
+
+    public subscript<Value>(dynamicMember field: KeyPath<PodResources, Value>) -> Value { resources[keyPath: field] }
 }
 
 /// Plans memory from GGUF metadata, following how the pinned llama.cpp sizes its buffers:
@@ -188,17 +205,15 @@ public enum MemoryPlanner {
 
         let overhead = processBaseBytes + vocabulary * bytesPerVocabularyEntry
         let total = summary.weightBytes + kvBytes + compute + embeddings + overhead
-        let resources = Recommendation(total: total, parallel: parallel)
-        let limit = options.memoryLimit ?? resources.limit
+        let resources = PodResources(total: total, parallel: parallel, memoryLimit: options.memoryLimit)
+        let limit = resources.limitBytes
         return MemoryPlan(
             model: summary.path, contextSize: nCtx, contextPerSequence: perSequence, parallel: parallel,
             cacheTypeK: options.cacheTypeK.rawValue, cacheTypeV: options.cacheTypeV.rawValue,
             weightsBytes: summary.weightBytes, kvCacheBytes: kvBytes, kvGroups: groups, computeBytes: compute,
-            embeddingsBytes: embeddings, overheadBytes: overhead, totalBytes: total, limitBytes: limit,
-            headroomBytes: Int64(limit) - Int64(total), requestMemoryBytes: resources.request,
-            limitMemoryBytes: resources.limit,
+            embeddingsBytes: embeddings, overheadBytes: overhead,
             promptCacheBytes: limit > total ? UInt64(MemoryBudget.defaultPromptCacheMiB(limit: limit, resident: total)) << 20 : 0,
-            requestCPU: resources.cpuRequest, limitCPU: resources.cpuLimit)
+            resources: resources)
     }
 
     /// Plans a pod whose one server holds several models, each planned on its own (`plan(path:options:)`
@@ -214,29 +229,9 @@ public enum MemoryPlanner {
         }
         let shared = UInt64(max(0, largest.count - 1)) * processBaseBytes
         let total = largest.reduce(0) { $0 + models[$1].plan.totalBytes } - shared
-        let resources = Recommendation(total: total, parallel: largest.map { models[$0].plan.parallel }.max() ?? 1)
-        let limit = memoryLimit ?? resources.limit
-        return PodMemoryPlan(models: entries, modelsMax: loaded, sharedProcessBytes: shared, totalBytes: total,
-                             limitBytes: limit, headroomBytes: Int64(limit) - Int64(total),
-                             requestMemoryBytes: resources.request, limitMemoryBytes: resources.limit,
-                             requestCPU: resources.cpuRequest, limitCPU: resources.cpuLimit)
-    }
-
-    /// The resources to ask for, for a plan of `total` bytes serving `parallel` sequences.
-    private struct Recommendation {
-        var request: UInt64
-        var limit: UInt64
-        var cpuRequest: String
-        var cpuLimit: String
-
-        init(total: UInt64, parallel: Int) {
-            request = MemoryPlanner.roundUp(total, to: 16 << 20)
-            limit = max(MemoryPlanner.roundUp(UInt64(Double(total) * (1 + MemoryPlanner.limitMargin)), to: 64 << 20), request)
-            // Decoding is memory-bound: one core per two sequences is a fair request; burst to twice that.
-            let cores = max(1, (parallel + 1) / 2)
-            cpuRequest = String(cores)
-            cpuLimit = String(min(8, max(2, cores * 2)))
-        }
+        let resources = PodResources(total: total, parallel: largest.map { models[$0].plan.parallel }.max() ?? 1,
+                                     memoryLimit: memoryLimit)
+        return PodMemoryPlan(models: entries, modelsMax: loaded, sharedProcessBytes: shared, resources: resources)
     }
 
     /// Plans for a GGUF file on disk.
@@ -277,8 +272,8 @@ public enum MemoryPlanReport {
     }
 
     /// The total, the headroom (or how far over) and the recommended resources, for one model or a pod of several.
-    private static func summary(total: UInt64, limit: UInt64, headroom: Int64, promptCache: UInt64?,
-                                request: (memory: String, cpu: String), limits: (memory: String, cpu: String)) -> [String] {
+    private static func summary(_ resources: PodResources, promptCache: UInt64?) -> [String] {
+        let (total, limit, headroom) = (resources.totalBytes, resources.limitBytes, resources.headroomBytes)
         var lines = ["  total     \(mib(total)) \(percent(total, of: limit))"]
         if headroom >= 0 {
             let bytes = UInt64(headroom)
@@ -292,8 +287,8 @@ public enum MemoryPlanReport {
         return lines + [
             "",
             "recommended resources:",
-            "  requests: memory \(request.memory), cpu \(request.cpu)",
-            "  limits:   memory \(limits.memory), cpu \(limits.cpu)",
+            "  requests: memory \(resources.requestMemory), cpu \(resources.requestCPU)",
+            "  limits:   memory \(resources.limitMemory), cpu \(resources.limitCPU)",
         ]
     }
 
@@ -326,8 +321,7 @@ public enum MemoryPlanReport {
             lines.append("  the process's own base, in each model's overhead, is counted once: -\(mib(pod.sharedProcessBytes).trimmingCharacters(in: .whitespaces))")
         }
         lines += ["", "memory against a limit of \(MemoryPlanner.quantity(limit)):"]
-        lines += summary(total: pod.totalBytes, limit: limit, headroom: pod.headroomBytes, promptCache: nil,
-                         request: (pod.requestMemory, pod.requestCPU), limits: (pod.limitMemory, pod.limitCPU))
+        lines += summary(pod.resources, promptCache: nil)
         return lines.joined(separator: "\n")
     }
 
@@ -350,8 +344,7 @@ public enum MemoryPlanReport {
         for group in plan.kvGroups {
             lines.append("    \(group.layers) \(group.kind) layers × \(group.cellsPerSequence) cells × \(plan.parallel) seq: \(mib(group.bytes).trimmingCharacters(in: .whitespaces))")
         }
-        lines += summary(total: plan.totalBytes, limit: limit, headroom: plan.headroomBytes, promptCache: plan.promptCacheBytes,
-                         request: (plan.requestMemory, plan.requestCPU), limits: (plan.limitMemory, plan.limitCPU))
+        lines += summary(plan.resources, promptCache: plan.promptCacheBytes)
         return lines.joined(separator: "\n")
     }
 }
