@@ -346,6 +346,52 @@ class MarkedSectionTests(unittest.TestCase):
             self.assertEqual(bench_report.marked_sections(path), [second])
 
 
+class BenchModelsTests(unittest.TestCase):
+    """scripts/bench_models.py's report on recorded results."""
+
+    @staticmethod
+    def result(name, tok_s, switch_ms, rss, prompt_tokens=100):
+        levels = [{"concurrency": c, "wall": 10.0, "completion_tokens": int(tok_s * 10), "ttft_p50_ms": 200.0,
+                   "prompt_tokens": {"a:0": prompt_tokens, "b:1": prompt_tokens + 1}} for c in (2, 4)]
+        return {"name": name, "ready_ms": 900.0, "switch_ms": [switch_ms, switch_ms + 10], "levels": levels,
+                "peak_rss_mib": rss, "max_tokens": 64}
+
+    def report(self, results):
+        import bench_models
+        with tempfile.TemporaryDirectory() as directory:
+            out = os.path.join(directory, "BENCHMARKS.md")
+            bench_load.write_atomic(out, "# main\n")
+            argv = ["bench_models.py", "report", "--out", out, "--command", "scripts/bench-models", "--commit", "abc",
+                    "--threads", "2"]
+            for index, result in enumerate(results):
+                path = os.path.join(directory, f"r{index}.json")
+                bench_load.write_atomic(path, json.dumps(result))
+                argv += ["--result", path]
+            saved, sys.argv = sys.argv, argv
+            try:
+                bench_models.main()
+            finally:
+                sys.argv = saved
+            with open(out) as f:
+                return f.read()
+
+    def test_ratios_are_per_round_medians_judged_against_the_targets(self):
+        text = self.report([self.result("llama-server", 100, 1000, 1000), self.result("gemmactl serve", 110, 500, 700),
+                            self.result("gemmactl serve", 90, 600, 900), self.result("llama-server", 100, 1000, 1000)])
+        self.assertTrue(text.startswith("# main\n"))
+        self.assertIn("<!-- scripts/bench-models -->", text)
+        self.assertRegex(text, r"\| generated tok/s c=2 \| higher \| 100\.0 \| 100\.0 \| 1\.00 \| ≥ 1\.00 \| yes \|")
+        self.assertRegex(text, r"\| switch ms \(p50\) \| lower \| 1,005\.0 \| 555\.0 \| 0\.55 \| ≤ 1\.00 \| yes \|")
+        self.assertRegex(text, r"\| peak RSS MiB \(all processes\) \| lower \| 1,000\.0 \| 800\.0 \| 0\.80 \| ≤ 0\.80 \| yes \|")
+
+    def test_different_prompt_token_counts_or_a_missing_server_are_refused(self):
+        with self.assertRaisesRegex(SystemExit, "different prompt tokens"):
+            self.report([self.result("llama-server", 100, 1000, 1000),
+                          self.result("gemmactl serve", 100, 1000, 1000, prompt_tokens=99)])
+        with self.assertRaisesRegex(SystemExit, "one result of each"):
+            self.report([self.result("gemmactl serve", 100, 1000, 1000)])
+
+
 class DispatchTests(unittest.TestCase):
     """scripts/bench_dispatch.py's imitation of the EPP's scorers."""
 
