@@ -9,7 +9,9 @@ extension Gemmactl {
             discussion: """
                 Reads /slots (gemmactl serve and llama-server; llama-server needs --slots) and prints \
                 id, state, context size, prompt, cached and generated tokens and task id; missing fields \
-                show as -. Against Ollama it lists the loaded models from /api/ps.
+                show as -. A server of several models (gemmactl serve -m A -m B, llama-server's router) \
+                shows each loaded model's slots and every model's status. Against Ollama it lists the loaded \
+                models from /api/ps.
 
                 Examples:
                   gemmactl slots --url http://127.0.0.1:8000

@@ -45,6 +45,36 @@ struct ServeOperationsTests {
         #expect(gone.status == 2)
     }
 
+    @Test func slotsShowEachModelOfAServerOfSeveral() async throws {
+        let directory = try CLITempDirectory()
+        let keys = directory.path("keys")
+        try "serve-key\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let model = try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment))
+        let server = try ServerProcess(executable: GemmactlBinary.path) { port in
+            ["serve", "--host", "127.0.0.1", "--port", String(port), "--api-key-file", keys, "-c", "2048", "-np", "2",
+             "-m", "a=" + model, "-m", "b=" + model]
+        }
+        defer { server.stop() }
+        let environment = ["GEMMA_API_KEY": "serve-key"]
+        let ready = try await GemmactlBinary.run(["health", "--url", server.url, "--wait", "--timeout", "120s"], environment: environment)
+        try #require(ready.status == 0, "\(ready.stdout)\n\(server.output.suffix(2000))")
+        let table = try await GemmactlBinary.run(["slots", "--url", server.url], environment: environment)
+        #expect(table.status == 0, "\(table.stderr)")
+        let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(lines.first?.prefix(3) == ["MODEL", "ID", "STATE"], "\(table.stdout)")
+        #expect(lines.filter { $0.first == "a" }.map { $0[2] } == ["idle", "idle"], "\(table.stdout)")
+        #expect(lines.filter { $0.first == "b" }.map { $0[2] } == ["unloaded"], "\(table.stdout)")
+        #expect(table.stdout.contains("0 of 2 slots processing; 1 of 2 models loaded"), "\(table.stdout)")
+        let json = try await GemmactlBinary.run(["slots", "--url", server.url, "--json"], environment: environment)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let models = try #require(document["models"] as? [[String: Any]])
+        #expect(models.map { "\($0["id"] ?? "")=\($0["status"] ?? "")" } == ["a=loaded", "b=unloaded"])
+        #expect((document["slots"] as? [[String: Any]])?.map { $0["model"] as? String } == ["a", "a"])
+        // Asking for slots loads nothing.
+        let again = try await GemmactlBinary.run(["slots", "--url", server.url], environment: environment)
+        #expect(again.stdout.contains("1 of 2 models loaded"), "\(again.stdout)")
+    }
+
     @Test func rotateKeyWithALiveServe() async throws {
         let directory = try CLITempDirectory()
         let keys = directory.path("keys")

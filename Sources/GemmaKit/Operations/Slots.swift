@@ -10,16 +10,18 @@ public struct SlotStatus: Sendable, Encodable, Equatable {
     @WrittenAsNull public var cachedTokens: Int? = nil
     @WrittenAsNull public var generatedTokens: Int? = nil
     @WrittenAsNull public var task: Int? = nil
+    /// The model whose slot it is, on a server of several models.
+    @WrittenAsNull public var model: String? = nil
 
     public init(id: Int? = nil, processing: Bool? = nil, contextSize: Int? = nil, promptTokens: Int? = nil,
-                cachedTokens: Int? = nil, generatedTokens: Int? = nil, task: Int? = nil) {
+                cachedTokens: Int? = nil, generatedTokens: Int? = nil, task: Int? = nil, model: String? = nil) {
         self.id = id; self.processing = processing; self.contextSize = contextSize; self.promptTokens = promptTokens
-        self.cachedTokens = cachedTokens; self.generatedTokens = generatedTokens; self.task = task
+        self.cachedTokens = cachedTokens; self.generatedTokens = generatedTokens; self.task = task; self.model = model
     }
 
     enum CodingKeys: String, CodingKey {
         case id, processing = "is_processing", contextSize = "n_ctx", promptTokens = "prompt_tokens"
-        case cachedTokens = "cached_tokens", generatedTokens = "generated_tokens", task = "id_task"
+        case cachedTokens = "cached_tokens", generatedTokens = "generated_tokens", task = "id_task", model
     }
 
     public var state: String { processing.map { $0 ? "processing" : "idle" } ?? "-" }
@@ -68,13 +70,38 @@ public struct OllamaLoadedModel: Sendable, Encodable, Equatable {
     }
 }
 
-/// What `gemmactl slots` shows: slots for llama.cpp servers, loaded models for Ollama.
+/// A model of a server that serves several (gemmactl's, llama-server's router), as `GET /models` lists it.
+public struct RouterModel: Sendable, Encodable, Equatable {
+    public var id: String
+    /// llama-server's router status: `loaded`, `loading`, `unloaded`, `sleeping`, …
+    public var status: String
+}
+
+/// What `gemmactl slots` shows: slots for llama.cpp servers (with several models, each loaded
+/// model's, and every model's status), loaded models for Ollama.
 public enum SlotsSnapshot: Sendable, Equatable {
     case slots([SlotStatus])
+    case models([RouterModel], slots: [SlotStatus])
     case ollama([OllamaLoadedModel])
 
-    /// Fetches `/slots`, or `/api/ps` when the server is Ollama (no `/slots`, `/api/version` answers).
+    /// Fetches `/slots`; from a server of several models, `/slots?model=` of each loaded one (asking
+    /// never loads a model); `/api/ps` when the server is Ollama (no `/slots`, `/api/version` answers).
     public static func fetch(_ client: OpsClient) async throws(OpsError) -> SlotsSnapshot {
+        if let models = try await routerModels(client) {
+            var slots: [SlotStatus] = []
+            for model in models where model.status == "loaded" {
+                let query = model.id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? model.id
+                let response = try await client.get("/slots?model=\(query)")
+                // A model unloaded between the two reads has no slots to show.
+                if response.status == 503 { continue }
+                guard response.status == 200, case .slots(let own) = try parseSlots(response.body) else {
+                    throw OpsError(.badResponse, "\(client.endpoint.baseURL)/slots?model=\(model.id) answered \(response.status): \(response.errorMessage)",
+                                   recovery: "read the server's logs")
+                }
+                slots += own.map { var slot = $0; slot.model = model.id; return slot }
+            }
+            return .models(models, slots: slots)
+        }
         let response = try await client.get("/slots")
         switch response.status {
         case 200:
@@ -98,6 +125,21 @@ public enum SlotsSnapshot: Sendable, Equatable {
         }
     }
 
+    /// The models `GET /models` lists with a router status, when there are several; nil otherwise
+    /// (one model, a server without /models, Ollama).
+    static func routerModels(_ client: OpsClient) async throws(OpsError) -> [RouterModel]? {
+        let response = try await client.get("/models")
+        guard response.status == 200, let object = response.json as? [String: Any], let data = object["data"] as? [[String: Any]] else {
+            return nil
+        }
+        let models = data.compactMap { entry -> RouterModel? in
+            guard let id = entry["id"] as? String, let status = entry["status"] as? [String: Any],
+                  let value = status["value"] as? String else { return nil }
+            return RouterModel(id: id, status: value)
+        }
+        return models.count > 1 && models.count == data.count ? models : nil
+    }
+
     public static func parseSlots(_ body: Data) throws(OpsError) -> SlotsSnapshot {
         let json = try? JSONSerialization.jsonObject(with: body)
         guard let array = json as? [Any] else {
@@ -119,6 +161,20 @@ public enum SlotsSnapshot: Sendable, Equatable {
             }
             let busy = slots.filter { $0.processing == true }.count
             return Self.render(rows) + "\n\(busy) of \(slots.count) slots processing"
+        case .models(let models, let slots):
+            var rows = [["MODEL", "ID", "STATE", "CTX", "PROMPT", "CACHED", "GENERATED", "TASK"]]
+            for model in models {
+                let own = slots.filter { $0.model == model.id }
+                // A model with no slots to show is one row, its status in the STATE column.
+                if own.isEmpty { rows.append([model.id, "-", model.status, "-", "-", "-", "-", "-"]) }
+                for slot in own {
+                    rows.append([model.id, cell(slot.id), slot.state, cell(slot.contextSize), cell(slot.promptTokens),
+                                 cell(slot.cachedTokens), cell(slot.generatedTokens), cell(slot.task)])
+                }
+            }
+            let busy = slots.filter { $0.processing == true }.count
+            let loaded = models.filter { $0.status == "loaded" }.count
+            return Self.render(rows) + "\n\(busy) of \(slots.count) slots processing; \(loaded) of \(models.count) models loaded"
         case .ollama(let models):
             var rows = [["MODEL", "SIZE", "VRAM", "CONTEXT", "EXPIRES"]]
             for model in models {
@@ -129,15 +185,17 @@ public enum SlotsSnapshot: Sendable, Equatable {
         }
     }
 
-    /// JSON for scripts: `{"server":"llama","slots":[…]}` or `{"server":"ollama","models":[…]}`, missing fields null.
+    /// JSON for scripts: `{"server":"llama","slots":[…]}` (with several models also `"models":[{"id","status"}]`,
+    /// and each slot's `model`) or `{"server":"ollama","models":[…]}`, missing fields null.
     public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        struct SlotsDocument: Encodable { var server = "llama"; var slots: [SlotStatus] }
+        struct SlotsDocument: Encodable { var server = "llama"; var slots: [SlotStatus]; var models: [RouterModel]? = nil }
         struct OllamaDocument: Encodable { var server = "ollama"; var models: [OllamaLoadedModel] }
         let data: Data?
         switch self {
         case .slots(let slots): data = try? encoder.encode(SlotsDocument(slots: slots))
+        case .models(let models, let slots): data = try? encoder.encode(SlotsDocument(slots: slots, models: models))
         case .ollama(let models): data = try? encoder.encode(OllamaDocument(models: models))
         }
         return String(decoding: data ?? Data("{}".utf8), as: UTF8.self)
