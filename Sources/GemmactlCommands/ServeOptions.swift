@@ -22,6 +22,7 @@ struct ServeOptions: ParsableArguments {
     @Option(ServeSettings.memoryBudget) var memoryBudget: UInt64?
     @Option(ServeSettings.keepAlive) var keepAlive: KeepAlive?
     @Option(ServeSettings.modelsDir) var modelsDir: String?
+    @Option(ServeSettings.modelsPreset) var modelsPreset: String?
     @Option(ServeSettings.sleepIdleSeconds) var sleepIdleSeconds: Int?
     @Flag(ServeSettings.noModelsAutoload) var noModelsAutoload: Bool
 
@@ -73,7 +74,14 @@ struct ServeOptions: ParsableArguments {
         let hubCache = cache ?? HubCache.resolve(environment: environment)
         var configuration: ServerConfiguration
         let repo = try S.hfRepo.resolve(hfRepo, in: environment), file = try S.hfFile.resolve(hfFile, in: environment)
-        var directoryModels = try S.modelsDir.resolve(modelsDir, in: environment).map(Self.models(in:)) ?? []
+        // --models-preset: each section a model with its own settings (resolved as this command's, in the section's environment).
+        var presetModels = try S.modelsPreset.resolve(modelsPreset, in: environment).map { path in
+            try models(of: ModelsPreset.load(path: path), file: path, environment: environment, cache: hubCache)
+        } ?? []
+        var defaultSettings: ModelSettings?
+        let modelsDirectory = try S.modelsDir.resolve(modelsDir, in: environment)
+        let modelsDirGiven = modelsDirectory != nil
+        var directoryModels = try modelsDirectory.map(Self.models(in:)) ?? []
         // -m takes what `pull` takes: a path, ORG/REPO[:QUANT] or ollama://NAME:TAG.
         var named: ModelReference?
         // -m [ALIAS=]MODEL, repeated: the first is the default model, the others are served beside it.
@@ -97,6 +105,13 @@ struct ServeOptions: ParsableArguments {
             let first = directoryModels.removeFirst()
             configuration = ServerConfiguration(modelPath: first.path)
             configuration.aliases = first.alias.map { [$0] } ?? []
+        } else if !presetModels.isEmpty {
+            let first = presetModels.removeFirst()
+            configuration = ServerConfiguration(modelPath: first.path)
+            configuration.modelSource = first.source
+            configuration.modelCache = hubCache
+            configuration.aliases = first.alias.map { [$0] } ?? []
+            defaultSettings = first.settings
         } else {
             configuration = ServerConfiguration(modelPath: try DefaultModel.path(in: hubCache))
         }
@@ -105,7 +120,14 @@ struct ServeOptions: ParsableArguments {
         // Sets, as llama-server keeps them: sorted without repeats, so its model id is the first in order.
         configuration.aliases = Array(Set(configuration.aliases + Self.list(try S.alias.resolve(alias, in: environment))
                                           + (firstAlias.map { [$0] } ?? []))).sorted()
-        configuration.otherModels = try specs.dropFirst().map(Self.choice) + directoryModels
+        configuration.otherModels = try specs.dropFirst().map(Self.choice) + directoryModels + presetModels
+        if modelsDirGiven {
+            // As llama-server's router: the shared cache's models too, named `org/repo:QUANT`.
+            let known = Set([configuration.modelPath] + configuration.otherModels.map(\.path)
+                            + ([configuration.modelSource].compactMap { $0 } + configuration.otherModels.compactMap(\.source))
+                                .compactMap { ModelResolver(cache: hubCache, settings: configuration.hubSettings).cachedPath($0) })
+            configuration.otherModels += Self.cachedModels(in: hubCache, except: known)
+        }
         let several = !configuration.otherModels.isEmpty
         if several { configuration.modelCache = configuration.modelCache ?? hubCache }
         configuration.modelsMax = try S.modelsMax.resolve(modelsMax, in: environment)
@@ -171,8 +193,46 @@ struct ServeOptions: ParsableArguments {
         configuration.propsEndpoint = try S.props.resolve(props, in: environment)
         configuration.metricsEndpoint = try S.metrics.resolve(metrics, in: environment)
         configuration.samplingDefaults = try sampling.resolve(in: environment)
+        // The default model from a preset keeps its section's settings (its prompt cache as a default model's).
+        defaultSettings?.engine.promptCache = configuration.engine.promptCache
+        defaultSettings?.apply(to: &configuration)
         try configuration.validate()
         return configuration
+    }
+
+    /// The models of a `--models-preset` file, in its order. Each section's settings are resolved as
+    /// this command's: its flags over the section over `[*]` over the process environment (without the
+    /// process's own model, models directory or preset). The model is the section's `model` or
+    /// `hf-repo`, else its name (`org/repo:QUANT`); the section's name is its alias. An error names the
+    /// file and the section.
+    private func models(of preset: ModelsPreset, file: String, environment: [String: String], cache: HubCache) throws -> [ModelChoice] {
+        typealias S = ServeSettings
+        let selecting = S.model.environment + S.hfRepo.environment + S.hfFile.environment + S.modelsDir.environment
+            + S.modelsPreset.environment
+        let base = environment.filter { !selecting.contains($0.key) }
+        return try preset.entries.map { entry in
+            let own = preset.environment(for: entry.name, over: base)
+            var options = self
+            options.hfRepo = nil
+            options.hfFile = nil
+            options.modelsDir = nil
+            options.modelsPreset = nil
+            let named = (S.model.environment + S.hfRepo.environment).contains { own[$0] != nil }
+            options.slots.compute.models = named ? [] : [entry.name]
+            do {
+                let model = try options.resolve(environment: own, cache: cache)
+                var settings = ModelSettings(of: model, loadOnStartup: entry.loadOnStartup)
+                // Beside other models, as for every -m: a prompt cache only when --cache-ram is given.
+                settings.engine.promptCache = try S.cacheRam.setting.resolve(cacheRam, in: own) ?? .off
+                return ModelChoice(alias: entry.name, path: model.modelSource == nil ? model.modelPath : "",
+                                   source: model.modelSource, settings: settings)
+            } catch let error as InputError {
+                throw InputError("--models-preset \(file), [\(entry.name)]: \(error.message)", recovery: error.recovery)
+            } catch {
+                throw InputError("--models-preset \(file), [\(entry.name)]: \(Self.message(for: error))",
+                                 recovery: "fix the section's model (model = PATH, hf-repo = ORG/REPO[:QUANT], or a section named ORG/REPO:QUANT) or its settings")
+            }
+        }
     }
 
     /// `--models-dir`: each GGUF in the directory, sorted, named by its file name without `.gguf`; of a
@@ -192,6 +252,23 @@ struct ServeOptions: ParsableArguments {
         }
         return models.map { name in
             ModelChoice(alias: String(name.dropLast(5)), path: URL(fileURLWithPath: directory).appendingPathComponent(name).path)
+        }
+    }
+
+    /// The shared cache's models, as llama-server's router lists them beside `--models-dir`: each GGUF
+    /// whose file name carries a quantization (`…-Q4_K_M.gguf`), once per `org/repo:QUANT`, without
+    /// projectors or draft models, and none at a path already served.
+    static func cachedModels(in cache: HubCache, except known: Set<String>) -> [ModelChoice] {
+        var seen = Set<String>()
+        return cache.listModels().compactMap { model in
+            let name = model.file.lowercased()
+            // A split model counts by its first shard, once all its shards are there (`shards`).
+            let split = model.file.range(of: #"-\d{5}-of-\d{5}\.gguf$"#, options: .regularExpression) != nil
+            guard let quant = HubCache.quantization(fileName: model.file), !known.contains(model.path), !split || model.shards != nil,
+                  !["mmproj", "mtp-", "eagle3-", "dflash-", "dspark-"].contains(where: name.contains) else { return nil }
+            let id = "\(model.repo):\(quant)"
+            guard seen.insert(id).inserted else { return nil }
+            return ModelChoice(alias: id, path: model.path, foundInCache: true)
         }
     }
 

@@ -86,7 +86,9 @@ struct RenderScaleOutTests {
         let extractor = try #require(plugins.first { $0["type"]?.string == "core-metrics-extractor" }?["parameters"])
         #expect(extractor["defaultEngine"]?.string == "gemmactl")
         let engine = try #require(extractor["engineConfigs"]?.sequence?.first { $0["name"]?.string == "gemmactl" })
-        let exported = String(decoding: ServerMetrics().registry.emitToBuffer(), as: UTF8.self)
+        // A model's series exist once the server knows the model: scrape one, not loaded.
+        let host = ModelHost(configuration: ServerConfiguration(modelPath: "not-loaded.gguf"), state: .unloaded)
+        let exported = String(decoding: ServerMetrics().render(hosts: [host], selected: host), as: UTF8.self)
         for key in ["queuedRequestsSpec", "runningRequestsSpec", "kvUsageSpec", "cacheBlockSizeSpec", "cacheNumBlocksSpec"] {
             let name = try #require(engine[key]?.string, "\(key) missing")
             #expect(exported.contains("# TYPE \(name) gauge"), "\(key): gemmactl serve exports no gauge \(name)")

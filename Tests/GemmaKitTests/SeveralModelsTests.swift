@@ -204,8 +204,15 @@ struct SeveralModelsTests {
             #expect(try await Self.complete(server, model: "b").status == 200)
             #expect(try await server.get("/props?model=b").object["model_alias"] as? String == "b")
             #expect(try await server.get("/slots?model=b").status == 200)
-            #expect(try await server.get("/metrics?model=b").body.contains("gemmactl_model_ready 1"))
-            #expect(try await server.get("/metrics?model=c").body.contains("gemmactl_model_ready 0"))
+            // Each model's series carry its name; the scrape shows every model, ?model= picks llama-server's.
+            let metrics = try await server.get("/metrics?model=b").body
+            #expect(metrics.contains(#"gemmactl_model_ready{model="b"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"gemmactl_model_ready{model="c"} 0"#), "\(metrics)")
+            #expect(!metrics.split(separator: "\n").contains { $0.hasPrefix("gemmactl_model_ready ") || $0.hasPrefix("gemmactl_slots ") })
+            let generated = metrics.split(separator: "\n").first { $0.hasPrefix(#"gemmactl_generated_tokens_total{model="b"} "#) }
+            #expect(try #require(generated).split(separator: " ").last.flatMap { Double($0) } ?? 0 > 0)
+            #expect(metrics.contains("llamacpp:tokens_predicted_total "))
+            #expect(try await server.get("/metrics?model=c").body.contains("llamacpp:") == false)
             #expect(try await server.get("/metrics?model=nope").status == 404)
             #expect(try await server.get("/props?model=c").status == 503)
             #expect(try await server.post("/models/load", ["model": "nope"]).status == 404)
@@ -225,8 +232,14 @@ struct SeveralModelsTests {
     @Test func aSingleModelSleepsWhenIdleAndTheNextRequestWakesIt() async throws {
         try await TestServer.with(configure: { $0.sleepIdle = .seconds(5) }) { server in
             func sleeping() async throws -> Bool? { try await server.get("/props").object["is_sleeping"] as? Bool }
+            // A model that sleeps shows llama-server's router status in /v1/models.
+            func status() async throws -> String? {
+                let entry = (try await server.get("/v1/models").object["data"] as? [[String: Any]])?.first
+                return (entry?["status"] as? [String: Any])?["value"] as? String
+            }
             #expect(try await Self.complete(server, model: "any").status == 200)
             #expect(try await sleeping() == false)
+            #expect(try await status() == "loaded")
             let awake = try #require(MemoryBudget.residentBytes())
             try await eventually(timeout: .seconds(60)) { try await sleeping() == true }
             let asleep = try #require(MemoryBudget.residentBytes())
@@ -237,10 +250,52 @@ struct SeveralModelsTests {
             #expect(try await server.get("/ready").status == 200)
             #expect(try await server.get("/metrics").body.contains("gemmactl_model_ready 0"))
             #expect(try await sleeping() == true)
+            #expect(try await status() == "sleeping")
             #expect(try await server.get("/props").object["model_path"] as? String == TestModel.path)
             // A request does.
             #expect(try await Self.complete(server, model: "any").status == 200)
             #expect(try await sleeping() == false)
+            #expect(try await status() == "loaded")
+        }
+    }
+
+    @Test func aPresetModelWithLoadOnStartupLoadsAtStartWithItsOwnSettings() async throws {
+        try await TestServer.with(configure: { configuration in
+            configuration.aliases = ["a"]
+            var own = configuration
+            own.engine.context = ContextOptions(contextSize: 2048, sequences: 1)
+            configuration.otherModels = [ModelChoice(alias: "early", path: TestModel.path, settings: ModelSettings(of: own, loadOnStartup: true)),
+                                         ModelChoice(alias: "late", path: TestModel.path)]
+        }) { server in
+            // Loaded without a request; /ready waits for it.
+            try await eventually(timeout: .seconds(60)) { try await server.get("/ready").status == 200 }
+            let statuses = try await Self.statuses(server)
+            #expect(statuses["early"]?.value == "loaded" && statuses["late"]?.value == "unloaded", "\(statuses)")
+            let models = try await server.get("/v1/models").object["data"] as? [[String: Any]] ?? []
+            let early = models.first { $0["id"] as? String == "early" }
+            #expect((early?["meta"] as? [String: Any])?["n_ctx_slot"] as? Int == 2048, "\(String(describing: early))")
+            #expect(try await Self.complete(server, model: "early").status == 200)
+            #expect((try await server.get("/slots?model=early").json as? [Any])?.count == 1)
+        }
+    }
+
+    @Test func aModelFoundInTheCacheThatCouldNeverFitIsRefusedWhenNamedNotAtStart() async throws {
+        let tiny = try TinyGemma4.path.get()
+        var small = ServerConfiguration(modelPath: tiny)
+        small.engine = EngineOptions(context: ContextOptions(contextSize: 4096, sequences: 2))
+        let tinyBytes = try #require(ModelHost(configuration: small).plannedBytes())
+        try #require(tinyBytes < Self.plannedBytes / 2, "the tiny Gemma 4 plans \(tinyBytes >> 20) MiB")
+        try await TestServer.with(configure: { configuration in
+            configuration.modelPath = tiny
+            configuration.aliases = ["tiny"]
+            configuration.otherModels = [ModelChoice(alias: "org/big-GGUF:Q4_K_M", path: TestModel.path, foundInCache: true)]
+            configuration.memoryBudget = MemoryPlanner.processBaseBytes + (tinyBytes + Self.plannedBytes) / 2
+        }) { server in
+            let refused = try await Self.complete(server, model: "org/big-GGUF:Q4_K_M")
+            #expect(refused.status == 503)
+            #expect(refused.errorMessage.contains("memory budget") && refused.errorMessage.contains("cannot be loaded here"), "\(refused.body)")
+            #expect(refused.headers.first(name: "Retry-After") == nil)
+            #expect(try await Self.complete(server, model: "tiny").status == 200)
         }
     }
 

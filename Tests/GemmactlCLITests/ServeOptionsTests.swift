@@ -80,14 +80,102 @@ struct ServeOptionsTests {
         for name in ["b.gguf", "a.gguf", "mmproj-a.gguf", "big-00001-of-00002.gguf", "big-00002-of-00002.gguf", "notes.txt"] {
             try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent(name).path, withDestinationPath: Self.model)
         }
-        let alone = try options(["--models-dir", directory.path]).resolve(environment: [:])
+        let emptyCache = HubCache(root: directory.appendingPathComponent("no-cache"))
+        let alone = try options(["--models-dir", directory.path]).resolve(environment: [:], cache: emptyCache)
         #expect(alone.aliases == ["a"])
         #expect(alone.otherModels.map(\.alias) == ["b", "big-00001-of-00002"])
-        let withModel = try options(["-m", "main=" + Self.model]).resolve(environment: ["LLAMA_ARG_MODELS_DIR": directory.path])
+        let withModel = try options(["-m", "main=" + Self.model]).resolve(environment: ["LLAMA_ARG_MODELS_DIR": directory.path],
+                                                                          cache: emptyCache)
         #expect(withModel.aliases == ["main"])
         #expect(withModel.otherModels.map(\.alias) == ["a", "b", "big-00001-of-00002"])
         #expect { try options(["--models-dir", "/no/such/dir"]).resolve(environment: [:]) }
             throws: { ServeOptions.message(for: $0).contains("/no/such/dir") }
+    }
+
+    @Test func modelsDirAlsoServesTheSharedCachesModelsAsLlamaServersRouterDoes() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("models-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.appendingPathComponent("dir"), cache = HubCache(root: root.appendingPathComponent("hub"))
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("local.gguf").path, withDestinationPath: Self.model)
+        func cached(_ repo: String, _ files: [String]) throws -> [String] {
+            let commit = String(repeating: "c", count: 40)
+            let snapshot = cache.repoDirectory(repo).appendingPathComponent("snapshots/\(commit)")
+            try FileManager.default.createDirectory(at: snapshot, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: cache.repoDirectory(repo).appendingPathComponent("refs"), withIntermediateDirectories: true)
+            try commit.write(to: cache.repoDirectory(repo).appendingPathComponent("refs/main"), atomically: true, encoding: .utf8)
+            return try files.map { file in
+                let path = snapshot.appendingPathComponent(file).path
+                try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: Self.model)
+                return path
+            }
+        }
+        // Listed: one per org/repo:QUANT; not listed: projectors, files without a quant, what is served already.
+        _ = try cached("org/chat-GGUF", ["chat-Q4_K_M.gguf", "chat-Q8_0.gguf", "mmproj-chat-Q8_0.gguf", "chat.gguf"])
+        let served = try cached("org/served-GGUF", ["served-Q4_K_M.gguf"])[0]
+        let configuration = try options(["-m", served, "--models-dir", directory.path]).resolve(environment: [:], cache: cache)
+        #expect(configuration.otherModels.map(\.alias) == ["local", "org/chat-GGUF:Q4_K_M", "org/chat-GGUF:Q8_0"])
+        #expect(configuration.otherModels.map(\.foundInCache) == [false, true, true])
+        #expect(configuration.servedModels.map(\.modelID) == ["served-Q4_K_M", "local", "org/chat-GGUF:Q4_K_M", "org/chat-GGUF:Q8_0"])
+        // Without --models-dir the cache is not served: only what is named.
+        #expect(try options(["-m", served]).resolve(environment: [:], cache: cache).otherModels.isEmpty)
+    }
+
+    @Test func aModelsPresetGivesEachModelItsOwnSettings() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("models-preset-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cache = HubCache(root: root.appendingPathComponent("hub"))
+        func preset(_ text: String) throws -> String {
+            let path = root.appendingPathComponent("preset-\(UUID().uuidString).ini").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let file = try preset("""
+            version = 1
+            [*]
+            c = 2048
+            temp = 0.5
+            [chat]
+            model = \(Self.model)
+            parallel = 3
+            load-on-startup = true
+            [embed]
+            model = \(Self.model)
+            ctx-size = 1024
+            no-jinja = true
+            port = 9999
+            """)
+        let served = try options(["-m", "main=" + Self.model, "--models-preset", file]).resolve(environment: [:], cache: cache)
+        #expect(served.aliases == ["main"])
+        #expect(served.engine.context.contextSize == 4096 && served.loadOnStartup == false)
+        let models = served.servedModels
+        #expect(models.map(\.modelID) == ["main", "chat", "embed"])
+        #expect(models.map(\.modelPath) == [Self.model, Self.model, Self.model])
+        #expect(models.map(\.engine.context.contextSize) == [4096, 2048, 1024])
+        #expect(models.map(\.engine.context.sequences) == [4, 3, 4])
+        #expect(models.map(\.loadOnStartup) == [false, true, false])
+        #expect(models.map(\.samplingDefaults.sampling.temperature) == [served.samplingDefaults.sampling.temperature, 0.5, 0.5])
+        #expect(models.map(\.chatTemplate.jinja) == [served.chatTemplate.jinja, served.chatTemplate.jinja, false])
+        // Beside other models a prompt cache only when --cache-ram is given; the port stays the server's.
+        #expect(models.allSatisfy { $0.engine.promptCache == .off })
+        #expect(models.allSatisfy { $0.port == served.port })
+        // The command line wins over a section (llama-server's precedence).
+        let flagged = try options(["-m", "main=" + Self.model, "--models-preset", file, "-c", "512"]).resolve(environment: [:], cache: cache)
+        #expect(flagged.servedModels.map(\.engine.context.contextSize) == [512, 512, 512])
+        // Without -m the first section is the default model, with its own settings.
+        let alone = try options(["--models-preset", file]).resolve(environment: [:], cache: cache)
+        #expect(alone.servedModels.map(\.modelID) == ["chat", "embed"])
+        #expect(alone.engine.context.sequences == 3 && alone.loadOnStartup)
+        // A section takes its own model, never the server's from the environment.
+        let fromEnvironment = try options(["--models-preset", file]).resolve(environment: ["LLAMA_ARG_MODEL": "main=" + Self.model], cache: cache)
+        #expect(fromEnvironment.servedModels.map(\.modelID) == ["main", "chat", "embed"])
+        // A section's model that is not there names the file and the section; a missing file names the flag.
+        let broken = try preset("[custom]\nc = 1024\n")
+        #expect { try options(["--models-preset", broken]).resolve(environment: [:], cache: cache) }
+            throws: { ServeOptions.message(for: $0).contains("--models-preset \(broken), [custom]") }
+        #expect { try options(["--models-preset", "/no/such.ini"]).resolve(environment: [:], cache: cache) }
+            throws: { ServeOptions.message(for: $0).contains("--models-preset /no/such.ini") }
     }
 
     @Test func speculationIsOnByDefaultAndTakesLlamaServersFlags() throws {

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 
 /// Settings for the inference engine.
-public struct EngineOptions: Sendable {
+public struct EngineOptions: Sendable, Equatable {
     public var context: ContextOptions
     /// Requests that may wait for a free slot before new ones are refused.
     public var maxQueue: Int

@@ -139,7 +139,7 @@ extension HubCache {
     }
 
     /// The quant tag in a file name, e.g. `gemma-3-1b-it-Q4_K_M.gguf` → `Q4_K_M`.
-    static func quantization(fileName: String) -> String? {
+    public static func quantization(fileName: String) -> String? {
         let base = ((fileName as NSString).lastPathComponent as NSString).deletingPathExtension.uppercased()
         let known = ModelSummary.fileTypeNames.values.sorted { $0.count > $1.count }
         for tag in known {

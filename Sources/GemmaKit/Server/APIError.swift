@@ -96,6 +96,13 @@ public struct APIError: HTTPResponseError, ActionableError {
         return error
     }
 
+    /// A model larger, as planned, than the whole memory budget: no unloading makes room for it.
+    static func neverFits(_ model: String, need: UInt64, budget: UInt64) -> APIError {
+        APIError(.serviceUnavailable, "the model '\(model)' needs \(MemoryPlanner.quantity(need + MemoryPlanner.processBaseBytes)) as planned, "
+                 + "more than this server's memory budget of \(MemoryPlanner.quantity(budget + MemoryPlanner.processBaseBytes)); "
+                 + "it cannot be loaded here", type: "unavailable_error", param: "model")
+    }
+
     /// nginx's 499: the client closed the connection before the answer was ready. Logged and
     /// counted under this status; the client is gone, so nobody reads the body.
     static let clientClosedRequest = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),

@@ -50,7 +50,7 @@ struct AnthropicController: Sendable {
         }
         let codec = AnthropicCodec(id: "msg_" + ResponseIdentity.randomID(), model: loaded.modelID,
                                    stopSequences: stopSequences, reader: reader)
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream == true,
+        return .generate(GenerationPlan(request: generation, on: loaded, stream: body.stream == true,
                                         promptText: rendered.text, codec: codec))
     }
 }

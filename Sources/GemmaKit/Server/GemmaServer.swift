@@ -154,6 +154,15 @@ struct ModelService: Service {
         // Idle models are unloaded when their keep-alive runs out (or a single model sleeps), checked each second.
         let registry = core.registry
         registry.loadedIdle(core.host)
+        // Models a preset loads at start (load-on-startup), after the default; /ready waits for them.
+        for host in registry.hosts.dropFirst() where host.configuration.loadOnStartup {
+            do {
+                _ = try await registry.acquire(host, lease: false, explicit: true)
+            } catch {
+                core.logger.error("a load-on-startup model failed to load", metadata: ["model": "\(host.modelID)", "error": "\(error)"])
+            }
+        }
+        registry.startupLoadsFinished()
         let reaper = Task {
             while !Task.isCancelled, registry.unloadsIdle {
                 try? await Task.sleep(for: .seconds(1))

@@ -42,23 +42,25 @@ extension GenerationCodec {
 /// them, and how to answer.
 struct GenerationPlan: Sendable {
     let requests: [GenerationRequest]
-    let engine: InferenceEngine
+    /// The model that runs them: its engine, and its id for the metrics.
+    let model: ModelHost.Loaded
+    var engine: InferenceEngine { model.engine }
     let stream: Bool
     /// The prompt as text, for `--log-prompts`.
     let promptText: String
     let codec: any GenerationCodec
 
-    init(requests: [GenerationRequest], engine: InferenceEngine, stream: Bool, promptText: String, codec: any GenerationCodec) {
+    init(requests: [GenerationRequest], on model: ModelHost.Loaded, stream: Bool, promptText: String, codec: any GenerationCodec) {
         self.requests = requests
-        self.engine = engine
+        self.model = model
         self.stream = stream
         self.promptText = promptText
         self.codec = codec
     }
 
     /// A plan with one choice.
-    init(request: GenerationRequest, engine: InferenceEngine, stream: Bool, promptText: String, codec: any GenerationCodec) {
-        self.init(requests: [request], engine: engine, stream: stream, promptText: promptText, codec: codec)
+    init(request: GenerationRequest, on model: ModelHost.Loaded, stream: Bool, promptText: String, codec: any GenerationCodec) {
+        self.init(requests: [request], on: model, stream: stream, promptText: promptText, codec: codec)
     }
 }
 
@@ -135,9 +137,9 @@ struct GenerationPipeline: Sendable {
             throw APIError.exceedsContext(promptTokens: long.prompt.count, contextSize: contextSize)
         }
         let feed = try GenerationFeed(plan.requests, engine: plan.engine, streamed: plan.stream)
-        if plan.stream { return stream(feed, codec: plan.codec, on: context.eventLoop) }
+        if plan.stream { return stream(feed, codec: plan.codec, model: plan.model.modelID, on: context.eventLoop) }
         let results = try await collect(feed, context: context)
-        for result in results { server.metrics.record(result.stats) }
+        for result in results { server.metrics.record(result.stats, model: plan.model.modelID) }
         return plan.codec.response(results)
     }
 
@@ -145,7 +147,7 @@ struct GenerationPipeline: Sendable {
 
     /// A streamed answer, written from the connection's event loop (see `EventLoopTaskExecutor`).
     /// The streamer stops the generation when the client goes away (its write fails).
-    private func stream(_ feed: GenerationFeed, codec: any GenerationCodec, on eventLoop: any EventLoop) -> Response {
+    private func stream(_ feed: GenerationFeed, codec: any GenerationCodec, model: String, on eventLoop: any EventLoop) -> Response {
         let format = codec.streamFormat
         let metrics = server.metrics
         let streamer = GenerationStreamer(feed: feed, pingInterval: server.configuration.ssePingInterval,
@@ -153,7 +155,7 @@ struct GenerationPipeline: Sendable {
         return Response(status: .ok, headers: format.headers, body: ResponseBody { writer in
             try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) {
                 try await streamer.run(writer: &writer, encode: { event, choice in
-                    if case .finished(let stats) = event { metrics.record(stats) }
+                    if case .finished(let stats) = event { metrics.record(stats, model: model) }
                     return codec.encode(event, choice: choice)
                 }, end: { codec.endOfStream($0) }, onError: { codec.errorLines(APIError($0)) })
                 try await writer.finish(nil)

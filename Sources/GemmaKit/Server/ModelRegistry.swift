@@ -62,10 +62,20 @@ public final class ModelRegistry: Sendable {
         throw APIError.modelNotFound(name, available: hosts.map(\.modelID))
     }
 
+    /// Whether a single model sleeps when idle (`--sleep-idle-seconds`).
+    public var sleepsWhenIdle: Bool { !isRouting && keepAlive != nil }
+
     /// Whether a single model sleeps: unloaded for being idle (`--sleep-idle-seconds`), woken by the next request.
     public func isSleeping(_ host: ModelHost) -> Bool {
-        !isRouting && keepAlive != nil && host.isFreed
+        sleepsWhenIdle && host.isFreed
     }
+
+    /// Whether the models that load at start (the default, then each `load-on-startup` one) have
+    /// been loaded, or tried: until then the server is not ready.
+    public var startupLoadsDone: Bool { startupDone.withLock { $0 } }
+    private let startupDone = Mutex(false)
+
+    func startupLoadsFinished() { startupDone.withLock { $0 = true } }
 
     /// Whether idle models are ever unloaded, which the server checks each second.
     var unloadsIdle: Bool { isRouting || keepAlive != nil }
@@ -149,6 +159,7 @@ public final class ModelRegistry: Sendable {
     /// recently used first, and marks them unloaded; a 503 when the busy ones leave no room.
     private func makeRoom(for target: Int, in records: inout [Record]) throws -> [(host: ModelHost, loaded: ModelHost.Loaded)] {
         let need = hosts[target].plannedBytes() ?? 0
+        if let budget, need > budget { throw APIError.neverFits(hosts[target].modelID, need: need, budget: budget) }
         let resident = hosts.indices.filter { $0 != target && hosts[$0].isResident }
         var used = resident.reduce(UInt64(0)) { $0 + (hosts[$1].plannedBytes() ?? 0) }
         var count = resident.count
@@ -211,10 +222,11 @@ public final class ModelRegistry: Sendable {
         for index in expired { await unload(hosts[index]) }
     }
 
-    /// Refuses, before the server starts, a model that could not fit the budget even alone.
+    /// Refuses, before the server starts, a model asked for that could not fit the budget even alone
+    /// (one found in the shared cache is refused only when a request names it).
     func checkEachFits() throws(ServeError) {
         guard let budget else { return }
-        for host in hosts {
+        for host in hosts where !host.configuration.foundInCache {
             guard let need = host.plannedBytes(), need > budget else { continue }
             throw ServeError("\(host.modelID) needs \(MemoryPlanner.quantity(need + MemoryPlanner.processBaseBytes)) as planned "
                              + "(gemmactl plan -m \(host.configuration.modelSource?.description ?? host.configuration.modelPath)), "

@@ -44,7 +44,7 @@ struct NativeCompletionController: Sendable {
             reporting: StreamReporting(body.llama, choices: requests.count),
             prompts: requests.map { model.detokenize($0.prompt, renderSpecial: true) })
         let text = prompts.count == 1 ? model.detokenize(requests[0].prompt, renderSpecial: true) : "\(prompts.count) prompts"
-        return .generate(GenerationPlan(requests: requests, engine: loaded.engine, stream: stream, promptText: text, codec: codec))
+        return .generate(GenerationPlan(requests: requests, on: loaded, stream: stream, promptText: text, codec: codec))
     }
 }
 

@@ -162,7 +162,7 @@ struct OllamaController: Sendable {
                                            stop: options.stop?.values ?? [])
         try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
         let codec = OllamaCodec(model: loaded.modelID, shape: .generate, nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
+        return .generate(GenerationPlan(request: generation, on: loaded, stream: body.stream ?? true,
                                         promptText: rendered.text, codec: codec))
     }
 
@@ -186,7 +186,7 @@ struct OllamaController: Sendable {
         try rendered.native?.prepare(&generation, model: loaded.model, thinkingBudget: server.configuration.reasoningBudget)
         let codec = OllamaCodec(model: loaded.modelID, shape: .chat, tools: tools, toolReplies: tools.map { _ in ToolReplyDecoder() },
                                 nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.stream ?? true,
+        return .generate(GenerationPlan(request: generation, on: loaded, stream: body.stream ?? true,
                                         promptText: rendered.text, codec: codec))
     }
 

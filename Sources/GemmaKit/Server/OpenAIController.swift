@@ -58,7 +58,7 @@ struct OpenAIController: Sendable {
                                                          reporting: reporting, loaded: loaded),
                                         toolReplies: tools.map { _ in ToolReplyDecoder() }, tools: tools,
                                         nativeReplies: try native.map { try NativeReplyDecoder($0, choices: choices) })
-        return .generate(GenerationPlan(requests: requests, engine: loaded.engine,
+        return .generate(GenerationPlan(requests: requests, on: loaded,
                                         stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }
 
@@ -88,7 +88,7 @@ struct OpenAIController: Sendable {
                                     includeUsage: body.sampling.streamOptions?.includeUsage == true, reporting: reporting,
                                     verbose: verbose(body.llama, requests: requests, stream: body.sampling.stream == true,
                                                      reporting: reporting, loaded: loaded))
-        return .generate(GenerationPlan(requests: requests, engine: loaded.engine,
+        return .generate(GenerationPlan(requests: requests, on: loaded,
                                         stream: body.sampling.stream == true, promptText: prompt, codec: codec))
     }
 
@@ -104,7 +104,7 @@ struct OpenAIController: Sendable {
 
     // MARK: Models
 
-    /// Every model served; with several, each with llama-server's router `status`.
+    /// Every model served; with several, or one that sleeps when idle, each with llama-server's router `status`.
     func models() -> Response {
         let registry = server.registry
         return JSONBody.response(OpenAIModelList(data: registry.hosts.map { host in
@@ -117,7 +117,8 @@ struct OpenAIController: Sendable {
                                      nCtxTrain: loaded.model.contextTrainSize, nEmbd: loaded.model.embeddingSize,
                                      nVocab: loaded.model.vocabularySize, nCtxSlot: loaded.engine.slotContextSize)
                 },
-                status: registry.isRouting ? OpenAIModel.Status(host, loads: registry.loadCount(host)) : nil)
+                status: registry.isRouting || registry.sleepsWhenIdle
+                    ? OpenAIModel.Status(host, loads: registry.loadCount(host), sleeping: registry.isSleeping(host)) : nil)
         }))
     }
 }
@@ -143,16 +144,16 @@ struct OpenAIModel: Encodable {
         let nParams: UInt64, size: UInt64, nCtxTrain: Int, nEmbd: Int, nVocab: Int, nCtxSlot: Int
     }
 
-    /// `{"value": "unloaded" | "loading" | "loaded", "failed": true}` as llama-server's router, and
-    /// gemmactl's count of loads started (`loads`).
+    /// `{"value": "unloaded" | "loading" | "loaded" | "sleeping", "failed": true}` as llama-server's
+    /// router, and gemmactl's count of loads started (`loads`).
     struct Status: Encodable {
         let value: String
         var failed: Bool?
         let loads: Int
 
-        init(_ host: ModelHost, loads: Int) {
+        init(_ host: ModelHost, loads: Int, sleeping: Bool) {
             switch host.current {
-            case .unloaded: value = "unloaded"
+            case .unloaded: value = sleeping ? "sleeping" : "unloaded"
             case .loading: value = "loading"
             case .ready: value = "loaded"
             case .failed: value = "unloaded"; failed = true

@@ -44,10 +44,11 @@ struct OpsController: Sendable {
     /// For readiness probes, public: 200 while the (default) model is loaded and a slot is free, 503
     /// otherwise. Only a status, never why (no load error, no slot details), since anyone who reaches
     /// the port may ask. With several models, a default model unloaded after it served (evicted, or
-    /// idle past --keep-alive) stays ready: the next request for it loads it again.
+    /// idle past --keep-alive) stays ready: the next request for it loads it again. Models a preset
+    /// loads at start (`load-on-startup`) are loaded first.
     func ready(withBody: Bool) -> Response {
         let isReady = switch server.host.current {
-        case .ready(let loaded): loaded.engine.slots.contains { !$0.isProcessing }
+        case .ready(let loaded): loaded.engine.slots.contains { !$0.isProcessing } && server.registry.startupLoadsDone
         case .unloaded: true
         case .loading, .failed: false
         }
@@ -163,7 +164,8 @@ struct OpsController: Sendable {
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8",
                                         .processStartTimeUnix: String(server.metrics.processStart)],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(host: try server.registry.host(named: model)))))
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: server.metrics.render(
+                     hosts: server.registry.hosts, selected: try server.registry.host(named: model)))))
     }
 
     func tokenize(_ request: Request) async throws -> Response {

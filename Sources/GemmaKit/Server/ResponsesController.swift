@@ -35,7 +35,7 @@ struct ResponsesController: Sendable {
         let codec = ResponsesCodec(identity: ResponseIdentity(prefix: "resp_", model: loaded.modelID),
                                    messageID: "msg_" + ResponseIdentity.randomID(), reportsProgress: generation.reportsProgress,
                                    nativeReplies: try rendered.native.map { try NativeReplyDecoder($0, choices: 1) })
-        return .generate(GenerationPlan(request: generation, engine: loaded.engine, stream: body.sampling.stream == true,
+        return .generate(GenerationPlan(request: generation, on: loaded, stream: body.sampling.stream == true,
                                         promptText: rendered.text, codec: codec))
     }
 }

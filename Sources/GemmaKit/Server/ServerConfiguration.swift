@@ -72,6 +72,10 @@ public struct ServerConfiguration: Sendable {
     public var sleepIdle: Duration?
     /// Load a model that a request names (`--no-models-autoload`: only `POST /models/load` does).
     public var modelsAutoload = true
+    /// This model was found in the shared cache (`ModelChoice.foundInCache`), not asked for.
+    public var foundInCache = false
+    /// Load this model when the server starts (`load-on-startup` in `--models-preset`), not on its first request.
+    public var loadOnStartup = false
 
     public init(modelPath: String) { self.modelPath = modelPath }
 
@@ -120,6 +124,8 @@ public struct ServerConfiguration: Sendable {
             configuration.modelPath = choice.path
             configuration.modelSource = choice.source
             configuration.aliases = choice.alias.map { [$0] } ?? []
+            configuration.foundInCache = choice.foundInCache
+            choice.settings?.apply(to: &configuration)
             return configuration
         }
     }
@@ -184,11 +190,57 @@ public struct ModelChoice: Sendable, Equatable {
     /// The GGUF's path; empty until `source` is resolved.
     public var path: String
     public var source: ModelReference?
+    /// Found in the shared model cache rather than asked for: one too large for the memory budget is
+    /// refused when a request names it instead of stopping the start.
+    public var foundInCache: Bool
+    /// This model's own settings (a `--models-preset` section); nil: the server's.
+    public var settings: ModelSettings?
 
-    public init(alias: String? = nil, path: String, source: ModelReference? = nil) {
+    public init(alias: String? = nil, path: String, source: ModelReference? = nil, foundInCache: Bool = false,
+                settings: ModelSettings? = nil) {
         self.alias = alias
         self.path = path
         self.source = source
+        self.foundInCache = foundInCache
+        self.settings = settings
+    }
+}
+
+/// The settings a model may have of its own, as a `--models-preset` section gives them: its context,
+/// slots and engine, chat template, reasoning and sampling defaults, and whether it loads at start.
+/// The listener, keys, limits and the models' shared budget stay the server's.
+public struct ModelSettings: Sendable, Equatable {
+    public var engine: EngineOptions
+    public var gpuLayers: Int
+    public var repackWeights: Bool
+    public var chatTemplate: ChatTemplateOptions
+    public var reasoningFormat: ReasoningFormat
+    public var reasoningBudget: Int?
+    public var samplingDefaults: SamplingDefaults
+    public var loadOnStartup: Bool
+
+    /// These settings as `configuration` has them.
+    public init(of configuration: ServerConfiguration, loadOnStartup: Bool = false) {
+        engine = configuration.engine
+        gpuLayers = configuration.gpuLayers
+        repackWeights = configuration.repackWeights
+        chatTemplate = configuration.chatTemplate
+        reasoningFormat = configuration.reasoningFormat
+        reasoningBudget = configuration.reasoningBudget
+        samplingDefaults = configuration.samplingDefaults
+        self.loadOnStartup = loadOnStartup
+    }
+
+    /// Gives `configuration` these settings.
+    public func apply(to configuration: inout ServerConfiguration) {
+        configuration.engine = engine
+        configuration.gpuLayers = gpuLayers
+        configuration.repackWeights = repackWeights
+        configuration.chatTemplate = chatTemplate
+        configuration.reasoningFormat = reasoningFormat
+        configuration.reasoningBudget = reasoningBudget
+        configuration.samplingDefaults = samplingDefaults
+        configuration.loadOnStartup = loadOnStartup
     }
 }
 

@@ -19,7 +19,7 @@ public final class ServerCore: Sendable {
         registry = ModelRegistry(configuration: configuration, logger: logger)
         keys = configuration.noAuth ? try APIKeyStore(keys: [], file: nil)
                                     : try APIKeyStore(keys: configuration.apiKeys, file: configuration.apiKeyFile)
-        metrics = ServerMetrics()
+        metrics = ServerMetrics(labelsModels: registry.isRouting)
         self.logger = logger
     }
 

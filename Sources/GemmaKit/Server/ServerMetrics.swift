@@ -18,30 +18,116 @@ public final class ServerMetrics: Sendable {
 
     public let registry = PrometheusCollectorRegistry()
     private let logger = Logger(label: "gemmactl.serve")
-    // Fed by finished requests.
-    private let promptTokens: Counter, cachedTokens: Counter, generatedTokens: Counter
-    private let promptSeconds: Counter, generationSeconds: Counter, promptRate: Gauge, generationRate: Gauge
+    /// Whether each model's series carry a `model` label: with several models. A single model's
+    /// series stay unlabelled, as before models could be several.
+    private let labelsModels: Bool
     private let requestDuration: DurationHistogram
-    // Refreshed from the engine at each scrape.
-    private let processing: Gauge, queued: Gauge, slotsBusy: Gauge, slotsTotal: Gauge
-    private let kvUsage: Gauge, kvTokens: Gauge, kvBlockSize: Gauge, kvBlocks: Gauge
-    private let loadSeconds: Gauge, ready: Gauge
-    private let decodeCalls: Counter, decodeTokens: Counter, slotsPerDecode: Gauge
-    private let promptCacheBytes: Gauge, promptCacheEntries: Gauge, promptCacheTokens: Gauge
+    /// Each model's series, made when the model is first recorded or scraped.
+    private let seriesByModel = Mutex([String: ModelSeries]())
     /// Each engine's totals at its last scrape: the counters advance by the difference. A model
     /// loaded again (several models) is a new engine, counting from zero.
     private let countedTotals = Mutex([ObjectIdentifier: DecodeTotals]())
-    /// llama-server's `llamacpp:*` metrics, for dashboards and autoscalers written for it.
-    private let llamaServer = Mutex(LlamaServerMetrics())
     /// When this server started, as llama-server's `Process-Start-Time-Unix` header gives it:
     /// despite the name, microseconds of the monotonic clock (`ggml_time_us()` at start), which
     /// tells a scraper the process restarted without being a wall-clock time.
     let processStart = LlamaServerMetrics.monotonicMicroseconds()
 
-    public init() {
-        let registry = registry
-        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(descriptor: .gemmactl(name, help: help)) }
-        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(descriptor: .gemmactl(name, help: help)) }
+    /// - Parameter labelsModels: give every model's series a `model` label (a server of several models).
+    public init(labelsModels: Bool = false) {
+        self.labelsModels = labelsModels
+        requestDuration = registry.makeDurationHistogram(
+            descriptor: .gemmactl("request_duration_seconds", help: "Time until a response starts (a streamed body continues after)."),
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                      .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)])
+    }
+
+    /// Counts one answered request.
+    func recordRequest(endpoint: String, status: Int, duration: Duration) {
+        registry.makeCounter(descriptor: .gemmactl("requests_total", help: "HTTP requests answered, by endpoint and status."),
+                             labels: [("endpoint", endpoint), ("status", String(status))]).increment()
+        requestDuration.record(duration)
+    }
+
+    /// Records a finished generation of the model `modelID` (and logs its token counts: never the text).
+    func record(_ stats: GenerationStats, model modelID: String) {
+        logger.info("generation", metadata: [
+            "model": "\(modelID)",
+            "slot": "\(stats.slot)", "prompt_tokens": "\(stats.promptTokens)", "cached_tokens": "\(stats.cachedTokens)",
+            "completion_tokens": "\(stats.completionTokens)", "finish_reason": "\(stats.finishReason.rawValue)",
+            "queue_ms": "\(Int(stats.queueDuration.milliseconds))", "prompt_ms": "\(Int(stats.promptDuration.milliseconds))",
+            "generation_ms": "\(Int(stats.generationDuration.milliseconds))",
+        ])
+        series(for: modelID).record(stats)
+    }
+
+    /// Prometheus text, with the engine gauges of every model refreshed first: gemmactl's metrics (each
+    /// model's series, labelled with several), then llama-server's for `host` (the default model, or the
+    /// one `?model=` names, as llama-server's router answers for one model; its rate gauges cover the
+    /// time since that model's previous scrape).
+    func render(hosts: [ModelHost], selected host: ModelHost) -> [UInt8] {
+        for each in hosts {
+            let own = series(for: each.modelID)
+            if let loaded = each.loaded {
+                own.refresh(from: loaded, advancing: newDecodes(of: loaded.engine))
+            } else {
+                own.ready.set(to: 0)
+            }
+        }
+        var llamaServerText = ""
+        if let loaded = host.loaded {
+            let slots = loaded.engine.slots
+            llamaServerText = series(for: host.modelID).llamaServer.withLock {
+                $0.scrape(processing: slots.filter(\.isProcessing).count, deferred: loaded.engine.queuedCount,
+                          decodes: loaded.engine.decodeTotals)
+            }
+        }
+        return registry.emitToBuffer() + Array(llamaServerText.utf8)
+    }
+
+    private func series(for modelID: String) -> ModelSeries {
+        seriesByModel.withLock { all in
+            if let existing = all[modelID] { return existing }
+            let made = ModelSeries(registry: registry, labels: labelsModels ? [("model", modelID)] : [])
+            all[modelID] = made
+            return made
+        }
+    }
+
+    /// The decode calls and tokens the engine made since its last scrape.
+    private func newDecodes(of engine: InferenceEngine) -> (calls: Int, tokens: Int) {
+        let totals = engine.decodeTotals
+        return countedTotals.withLock { counted in
+            let key = ObjectIdentifier(engine)
+            // An engine's totals only grow; one whose identity is reused by a newer engine starts again.
+            let last = counted[key].flatMap { $0.calls <= totals.calls && $0.tokens <= totals.tokens ? $0 : nil } ?? DecodeTotals()
+            counted[key] = totals
+            return (totals.calls - last.calls, totals.tokens - last.tokens)
+        }
+    }
+}
+
+/// One model's series in the server's registry: fed by its finished requests, and refreshed from its
+/// engine at each scrape.
+private final class ModelSeries: Sendable {
+    // Fed by finished requests.
+    let promptTokens: Counter, cachedTokens: Counter, generatedTokens: Counter
+    let promptSeconds: Counter, generationSeconds: Counter, promptRate: Gauge, generationRate: Gauge
+    // Refreshed from the engine at each scrape.
+    let processing: Gauge, queued: Gauge, slotsBusy: Gauge, slotsTotal: Gauge
+    let kvUsage: Gauge, kvTokens: Gauge, kvBlockSize: Gauge, kvBlocks: Gauge
+    let loadSeconds: Gauge, ready: Gauge
+    let decodeCalls: Counter, decodeTokens: Counter, slotsPerDecode: Gauge
+    let promptCacheBytes: Gauge, promptCacheEntries: Gauge, promptCacheTokens: Gauge
+    /// llama-server's `llamacpp:*` metrics, for dashboards and autoscalers written for it.
+    let llamaServer = Mutex(LlamaServerMetrics())
+
+    init(registry: PrometheusCollectorRegistry, labels: [(String, String)]) {
+        func counter(_ name: String, _ help: String) -> Counter {
+            registry.makeCounter(descriptor: .gemmactl(name, help: help), labels: labels)
+        }
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: .gemmactl(name, help: help), labels: labels)
+        }
         // Tokens and time, per finished request.
         promptTokens = counter("prompt_tokens_total", "Prompt tokens processed, cached ones included.")
         cachedTokens = counter("prompt_tokens_cached_total", "Prompt tokens reused from a slot's KV cache.")
@@ -72,27 +158,9 @@ public final class ServerMetrics: Sendable {
         promptCacheBytes = gauge("prompt_cache_bytes", "Host memory held by prompt states kept after their slot moved on (--cache-ram).")
         promptCacheEntries = gauge("prompt_cache_prompts", "Prompts kept in the prompt cache.")
         promptCacheTokens = gauge("prompt_cache_tokens", "Tokens of the prompts kept in the prompt cache.")
-        requestDuration = registry.makeDurationHistogram(
-            descriptor: .gemmactl("request_duration_seconds", help: "Time until a response starts (a streamed body continues after)."),
-            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                      .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)])
     }
 
-    /// Counts one answered request.
-    func recordRequest(endpoint: String, status: Int, duration: Duration) {
-        registry.makeCounter(descriptor: .gemmactl("requests_total", help: "HTTP requests answered, by endpoint and status."),
-                             labels: [("endpoint", endpoint), ("status", String(status))]).increment()
-        requestDuration.record(duration)
-    }
-
-    /// Records a finished generation (and logs its token counts: never the text).
     func record(_ stats: GenerationStats) {
-        logger.info("generation", metadata: [
-            "slot": "\(stats.slot)", "prompt_tokens": "\(stats.promptTokens)", "cached_tokens": "\(stats.cachedTokens)",
-            "completion_tokens": "\(stats.completionTokens)", "finish_reason": "\(stats.finishReason.rawValue)",
-            "queue_ms": "\(Int(stats.queueDuration.milliseconds))", "prompt_ms": "\(Int(stats.promptDuration.milliseconds))",
-            "generation_ms": "\(Int(stats.generationDuration.milliseconds))",
-        ])
         llamaServer.withLock { $0.record(stats) }
         promptTokens.increment(by: Int64(stats.promptTokens))
         cachedTokens.increment(by: Int64(stats.cachedTokens))
@@ -104,61 +172,32 @@ public final class ServerMetrics: Sendable {
         if generationTime > 0, stats.completionTokens > 1 { generationRate.set(to: Double(stats.completionTokens - 1) / generationTime) }
     }
 
-    /// Prometheus text, with the engine gauges refreshed first: gemmactl's metrics, then
-    /// llama-server's (whose rate gauges cover the time since the previous scrape, as there).
-    func render(host: ModelHost) -> [UInt8] {
-        var llamaServerText = ""
-        if let loaded = host.loaded {
-            let slots = loaded.engine.slots, deferred = loaded.engine.queuedCount, decodes = loaded.engine.decodeTotals
-            llamaServerText = llamaServer.withLock {
-                $0.scrape(processing: slots.filter(\.isProcessing).count, deferred: deferred, decodes: decodes)
-            }
-        }
-        return renderGemmactl(host: host) + Array(llamaServerText.utf8)
-    }
-
-    /// gemmactl's own metrics, engine gauges refreshed.
-    private func renderGemmactl(host: ModelHost) -> [UInt8] {
-        if let loaded = host.loaded {
-            let slots = loaded.engine.slots
-            let running = slots.filter(\.isProcessing)
-            let busy = running.count
-            let held = slots.reduce(0) { $0 + $1.kvTokens }
-            // Like vLLM's kv_cache_usage_perc, only what running requests hold counts as used: an idle
-            // slot keeps its tokens for prefix reuse but gives them up to the next request at no cost.
-            let inUse = running.reduce(0) { $0 + $1.kvTokens }
-            let capacity = slots.reduce(0) { $0 + $1.contextSize }
-            processing.set(to: Double(busy))
-            slotsBusy.set(to: Double(busy))
-            slotsTotal.set(to: Double(slots.count))
-            queued.set(to: Double(loaded.engine.queuedCount))
-            kvTokens.set(to: Double(held))
-            kvUsage.set(to: capacity > 0 ? Double(inUse) / Double(capacity) : 0)
-            kvBlockSize.set(to: Double(Self.kvBlockTokens))
-            kvBlocks.set(to: Double(capacity / Self.kvBlockTokens))
-            loadSeconds.set(to: loaded.loadDuration.seconds)
-            count(loaded.engine.decodeTotals, engine: ObjectIdentifier(loaded.engine))
-            let cache = loaded.engine.promptCacheUsage
-            promptCacheBytes.set(to: Double(cache.bytes))
-            promptCacheEntries.set(to: Double(cache.entries))
-            promptCacheTokens.set(to: Double(cache.tokens))
-            ready.set(to: 1)
-        } else {
-            ready.set(to: 0)
-        }
-        return registry.emitToBuffer()
-    }
-
-    private func count(_ totals: DecodeTotals, engine: ObjectIdentifier) {
-        let (calls, tokens) = countedTotals.withLock { counted in
-            // An engine's totals only grow; one whose identity is reused by a newer engine starts again.
-            let last = counted[engine].flatMap { $0.calls <= totals.calls && $0.tokens <= totals.tokens ? $0 : nil } ?? DecodeTotals()
-            counted[engine] = totals
-            return (totals.calls - last.calls, totals.tokens - last.tokens)
-        }
-        decodeCalls.increment(by: Int64(calls))
-        decodeTokens.increment(by: Int64(tokens))
+    func refresh(from loaded: ModelHost.Loaded, advancing decodes: (calls: Int, tokens: Int)) {
+        let slots = loaded.engine.slots
+        let running = slots.filter(\.isProcessing)
+        let held = slots.reduce(0) { $0 + $1.kvTokens }
+        // Like vLLM's kv_cache_usage_perc, only what running requests hold counts as used: an idle
+        // slot keeps its tokens for prefix reuse but gives them up to the next request at no cost.
+        let inUse = running.reduce(0) { $0 + $1.kvTokens }
+        let capacity = slots.reduce(0) { $0 + $1.contextSize }
+        processing.set(to: Double(running.count))
+        slotsBusy.set(to: Double(running.count))
+        slotsTotal.set(to: Double(slots.count))
+        queued.set(to: Double(loaded.engine.queuedCount))
+        kvTokens.set(to: Double(held))
+        kvUsage.set(to: capacity > 0 ? Double(inUse) / Double(capacity) : 0)
+        kvBlockSize.set(to: Double(ServerMetrics.kvBlockTokens))
+        kvBlocks.set(to: Double(capacity / ServerMetrics.kvBlockTokens))
+        loadSeconds.set(to: loaded.loadDuration.seconds)
+        decodeCalls.increment(by: Int64(decodes.calls))
+        decodeTokens.increment(by: Int64(decodes.tokens))
+        let totals = loaded.engine.decodeTotals
         if totals.calls > 0 { slotsPerDecode.set(to: Double(totals.busySlots) / Double(totals.calls)) }
+        let cache = loaded.engine.promptCacheUsage
+        promptCacheBytes.set(to: Double(cache.bytes))
+        promptCacheEntries.set(to: Double(cache.entries))
+        promptCacheTokens.set(to: Double(cache.tokens))
+        ready.set(to: 1)
     }
 }
 

@@ -138,6 +138,8 @@ public struct ModelsPreset: Sendable, Equatable {
         ServeSettings.shutdownGrace.flag, ServeSettings.ssePingInterval.flag, ServeSettings.metricsPort.flag,
         ServeSettings.offline.flag, ServeSettings.logPrompts.flag, ServeSettings.slots.flag, ServeSettings.metrics.flag,
         ServeSettings.props.flag, ServeSettings.verbose.flag, ServeSettings.alias.flag, ServeSettings.tags.flag,
+        ServeSettings.modelsDir.flag, ServeSettings.modelsPreset.flag, ServeSettings.modelsMax.flag,
+        ServeSettings.memoryBudget.flag, ServeSettings.noModelsAutoload.flag, ServeSettings.sleepIdleSeconds.flag,
     ])
 
     /// The setting a key names: a flag without dashes (long or short), `no-FLAG` for a switch, or a

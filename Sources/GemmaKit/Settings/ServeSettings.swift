@@ -70,7 +70,9 @@ public enum ServeSettings {
         summary: "With several -m: how long a model stays loaded after its last request (Ollama's keep_alive: 5m, 1h, 0 to unload at once, -1 to keep); a request's keep_alive overrides it.",
         describe: KeepAlive.describe, parse: KeepAlive.parse).defaulting(to: .after(.seconds(300)))
     public static let modelsDir = Setting<String>(["--models-dir"], environment: ["GEMMA_MODELS_DIR", "LLAMA_ARG_MODELS_DIR"],
-        summary: "Serve every GGUF in this directory too, each named by its file name without .gguf (the first is the default when no -m is given).")
+        summary: "Serve every GGUF in this directory too, each named by its file name without .gguf (the first is the default when no -m is given), and the shared cache's models as org/repo:QUANT.")
+    public static let modelsPreset = Setting<String>(["--models-preset"], environment: ["GEMMA_MODELS_PRESET", "LLAMA_ARG_MODELS_PRESET"],
+        summary: "llama-server's INI file of models: each [section] a model named by it (its model, hf-repo or the section's name), with its own settings (ctx-size, parallel, chat-template, ...) over [*] and load-on-startup; the first is the default when no -m is given.")
     public static let sleepIdleSeconds = Setting<Int>(["--sleep-idle-seconds"], environment: ["GEMMA_SLEEP_IDLE_SECONDS", "LLAMA_ARG_SLEEP_IDLE_SECONDS"],
         summary: "A single model sleeps after this many seconds without a request: weights and KV cache freed, /props shows is_sleeping, the next request wakes it (/health, /ready, /props and /metrics never do); -1: never.") { text throws(InputError) in
             guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)), seconds == -1 || seconds > 0 else {
@@ -163,7 +165,7 @@ public enum ServeSettings {
     /// Every descriptor above: each is an option of `gemmactl serve` (a test checks it).
     public static let all: [any SettingDescription] = [
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
-        hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, sleepIdleSeconds, noModelsAutoload, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
+        hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, modelsPreset, sleepIdleSeconds, noModelsAutoload, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
         slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftMax, specDraftMin, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
