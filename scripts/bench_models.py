@@ -96,30 +96,12 @@ def descendants(pid):
     return found
 
 
-class TreeRSSSampler(threading.Thread):
-    """The peak of the summed VmRSS of a process tree."""
-
-    def __init__(self, pid, interval=0.2):
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_kib = pid, interval, 0
-        self.done = threading.Event()
+class TreeRSSSampler(bench_load.RSSSampler):
+    """The peak of the summed VmRSS of a process tree, in `peak_rss` (KiB)."""
 
     def sample(self):
-        total = 0
-        for pid in descendants(self.pid):
-            status = bench_load.proc_status(pid)
-            total += status["rss"] if status else 0
-        self.peak_kib = max(self.peak_kib, total)
-
-    def run(self):
-        while not self.done.is_set():
-            self.sample()
-            self.done.wait(self.interval)
-        self.sample()
-
-    def stop(self):
-        self.done.set()
-        self.join()
+        total = sum((bench_load.proc_status(pid) or {"rss": 0})["rss"] for pid in descendants(self.pid))
+        self.peak_rss = max(self.peak_rss, total)
 
 
 def chat(port, key, model, number, max_tokens):
@@ -188,7 +170,7 @@ def cmd_drive(args):
     finally:
         sampler.stop()
     result = {"name": args.name, "ready_ms": ready_ms, "switch_ms": switches, "levels": levels,
-              "peak_rss_mib": sampler.peak_kib / 1024, "max_tokens": args.max_tokens}
+              "peak_rss_mib": sampler.peak_rss / 1024, "max_tokens": args.max_tokens}
     bench_load.write_atomic(args.out, json.dumps(result, indent=1))
     print(f"{args.name}: ready {ready_ms:.0f} ms, switch p50 {statistics.median(switches):.0f} ms, "
           + ", ".join(f"c={l['concurrency']} {l['completion_tokens'] / l['wall']:.1f} tok/s" for l in levels)
