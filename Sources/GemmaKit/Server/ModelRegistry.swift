@@ -40,6 +40,8 @@ public final class ModelRegistry: Sendable {
         let served = configuration.servedModels
         hosts = served.enumerated().map { index, model in ModelHost(configuration: model, state: index == 0 ? .loading : .unloaded) }
         records = Mutex(Array(repeating: Record(), count: served.count))
+        // Without load-on-startup models, readiness is the default model's alone, from the moment it loads.
+        startupDone = Mutex(!hosts.dropFirst().contains { $0.configuration.loadOnStartup })
         budget = configuration.memoryBudget.map { $0 > MemoryPlanner.processBaseBytes ? $0 - MemoryPlanner.processBaseBytes : 0 }
         modelsMax = configuration.modelsMax
         // One model is unloaded for being idle only to sleep (--sleep-idle-seconds): there is nothing else to make room for.
@@ -70,10 +72,10 @@ public final class ModelRegistry: Sendable {
         sleepsWhenIdle && host.isFreed
     }
 
-    /// Whether the models that load at start (the default, then each `load-on-startup` one) have
+    /// Whether the models that load at start after the default (each `load-on-startup` one) have
     /// been loaded, or tried: until then the server is not ready.
     public var startupLoadsDone: Bool { startupDone.withLock { $0 } }
-    private let startupDone = Mutex(false)
+    private let startupDone: Mutex<Bool>
 
     func startupLoadsFinished() { startupDone.withLock { $0 = true } }
 
