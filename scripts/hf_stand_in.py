@@ -1,12 +1,15 @@
-"""A Hugging Face hub stand-in on loopback for scripts/test-image: serves the files of a local hub cache
-in the hub's URL layout (HEAD and GET /{repo}/resolve/{revision}/{file}, with X-Repo-Commit, the LFS
-ETag and byte ranges), so `gemmactl pull` run with HF_ENDPOINT pointing here downloads as from the hub.
+"""A Hugging Face hub stand-in on loopback for scripts/test-image and scripts/test-openai-client: serves
+the files of a local hub cache in the hub's URL layout (HEAD and GET /{repo}/resolve/{revision}/{file},
+with X-Repo-Commit, the LFS ETag and byte ranges; GET /api/models/{repo}/tree/{revision}, which a
+`REPO:QUANT` pull lists), so `gemmactl pull` or a server's model management run with HF_ENDPOINT
+pointing here downloads as from the hub.
 
     python hf_stand_in.py HUB_CACHE_DIR PORT_FILE
 
 Binds 127.0.0.1 on a port the OS picks and writes it to PORT_FILE once it listens.
 """
 import http.server
+import json
 import os
 import re
 import sys
@@ -14,6 +17,30 @@ import urllib.parse
 
 HUB = sys.argv[1]
 RESOLVE = re.compile(r"^/(?P<org>[^/]+)/(?P<name>[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
+TREE = re.compile(r"^/api/models/(?P<org>[^/]+)/(?P<name>[^/]+)/tree/(?P<revision>[^/]+)$")
+
+
+def snapshot_dir(org, name, revision):
+    """The snapshot folder a revision (a ref or a commit) names, and its commit."""
+    repo_dir = os.path.join(HUB, f"models--{org}--{name}")
+    ref = os.path.join(repo_dir, "refs", revision)
+    if os.path.isfile(ref):
+        with open(ref) as handle:
+            revision = handle.read().strip()
+    return os.path.join(repo_dir, "snapshots", revision), revision
+
+
+def tree(path):
+    """The hub's file list of a snapshot as JSON, or None."""
+    match = TREE.match(urllib.parse.unquote(path))
+    if not match:
+        return None
+    folder, _ = snapshot_dir(match["org"], match["name"], match["revision"])
+    if not os.path.isdir(folder):
+        return None
+    entries = [{"type": "file", "path": name, "size": os.path.getsize(os.path.join(folder, name))}
+               for name in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, name))]
+    return json.dumps(entries).encode()
 
 
 def locate(path):
@@ -21,13 +48,8 @@ def locate(path):
     match = RESOLVE.match(urllib.parse.unquote(path))
     if not match:
         return None
-    repo_dir = os.path.join(HUB, f"models--{match['org']}--{match['name']}")
-    revision = match["revision"]
-    ref = os.path.join(repo_dir, "refs", revision)
-    if os.path.isfile(ref):
-        with open(ref) as handle:
-            revision = handle.read().strip()
-    snapshot_file = os.path.join(repo_dir, "snapshots", revision, match["file"])
+    folder, revision = snapshot_dir(match["org"], match["name"], match["revision"])
+    snapshot_file = os.path.join(folder, match["file"])
     if not os.path.isfile(snapshot_file):
         return None
     blob = os.path.basename(os.path.realpath(snapshot_file))
@@ -38,6 +60,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def answer(self, with_body):
+        listing = tree(urllib.parse.urlsplit(self.path).path)
+        if listing is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(listing)))
+            self.end_headers()
+            if with_body:
+                self.wfile.write(listing)
+            return
         found = locate(urllib.parse.urlsplit(self.path).path)
         if found is None:
             self.send_response(404)

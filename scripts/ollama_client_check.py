@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Uses the official `ollama` package, as a user would, against a running gemmactl on 127.0.0.1.
 
-  ollama_client_check.py --port P [--api-key-env VAR]
+  ollama_client_check.py --port P [--api-key-env VAR] [--manage MODEL]
+
+With --manage, only model management is checked, against a server started with
+--allow-model-management whose hub (HF_ENDPOINT) serves MODEL (hf.co/ORG/REPO:QUANT): pull() with
+streamed progress, the pulled model in list() and answering, copy(), delete(). Without it, pull()
+must be refused with 403 (the server runs without the flag).
 
 Run by scripts/test-openai-client, which starts the server. Prints one line per check and a
 closing `N passed, N failed`; exits 1 when a check fails.
@@ -24,12 +29,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-key-env", default="OPENAI_CHECK_API_KEY")
+    parser.add_argument("--manage", metavar="MODEL")
     args = parser.parse_args()
     key = os.environ[args.api_key_env]
     host = f"http://127.0.0.1:{args.port}"
     client = ollama.Client(host=host, headers={"Authorization": f"Bearer {key}"}, timeout=300)
     checks = Checks()
     state = {}
+    if args.manage:
+        manage(client, args.manage, checks)
+        checks.finish()
 
     def probe():
         # Tools find an Ollama server by GET / (no key), as Ollama answers it.
@@ -128,12 +137,9 @@ def main():
         # The default model's template has no thinking syntax: think=True is Ollama's 400, think=False answers.
         model = state.get("model", "gemma")
         expect("thinking" not in (client.show(model).capabilities or []), "capabilities list thinking")
-        try:
-            client.chat(model=model, messages=[{"role": "user", "content": "Hi"}], think=True, options={"num_predict": 4})
-        except ollama.ResponseError as error:
-            expect(error.status_code == 400 and "does not support thinking" in str(error), f"{error.status_code}: {error}")
-        else:
-            raise AssertionError("think=True on a model without thinking did not raise ollama.ResponseError")
+        error = refused(lambda: client.chat(model=model, messages=[{"role": "user", "content": "Hi"}], think=True,
+                                            options={"num_predict": 4}), 400, "think=True on a model without thinking")
+        expect("does not support thinking" in str(error), f"{error}")
         response = client.chat(model=model, messages=[{"role": "user", "content": "Hi"}], think=False, options={"num_predict": 4})
         expect(response.message.content and not response.message.thinking, f"think=False: {response.message!r}")
         streamed = list(client.generate(model=model, prompt="Hi", think=False, options={"num_predict": 4}, stream=True))
@@ -149,12 +155,8 @@ def main():
 
     def wrong_key():
         bad = ollama.Client(host=host, headers={"Authorization": "Bearer not-the-key"}, timeout=30)
-        try:
-            bad.list()
-        except ollama.ResponseError as error:
-            expect(error.status_code == 401, f"status {error.status_code}")
-            return "401"
-        raise AssertionError("list() with a wrong key did not raise ollama.ResponseError")
+        refused(bad.list, 401, "list() with a wrong key")
+        return "401"
 
     checks.run("GET / and HEAD probes", probe)
     checks.run("list (digest)", list_models)
@@ -167,8 +169,74 @@ def main():
     checks.run("chat tools=[…]: message.tool_calls validate (jsonschema), streamed, tool result in history", tools)
     checks.run("think=True on a model without thinking raises ResponseError; think=False answers", think)
     checks.run("embeddings (legacy) and embed agree", embeddings)
+    def management_refused():
+        error = refused(lambda: client.pull("hf.co/org/repo:Q4_K_M"), 403, "pull() on a server without --allow-model-management")
+        expect("--allow-model-management" in str(error.error), f"error {error.error!r}")
+        return "403 naming --allow-model-management"
+
     checks.run("wrong key raises ResponseError", wrong_key)
+    checks.run("pull() without --allow-model-management raises ResponseError 403", management_refused)
     checks.finish()
+
+
+def refused(call, status, what):
+    """The ollama.ResponseError `call` raises, which must carry `status`."""
+    try:
+        call()
+    except ollama.ResponseError as error:
+        expect(error.status_code == status, f"{what}: status {error.status_code}, expected {status}")
+        return error
+    raise AssertionError(f"{what} did not raise ollama.ResponseError")
+
+
+def manage(client, model, checks):
+    """pull(), list(), chat, ps(), copy() and delete() on a server with --allow-model-management."""
+    copy = "gemmactl-check-copy:latest"
+
+    def pull():
+        updates = list(client.pull(model, stream=True))
+        statuses = [update.status for update in updates]
+        expect(statuses[0] == "pulling manifest", f"first status {statuses[0]!r}")
+        expect(statuses[-1] == "success", f"last status {statuses[-1]!r}")
+        expect("verifying sha256 digest" in statuses, f"statuses {sorted(set(statuses))}")
+        sized = [update for update in updates if update.total]
+        expect(sized and sized[-1].completed == sized[-1].total, "no progress reached its total")
+        return f"{len(updates)} progress updates, {sized[-1].total} bytes"
+
+    def listed():
+        names = [entry.model for entry in client.list().models]
+        expect(model in names, f"{model} not in list(): {names}")
+        return f"{len(names)} models"
+
+    def answers():
+        response = client.chat(model=model, messages=[{"role": "user", "content": "Name a colour."}],
+                               options={"num_predict": 4, "temperature": 0})
+        expect(response.message.content.strip(), "empty content")
+        running = [entry.model for entry in client.ps().models]
+        expect(model in running, f"{model} not in ps(): {running}")
+        return f"{response.message.content.strip()!r}"
+
+    def refuses_loaded():
+        refused(lambda: client.delete(model), 409, "delete() of a loaded model")
+        return "409 while loaded"
+
+    def copy_and_delete():
+        expect(client.copy(model, copy).status == "success", "copy() did not succeed")
+        names = [entry.model for entry in client.list().models]
+        expect(copy in names, f"{copy} not in list(): {names}")
+        client.generate(model=model, keep_alive=0)  # Ollama's unload idiom
+        for name in (copy, model):
+            expect(client.delete(name).status == "success", f"delete({name}) did not succeed")
+        names = [entry.model for entry in client.list().models]
+        expect(model not in names and copy not in names, f"still listed: {names}")
+        refused(lambda: client.delete(model), 404, "delete() of a deleted model")
+        return "copied, unloaded, deleted; deleting again is 404"
+
+    checks.run(f"pull({model}) streams progress to success", pull)
+    checks.run("the pulled model is in list()", listed)
+    checks.run("the pulled model answers chat() and is in ps()", answers)
+    checks.run("delete() of a loaded model raises ResponseError 409", refuses_loaded)
+    checks.run("copy() and delete()", copy_and_delete)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ struct ServeOptions: ParsableArguments {
     @Option(ServeSettings.modelsPreset) var modelsPreset: String?
     @Option(ServeSettings.sleepIdleSeconds) var sleepIdleSeconds: Int?
     @Flag(ServeSettings.noModelsAutoload) var noModelsAutoload: Bool
+    @Flag(ServeSettings.allowModelManagement) var allowModelManagement: Bool
 
     /// Where it listens, and who may call it.
     @Option(ServeSettings.host) var host: String?
@@ -121,14 +122,17 @@ struct ServeOptions: ParsableArguments {
         configuration.aliases = Array(Set(configuration.aliases + Self.list(try S.alias.resolve(alias, in: environment))
                                           + (firstAlias.map { [$0] } ?? []))).sorted()
         configuration.otherModels = try specs.dropFirst().map(Self.choice) + directoryModels + presetModels
-        if modelsDirGiven {
-            // As llama-server's router: the shared cache's models too, named `org/repo:QUANT`.
+        configuration.allowModelManagement = try S.allowModelManagement.resolve(allowModelManagement, in: environment)
+        // As llama-server's router: the shared cache's models too, named `org/repo:QUANT` (and so
+        // the models clients pulled or copied are served again after a restart).
+        if modelsDirGiven || configuration.allowModelManagement {
             let known = Set([configuration.modelPath] + configuration.otherModels.map(\.path)
                             + ([configuration.modelSource].compactMap { $0 } + configuration.otherModels.compactMap(\.source))
                                 .compactMap { ModelResolver(cache: hubCache, settings: configuration.hubSettings).cachedPath($0) })
             configuration.otherModels += Self.cachedModels(in: hubCache, except: known)
         }
-        let several = !configuration.otherModels.isEmpty
+        // Model management may add models at run time: plan memory and share the cache as for several.
+        let several = !configuration.otherModels.isEmpty || configuration.allowModelManagement
         if several { configuration.modelCache = configuration.modelCache ?? hubCache }
         configuration.modelsMax = try S.modelsMax.resolve(modelsMax, in: environment)
         // With one model the cgroup limit is the pod's business, as before; only a budget given on purpose applies.
@@ -261,6 +265,12 @@ struct ServeOptions: ParsableArguments {
     static func cachedModels(in cache: HubCache, except known: Set<String>) -> [ModelChoice] {
         var seen = Set<String>()
         return cache.listModels().compactMap { model in
+            guard !known.contains(model.path) else { return nil }
+            if let reference = model.ollamaReference, case .ollama(let namespace, let name, let tag) = reference {
+                let id = namespace == "library" ? "\(name):\(tag)" : "\(namespace)/\(name):\(tag)"
+                guard seen.insert(id).inserted else { return nil }
+                return ModelChoice(alias: id, path: "", source: reference, foundInCache: true)
+            }
             let name = model.file.lowercased()
             // A split model counts by its first shard, once all its shards are there (`shards`).
             let split = model.file.range(of: #"-\d{5}-of-\d{5}\.gguf$"#, options: .regularExpression) != nil

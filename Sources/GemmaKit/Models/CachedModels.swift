@@ -13,6 +13,18 @@ public struct CachedModel: Sendable, Equatable, Codable {
     public var path: String
     /// For a split model: how many shards it has (listed once, by its first shard, `size` summed).
     public var shards: Int?
+
+    /// The Ollama name of a model pulled from the Ollama registry (or copied to a name), as
+    /// `ModelReference.ollamaCacheName` stores it, when its tag's ref points at this snapshot.
+    public var ollamaReference: ModelReference? {
+        guard repo.hasPrefix("ollama-"), let slash = repo.firstIndex(of: "/") else { return nil }
+        let namespace = String(repo[repo.index(repo.startIndex, offsetBy: "ollama-".count)..<slash])
+        let name = String(repo[repo.index(after: slash)...])
+        guard file.hasPrefix(name + "-"), file.hasSuffix(".gguf") else { return nil }
+        let tag = String(file.dropFirst(name.count + 1).dropLast(5))
+        guard revision.split(separator: ",").contains(Substring(tag)) else { return nil }
+        return .ollama(namespace: namespace, name: name, tag: tag)
+    }
 }
 
 extension HubCache {

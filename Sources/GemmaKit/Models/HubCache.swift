@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The Hugging Face hub cache that gemmactl shares with llama.cpp's `-hf` and huggingface_hub:
 /// `<root>/models--ORG--REPO/{blobs/<sha256>, snapshots/<revision>/<file>, refs/<name>}`.
 public struct HubCache: Sendable, Equatable {
@@ -49,6 +53,67 @@ public struct HubCache: Sendable, Equatable {
         let url = repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit)
             .appendingPathComponent(file)
         return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+}
+
+/// Writing into the cache: the snapshot links and refs a download or a copy leaves.
+extension HubCache {
+    /// `snapshots/<commit>/<file>` → `../../blobs/<sha>` (one more `..` per folder in `file`), atomically.
+    func link(snapshot: URL, blob: URL, file: String) throws {
+        let fileManager = FileManager.default
+        let depth = file.split(separator: "/").count - 1
+        let target = String(repeating: "../", count: 2 + depth) + "blobs/" + blob.lastPathComponent
+        do {
+            try fileManager.createDirectory(at: snapshot.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let temporary = snapshot.deletingLastPathComponent()
+                .appendingPathComponent(".\(snapshot.lastPathComponent).\(UUID().uuidString).tmp")
+            try fileManager.createSymbolicLink(atPath: temporary.path, withDestinationPath: target)
+            guard rename(temporary.path, snapshot.path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? fileManager.removeItem(at: temporary)
+                throw ModelPullError.notWritable(snapshot.deletingLastPathComponent().path, reason)
+            }
+        } catch let error as ModelPullError {
+            throw error
+        } catch {
+            throw ModelPullError.notWritable(snapshot.deletingLastPathComponent().path, (error as NSError).localizedDescription)
+        }
+    }
+
+    /// `refs/<ref>` holding `commit`, written atomically.
+    func writeRef(repo: String, ref: String, commit: String) throws {
+        let file = repoDirectory(repo).appendingPathComponent("refs").appendingPathComponent(ref)
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(commit.utf8).write(to: file, options: .atomic)
+        } catch {
+            throw ModelPullError.notWritable(file.deletingLastPathComponent().path, (error as NSError).localizedDescription)
+        }
+    }
+
+    /// Serves the cached GGUF at `path` under another name, as Ollama's copy does: its blob
+    /// hard-linked (no second copy of the weights; copied only across file systems) into `repo`,
+    /// linked as `file` in a snapshot that `ref` names. Returns the new snapshot path.
+    func copyModel(at path: String, toRepo repo: String, file: String, ref: String) throws -> String {
+        let source = URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        let blobs = repoDirectory(repo).appendingPathComponent("blobs")
+        let blob = blobs.appendingPathComponent(source.lastPathComponent)
+        do {
+            try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: blob.path), Glibc.link(source.path, blob.path) != 0 {
+                guard errno == EXDEV else { throw ModelPullError.notWritable(blobs.path, String(cString: strerror(errno))) }
+                try FileManager.default.copyItem(at: source, to: blob)
+            }
+        } catch let error as ModelPullError {
+            throw error
+        } catch {
+            throw ModelPullError.notWritable(blobs.path, (error as NSError).localizedDescription)
+        }
+        let commit = String(SHA256Hex.of(Data("copy of \(source.lastPathComponent)".utf8)).prefix(40))
+        let snapshot = repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit).appendingPathComponent(file)
+        try link(snapshot: snapshot, blob: blob, file: file)
+        try writeRef(repo: repo, ref: ref, commit: commit)
+        return snapshot.path
     }
 }
 

@@ -88,8 +88,8 @@ public final class ModelDownloader: Sendable {
         let downloaded = try await store(
             blob: blob, expectedSHA256: expected, size: metadata.size, what: what, lockName: blobName, repo: repo,
             source: resolveURL, authorizedHost: settings.endpoint, progress: progress)
-        try link(snapshot: snapshot, blob: blob, file: file)
-        if commit != revision { try writeRef(repo: repo, ref: revision, commit: commit) }
+        try cache.link(snapshot: snapshot, blob: blob, file: file)
+        if commit != revision { try cache.writeRef(repo: repo, ref: revision, commit: commit) }
         progress?(.finished(path: snapshot.path, downloaded: downloaded))
         return snapshot
     }
@@ -301,39 +301,6 @@ public final class ModelDownloader: Sendable {
         // Keep 64 MiB spare so the node does not run dry.
         if free < needed + (64 << 20) {
             throw ModelPullError.diskFull(directory.path, needed: needed, free: free)
-        }
-    }
-
-    /// `snapshots/<commit>/<file>` → `../../blobs/<sha>` (one more `..` per folder in `file`), atomically.
-    func link(snapshot: URL, blob: URL, file: String) throws {
-        let fileManager = FileManager.default
-        let depth = file.split(separator: "/").count - 1
-        let target = String(repeating: "../", count: 2 + depth) + "blobs/" + blob.lastPathComponent
-        do {
-            try fileManager.createDirectory(at: snapshot.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let temporary = snapshot.deletingLastPathComponent()
-                .appendingPathComponent(".\(snapshot.lastPathComponent).\(UUID().uuidString).tmp")
-            try fileManager.createSymbolicLink(atPath: temporary.path, withDestinationPath: target)
-            guard rename(temporary.path, snapshot.path) == 0 else {
-                let reason = String(cString: strerror(errno))
-                try? fileManager.removeItem(at: temporary)
-                throw ModelPullError.notWritable(snapshot.deletingLastPathComponent().path, reason)
-            }
-        } catch let error as ModelPullError {
-            throw error
-        } catch {
-            throw ModelPullError.notWritable(snapshot.deletingLastPathComponent().path, (error as NSError).localizedDescription)
-        }
-    }
-
-    /// `refs/<ref>` holding `commit`, written atomically.
-    func writeRef(repo: String, ref: String, commit: String) throws {
-        let file = cache.repoDirectory(repo).appendingPathComponent("refs").appendingPathComponent(ref)
-        do {
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(commit.utf8).write(to: file, options: .atomic)
-        } catch {
-            throw ModelPullError.notWritable(file.deletingLastPathComponent().path, (error as NSError).localizedDescription)
         }
     }
 

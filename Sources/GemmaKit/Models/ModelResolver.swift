@@ -113,9 +113,14 @@ public struct ModelResolver: Sendable {
     }
 
     /// The cached copy of a Hugging Face `reference` (every shard of a split model), named by file or
-    /// picked by quant as `pull` would from the cached snapshot; nil when the cache lacks it. At a
-    /// branch or tag the hub may have moved on since: `recheck` asks.
+    /// picked by quant as `pull` would from the cached snapshot, or of an Ollama name at its tag as
+    /// last pulled (or copied); nil when the cache lacks it. At a branch or tag the hub may have
+    /// moved on since: `recheck` asks.
     public func cachedPath(_ reference: ModelReference) -> String? {
+        if case .ollama(let namespace, let name, let tag) = reference {
+            let (repo, file) = ModelReference.ollamaCacheName(namespace: namespace, name: name, tag: tag)
+            return cache.cachedFile(repo: repo, file: file, revision: tag)?.path
+        }
         guard case .huggingFace(let repo, _, _, let revision) = reference, let name = cachedName(reference) else { return nil }
         let urls = (Self.splitShards(of: name) ?? [name]).map { cache.cachedFile(repo: repo, file: $0, revision: revision) }
         guard let first = urls.first ?? nil, urls.allSatisfy({ $0 != nil }) else { return nil }

@@ -73,8 +73,8 @@ extension ModelDownloader {
                                          repo: repo, source: blobURL, authorizedHost: nil, progress: progress)
         let snapshot = cache.repoDirectory(repo).appendingPathComponent("snapshots").appendingPathComponent(commit)
             .appendingPathComponent(file)
-        try link(snapshot: snapshot, blob: blob, file: file)
-        try writeRef(repo: repo, ref: tag, commit: commit)
+        try cache.link(snapshot: snapshot, blob: blob, file: file)
+        try cache.writeRef(repo: repo, ref: tag, commit: commit)
         progress?(.finished(path: snapshot.path, downloaded: downloaded))
         return snapshot
     }

@@ -181,10 +181,32 @@ public struct APIError: HTTPResponseError, ActionableError {
             default:
                 self = .internal
             }
+        case let pull as ModelPullError:
+            self = APIError(pull)
         case is CancellationError:
             self = .cancelled
         default:
             self = .internal
+        }
+    }
+
+    /// A download's failure, as model management answers it: a volume too small is 507 naming the
+    /// sizes, a model the registry lacks 404, a bad name 400, a registry or hub failing 502.
+    private init(_ pull: ModelPullError) {
+        switch pull.code {
+        case .diskFull:
+            self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"),
+                      pull.message + "; delete models from the cache (DELETE /api/delete) or give the model volume more space")
+        case .notFound, .noMatchingFile:
+            self.init(.notFound, pull.message + (pull.recovery.map { "; \($0)" } ?? ""), param: "model")
+        case .badReference:
+            self.init(.badRequest, pull.message + (pull.recovery.map { "; \($0)" } ?? ""), param: "model")
+        case .offlineNotCached:
+            self.init(.serviceUnavailable, pull.message, type: "unavailable_error")
+        case .cacheNotWritable:
+            self.init(.internalServerError, "the model cache is not writable by the server; see its log", type: "server_error")
+        default:
+            self.init(.badGateway, pull.message, type: "upstream_error")
         }
     }
 

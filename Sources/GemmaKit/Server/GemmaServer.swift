@@ -164,9 +164,10 @@ struct ModelService: Service {
         }
         registry.startupLoadsFinished()
         let reaper = Task {
-            while !Task.isCancelled, registry.unloadsIdle {
+            // Checked each turn: model management can turn one model into several.
+            while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                await registry.unloadExpired()
+                if registry.unloadsIdle { await registry.unloadExpired() }
             }
         }
         defer { reaper.cancel() }

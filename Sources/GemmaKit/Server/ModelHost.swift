@@ -24,6 +24,20 @@ public final class ModelHost: Sendable {
         case loading
         case ready(Loaded)
         case failed(String)
+
+        /// The status `/models/sse` shows, as llama-server's router names it (a failed load is `unloaded`, with `failed`).
+        var name: String {
+            switch self {
+            case .unloaded, .failed: "unloaded"
+            case .loading: "loading"
+            case .ready: "loaded"
+            }
+        }
+
+        var isFailed: Bool {
+            if case .failed = self { return true }
+            return false
+        }
     }
 
     private let state: Mutex<State>
@@ -42,12 +56,27 @@ public final class ModelHost: Sendable {
     /// What `/props` answered before the model was unloaded, for while it sleeps.
     let sleepingProps = Mutex<Props?>(nil)
 
+    /// Where each change of state is told (`/models/sse`).
+    private let events: ModelEvents?
+
     /// - Parameter state: `.loading` for the default model, loaded as the server starts; `.unloaded` for the others.
-    public init(configuration: ServerConfiguration, state: State = .loading) {
+    init(configuration: ServerConfiguration, state: State = .loading, events: ModelEvents? = nil) {
         self.configuration = configuration
         modelID = configuration.modelID
         names = configuration.modelNames
         self.state = Mutex(state)
+        self.events = events
+    }
+
+    /// Sets the state, telling `events` when the status changes; returns the state it replaced.
+    @discardableResult
+    private func set(_ new: State) -> State {
+        let old = state.withLock { state in
+            defer { state = new }
+            return state
+        }
+        if old.name != new.name || old.isFailed != new.isFailed { events?.statusChanged(modelID, to: new) }
+        return old
     }
 
     public var current: State { state.withLock { $0 } }
@@ -60,7 +89,7 @@ public final class ModelHost: Sendable {
     /// Loads the model and starts the engines; the state says how it went.
     public func load() async throws {
         let started = ContinuousClock.now
-        state.withLock { $0 = .loading }
+        set(.loading)
         do {
             let path = try await resolvedPath()
             let options = ModelLoadOptions(gpuLayers: configuration.gpuLayers, repackWeights: configuration.repackWeights)
@@ -72,9 +101,9 @@ public final class ModelHost: Sendable {
             let formatter = try ChatFormatter(model: model, options: configuration.chatTemplate)
             let loaded = Loaded(modelID: modelID, model: model, engine: engine, formatter: formatter,
                                 loadDuration: .now - started, loadedAt: Date(), digest: FileDigest(path: path))
-            state.withLock { $0 = .ready(loaded) }
+            set(.ready(loaded))
         } catch {
-            state.withLock { $0 = .failed("\(error)") }
+            set(.failed("\(error)"))
             throw error
         }
     }
@@ -98,16 +127,17 @@ public final class ModelHost: Sendable {
         return path
     }
 
+    /// The GGUF this model loads, once it is on disk (nil: a registry model not downloaded yet).
+    var filePath: String? {
+        guard let source = configuration.modelSource else { return configuration.modelPath.isEmpty ? nil : configuration.modelPath }
+        return ModelResolver(cache: configuration.modelCache ?? .resolve(environment: [:]), settings: configuration.hubSettings).cachedPath(source)
+    }
+
     /// The planner's estimate of what this model adds to the process once loaded (weights, KV for
     /// its context and slots, compute, embeddings, tokenizer; the process itself counted once by
     /// the registry); nil when the file is not on disk yet (a registry model not yet downloaded).
     public func plannedBytes() -> UInt64? {
-        var path = configuration.modelPath
-        if let source = configuration.modelSource {
-            let resolver = ModelResolver(cache: configuration.modelCache ?? .resolve(environment: [:]), settings: configuration.hubSettings)
-            guard let cached = resolver.cachedPath(source) else { return nil }
-            path = cached
-        }
+        guard let path = filePath else { return nil }
         let context = configuration.engine.context
         guard let plan = try? MemoryPlanner.plan(path: path, options: PlanOptions(
             contextSize: context.contextSize, parallel: context.sequences, microBatch: context.microBatchSize)) else { return nil }
@@ -163,17 +193,14 @@ public final class ModelHost: Sendable {
 
     /// Marks the model unloaded and hands over what was loaded, for its engine to be shut down.
     func detach() -> Loaded? {
-        let loaded = state.withLock { state -> Loaded? in
-            defer { state = .unloaded }
-            if case .ready(let loaded) = state { return loaded }
-            return nil
-        }
+        let loaded: Loaded?
+        if case .ready(let ready) = set(.unloaded) { loaded = ready } else { loaded = nil }
         if let loaded { sleepingProps.withLock { $0 = Props(loaded, configuration: configuration) } }
         return loaded
     }
 
     /// Marks a load about to start, so that requests arriving before it runs wait for it.
-    func markLoading() { state.withLock { $0 = .loading } }
+    func markLoading() { set(.loading) }
 
     var isReady: Bool { loaded != nil }
 

@@ -26,46 +26,79 @@ public final class ModelRegistry: Sendable {
         var loads = 0
     }
 
-    /// The models, the default (the first `-m`) first.
-    public let hosts: [ModelHost]
-    private let records: Mutex<[Record]>
+    /// The models and their bookkeeping, index for index; the default model is first and stays.
+    /// Models are added (`add`) and removed (`remove`) while the server runs, under model management.
+    struct Table: Sendable {
+        var hosts: [ModelHost]
+        var records: [Record]
+
+        func index(_ host: ModelHost) -> Int? { hosts.firstIndex { $0 === host } }
+    }
+
+    private let table: Mutex<Table>
+    /// Each served model's configuration is this one with its own model (`ServerConfiguration.serving`).
+    private let base: ServerConfiguration
     /// Memory the loaded models' plans may add up to; nil: unlimited.
     let budget: UInt64?
-    let modelsMax: Int
-    let keepAlive: Duration?
-    let autoload: Bool
+    /// The server-wide settings of the models (the first's configuration holds them).
+    var modelsMax: Int { base.modelsMax }
+    private var routingKeepAlive: Duration? { base.keepAlive }
+    private var sleepIdle: Duration? { base.sleepIdle }
+    var autoload: Bool { base.modelsAutoload }
+    /// A request's `model` must name a model even when there is one (`--allow-model-management`).
+    private var namesRequired: Bool { base.allowModelManagement }
+    /// Loads, unloads, downloads and removals, for `/models/sse`.
+    let events: ModelEvents
     private let logger: Logger
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "gemmactl.serve")) {
         let served = configuration.servedModels
-        hosts = served.enumerated().map { index, model in ModelHost(configuration: model, state: index == 0 ? .loading : .unloaded) }
-        records = Mutex(Array(repeating: Record(), count: served.count))
+        let events = ModelEvents()
+        self.events = events
+        let hosts = served.enumerated().map { index, model in
+            ModelHost(configuration: model, state: index == 0 ? .loading : .unloaded, events: events)
+        }
+        table = Mutex(Table(hosts: hosts, records: Array(repeating: Record(), count: hosts.count)))
+        base = served[0]
         // Without load-on-startup models, readiness is the default model's alone, from the moment it loads.
         startupDone = Mutex(!hosts.dropFirst().contains { $0.configuration.loadOnStartup })
         budget = configuration.memoryBudget.map { $0 > MemoryPlanner.processBaseBytes ? $0 - MemoryPlanner.processBaseBytes : 0 }
-        modelsMax = configuration.modelsMax
-        // One model is unloaded for being idle only to sleep (--sleep-idle-seconds): there is nothing else to make room for.
-        keepAlive = served.count > 1 ? configuration.keepAlive : configuration.sleepIdle
-        autoload = configuration.modelsAutoload
         self.logger = logger
     }
 
+    /// The models, the default first.
+    public var hosts: [ModelHost] { table.withLock { $0.hosts } }
+
     /// The default model: the one a request without a name gets, and the one /ready watches.
-    public var defaultHost: ModelHost { hosts[0] }
+    public var defaultHost: ModelHost { table.withLock { $0.hosts[0] } }
 
     /// Whether requests pick among several models (a single model answers any name).
-    public var isRouting: Bool { hosts.count > 1 }
+    public var isRouting: Bool { table.withLock { $0.hosts.count > 1 } }
+
+    /// How long an idle model stays loaded: `--keep-alive` among several models; a single model is
+    /// unloaded for being idle only to sleep (`--sleep-idle-seconds`), there being nothing else to make room for.
+    var keepAlive: Duration? { isRouting ? routingKeepAlive : sleepIdle }
 
     /// The model a request names: any of its names, or the default when the request names none.
-    /// With a single model any name is that model, as before several models could be served.
+    /// With a single model any name is that model, as before several models could be served, unless
+    /// clients manage the models (`namesRequired`): a name deleted must not quietly reach another model.
     public func host(named name: String?) throws -> ModelHost {
-        guard isRouting, let name, !name.isEmpty else { return defaultHost }
+        let hosts = hosts
+        guard hosts.count > 1 || namesRequired, let name, !name.isEmpty else { return hosts[0] }
+        if let host = hosts.first(where: { $0.names.contains(name) }) { return host }
+        throw APIError.modelNotFound(name, available: hosts.map(\.modelID))
+    }
+
+    /// The model that has `name` among its names, even when it is the only one; a 404 otherwise
+    /// (what model management acts on: it never takes a name for the default).
+    public func host(exactlyNamed name: String) throws(APIError) -> ModelHost {
+        let hosts = hosts
         if let host = hosts.first(where: { $0.names.contains(name) }) { return host }
         throw APIError.modelNotFound(name, available: hosts.map(\.modelID))
     }
 
     /// Whether a single model sleeps when idle (`--sleep-idle-seconds`).
-    public var sleepsWhenIdle: Bool { !isRouting && keepAlive != nil }
+    public var sleepsWhenIdle: Bool { !isRouting && sleepIdle != nil }
 
     /// Whether a single model sleeps: unloaded for being idle (`--sleep-idle-seconds`), woken by the next request.
     public func isSleeping(_ host: ModelHost) -> Bool {
@@ -80,24 +113,73 @@ public final class ModelRegistry: Sendable {
     func startupLoadsFinished() { startupDone.withLock { $0 = true } }
 
     /// Whether idle models are ever unloaded, which the server checks each second.
-    var unloadsIdle: Bool { isRouting || keepAlive != nil }
+    var unloadsIdle: Bool { isRouting || sleepIdle != nil }
 
     /// Starts the model's keep-alive once it is loaded with no request holding it (at start, or by `POST /models/load`).
     func loadedIdle(_ host: ModelHost) {
-        let target = index(host)
-        records.withLock { records in
-            records[target].lastUsed = .now
-            if records[target].leases == 0 { records[target].expiresAt = keepAlive.map { .now + $0 } }
+        let keepAlive = keepAlive
+        table.withLock { table in
+            guard let target = table.index(host) else { return }
+            table.records[target].lastUsed = .now
+            if table.records[target].leases == 0 { table.records[target].expiresAt = keepAlive.map { .now + $0 } }
         }
     }
 
     /// Loads of the model started so far.
-    public func loadCount(_ host: ModelHost) -> Int { records.withLock { $0[index(host)].loads } }
+    public func loadCount(_ host: ModelHost) -> Int { table.withLock { table in table.index(host).map { table.records[$0].loads } ?? 0 } }
 
     /// When an idle model is to be unloaded, if it is.
-    func expiry(_ host: ModelHost) -> ContinuousClock.Instant? { records.withLock { $0[index(host)].expiresAt } }
+    func expiry(_ host: ModelHost) -> ContinuousClock.Instant? {
+        table.withLock { table in table.index(host).flatMap { table.records[$0].expiresAt } }
+    }
 
-    private func index(_ host: ModelHost) -> Int { hosts.firstIndex { $0 === host }! }
+    // MARK: Models added and removed at run time
+
+    /// Serves one more model (model management: a pull, a copy), unloaded until a request names it.
+    /// A 409 when one of its names is already another model's id.
+    @discardableResult
+    func add(_ choice: ModelChoice) throws(APIError) -> ModelHost {
+        let host = ModelHost(configuration: base.serving(choice), state: .unloaded, events: events)
+        try table.withLock { table throws(APIError) in
+            let ids = Set(table.hosts.map(\.modelID))
+            if let clash = host.names.first(where: ids.contains) {
+                throw APIError(.conflict, "a model named '\(clash)' is already served", param: "model")
+            }
+            table.hosts.append(host)
+            table.records.append(Record())
+        }
+        logger.info("model added", metadata: ["model": "\(host.modelID)"])
+        events.publish(ModelEvent(model: host.modelID, event: "model_added", data: ["status": .string("unloaded")]))
+        return host
+    }
+
+    /// Stops serving the models in `hosts` and runs `removeFiles` while none of them can be loaded:
+    /// refused with a 409 (nothing changed) when one is the default model, is loaded or loading, or
+    /// is answering a request; when `removeFiles` throws, they are all still served.
+    func remove(_ hosts: [ModelHost], removeFiles: () throws -> Void) throws {
+        try table.withLock { table in
+            let targets = hosts.compactMap(table.index)
+            for target in targets {
+                let host = table.hosts[target]
+                guard target != 0 else {
+                    throw APIError(.conflict, "'\(host.modelID)' is the server's default model, which it keeps", param: "model")
+                }
+                guard table.records[target].leases == 0, !host.isResident else {
+                    throw APIError(.conflict, "the model '\(host.modelID)' is loaded or loading; unload it first "
+                                   + "(POST /models/unload, or a request with keep_alive 0) once its requests are done", param: "model")
+                }
+            }
+            try removeFiles()
+            for target in targets.sorted(by: >) {
+                table.hosts.remove(at: target)
+                table.records.remove(at: target)
+            }
+        }
+        for host in hosts {
+            logger.info("model removed", metadata: ["model": "\(host.modelID)"])
+            events.publish(ModelEvent(model: host.modelID, event: "model_remove"))
+        }
+    }
 
     // MARK: Loading
 
@@ -109,23 +191,25 @@ public final class ModelRegistry: Sendable {
     /// The model loaded, loading it first when it is not (and counting a lease until `release`,
     /// when `lease` is set). `explicit` loads even with `--no-models-autoload` (`POST /models/load`).
     func acquire(_ host: ModelHost, lease: Bool, explicit: Bool = false) async throws -> ModelHost.Loaded {
-        let target = index(host)
         while true {
-            let step: Step = try records.withLock { records in
+            let step: Step = try table.withLock { table in
+                guard let target = table.index(host) else {
+                    throw APIError.modelNotFound(host.modelID, available: table.hosts.map(\.modelID))
+                }
                 switch host.current {
                 case .ready(let loaded):
-                    if lease { records[target].leases += 1 }
-                    records[target].lastUsed = .now
-                    records[target].expiresAt = nil
+                    if lease { table.records[target].leases += 1 }
+                    table.records[target].lastUsed = .now
+                    table.records[target].expiresAt = nil
                     return .ready(loaded)
                 case .loading:
-                    if let load = records[target].load { return .wait(load) }
+                    if let load = table.records[target].load { return .wait(load) }
                     // The default model, loaded at start by `ModelService`: wait for it as before.
                     throw APIError.loading
                 case .unloaded, .failed:
                     guard autoload || explicit else { throw APIError.modelNotLoaded(host.modelID, autoload: false) }
-                    let evicted = try makeRoom(for: target, in: &records)
-                    records[target].loads += 1
+                    let evicted = try makeRoom(for: target, in: &table)
+                    table.records[target].loads += 1
                     let load = Task { [logger] in
                         for victim in evicted {
                             logger.info("model unloaded to make room", metadata: ["model": "\(victim.host.modelID)", "for": "\(host.modelID)"])
@@ -133,8 +217,8 @@ public final class ModelRegistry: Sendable {
                         }
                         try await host.load()
                     }
-                    records[target].load = load
-                    records[target].expiresAt = nil
+                    table.records[target].load = load
+                    table.records[target].expiresAt = nil
                     // Marked now, so a request that comes before the task runs waits for it too.
                     host.markLoading()
                     return .wait(load)
@@ -159,7 +243,8 @@ public final class ModelRegistry: Sendable {
 
     /// Picks the idle models to unload so that `target` fits the budget and `--models-max`, least
     /// recently used first, and marks them unloaded; a 503 when the busy ones leave no room.
-    private func makeRoom(for target: Int, in records: inout [Record]) throws -> [(host: ModelHost, loaded: ModelHost.Loaded)] {
+    private func makeRoom(for target: Int, in table: inout Table) throws -> [(host: ModelHost, loaded: ModelHost.Loaded)] {
+        let hosts = table.hosts, records = table.records
         let need = hosts[target].plannedBytes() ?? 0
         if let budget, need > budget { throw APIError.neverFits(hosts[target].modelID, need: need, budget: budget) }
         let resident = hosts.indices.filter { $0 != target && hosts[$0].isResident }
@@ -184,18 +269,19 @@ public final class ModelRegistry: Sendable {
     /// Gives back a lease taken by `acquire`: the model becomes idle once no request holds it, and
     /// is unloaded after `keepAlive` (the request's, else the server's; zero: now).
     func release(_ host: ModelHost, keepAlive requested: KeepAlive?) async {
-        let target = index(host)
-        let unloadNow = records.withLock { records -> Bool in
-            records[target].leases -= 1
-            records[target].lastUsed = .now
-            guard records[target].leases == 0 else { return false }
+        let routing = isRouting, keepAlive = keepAlive
+        let unloadNow = table.withLock { table -> Bool in
+            guard let target = table.index(host) else { return false }
+            table.records[target].leases -= 1
+            table.records[target].lastUsed = .now
+            guard table.records[target].leases == 0 else { return false }
             // A single model keeps the server's rule (sleep or stay): a client's keep_alive does not unload it.
-            switch isRouting ? requested : nil {
-            case .forever?: records[target].expiresAt = nil
-            case .after(let duration)?: records[target].expiresAt = .now + duration
-            case nil: records[target].expiresAt = keepAlive.map { .now + $0 }
+            switch routing ? requested : nil {
+            case .forever?: table.records[target].expiresAt = nil
+            case .after(let duration)?: table.records[target].expiresAt = .now + duration
+            case nil: table.records[target].expiresAt = keepAlive.map { .now + $0 }
             }
-            return records[target].expiresAt.map { $0 <= .now } ?? false
+            return table.records[target].expiresAt.map { $0 <= .now } ?? false
         }
         if unloadNow { await unload(host) }
     }
@@ -203,10 +289,9 @@ public final class ModelRegistry: Sendable {
     /// Unloads the model unless a request holds it; true when it was unloaded (or was not loaded).
     @discardableResult
     func unload(_ host: ModelHost) async -> Bool {
-        let target = index(host)
-        let free = records.withLock { records -> Bool in
-            guard records[target].leases == 0, !host.isLoading else { return false }
-            records[target].expiresAt = nil
+        let free = table.withLock { table -> Bool in
+            guard let target = table.index(host), table.records[target].leases == 0, !host.isLoading else { return false }
+            table.records[target].expiresAt = nil
             return true
         }
         guard free else { return false }
@@ -218,10 +303,11 @@ public final class ModelRegistry: Sendable {
     /// Unloads the idle models whose keep-alive has run out.
     func unloadExpired() async {
         let now = ContinuousClock.now
-        let expired = records.withLock { records in
-            hosts.indices.filter { records[$0].leases == 0 && records[$0].expiresAt.map { $0 <= now } == true }
+        let expired = table.withLock { table in
+            table.hosts.indices.filter { table.records[$0].leases == 0 && table.records[$0].expiresAt.map { $0 <= now } == true }
+                .map { table.hosts[$0] }
         }
-        for index in expired { await unload(hosts[index]) }
+        for host in expired { await unload(host) }
     }
 
     /// Refuses, before the server starts, a model asked for that could not fit the budget even alone
@@ -239,6 +325,7 @@ public final class ModelRegistry: Sendable {
 
     /// Stops every engine (at shutdown).
     func shutdown() async {
+        events.finish()
         for host in hosts { await host.shutdown() }
     }
 }

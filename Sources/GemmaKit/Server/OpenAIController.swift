@@ -152,12 +152,9 @@ struct OpenAIModel: Encodable {
         let loads: Int
 
         init(_ host: ModelHost, loads: Int, sleeping: Bool) {
-            switch host.current {
-            case .unloaded: value = sleeping ? "sleeping" : "unloaded"
-            case .loading: value = "loading"
-            case .ready: value = "loaded"
-            case .failed: value = "unloaded"; failed = true
-            }
+            let state = host.current
+            if case .unloaded = state, sleeping { value = "sleeping" } else { value = state.name }
+            failed = state.isFailed ? true : nil
             self.loads = loads
         }
     }

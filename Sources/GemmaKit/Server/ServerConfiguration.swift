@@ -72,6 +72,9 @@ public struct ServerConfiguration: Sendable {
     public var sleepIdle: Duration?
     /// Load a model that a request names (`--no-models-autoload`: only `POST /models/load` does).
     public var modelsAutoload = true
+    /// Model management over the API (`--allow-model-management`): Ollama's `/api/pull`, `/api/delete`
+    /// and `/api/copy`, llama-server's `POST /models` and `DELETE /models`; off, they answer 403.
+    public var allowModelManagement = false
     /// This model was found in the shared cache (`ModelChoice.foundInCache`), not asked for.
     public var foundInCache = false
     /// Load this model when the server starts (`load-on-startup` in `--models-preset`), not on its first request.
@@ -119,15 +122,20 @@ public struct ServerConfiguration: Sendable {
     public var servedModels: [ServerConfiguration] {
         var first = self
         first.otherModels = []
-        return [first] + otherModels.map { choice in
-            var configuration = first
-            configuration.modelPath = choice.path
-            configuration.modelSource = choice.source
-            configuration.aliases = choice.alias.map { [$0] } ?? []
-            configuration.foundInCache = choice.foundInCache
-            choice.settings?.apply(to: &configuration)
-            return configuration
-        }
+        return [first] + otherModels.map(first.serving)
+    }
+
+    /// This configuration serving `choice` instead of its own model: its names, and its settings when it has its own.
+    func serving(_ choice: ModelChoice) -> ServerConfiguration {
+        var configuration = self
+        configuration.otherModels = []
+        configuration.modelPath = choice.path
+        configuration.modelSource = choice.source
+        configuration.aliases = choice.alias.map { [$0] } ?? []
+        configuration.foundInCache = choice.foundInCache
+        configuration.loadOnStartup = false
+        choice.settings?.apply(to: &configuration)
+        return configuration
     }
 
     /// Whether every address in `hosts` only accepts connections from this machine.

@@ -19,7 +19,8 @@ public final class ServerCore: Sendable {
         registry = ModelRegistry(configuration: configuration, logger: logger)
         keys = configuration.noAuth ? try APIKeyStore(keys: [], file: nil)
                                     : try APIKeyStore(keys: configuration.apiKeys, file: configuration.apiKeyFile)
-        metrics = ServerMetrics(labelsModels: registry.isRouting)
+        // Models added by model management get series of their own beside the first model's.
+        metrics = ServerMetrics(labelsModels: registry.isRouting || configuration.allowModelManagement)
         self.logger = logger
     }
 

@@ -140,6 +140,7 @@ public struct ModelsPreset: Sendable, Equatable {
         ServeSettings.props.flag, ServeSettings.verbose.flag, ServeSettings.alias.flag, ServeSettings.tags.flag,
         ServeSettings.modelsDir.flag, ServeSettings.modelsPreset.flag, ServeSettings.modelsMax.flag,
         ServeSettings.memoryBudget.flag, ServeSettings.noModelsAutoload.flag, ServeSettings.sleepIdleSeconds.flag,
+        ServeSettings.allowModelManagement.flag,
     ])
 
     /// The setting a key names: a flag without dashes (long or short), `no-FLAG` for a switch, or a

@@ -82,6 +82,8 @@ public enum ServeSettings {
         }.defaulting(to: -1)
     public static let noModelsAutoload = Setting<Bool>(switch: ["--no-models-autoload"], environment: ["GEMMA_NO_MODELS_AUTOLOAD", "LLAMA_ARG_NO_MODELS_AUTOLOAD"],
         summary: "With several -m: load a model only on POST /models/load, never because a request names it.")
+    public static let allowModelManagement = Setting<Bool>(switch: ["--allow-model-management"], environment: ["GEMMA_ALLOW_MODEL_MANAGEMENT"],
+        summary: "Let API clients download models into the shared cache, copy and delete them (Ollama's /api/pull, /api/copy, /api/delete; llama-server's POST and DELETE /models); never a loaded one.")
     public static let metricsPort = Setting<Int>(["--metrics-port"], environment: ["GEMMA_METRICS_PORT"],
         summary: "Also serve /metrics without auth on this port, for Prometheus.", range: 0...65535)
     public static let offline = Setting<Bool>(switch: ["--offline"], environment: ["GEMMA_OFFLINE", "LLAMA_OFFLINE"],
@@ -165,7 +167,7 @@ public enum ServeSettings {
     /// Every descriptor above: each is an option of `gemmactl serve` (a test checks it).
     public static let all: [any SettingDescription] = [
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
-        hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, modelsPreset, sleepIdleSeconds, noModelsAutoload, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
+        hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, modelsPreset, sleepIdleSeconds, noModelsAutoload, allowModelManagement, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
         slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftMax, specDraftMin, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
