@@ -7,10 +7,10 @@ extension Gemmactl {
         static let configuration = CommandConfiguration(
             abstract: "Plan the memory and CPU a model (or a pod serving several) needs for a context size and parallel requests.",
             discussion: """
-                The plan follows llama.cpp's buffer sizes: weights (tensor bytes), KV cache per layer
-                (sliding-window layers included), compute buffers and the process's own overhead.
-                With several -m (as serve takes them, [ALIAS=]REF), each model is planned with the same
-                settings and the pod is sized for all of them loaded at once, or for the --models-max
+                The plan follows llama.cpp's buffer sizes: weights (tensor bytes), KV cache per layer \
+                (sliding-window layers included), compute buffers and the process's own overhead. \
+                With several -m (as serve takes them, [ALIAS=]REF), each model is planned with the same \
+                settings and the pod is sized for all of them loaded at once, or for the --models-max \
                 largest; the process's own base is counted once.
 
                 Examples:

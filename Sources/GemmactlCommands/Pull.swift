@@ -7,8 +7,8 @@ extension Gemmactl {
         static let configuration = CommandConfiguration(
             abstract: "Download a model into the shared Hugging Face cache (also used by llama.cpp's -hf).",
             discussion: """
-                The hub is ${HF_ENDPOINT:-https://huggingface.co}; the Ollama registry ${OLLAMA_REGISTRY:-https://registry.ollama.ai}.
-                An interrupted download resumes where it stopped when run again. Several models are pulled
+                The hub is ${HF_ENDPOINT:-https://huggingface.co}; the Ollama registry ${OLLAMA_REGISTRY:-https://registry.ollama.ai}. \
+                An interrupted download resumes where it stopped when run again. Several models are pulled \
                 one after another (what a pod serving several runs before the server starts).
 
                 Examples:

@@ -7,7 +7,7 @@ extension Gemmactl {
         static let configuration = CommandConfiguration(
             abstract: "Render Kubernetes manifests for a Gemma deployment.",
             discussion: """
-                Values come from defaults < --values FILE < --set path=value < the flags below.
+                Values come from defaults < --values FILE < --set path=value < the flags below. \
                 Profiles: gemmactl (default), llama-server, ollama, external-ollama.
 
                 Examples:

@@ -7,10 +7,10 @@ extension Gemmactl {
         static let configuration = CommandConfiguration(
             abstract: "Serve the model over an OpenAI- and Ollama-compatible HTTP API with API-key auth.",
             discussion: """
-                llama.cpp runs in this process; no llama-server or auth sidecar is needed. /health is public,
-                every other endpoint needs `Authorization: Bearer KEY` (or `x-api-key: KEY`). Keys come from
-                GEMMA_API_KEY / LLAMA_API_KEY (comma-separated) and --api-key-file (one per line, re-read when
-                it changes, so keys rotate without a restart). Flags take llama-server's names, and each
+                llama.cpp runs in this process; no llama-server or auth sidecar is needed. /health is public, \
+                every other endpoint needs `Authorization: Bearer KEY` (or `x-api-key: KEY`). Keys come from \
+                GEMMA_API_KEY / LLAMA_API_KEY (comma-separated) and --api-key-file (one per line, re-read when \
+                it changes, so keys rotate without a restart). Flags take llama-server's names, and each \
                 setting also reads llama-server's LLAMA_ARG_* variable where llama-server has one.
 
                 Examples:

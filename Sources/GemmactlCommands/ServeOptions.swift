@@ -249,7 +249,7 @@ struct ServeOptions: ParsableArguments {
         }
         let models = names.sorted().filter { name in
             name.lowercased().hasSuffix(".gguf") && !name.lowercased().hasPrefix("mmproj")
-                && (name.range(of: #"-\d{5}-of-\d{5}\.gguf$"#, options: .regularExpression) == nil || name.contains("-00001-of-"))
+                && (ModelResolver.splitShards(of: name).map { $0.first == name } ?? true)
         }
         guard !models.isEmpty else {
             throw InputError("--models-dir \(directory) holds no .gguf file", recovery: "put the models there (gemmactl pull, then copy), or leave --models-dir out")
@@ -273,7 +273,7 @@ struct ServeOptions: ParsableArguments {
             }
             let name = model.file.lowercased()
             // A split model counts by its first shard, once all its shards are there (`shards`).
-            let split = model.file.range(of: #"-\d{5}-of-\d{5}\.gguf$"#, options: .regularExpression) != nil
+            let split = ModelResolver.splitShards(of: model.file) != nil
             guard let quant = HubCache.quantization(fileName: model.file), !known.contains(model.path), !split || model.shards != nil,
                   !["mmproj", "mtp-", "eagle3-", "dflash-", "dspark-"].contains(where: name.contains) else { return nil }
             let id = "\(model.repo):\(quant)"
