@@ -130,6 +130,9 @@ struct DraftPacing {
     private var pause = 0
     private var misses = 0
 
+    /// Whether the slot is to draft this step (`wantsDraft` then says so and counts a step sat out).
+    var isDue: Bool { pause == 0 }
+
     /// Whether the slot drafts this step (counts a step sat out).
     mutating func wantsDraft() -> Bool {
         guard pause == 0 else {
