@@ -17,7 +17,9 @@ struct ModelsController: Sendable {
             Endpoint(.post, "/models/unload") { request, _ in try await unload(request) },
             Endpoint(.get, "/models/sse") { _, _ in events() },
             Endpoint(.post, "/models") { request, _ in try await download(request) },
-            Endpoint(.delete, "/models") { request, _ in try delete(named: request.uri.queryParameters["model"].map(String.init)) },
+            Endpoint(.delete, "/models") { request, _ in
+                try delete(named: request.uri.queryParameters["model"].map(String.init), with: try management())
+            },
             Endpoint(.post, "/api/pull") { request, _ in try await ollamaPull(request) },
             Endpoint(.delete, "/api/delete") { request, _ in try await ollamaDelete(request) },
             Endpoint(.post, "/api/copy") { request, _ in try await ollamaCopy(request) },
@@ -98,8 +100,7 @@ struct ModelsController: Sendable {
     }
 
     /// llama-server's `DELETE /models?model=NAME` and the work of Ollama's `/api/delete`.
-    func delete(named name: String?) throws -> Response {
-        let management = try management()
+    func delete(named name: String?, with management: ModelManagement) throws -> Response {
         guard let name, !name.isEmpty else { throw APIError.badRequest("'model' must name the model to delete", param: "model") }
         try management.delete(name)
         return JSONBody.response(["success": true])
@@ -180,9 +181,9 @@ struct ModelsController: Sendable {
 
     /// Ollama's `DELETE /api/delete {"model": NAME}`: 200 with no body.
     func ollamaDelete(_ request: Request) async throws -> Response {
-        _ = try management()
+        let management = try management()
         let body = try await JSONBody.decode(PullBody.self, from: request, limit: server.configuration.maxBodySize)
-        _ = try delete(named: body.model ?? body.name)
+        _ = try delete(named: body.model ?? body.name, with: management)
         return Response(status: .ok)
     }
 
