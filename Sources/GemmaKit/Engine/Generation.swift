@@ -90,10 +90,26 @@ public struct GenerationStats: Sendable, Equatable {
     public var stoppingWord = ""
     /// Tokens in the slot's KV cache when it ended (llama-server's `tokens_cached`).
     public var contextTokens = 0
-    /// Tokens drafted by speculation and verified, and how many of them were accepted
+    /// What speculation drafted for this request and how much of it was accepted
     /// (llama-server's `draft_n` and `draft_n_accepted`).
-    public var draftTokens = 0
-    public var draftAccepted = 0
+    public var drafts = DraftCounts()
+}
+
+/// Speculative drafts verified, the tokens they carried, and how many of those the model accepted.
+public struct DraftCounts: Sendable, Equatable {
+    /// Verification steps: drafts handed to a decode.
+    public var verified = 0
+    public var tokens = 0
+    public var accepted = 0
+
+    public init() {}
+
+    /// Counts one draft of `drafted` tokens, `accepted` of which the model sampled too.
+    public mutating func record(drafted: Int, accepted: Int) {
+        verified += 1
+        tokens += drafted
+        self.accepted += accepted
+    }
 }
 
 /// How far a prompt's evaluation has come (llama-server's `prompt_progress`).
@@ -174,10 +190,8 @@ public struct DecodeTotals: Sendable, Equatable {
     public var busySlots = 0
     /// Tokens in them, prompt and generated (drafts included).
     public var tokens = 0
-    /// Drafts verified, the tokens they carried, and how many of those were accepted.
-    public var drafts = 0
-    public var draftTokens = 0
-    public var draftAccepted = 0
+    /// Speculation's drafts over every request.
+    public var drafts = DraftCounts()
 
     public init() {}
 }

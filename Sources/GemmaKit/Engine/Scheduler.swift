@@ -410,11 +410,8 @@ final class Scheduler {
         }
         speculator?.accept(sequence: slot.sequence, accepted: accepted)
         slot.pacing.record(drafted: draft.count, accepted: accepted, draftMax: speculation.draftMax)
-        slot.draftTokens += draft.count
-        slot.draftAccepted += accepted
-        totals.drafts += 1
-        totals.draftTokens += draft.count
-        totals.draftAccepted += accepted
+        slot.drafts.record(drafted: draft.count, accepted: accepted)
+        totals.drafts.record(drafted: draft.count, accepted: accepted)
         slot.lastTokenAt = ContinuousClock.now
         for (token, row) in sampled where slot.job != nil {
             accept(token, row: row, in: slot)
@@ -494,7 +491,7 @@ final class Scheduler {
             cachedTokens: slot.reusedTokens, completionTokens: slot.generated, queueDuration: started - job.enqueued,
             promptDuration: first - started, generationDuration: last - first, slot: slot.id, stopType: stopType,
             stoppingWord: stopType == .word ? slot.stopper.matched ?? "" : "", contextTokens: slot.cached.count,
-            draftTokens: slot.draftTokens, draftAccepted: slot.draftAccepted)
+            drafts: slot.drafts)
         // Free the slot, and say so to /slots, before the client hears it is done: a client that asks
         // /slots after its answer must find the slot idle.
         release(slot, dropCache: false)
@@ -546,9 +543,8 @@ final class Slot {
     /// Tokens drafted to follow `pendingToken`, verified in the same step.
     var draft: [Token] = []
     var pacing = DraftPacing()
-    /// Draft tokens of this request, and how many of them were accepted.
-    var draftTokens = 0
-    var draftAccepted = 0
+    /// This request's drafts.
+    var drafts = DraftCounts()
     var outputRow: Int32 = -1
     var generated = 0
     var reusedTokens = 0
@@ -578,8 +574,7 @@ final class Slot {
         pendingToken = nil
         draft = []
         pacing = DraftPacing()
-        draftTokens = 0
-        draftAccepted = 0
+        drafts = DraftCounts()
         outputRow = -1
         generated = 0
         lastUsed = use

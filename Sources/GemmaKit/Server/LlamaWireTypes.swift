@@ -28,9 +28,9 @@ struct LlamaTimings: Encodable {
     init(_ stats: GenerationStats) {
         self.init(cached: stats.cachedTokens, evaluated: stats.promptTokens - stats.cachedTokens, promptTime: stats.promptDuration,
                   predicted: stats.completionTokens, predictionTime: stats.generationDuration)
-        if stats.draftTokens > 0 {
-            draftN = stats.draftTokens
-            draftNAccepted = stats.draftAccepted
+        if stats.drafts.tokens > 0 {
+            draftN = stats.drafts.tokens
+            draftNAccepted = stats.drafts.accepted
         }
     }
 }

@@ -244,10 +244,10 @@ struct LlamaServerMetrics {
             ("n_decode_total", "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding",
              Double(decodes.calls)),
             ("n_tokens_max", "Largest observed sequence length (prompt + generation)", Double(longestSequence)),
-            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", Double(decodes.draftTokens)),
+            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", Double(decodes.drafts.tokens)),
             ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model",
-             Double(decodes.draftAccepted)),
-            ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", Double(decodes.drafts)),
+             Double(decodes.drafts.accepted)),
+            ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", Double(decodes.drafts.verified)),
         ]
         let gauges: [(String, String, Double)] = [
             ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", rate(promptWindow)),
