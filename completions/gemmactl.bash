@@ -188,7 +188,7 @@ _gemmactl_serve() {
     repeating_flags=()
     non_repeating_flags=(--offline --deterministic --no-models-autoload --allow-model-management --no-auth --jinja --no-jinja --slots --no-slots --metrics --no-metrics --props --log-prompts --verbose -v --log-verbose --version -h --help)
     repeating_options=(--model -m)
-    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --hf-repo -hf -hfr --hf-file -hff --threads-batch --alias -a --tags --models-max --memory-budget --keep-alive --models-dir --models-preset --sleep-idle-seconds --host --port --api-key-file --cors-origins --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --cache-ram -cram --slot-save-path --chat-template --chat-template-file --reasoning-format --reasoning-budget --pooling --spec-type --spec-draft-n-max --spec-draft-n-min --metrics-port --temp --temperature --seed -s --n-predict -n --predict --top-k --top-p --min-p --repeat-penalty --log-level)
+    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --hf-repo -hf -hfr --hf-file -hff --threads-batch --alias -a --tags --models-max --memory-budget --keep-alive --models-dir --models-preset --sleep-idle-seconds --host --port --api-key-file --cors-origins --max-body-size --max-queue --request-timeout --shutdown-grace --sse-ping-interval --cache-ram -cram --slot-save-path --chat-template --chat-template-file --reasoning-format --reasoning-budget --pooling --spec-type --spec-draft-model -md --model-draft --spec-draft-n-max --spec-draft-n-min --metrics-port --temp --temperature --seed -s --n-predict -n --predict --top-k --top-p --min-p --repeat-penalty --log-level)
     __gemmactl_offer_flags_options 0
 
     # Offer option value completions
@@ -296,6 +296,9 @@ _gemmactl_serve() {
         return
         ;;
     '--spec-type')
+        return
+        ;;
+    '--spec-draft-model'|'-md'|'--model-draft')
         return
         ;;
     '--spec-draft-n-max')

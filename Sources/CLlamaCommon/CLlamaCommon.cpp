@@ -7,6 +7,7 @@
 #include <llama-common/reasoning-budget.h>
 #include <llama-common/speculative.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -338,11 +339,13 @@ extern "C" int gemma_speculative_types_check(const char *types, char **canonical
     return guarded(error, [&] {
         const auto parsed = speculative_types(types);
         for (const auto type : parsed) {
-            // Draft-model types need a draft model, which gemmactl does not load.
-            if (type < COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NONE) {
+            // Of the types that draft with a model, gemmactl runs draft-simple (a plain smaller model);
+            // the others need heads (MTP, EAGLE3, DFlash) it does not load.
+            if (type < COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NONE &&
+                type != COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE) {
                 throw std::invalid_argument("speculative type " + common_speculative_type_to_str(type) +
-                                            " needs a draft model; the draft-free types are ngram-simple, ngram-map-k, "
-                                            "ngram-map-k4v, ngram-mod and ngram-cache");
+                                            " is not supported; the types are ngram-simple, ngram-map-k, ngram-map-k4v, "
+                                            "ngram-mod, ngram-cache, and draft-simple with a draft model");
             }
         }
         *canonical = copy(is_off(parsed) ? std::string("none") : common_speculative_type_name_str(parsed));
@@ -350,12 +353,26 @@ extern "C" int gemma_speculative_types_check(const char *types, char **canonical
     });
 }
 
-extern "C" gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, char **error) {
+extern "C" gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, const gemma_draft_model *draft_model,
+                                                   char **error) {
     gemma_speculator *result = nullptr;
     guarded(error, [&] {
         auto speculator = std::make_unique<gemma_speculator>();
         speculator->params.types = speculative_types(types);
         if (is_off(speculator->params.types)) { return 0; }
+        const bool drafts_with_model = std::find(speculator->params.types.begin(), speculator->params.types.end(),
+                                                 COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE) != speculator->params.types.end();
+        if (drafts_with_model != (draft_model != nullptr)) {
+            throw std::invalid_argument(drafts_with_model ? "draft-simple needs a draft model"
+                                                          : "a draft model is given but draft-simple is not among the types");
+        }
+        if (draft_model) {
+            auto &draft = speculator->params.draft;
+            draft.ctx_tgt = draft_model->target;
+            draft.ctx_dft = draft_model->draft;
+            draft.n_max = draft_model->n_max;
+            draft.n_min = draft_model->n_min;
+        }
         speculator->speculative.reset(common_speculative_init(speculator->params, n_seq));
         if (!speculator->speculative) { throw std::runtime_error("common_speculative_init made no speculator"); }
         speculator->histories.resize(n_seq);

@@ -55,6 +55,7 @@ struct ServeOptions: ParsableArguments {
 
     /// Speculative decoding.
     @Option(ServeSettings.specType) var specType: [String]?
+    @Option(ServeSettings.specDraftModel) var specDraftModel: String?
     @Option(ServeSettings.specDraftMax) var specDraftMax: Int?
     @Option(ServeSettings.specDraftMin) var specDraftMin: Int?
 
@@ -161,13 +162,8 @@ struct ServeOptions: ParsableArguments {
                                  : try S.cacheRam.resolve(cacheRam, in: environment),
             slotSavePath: try S.slotSavePath.resolve(slotSavePath, in: environment))
         configuration.engine.embeddingPooling = try S.pooling.resolve(pooling, in: environment)
-        configuration.engine.speculation = SpeculationOptions(
-            types: try S.specType.resolve(specType, in: environment),
-            draftMax: try S.specDraftMax.resolve(specDraftMax, in: environment),
-            draftMin: try S.specDraftMin.resolve(specDraftMin, in: environment))
-        if configuration.engine.speculation.draftMin > configuration.engine.speculation.draftMax {
-            throw InputError("--spec-draft-n-min (\(configuration.engine.speculation.draftMin)) must be at most --spec-draft-n-max (\(configuration.engine.speculation.draftMax))")
-        }
+        configuration.engine.speculation = try speculation(in: environment, hubCache: hubCache,
+                                                           hubSettings: configuration.hubSettings, several: several)
         configuration.gpuLayers = compute.gpuLayers
         // Repacked weights take another kernel path for several rows than for one.
         configuration.repackWeights = !deterministic
@@ -297,6 +293,60 @@ struct ServeOptions: ParsableArguments {
     }
 
     /// A comma-separated setting's entries, trimmed, empty ones dropped (llama-server's rule).
+    /// `--spec-type`, `-md` and the draft limits, checked together: draft-simple and a draft model
+    /// come together (a draft model adds draft-simple to the default types).
+    private func speculation(in environment: [String: String], hubCache: HubCache, hubSettings: HubSettings,
+                             several: Bool) throws -> SpeculationOptions {
+        typealias S = ServeSettings
+        let typesGiven = try S.specType.setting.resolve(specType, in: environment)
+        var options = SpeculationOptions(types: try S.specType.resolve(specType, in: environment),
+                                         draftMax: try S.specDraftMax.resolve(specDraftMax, in: environment),
+                                         draftMin: try S.specDraftMin.resolve(specDraftMin, in: environment))
+        if options.draftMin > options.draftMax {
+            throw InputError("--spec-draft-n-min (\(options.draftMin)) must be at most --spec-draft-n-max (\(options.draftMax))")
+        }
+        let draftType = SpeculationOptions.draftModelType
+        guard let draft = try S.specDraftModel.resolve(specDraftModel, in: environment) else {
+            if options.types.contains(draftType) {
+                throw InputError("--spec-type \(draftType) needs a draft model", recovery: "pass --spec-draft-model (-md) PATH, a smaller model with the same vocabulary")
+            }
+            return options
+        }
+        if several {
+            throw InputError("--spec-draft-model drafts for one model; it cannot be used with several models or --allow-model-management",
+                             recovery: "serve the model it drafts for alone, or leave -md out")
+        }
+        if !options.isOn {
+            throw InputError("--spec-draft-model is given but speculation is off (--spec-type none or --spec-draft-n-max 0)",
+                             recovery: "leave -md out, or turn speculation on")
+        }
+        if !options.types.contains(draftType) {
+            guard typesGiven == nil else {
+                throw InputError("--spec-draft-model is given but --spec-type does not name \(draftType)",
+                                 recovery: "add \(draftType) to --spec-type, or leave -md out")
+            }
+            options.types.append(draftType)
+        }
+        options.draftModel = try Self.draftModelPath(draft, hubCache: hubCache, hubSettings: hubSettings)
+        return options
+    }
+
+    /// A draft model's file: a path that exists, or a registry model already in the cache.
+    private static func draftModelPath(_ text: String, hubCache: HubCache, hubSettings: HubSettings) throws -> String {
+        let reference = try ModelReference.parse(text, preferRepository: true)
+        if case .file(let path) = reference {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw InputError("--spec-draft-model: \(path) does not exist", recovery: "pass the draft model's GGUF path")
+            }
+            return path
+        }
+        guard let path = ModelResolver(cache: hubCache, settings: hubSettings).cachedPath(reference) else {
+            throw InputError("--spec-draft-model: \(reference) is not in the model cache (\(hubCache.root.path))",
+                             recovery: "pull it first: gemmactl pull \(text)")
+        }
+        return path
+    }
+
     private static func list(_ text: String?) -> [String] {
         (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }

@@ -81,8 +81,8 @@ struct SpeculationTests {
         }, body)
     }
 
-    @Test(arguments: [false, true])
-    func outputIsTheSameWithAndWithoutDrafts(sampled: Bool) async throws {
+    /// The texts of the requests on a server that does not speculate.
+    static func textsWithoutDrafts(sampled: Bool) async throws -> [String] {
         let expected = Mutex<[String]>([])
         try await Self.withServer(.off) { server in
             var contents: [String] = []
@@ -95,6 +95,12 @@ struct SpeculationTests {
         }
         let wanted = expected.withLock { $0 }
         #expect(wanted.count == 3 && wanted.allSatisfy { !$0.isEmpty }, "\(wanted)")
+        return wanted
+    }
+
+    @Test(arguments: [false, true])
+    func outputIsTheSameWithAndWithoutDrafts(sampled: Bool) async throws {
+        let wanted = try await Self.textsWithoutDrafts(sampled: sampled)
         try await Self.withServer(SpeculationOptions(types: ["ngram-mod"])) { server in
             for stream in [false, true] {
                 let run = try await Self.run(server, Self.requests(stream: stream, sampled: sampled))
@@ -112,13 +118,51 @@ struct SpeculationTests {
         }
     }
 
+    /// `-md`: the served model's own file drafts for it (the same vocabulary, so its drafts are
+    /// accepted); greedy alone, and sampled behind ngram-mod (as `-md` with the default types). The
+    /// draft model's cache follows each slot's tokens across rejected drafts and new prompts.
+    @Test(arguments: [(false, ["draft-simple"]), (true, ["ngram-mod", "draft-simple"])])
+    func aDraftModelDraftsAndTheTextIsTheSame(sampled: Bool, types: [String]) async throws {
+        let wanted = try await Self.textsWithoutDrafts(sampled: sampled)
+        try await Self.withServer(SpeculationOptions(types: types, draftModel: TestModel.path)) { server in
+            for stream in [false, true] {
+                let run = try await Self.run(server, Self.requests(stream: stream, sampled: sampled))
+                #expect(run.alone.map(\.content) == wanted, "stream \(stream), one at a time")
+                #expect(run.together.map(\.content) == wanted, "stream \(stream), together")
+                let answers = run.alone + run.together
+                #expect(answers.allSatisfy { $0.drafted > 0 }, "\(answers)")
+                #expect(answers.allSatisfy { $0.accepted <= $0.drafted })
+                // Greedy, a draft model equal to the served one with batch-invariant kernels drafts
+                // exactly what is sampled, if its cache holds the slot's tokens: nearly all accepted.
+                let (drafted, accepted) = (answers.map(\.drafted).reduce(0, +), answers.map(\.accepted).reduce(0, +))
+                #expect(Double(accepted) >= (sampled ? 0.1 : 0.9) * Double(drafted), "\(accepted) of \(drafted)")
+            }
+        }
+    }
+
+    /// A draft model's weights, cache and compute count in what loading the model is planned to take
+    /// (its embeddings context does not: a draft model never embeds).
+    @Test func theDraftModelCountsInTheMemoryPlan() throws {
+        let context = ContextOptions(contextSize: 4096, sequences: 2)
+        var configuration = ServerConfiguration(modelPath: TestModel.path)
+        configuration.engine = EngineOptions(context: context)
+        let alone = try #require(ModelHost(configuration: configuration).plannedBytes())
+        configuration.engine.speculation = SpeculationOptions(types: ["draft-simple"], draftModel: TestModel.path)
+        let withDraft = try #require(ModelHost(configuration: configuration).plannedBytes())
+        let draft = try MemoryPlanner.plan(path: TestModel.path, options: PlanOptions(contextSize: 4096, parallel: 2,
+                                                                                      microBatch: context.microBatchSize))
+        #expect(withDraft - alone == draft.totalBytes - MemoryPlanner.processBaseBytes - draft.embeddingsBytes)
+        #expect(draft.weightsBytes > 0 && draft.kvCacheBytes > 0)
+    }
+
     @Test func typesReadAsLlamaServerNamesThem() throws {
         #expect(try SpeculationOptions.types(parsing: "ngram-mod") == ["ngram-mod"])
         #expect(try SpeculationOptions.types(parsing: "ngram-simple,ngram-map-k4v") == ["ngram-simple", "ngram-map-k4v"])
         #expect(try SpeculationOptions.types(parsing: "none").isEmpty)
         #expect(throws: EngineError.self) { try SpeculationOptions.types(parsing: "ngram-fast") }
-        // A draft model's type needs the model gemmactl does not load.
-        #expect(throws: EngineError.self) { try SpeculationOptions.types(parsing: "draft-simple") }
+        #expect(try SpeculationOptions.types(parsing: "draft-simple") == ["draft-simple"])
+        // Types that need a head gemmactl does not load (MTP, EAGLE3, DFlash).
+        #expect(throws: EngineError.self) { try SpeculationOptions.types(parsing: "draft-mtp") }
     }
 
     @Test func aSlotWhoseDraftsAreRejectedPausesLongerEachTime() {

@@ -186,12 +186,41 @@ struct ServeOptionsTests {
         #expect(chosen == SpeculationOptions(types: ["ngram-simple", "ngram-map-k"], draftMax: 8, draftMin: 2))
         #expect(try resolve(["LLAMA_ARG_SPEC_DRAFT_N_MAX": "0"]).engine.speculation.isOn == false)
         // Bad values name the flag (or the variable).
-        for arguments in [["--spec-type", "ngram-fast"], ["--spec-type", "draft-simple"], ["--spec-draft-n-max", "-1"]] {
+        for arguments in [["--spec-type", "ngram-fast"], ["--spec-type", "draft-mtp"], ["--spec-draft-n-max", "-1"]] {
             #expect { try options(["-m", Self.model] + arguments) } throws: { ServeOptions.message(for: $0).contains(arguments[0]) }
         }
         #expect { try resolve(["LLAMA_ARG_SPEC_TYPE": "fast"]) } throws: { ServeOptions.message(for: $0).contains("LLAMA_ARG_SPEC_TYPE") }
         #expect { try options(["-m", Self.model, "--spec-draft-n-min", "9", "--spec-draft-n-max", "4"]).resolve(environment: [:]) }
             throws: { ServeOptions.message(for: $0).contains("--spec-draft-n-min") }
+    }
+
+    @Test func aDraftModelAddsDraftSimpleAndIsCheckedWithTheOtherSpeculationFlags() throws {
+        func speculation(_ arguments: [String], environment: [String: String] = [:]) throws -> SpeculationOptions {
+            try options(["-m", Self.model] + arguments).resolve(environment: environment).engine.speculation
+        }
+        #expect(try speculation(["-md", Self.model])
+                == SpeculationOptions(types: ["ngram-mod", "draft-simple"], draftModel: Self.model))
+        #expect(try speculation(["--spec-type", "draft-simple", "--model-draft", Self.model]).types == ["draft-simple"])
+        #expect(try speculation([], environment: ["LLAMA_ARG_SPEC_DRAFT_MODEL": Self.model]).draftModel == Self.model)
+        // Each mistake names the flag, and what to do.
+        let mistakes: [([String], String)] = [
+            (["--spec-type", "draft-simple"], "--spec-draft-model"),
+            (["-md", "/no/such/draft.gguf"], "--spec-draft-model: /no/such/draft.gguf does not exist"),
+            (["-md", Self.model, "--spec-type", "none"], "speculation is off"),
+            (["-md", Self.model, "--spec-draft-n-max", "0"], "speculation is off"),
+            (["-md", Self.model, "--spec-type", "ngram-mod"], "does not name draft-simple"),
+            (["-md", Self.model, "-m", "second=" + Self.model], "several models"),
+        ]
+        for (arguments, message) in mistakes {
+            #expect { try speculation(arguments) } throws: { ServeOptions.message(for: $0).contains(message) }
+        }
+        // A registry name must already be in the cache: the server does not download a draft model.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("gemmactl-draft-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        #expect {
+            try options(["-m", Self.model, "-md", "ggml-org/gemma-3-270m-GGUF:Q8_0"])
+                .resolve(environment: [:], cache: HubCache(root: root))
+        } throws: { ServeOptions.message(for: $0).contains("gemmactl pull ggml-org/gemma-3-270m-GGUF:Q8_0") }
     }
 
     @Test func slotSavePathMustBeAWritableDirectory() throws {

@@ -15,6 +15,7 @@ extern "C" {
 
 struct llama_model;
 struct llama_vocab;
+struct llama_context;
 
 /// Converts a JSON Schema (JSON text) to a GBNF grammar with root rule `root`.
 /// Returns 0 and sets *grammar, or non-zero and sets *error (why the schema is not usable).
@@ -103,18 +104,31 @@ bool gemma_reasoning_budget_is_thinking(const void *sampler);
 /// 0 when none: a lazy grammar is fed it, as it may hold the grammar's trigger.
 int gemma_reasoning_budget_end_match(const void *sampler, const int **tokens);
 
-/// Draft-free speculative decoding over a context's parallel sequences (common_speculative with
-/// llama-server's --spec-type implementations). Used on one thread only.
+/// Speculative decoding over a context's parallel sequences (common_speculative with llama-server's
+/// --spec-type implementations: the draft-free ones, and draft-simple with a draft model's context).
+/// Used on one thread only.
 typedef struct gemma_speculator gemma_speculator;
 
 /// Checks `types`, a comma-separated list of llama-server's --spec-type names. Returns 0 and sets
 /// *canonical to the list as common names it ("none" when speculation is off), or non-zero and sets
-/// *error (the unknown name, and the names there are).
+/// *error (the unknown name and the names there are, or a draft type other than draft-simple).
 int gemma_speculative_types_check(const char *types, char **canonical, char **error);
 
-/// Makes a speculator for `n_seq` sequences drafting with `types` (see gemma_speculative_types_check).
-/// Returns NULL with *error NULL when `types` turns speculation off, NULL with *error set on failure.
-gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, char **error);
+/// A draft model for draft-simple: its context (as many sequences as the target's) and the limits
+/// of one draft. The caller keeps the draft context's cache of each sequence equal to the target's
+/// tokens before asking for a draft (draft-simple decodes the next token at the history's end).
+typedef struct {
+    struct llama_context *target;
+    struct llama_context *draft;
+    int32_t n_max;
+    int32_t n_min;
+} gemma_draft_model;
+
+/// Makes a speculator for `n_seq` sequences drafting with `types` (see gemma_speculative_types_check);
+/// `draft_model` is required when `types` holds draft-simple, else NULL.
+/// Returns NULL with *error NULL when `types` turns speculation off, NULL with *error set on failure
+/// (e.g. the draft model's vocabulary does not match the target's).
+gemma_speculator *gemma_speculator_init(const char *types, uint32_t n_seq, const gemma_draft_model *draft_model, char **error);
 
 /// Frees a speculator made by gemma_speculator_init.
 void gemma_speculator_free(gemma_speculator *speculator);

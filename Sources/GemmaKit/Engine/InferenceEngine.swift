@@ -22,7 +22,7 @@ public struct EngineOptions: Sendable, Equatable {
     /// How embeddings are pooled (`--pooling`): `.none` gives one vector per token, which only
     /// llama-server's native `/embedding` can answer.
     public var embeddingPooling: EmbeddingPooling = .mean
-    /// Draft-free speculative decoding (`--spec-type`); see `SpeculationOptions`.
+    /// Speculative decoding (`--spec-type`, `-md`); see `SpeculationOptions`.
     public var speculation: SpeculationOptions = .automatic
 
     /// Tokens one embedding input may have unless set otherwise.
@@ -347,8 +347,14 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         let speculator: Speculator?
         do {
-            speculator = options.speculation.isOn
-                ? try Speculator(types: options.speculation.types, sequences: options.context.sequences) : nil
+            let speculation = options.speculation
+            // The draft model is the engine's, as the context is: made, used and freed on this thread.
+            let draftModel = speculation.isOn ? try speculation.draftModel.map { path throws(EngineError) in
+                try DraftModel(path: path, options: options.context)
+            } : nil
+            speculator = speculation.isOn
+                ? try Speculator(types: speculation.types, sequences: options.context.sequences, target: context,
+                                 draftModel: draftModel, draftMax: speculation.draftMax, draftMin: speculation.draftMin) : nil
         } catch {
             ready.resume(throwing: error)
             return
@@ -361,7 +367,7 @@ public final class InferenceEngine: @unchecked Sendable {
                                   onRelease: { [self] slots in condition.withLock { snapshots = slots } })
         logger.info("speculative decoding", metadata: [
             "types": "\(speculator == nil ? "none" : options.speculation.types.joined(separator: ","))",
-            "draft_max": "\(options.speculation.draftMax)"])
+            "draft_max": "\(options.speculation.draftMax)", "draft_model": "\(options.speculation.draftModel ?? "none")"])
         logger.info("prompt cache", metadata: ["budget": "\(cacheBudget.map { $0 < 0 ? "unlimited" : "\($0) MiB" } ?? "off")"])
         let savedSlots = options.slotSavePath.map { URL(fileURLWithPath: $0, isDirectory: true) }
         if let savedSlots {

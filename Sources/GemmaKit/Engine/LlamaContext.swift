@@ -108,6 +108,9 @@ final class LlamaContext {
         llama_memory_seq_rm(memory, sequence, from, to)
     }
 
+    /// The last position `sequence` holds in the cache (-1 when it holds none).
+    func lastPosition(of sequence: Int32) -> Int { Int(llama_memory_seq_pos_max(memory, sequence)) }
+
     /// The keys and values `sequence` holds, as bytes that `restoreState` takes back (nil when
     /// llama.cpp could not copy them).
     func state(of sequence: Int32) -> [UInt8]? {

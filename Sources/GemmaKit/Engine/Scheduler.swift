@@ -14,7 +14,7 @@ final class Scheduler {
     private var totals = DecodeTotals()
     /// Prefixes kept after their slot moved on (nil: `--cache-ram 0`).
     private let promptCache: PromptCache?
-    /// Draft-free speculation (nil: off) and its limits.
+    /// Speculation (nil: off) and its limits.
     private let speculator: Speculator?
     private let speculation: SpeculationOptions
     /// Told the new totals after each decode, before any of its tokens go out.

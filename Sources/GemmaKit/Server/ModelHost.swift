@@ -134,14 +134,20 @@ public final class ModelHost: Sendable {
     }
 
     /// The planner's estimate of what this model adds to the process once loaded (weights, KV for
-    /// its context and slots, compute, embeddings, tokenizer; the process itself counted once by
-    /// the registry); nil when the file is not on disk yet (a registry model not yet downloaded).
+    /// its context and slots, compute, embeddings, tokenizer, and a draft model's weights, KV and
+    /// compute; the process itself counted once by the registry); nil when the file is not on disk
+    /// yet (a registry model not yet downloaded).
     public func plannedBytes() -> UInt64? {
         guard let path = filePath else { return nil }
         let context = configuration.engine.context
-        guard let plan = try? MemoryPlanner.plan(path: path, options: PlanOptions(
-            contextSize: context.contextSize, parallel: context.sequences, microBatch: context.microBatchSize)) else { return nil }
-        return plan.totalBytes - MemoryPlanner.processBaseBytes
+        let options = PlanOptions(contextSize: context.contextSize, parallel: context.sequences, microBatch: context.microBatchSize)
+        guard let plan = try? MemoryPlanner.plan(path: path, options: options) else { return nil }
+        var bytes = plan.totalBytes - MemoryPlanner.processBaseBytes
+        if let draft = configuration.engine.speculation.draftModel, configuration.engine.speculation.isOn {
+            guard let draftPlan = try? MemoryPlanner.plan(path: draft, options: options) else { return nil }
+            bytes += draftPlan.totalBytes - MemoryPlanner.processBaseBytes - draftPlan.embeddingsBytes
+        }
+        return bytes
     }
 
     /// What the background re-check of a cached model found.

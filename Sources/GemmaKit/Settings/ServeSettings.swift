@@ -116,13 +116,16 @@ public enum ServeSettings {
         summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
         parse: EmbeddingPooling.parse).defaulting(to: .mean)
     public static let specType = Setting<[String]>(["--spec-type"], environment: ["GEMMA_SPEC_TYPE", "LLAMA_ARG_SPEC_TYPE"],
-        defaultNote: "ngram-mod, each slot drafting only while its drafts are accepted enough to pay",
-        summary: "Draft-free speculative decoding, llama-server's names, comma-separated: ngram-simple, ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache; none turns it off.",
+        defaultNote: "ngram-mod (and draft-simple with --spec-draft-model), each slot drafting only while its drafts are accepted enough to pay",
+        summary: "Speculative decoding, llama-server's names, comma-separated: ngram-simple, ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache, or draft-simple (drafts from --spec-draft-model); none turns it off.",
         describe: { $0.isEmpty ? "none" : $0.joined(separator: ",") }) { text throws(InputError) in
             do throws(EngineError) { return try SpeculationOptions.types(parsing: text) } catch {
-                throw InputError("must be draft-free speculative types (or none): \(error.message)")
+                throw InputError("must be speculative types (or none): \(error.message)")
             }
         }.defaulting(to: SpeculationOptions.automatic.types)
+    public static let specDraftModel = Setting<String>(["--spec-draft-model", "-md", "--model-draft"],
+        environment: ["GEMMA_SPEC_DRAFT_MODEL", "LLAMA_ARG_SPEC_DRAFT_MODEL"],
+        summary: "A smaller model with the served model's vocabulary that drafts for it (speculative type draft-simple, added to --spec-type): a GGUF path, or ORG/REPO[:QUANT] or ollama://NAME:TAG already in the cache. Its weights and a cache as large as the served model's count in the memory plan.")
     public static let specDraftMax = Setting<Int>(["--spec-draft-n-max"], environment: ["GEMMA_SPEC_DRAFT_N_MAX", "LLAMA_ARG_SPEC_DRAFT_N_MAX"],
         summary: "Most tokens one draft may carry (0 turns speculation off).", range: 0...1024)
         .defaulting(to: SpeculationOptions.defaultDraftMax)
@@ -169,7 +172,7 @@ public enum ServeSettings {
         model, contextSize, parallel, threads, batchSize, microBatchSize, gpuLayers,
         hfRepo, hfFile, alias, tags, modelsMax, memoryBudget, keepAlive, modelsDir, modelsPreset, sleepIdleSeconds, noModelsAutoload, allowModelManagement, threadsBatch, host, port, apiKeyFile, noAuth, maxBodySize, corsOrigins, maxQueue,
         requestTimeout, shutdownGrace, ssePingInterval, metricsPort, offline, logPrompts, deterministic, cacheRam,
-        slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftMax, specDraftMin, slots, metrics, props, verbose,
+        slotSavePath, jinja, chatTemplate, chatTemplateFile, reasoningFormat, reasoningBudget, pooling, specType, specDraftModel, specDraftMax, specDraftMin, slots, metrics, props, verbose,
         temperature, seed, nPredict, topK, topP, minP, repeatPenalty,
     ]
 
