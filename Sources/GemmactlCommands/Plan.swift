@@ -11,13 +11,16 @@ extension Gemmactl {
                 (sliding-window layers included), compute buffers and the process's own overhead. \
                 With several -m (as serve takes them, [ALIAS=]REF), each model is planned with the same \
                 settings and the pod is sized for all of them loaded at once, or for the --models-max \
-                largest; the process's own base is counted once.
+                largest; the process's own base is counted once. With -md (as serve takes it), the \
+                draft model is planned beside the model it drafts for, with as many slots as long, and \
+                no embeddings context.
 
                 Examples:
                   gemmactl plan --ctx-size 8192 --parallel 4
                   gemmactl plan ./model.gguf --ctx-size 32768 --cache-type-k q8_0 --memory-limit 2Gi --json
                   gemmactl plan -m chat=ggml-org/gemma-3-1b-it-GGUF:Q4_K_M -m embed=ggml-org/embeddinggemma-300M-GGUF:Q8_0
                   gemmactl plan -m a.gguf -m b.gguf -m c.gguf --models-max 2 --json
+                  gemmactl plan -m ggml-org/gemma-3-4b-it-GGUF:Q4_K_M -md ggml-org/gemma-3-270m-it-GGUF:Q8_0
                 """
         )
 
@@ -41,6 +44,8 @@ extension Gemmactl {
                 transform: ArgumentValue.byteSize)
         var memoryLimit: UInt64?
 
+        @Option(ServeSettings.specDraftModel) var draftModel: String?
+
         @OptionGroup var cacheOption: Flags.Cache
 
         @OptionGroup var output: Flags.JSONOutput
@@ -59,6 +64,13 @@ extension Gemmactl {
                                       microBatch: compute.microBatchSize,
                                       memoryLimit: memoryLimit)
             let specs = try slots.compute.models.map { try ModelSpec.parse($0) }
+            if let draft = try ServeSettings.specDraftModel.resolve(draftModel, in: environment) {
+                guard specs.count <= 1 else {
+                    throw InputError("--spec-draft-model drafts for one model; plan it with one -m", recovery: "as serve takes it: one -m and its -md")
+                }
+                try await planWithDraft(draft, served: model ?? specs.first?.reference ?? compute.model, options: options, environment: environment)
+                return
+            }
             guard specs.count > 1 else {
                 let path = try await ModelArgument.localPath(model ?? specs.first?.reference ?? compute.model, cacheDir: cacheOption.cacheDir, environment: environment)
                 let plan = try MemoryPlanner.plan(path: path, options: options)
@@ -77,6 +89,30 @@ extension Gemmactl {
                 plans.append((spec, try await Self.plan(spec, options: own, cacheDir: cacheOption.cacheDir, environment: environment)))
             }
             let pod = MemoryPlanner.plan(models: plans, modelsMax: modelsMax, memoryLimit: memoryLimit)
+            if output.json {
+                try printJSON(pod)
+            } else {
+                print(MemoryPlanReport.text(pod))
+            }
+        }
+
+        /// The served model and its draft model, in one pod: both loaded, the draft without embeddings.
+        private func planWithDraft(_ draft: String, served: String?, options: PlanOptions, environment: [String: String]) async throws {
+            let path = try await ModelArgument.localPath(served, cacheDir: cacheOption.cacheDir, environment: environment)
+            var own = options
+            own.memoryLimit = nil
+            var draftOptions = own
+            draftOptions.servesEmbeddings = false
+            let draftPlan: MemoryPlan
+            do {
+                let draftPath = try await ModelArgument.localPath(draft, cacheDir: cacheOption.cacheDir, environment: environment)
+                draftPlan = try MemoryPlanner.plan(path: draftPath, options: draftOptions)
+            } catch let error as any ActionableError {
+                throw InputError("--spec-draft-model \(draft): \(error.message)", recovery: error.recovery)
+            }
+            let pod = MemoryPlanner.plan(models: [(ModelSpec(reference: served ?? path), try MemoryPlanner.plan(path: path, options: own)),
+                                                  (ModelSpec(alias: "draft", reference: draft), draftPlan)],
+                                         memoryLimit: memoryLimit)
             if output.json {
                 try printJSON(pod)
             } else {

@@ -149,10 +149,14 @@ struct SpeculationTests {
         let alone = try #require(ModelHost(configuration: configuration).plannedBytes())
         configuration.engine.speculation = SpeculationOptions(types: ["draft-simple"], draftModel: TestModel.path)
         let withDraft = try #require(ModelHost(configuration: configuration).plannedBytes())
+        let served = try MemoryPlanner.plan(path: TestModel.path, options: PlanOptions(contextSize: 4096, parallel: 2,
+                                                                                       microBatch: context.microBatchSize))
         let draft = try MemoryPlanner.plan(path: TestModel.path, options: PlanOptions(contextSize: 4096, parallel: 2,
-                                                                                      microBatch: context.microBatchSize))
-        #expect(withDraft - alone == draft.totalBytes - MemoryPlanner.processBaseBytes - draft.embeddingsBytes)
-        #expect(draft.weightsBytes > 0 && draft.kvCacheBytes > 0)
+                                                                                      microBatch: context.microBatchSize,
+                                                                                      servesEmbeddings: false))
+        #expect(draft.embeddingsBytes == 0 && served.embeddingsBytes > 0)
+        #expect(draft.totalBytes == served.totalBytes - served.embeddingsBytes)
+        #expect(withDraft - alone == draft.totalBytes - MemoryPlanner.processBaseBytes)
     }
 
     @Test func typesReadAsLlamaServerNamesThem() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import GemmaKit
 import Testing
 
 @Suite("gemmactl inspect, plan and models as processes")
@@ -45,6 +46,28 @@ struct ModelsCLITests {
         #expect((smallObject?["computeBytes"] as? Int ?? .max) < (usual?["computeBytes"] as? Int ?? 0))
         let zero = try await GemmactlBinary.run(["plan", "--ubatch-size", "0"])
         #expect(zero.status != 0 && zero.stderr.contains("--ubatch-size"))
+    }
+
+    @Test func planWithADraftModelSizesThePodForBoth() async throws {
+        let model = try DefaultModel.path(in: .resolve(environment: ProcessInfo.processInfo.environment))
+        func json(_ arguments: [String]) async throws -> [String: Any] {
+            let result = try await GemmactlBinary.run(["plan", "--json"] + arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        let alone = try await json([])
+        let pod = try await json(["-md", model])
+        let models = pod["models"] as? [[String: Any]] ?? []
+        #expect(models.map { $0["name"] as? String } == [model, "draft"], "\(models)")
+        let draft = models.last?["plan"] as? [String: Any] ?? [:]
+        // The draft model has the served model's slots and context, and no embeddings context.
+        #expect(draft["embeddingsBytes"] as? Int == 0 && draft["kvCacheBytes"] as? Int == alone["kvCacheBytes"] as? Int)
+        let total = { (object: [String: Any]) in object["totalBytes"] as? Int ?? 0 }
+        #expect(total(pod) == total(alone) + total(draft) - (pod["sharedProcessBytes"] as? Int ?? 0) && total(draft) > 0)
+        let missing = try await GemmactlBinary.run(["plan", "-md", "/no/such/draft.gguf"])
+        #expect(missing.status != 0 && missing.stderr.contains("--spec-draft-model /no/such/draft.gguf") && missing.stdout.isEmpty)
+        let several = try await GemmactlBinary.run(["plan", "-m", "a=" + model, "-m", "b=" + model, "-md", model])
+        #expect(several.status != 0 && several.stderr.contains("one -m"))
     }
 
     @Test func pullOfflineWithoutTheModelFails() async throws {

@@ -38,11 +38,15 @@ public struct PlanOptions: Sendable, Equatable {
     public var memoryLimit: UInt64?
     /// Tokens one embeddings input may have (the engine's embeddings context, see `EmbeddingRunner`).
     public var embeddingContextSize: Int
+    /// Whether the model may serve embeddings (a draft model never does: no embeddings context).
+    public var servesEmbeddings: Bool
 
     public init(contextSize: Int = 4096, parallel: Int = 1, cacheTypeK: KVCacheType = .f16,
                 cacheTypeV: KVCacheType = .f16, microBatch: Int = ContextOptions.defaultMicroBatchSize, swaFull: Bool = true,
-                memoryLimit: UInt64? = nil, embeddingContextSize: Int = EngineOptions.defaultEmbeddingContextSize) {
+                memoryLimit: UInt64? = nil, embeddingContextSize: Int = EngineOptions.defaultEmbeddingContextSize,
+                servesEmbeddings: Bool = true) {
         self.embeddingContextSize = embeddingContextSize
+        self.servesEmbeddings = servesEmbeddings
         self.contextSize = contextSize; self.parallel = parallel; self.cacheTypeK = cacheTypeK
         self.cacheTypeV = cacheTypeV; self.microBatch = microBatch; self.swaFull = swaFull
         self.memoryLimit = memoryLimit
@@ -199,7 +203,7 @@ public enum MemoryPlanner {
 
         let chunk = UInt64(EmbeddingRunner.chunkSize)
         let embeddingCells = UInt64(pad(max(1, options.embeddingContextSize), 256))
-        let embeddings = UInt64(summary.layers) * embeddingCells * cellBytes
+        let embeddings = !options.servesEmbeddings ? 0 : UInt64(summary.layers) * embeddingCells * cellBytes
             + chunk * (2 * vocabulary + embedding) * 4
             + chunk * (2 * ff + 2 * embedding + 2 * attention) * 4 + embeddingCells * chunk * 4
 

@@ -144,8 +144,10 @@ public final class ModelHost: Sendable {
         guard let plan = try? MemoryPlanner.plan(path: path, options: options) else { return nil }
         var bytes = plan.totalBytes - MemoryPlanner.processBaseBytes
         if let draft = configuration.engine.speculation.draftModel, configuration.engine.speculation.isOn {
-            guard let draftPlan = try? MemoryPlanner.plan(path: draft, options: options) else { return nil }
-            bytes += draftPlan.totalBytes - MemoryPlanner.processBaseBytes - draftPlan.embeddingsBytes
+            var draftOptions = options
+            draftOptions.servesEmbeddings = false
+            guard let draftPlan = try? MemoryPlanner.plan(path: draft, options: draftOptions) else { return nil }
+            bytes += draftPlan.totalBytes - MemoryPlanner.processBaseBytes
         }
         return bytes
     }
