@@ -154,6 +154,33 @@ struct StructuredOutputServerTests {
         }
     }
 
+    /// The reply lists a schema's properties in the order the client wrote them (as llama-server's and
+    /// OpenAI's do), not sorted: the bodies are sent as text, since a Swift dictionary keeps no order.
+    @Test func propertiesComeInTheSchemasOrder() async throws {
+        let schema = ##"{"type": "object", "properties": {"zebra": {"enum": ["striped"]}, "mango": {"enum": ["ripe"]}, "apple": {"enum": ["red"]}}, "required": ["zebra", "mango", "apple"], "additionalProperties": false}"##
+        let message = ##"[{"role": "user", "content": "Describe a zebra, a mango and an apple as JSON."}]"##
+        try await TestServer.with { server in
+            let requests: [(path: String, body: String, content: ([String: Any]) -> String?)] = [
+                ("/v1/chat/completions", ##"{"messages": \##(message), "max_tokens": 60, "temperature": 0, "response_format": {"type": "json_schema", "json_schema": {"name": "fruit", "schema": \##(schema)}}}"##,
+                 { (($0["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String }),
+                ("/v1/chat/completions", ##"{"messages": \##(message), "max_tokens": 60, "temperature": 0, "response_format": {"type": "json_object", "schema": \##(schema)}}"##,
+                 { (($0["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String }),
+                ("/completion", ##"{"prompt": "A zebra, a mango and an apple as JSON:", "n_predict": 60, "temperature": 0, "json_schema": \##(schema)}"##,
+                 { $0["content"] as? String }),
+                ("/api/chat", ##"{"model": "gemma", "stream": false, "messages": \##(message), "format": \##(schema), "options": {"temperature": 0, "num_predict": 60}}"##,
+                 { ($0["message"] as? [String: Any])?["content"] as? String }),
+            ]
+            for request in requests {
+                let reply = try await server.request(.POST, request.path, body: request.body)
+                #expect(reply.status == 200, "\(request.path): \(reply.body)")
+                let content = try #require(request.content(reply.object), "\(request.path): \(reply.body)")
+                let positions = ["zebra", "mango", "apple"].map { content.range(of: "\"\($0)\"")?.lowerBound }
+                #expect(positions.allSatisfy { $0 != nil } && positions == positions.sorted { $0! < $1! },
+                        "\(request.path): \(content)")
+            }
+        }
+    }
+
     @Test func unusableSchemasAre400sNamingTheField() async throws {
         try await TestServer.with { server in
             let messages = [["role": "user", "content": "Hi"]]

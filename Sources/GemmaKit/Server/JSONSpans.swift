@@ -26,6 +26,22 @@ enum JSONSpans {
         return nil
     }
 
+    /// The text of the value at `path` (object members by name, array elements by index) in `data`;
+    /// nil when there is none.
+    static func value(at path: [any CodingKey], in data: Data) -> Data? {
+        var text = data
+        for key in path {
+            if let index = key.intValue {
+                guard let elements = elements(text), elements.indices.contains(index) else { return nil }
+                text = elements[index]
+            } else {
+                guard let member = member(key.stringValue, in: text) else { return nil }
+                text = member
+            }
+        }
+        return text
+    }
+
     /// The texts of the elements of the array in `data`; nil when it is not an array.
     static func elements(_ data: Data) -> [Data]? {
         let bytes = [UInt8](data)

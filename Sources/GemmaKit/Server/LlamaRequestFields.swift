@@ -7,7 +7,7 @@ struct LlamaRequestFields: Decodable {
     var nProbs: Int?, postSamplingProbs: Bool?, logitBias: JSONValue?, ignoreEOS: Bool?, repeatLastN: Int?
     var cachePrompt: Bool?, idSlot: Int?
     var returnTokens: Bool?, timingsPerToken: Bool?, returnProgress: Bool?
-    var grammar: String?, jsonSchema: JSONValue?
+    var grammar: String?, jsonSchema: ClientJSON?
     /// Answer with llama-server's `__verbose` (as the server's `-v` does for every request).
     var verbose: Bool?
 
@@ -39,7 +39,7 @@ struct LlamaRequestFields: Decodable {
     func constraint() throws -> String? {
         if let grammar, !grammar.isEmpty { return grammar }
         guard let jsonSchema else { return nil }
-        if jsonSchema.objectValue?.isEmpty == true { return JSONGrammar.object }
+        if jsonSchema.value.objectValue?.isEmpty == true { return JSONGrammar.object }
         return try StructuredOutput.grammar(schema: jsonSchema, field: "json_schema")
     }
 

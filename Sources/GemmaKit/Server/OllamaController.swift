@@ -31,9 +31,9 @@ struct OllamaController: Sendable {
 
         /// `format`: "json" for any JSON object, or a JSON Schema object the reply must follow; the
         /// options override the server's `defaults`.
-        func sampling(format: JSONValue?, defaults: SamplingParameters) throws -> SamplingParameters {
+        func sampling(format: ClientJSON?, defaults: SamplingParameters) throws -> SamplingParameters {
             let grammar: String?
-            switch format ?? .null {
+            switch format?.value ?? .null {
             case .null, .string(""): grammar = nil
             case .string("json"): grammar = JSONGrammar.object
             case .object: grammar = try StructuredOutput.grammar(schema: format, field: "format")
@@ -54,7 +54,7 @@ struct OllamaController: Sendable {
     }
 
     struct GenerateBody: Decodable {
-        var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: JSONValue?, options: Options?
+        var model: String?, prompt: String?, system: String?, raw: Bool?, stream: Bool?, format: ClientJSON?, options: Options?
         var think: JSONValue?
         var keepAlive: JSONValue?
         enum CodingKeys: String, CodingKey {
@@ -66,7 +66,7 @@ struct OllamaController: Sendable {
         var model: String?
         var messages: [ChatMessageBody]
         var stream: Bool?
-        var format: JSONValue?
+        var format: ClientJSON?
         var options: Options?
         var tools: [JSONValue]?
         var think: JSONValue?

@@ -149,12 +149,12 @@ struct ChatCompletionRequest: Decodable {
         var type: String
         var jsonSchema: JSONSchemaFormat?
         /// llama-server's extension: `json_object` with a schema.
-        var schema: JSONValue?
+        var schema: ClientJSON?
 
         struct JSONSchemaFormat: Decodable {
             var name: String?
             var description: String?
-            var schema: JSONValue?
+            var schema: ClientJSON?
             /// Always honoured: the reply is constrained to the schema whatever this says.
             var strict: Bool?
         }

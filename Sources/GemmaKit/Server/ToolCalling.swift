@@ -136,7 +136,7 @@ struct ToolCalling: Sendable {
             throw APIError.badRequest("'\(field)' must be a JSON Schema for an object ({\"type\": \"object\", \"properties\": {…}})",
                                       param: field)
         }
-        _ = try StructuredOutput.grammar(schema: value, field: field)
+        _ = try StructuredOutput.grammar(schema: ClientJSON(value), field: field)
         return value
     }
 
@@ -186,7 +186,7 @@ extension OllamaController.ChatBody {
     /// `format` cannot go with it.
     func toolCalling() throws -> ToolCalling? {
         guard let tools = try ToolCalling(tools: tools, choice: nil, parallel: false) else { return nil }
-        if let format, format != .null, format != .string("") {
+        if let format = format?.value, format != .null, format != .string("") {
             throw APIError.badRequest("'format' cannot be combined with 'tools': a reply calls a tool or answers in text; send one of them",
                                       param: "format")
         }
