@@ -487,7 +487,7 @@ _gemmactl_plan() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=(--model -m)
-    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --cache-type-k -ctk --cache-type-v -ctv --models-max --memory-limit --cache-dir)
+    non_repeating_options=(--ctx-size -c --threads -t --batch-size -b --ubatch-size -ub --n-gpu-layers -ngl --gpu-layers --parallel -np --cache-type-k -ctk --cache-type-v -ctv --models-max --memory-limit --spec-draft-model -md --model-draft --cache-dir)
     __gemmactl_offer_flags_options 1
 
     # Offer option value completions
@@ -523,6 +523,9 @@ _gemmactl_plan() {
         return
         ;;
     '--memory-limit')
+        return
+        ;;
+    '--spec-draft-model'|'-md'|'--model-draft')
         return
         ;;
     '--cache-dir')
