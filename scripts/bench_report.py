@@ -347,8 +347,8 @@ def multiturn_section(runs, baseline, candidate):
 
 
 def cmd_report(args):
-    if args.section and not re.fullmatch(r"[a-z]+(-[a-z]+)*", args.section):
-        raise SystemExit(f"--section must be lowercase letters and dashes (a marker name), got {args.section!r}")
+    if args.section and not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", args.section):
+        raise SystemExit(f"--section must be lowercase letters, digits and dashes (a marker name), got {args.section!r}")
     results = bench_load.load_json_files(args.result, bench_load.DRIVE_FIELDS, bench_load.DRIVE_RESULT)
     multiturn = bench_load.load_json_files(args.multiturn or [], ("name", "conversations", "turns", "max_tokens"),
                                            "a result of `bench_load.py multiturn`")
