@@ -260,7 +260,7 @@ struct ChatTemplateTests {
             let settings = props["default_generation_settings"] as? [String: Any] ?? [:]
             #expect(settings["n_ctx"] as? Int == 1024)
             #expect((settings["params"] as? [String: Any])?["top_k"] as? Int == 40)
-            #expect((settings["params"] as? [String: Any])?["speculative.types"] as? String == "ngram-mod")
+            #expect((settings["params"] as? [String: Any])?["speculative.types"] as? String == "ngram-simple")
             #expect((props["modalities"] as? [String: Any])?["vision"] as? Bool == false)
 
             let change = try await server.post("/props", [:])

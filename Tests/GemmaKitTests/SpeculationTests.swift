@@ -98,10 +98,11 @@ struct SpeculationTests {
         return wanted
     }
 
-    @Test(arguments: [false, true])
-    func outputIsTheSameWithAndWithoutDrafts(sampled: Bool) async throws {
+    /// The default type (ngram-simple) and ngram-mod, greedy and sampled.
+    @Test(arguments: [false, true], [SpeculationOptions.automatic.types, ["ngram-mod"]])
+    func outputIsTheSameWithAndWithoutDrafts(sampled: Bool, types: [String]) async throws {
         let wanted = try await Self.textsWithoutDrafts(sampled: sampled)
-        try await Self.withServer(SpeculationOptions(types: ["ngram-mod"])) { server in
+        try await Self.withServer(SpeculationOptions(types: types)) { server in
             for stream in [false, true] {
                 let run = try await Self.run(server, Self.requests(stream: stream, sampled: sampled))
                 #expect(run.alone.map(\.content) == wanted, "stream \(stream), one at a time")
@@ -119,9 +120,9 @@ struct SpeculationTests {
     }
 
     /// `-md`: the served model's own file drafts for it (the same vocabulary, so its drafts are
-    /// accepted); greedy alone, and sampled behind ngram-mod (as `-md` with the default types). The
+    /// accepted); greedy alone, and sampled behind ngram-simple (as `-md` with the default types). The
     /// draft model's cache follows each slot's tokens across rejected drafts and new prompts.
-    @Test(arguments: [(false, ["draft-simple"]), (true, ["ngram-mod", "draft-simple"])])
+    @Test(arguments: [(false, ["draft-simple"]), (true, ["ngram-simple", "draft-simple"])])
     func aDraftModelDraftsAndTheTextIsTheSame(sampled: Bool, types: [String]) async throws {
         let wanted = try await Self.textsWithoutDrafts(sampled: sampled)
         try await Self.withServer(SpeculationOptions(types: types, draftModel: TestModel.path)) { server in

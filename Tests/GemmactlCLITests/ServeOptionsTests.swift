@@ -199,7 +199,7 @@ struct ServeOptionsTests {
             try options(["-m", Self.model] + arguments).resolve(environment: environment).engine.speculation
         }
         #expect(try speculation(["-md", Self.model])
-                == SpeculationOptions(types: ["ngram-mod", "draft-simple"], draftModel: Self.model))
+                == SpeculationOptions(types: ["ngram-simple", "draft-simple"], draftModel: Self.model))
         #expect(try speculation(["--spec-type", "draft-simple", "--model-draft", Self.model]).types == ["draft-simple"])
         #expect(try speculation([], environment: ["LLAMA_ARG_SPEC_DRAFT_MODEL": Self.model]).draftModel == Self.model)
         // Each mistake names the flag, and what to do.

@@ -324,7 +324,7 @@ final class Scheduler {
         for slot in participants where slot.job != nil && slot.outputRow >= 0 {
             let row = slot.outputRow
             slot.outputRow = -1
-            // The prompt is in: the speculator learns it (ngram-mod drafts from its n-grams).
+            // The prompt is in: the speculator learns it (the n-gram types draft from it).
             if slot.firstTokenAt == nil { speculator?.begin(sequence: slot.sequence, prompt: slot.cached) }
             if !slot.draft.isEmpty {
                 verifyDraft(of: slot, firstRow: row)

@@ -31,12 +31,14 @@ public struct SpeculationOptions: Sendable, Equatable {
     /// No speculation (`--spec-type none`).
     public static let off = SpeculationOptions(types: [])
 
-    /// gemmactl's default: ngram-mod, the draft-free type issue 26 measured best on this model
-    /// (the other types drafted less often on the same chat and repetition prompts), paced per slot
-    /// by `DraftPacing` so prompts with nothing to repeat lose nothing.
-    public static let automatic = SpeculationOptions(types: ["ngram-mod"])
+    /// gemmactl's default: ngram-simple (a draft of up to 48 tokens where the last 12 tokens were
+    /// seen before), paced per slot by `DraftPacing` so prompts with nothing to repeat lose nothing.
+    /// In `scripts/bench` it generated as fast as ngram-mod or faster on the chat, repeat and extract
+    /// workloads at 1 / 4 / 8 streams, in less memory (docs/llama-server-api.md has the figures).
+    public static let automatic = SpeculationOptions(types: ["ngram-simple"])
 
-    /// ngram-mod's own most (`common_params_speculative_ngram_mod.n_max`).
+    /// ngram-mod's own most (`common_params_speculative_ngram_mod.n_max`), the longest draft of
+    /// common's draft-free types.
     public static let defaultDraftMax = 64
 
     /// The types named in `list` (comma-separated llama-server names), as common spells them;

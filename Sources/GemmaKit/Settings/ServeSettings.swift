@@ -116,7 +116,7 @@ public enum ServeSettings {
         summary: "Embedding pooling: mean, cls (the first token's state), last, or none (a vector per token: only /embedding answers; rank is not supported).",
         parse: EmbeddingPooling.parse).defaulting(to: .mean)
     public static let specType = Setting<[String]>(["--spec-type"], environment: ["GEMMA_SPEC_TYPE", "LLAMA_ARG_SPEC_TYPE"],
-        defaultNote: "ngram-mod (and draft-simple with --spec-draft-model), each slot drafting only while its drafts are accepted enough to pay",
+        defaultNote: "ngram-simple (and draft-simple with --spec-draft-model), each slot drafting only while its drafts are accepted enough to pay",
         summary: "Speculative decoding, llama-server's names, comma-separated: ngram-simple, ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache, or draft-simple (drafts from --spec-draft-model); none turns it off.",
         describe: { $0.isEmpty ? "none" : $0.joined(separator: ",") }) { text throws(InputError) in
             do throws(EngineError) { return try SpeculationOptions.types(parsing: text) } catch {
