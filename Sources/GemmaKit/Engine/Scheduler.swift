@@ -347,7 +347,7 @@ final class Scheduler {
     private func draft(for generating: [Slot], with speculator: Speculator) {
         // Every slot's next token goes in first; the drafts share what is left evenly, or half of it
         // while prompts are waiting, so drafts never starve a new request's first token. All drafts of
-        // a step together stay within one slot's --spec-draft-n-max: each drafted row keeps a row of
+        // a step together stay within `SpeculationOptions.stepDraftMax`: each drafted row keeps a row of
         // logits (n_vocab floats: 1 MiB for Gemma) in llama.cpp's output buffer and again in the compute
         // graph, buffers that grow to the largest step and never shrink, so 4 slots drafting 64 each
         // took a 270M model from 474 to 1015 MiB peak RSS; with several slots the step is
@@ -355,7 +355,7 @@ final class Scheduler {
         let drafting = generating.filter { $0.pacing.isDue }.count
         let left = batch.capacity - generating.count
         let room = min((slots.contains(where: \.isReadingPrompt) ? left / 2 : left) / max(1, generating.count),
-                       speculation.draftMax / max(1, drafting))
+                       speculation.stepDraftMax / max(1, drafting))
         var asked: [Slot] = []
         for slot in generating {
             slot.draft = []

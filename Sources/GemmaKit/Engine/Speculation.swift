@@ -28,6 +28,13 @@ public struct SpeculationOptions: Sendable, Equatable {
 
     public var isOn: Bool { !types.isEmpty && draftMax > 0 }
 
+    /// Most drafted tokens of all slots in one decode step: twice one draft's, so two slots may
+    /// each draft all they can and four 32 each. With one draft's worth (16 each at four slots)
+    /// the repeat workload of `scripts/bench` generated 0.96× llama-server `--spec-type
+    /// ngram-simple` at four streams, whose slots each draft up to 48; each row costs 1 MiB of
+    /// logits for Gemma (see `Scheduler.draft`).
+    public var stepDraftMax: Int { 2 * draftMax }
+
     /// No speculation (`--spec-type none`).
     public static let off = SpeculationOptions(types: [])
 
