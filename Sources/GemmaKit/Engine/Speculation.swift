@@ -41,7 +41,7 @@ public struct SpeculationOptions: Sendable, Equatable {
     /// gemmactl's default: ngram-simple (a draft of up to 48 tokens where the last 12 tokens were
     /// seen before), paced per slot by `DraftPacing` so prompts with nothing to repeat lose nothing.
     /// In `scripts/bench` it generated as fast as ngram-mod or faster on the chat, repeat and extract
-    /// workloads at 1 / 4 / 8 streams, in less memory (docs/llama-server-api.md has the figures).
+    /// workloads at 1 / 4 / 8 streams, in no more memory (docs/llama-server-api.md has the figures).
     public static let automatic = SpeculationOptions(types: ["ngram-simple"])
 
     /// ngram-mod's own most (`common_params_speculative_ngram_mod.n_max`), the longest draft of
